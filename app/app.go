@@ -1,0 +1,302 @@
+// Package app wires the platform and the modules into one process and owns its
+// start-up and shutdown. Tests boot the whole app on a free port through New/Run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/config"
+	"github.com/mailroom/mailroom/platform/httpserver"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// App is one running Mailroom: database, broker, router, outbox relay, HTTP server
+// and every module.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *sqlite.DB
+	box      *outbox.Outbox
+	broker   *broker.Broker
+	router   *message.Router
+	relay    *outbox.Relay
+	echo     *echo.Echo
+	listener net.Listener
+	modules  []Module
+	registry *prometheus.Registry
+	ready    chan struct{}
+	closeMu  sync.Mutex
+	closed   bool
+}
+
+// Option changes how New builds the app.
+type Option func(*options)
+
+type options struct {
+	logger *slog.Logger
+}
+
+// WithLogger sets the logger (the default discards nothing: it writes to stderr).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// New opens the database, applies migrations, builds the broker, the modules and the
+// HTTP server, and binds the HTTP address (so Addr is known before Run). Nothing is
+// consumed or published until Run.
+func New(cfg *config.Config, opts ...Option) (a *App, err error) {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a = &App{cfg: cfg, log: o.logger, registry: prometheus.NewRegistry(), ready: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if a.db, err = OpenDatabase(context.Background(), cfg); err != nil {
+		return nil, err
+	}
+	a.box = outbox.New()
+	// Watermill logs every handler start and stop at info; that is debug to us.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(a.log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	if a.broker, err = broker.New(cfg, wlog); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if a.router, err = broker.NewRouter(broker.RouterConfig{
+		DeadLetterTopic: cfg.Topics.DeadLetter,
+		CloseTimeout:    cfg.HTTP.ShutdownTimeout,
+		BlipRetries:     2,
+	}, a.broker.Publisher(), wlog); err != nil {
+		return nil, err
+	}
+	wmetrics.NewPrometheusMetricsBuilder(a.registry, "mailroom", "").AddPrometheusRouterMetrics(a.router)
+
+	if a.modules, err = buildModules(cfg, a.db, a.box, a.log, a.registry); err != nil {
+		return nil, err
+	}
+	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), outbox.RelayConfig{
+		Workers:      relayWorkers(cfg),
+		BatchSize:    cfg.Outbox.BatchSize,
+		PollInterval: cfg.Outbox.PollInterval,
+	}, a.log.With("component", "outbox"))
+	a.registry.MustRegister(outboxCollector{db: a.db})
+
+	a.echo = httpserver.New(httpserver.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes}, a.log, a.registry)
+	a.echo.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	a.echo.GET("/readyz", a.readyz)
+	a.echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
+	api := a.echo.Group("/api")
+	for _, m := range a.modules {
+		m.RegisterRoutes(api)
+		if err := m.RegisterHandlers(a.router, a.broker); err != nil {
+			return nil, fmt.Errorf("module %s: %w", m.Name(), err)
+		}
+		if l, ok := m.(publishedListener); ok {
+			a.relay.OnPublished(l.OnPublished())
+		}
+	}
+	if a.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("http.addr: listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	return a, nil
+}
+
+// relayWorkers matches the relay's workers to the lanes of the send topic on Go
+// channels (worker i feeds lane i), and to the partitions on Kafka.
+func relayWorkers(cfg *config.Config) int {
+	if cfg.Broker.Kind == config.BrokerGoChannel {
+		return cfg.Delivery.Concurrency
+	}
+	return cfg.Topics.Partitions
+}
+
+// OpenDatabase opens the database and applies every migration; `mailroom migrate`
+// and the dead-letter CLI use it too.
+func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
+	db, err := sqlite.Open(cfg.DB.Path)
+	if err != nil {
+		return nil, fmt.Errorf("db.path: %w", err)
+	}
+	sets := []sqlite.MigrationSet{{Name: "platform", FS: migrations.For("platform")}}
+	for _, name := range ModuleNames {
+		sets = append(sets, sqlite.MigrationSet{Name: name, FS: migrations.For(name)})
+	}
+	if err := sqlite.Migrate(ctx, db, sets...); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", cfg.DB.Path, err)
+	}
+	return db, nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx is done, then shuts down in order: stop taking requests,
+// finish the ones in flight, let the relay finish what it is publishing, drain the
+// router's handlers, and close modules, broker and database. It returns nil on a
+// clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- a.router.Run(routerCtx) }()
+
+	select {
+	case <-a.router.Running():
+	case err := <-routerDone:
+		return fmt.Errorf("router: %w", err)
+	case <-ctx.Done():
+		return a.shutdown(nil, routerDone)
+	}
+	close(a.ready)
+
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = a.relay.Run(relayCtx, a.router.Running())
+	}()
+
+	httpDone := make(chan error, 1)
+	go func() {
+		srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second}
+		a.echo.Server = srv
+		httpDone <- srv.Serve(a.listener)
+	}()
+	a.log.Info("mailroom serving", "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("http server: %w", err)
+		}
+	case err := <-routerDone:
+		runErr = fmt.Errorf("router stopped: %w", err)
+		routerDone <- err
+	}
+	a.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := a.echo.Server.Shutdown(shutdownCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("http shutdown: %w", err)
+	}
+	stopRelay()
+	<-relayDone
+	return errors.Join(runErr, a.shutdown(stopRouter, routerDone))
+}
+
+func (a *App) shutdown(stopRouter func(), routerDone chan error) error {
+	var errs []error
+	if err := a.router.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("router close: %w", err))
+	}
+	if stopRouter != nil {
+		stopRouter()
+	}
+	<-routerDone
+	errs = append(errs, a.Close())
+	return errors.Join(errs...)
+}
+
+// Ready is closed once the router is running and the app takes work.
+func (a *App) Ready() <-chan struct{} { return a.ready }
+
+// Close releases everything New acquired. Run calls it; call it yourself only when
+// Run was never called.
+func (a *App) Close() error {
+	a.closeMu.Lock()
+	defer a.closeMu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	var errs []error
+	if a.listener != nil {
+		_ = a.listener.Close()
+	}
+	for i := len(a.modules) - 1; i >= 0; i-- {
+		if c, ok := a.modules[i].(closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	if a.broker != nil {
+		errs = append(errs, a.broker.Close())
+	}
+	if a.db != nil {
+		errs = append(errs, a.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// readyz answers 200 when the database and the broker answer and the router runs.
+func (a *App) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "broker": "ok", "router": "ok"}
+	ok := true
+	if err := a.db.Ping(ctx); err != nil {
+		checks["database"], ok = err.Error(), false
+	}
+	if err := a.broker.Ping(ctx); err != nil {
+		checks["broker"], ok = err.Error(), false
+	}
+	select {
+	case <-a.ready:
+	default:
+		checks["router"], ok = "starting", false
+	}
+	if !ok {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+}
+
+// outboxCollector exports the outbox backlog and the age of its oldest due row.
+type outboxCollector struct{ db *sqlite.DB }
+
+var (
+	outboxPendingDesc = prometheus.NewDesc("mailroom_outbox_pending", "Outbox rows not yet published (due now or later).", nil, nil)
+	outboxDueDesc     = prometheus.NewDesc("mailroom_outbox_due", "Outbox rows due for publishing now.", nil, nil)
+	outboxAgeDesc     = prometheus.NewDesc("mailroom_outbox_oldest_due_age_seconds", "How long the oldest due outbox row has waited.", nil, nil)
+)
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxPendingDesc
+	ch <- outboxDueDesc
+	ch <- outboxAgeDesc
+}
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := outbox.ReadStats(ctx, c.db)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(outboxPendingDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(s.Pending))
+	ch <- prometheus.MustNewConstMetric(outboxDueDesc, prometheus.GaugeValue, float64(s.DuePending))
+	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, s.OldestDueAge.Seconds())
+}

@@ -1,0 +1,36 @@
+package app
+
+import (
+	"io/fs"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/outbox"
+)
+
+// Module is what app needs of a module: its tables, its routes and its handlers.
+// Modules implement it without importing app; app loops over them at start-up.
+type Module interface {
+	// Name is the module's name; it prefixes its tables and its migration table.
+	Name() string
+	// Migrations returns the module's SQL migrations, or nil.
+	Migrations() fs.FS
+	// RegisterRoutes adds the module's HTTP routes under /api.
+	RegisterRoutes(api *echo.Group)
+	// RegisterHandlers adds the module's Watermill handlers to the router.
+	RegisterHandlers(r *message.Router, b *broker.Broker) error
+}
+
+// publishedListener is implemented by modules that record when their outbox rows
+// were published.
+type publishedListener interface {
+	OnPublished() outbox.PublishedHook
+}
+
+// closer is implemented by modules that hold goroutines or connections; app closes
+// them after the router has drained.
+type closer interface {
+	Close() error
+}

@@ -1,0 +1,94 @@
+// Package deadletters keeps the emails that could not be delivered: it consumes
+// topics.dead_letter, stores each dead letter with why it died, marks the email dead,
+// and lets an operator list, replay or discard them over HTTP or from the CLI.
+package deadletters
+
+import (
+	"context"
+	"io/fs"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/modules/deadletters/internal/adapters"
+	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
+	"github.com/mailroom/mailroom/modules/deadletters/internal/ports"
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// Config is what the deadletters module needs to know.
+type Config struct {
+	SendTopic       string
+	EventsTopic     string
+	DeadLetterTopic string
+	ConsumerGroup   string
+}
+
+// Module is the deadletters module.
+type Module struct {
+	cfg    Config
+	park   app.Park
+	manage app.Manage
+}
+
+// New builds the module.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox) *Module {
+	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, Now: time.Now}
+	return &Module{cfg: cfg, park: app.Park{Store: store, Now: time.Now}, manage: app.Manage{Store: store}}
+}
+
+// Name implements app.Module.
+func (m *Module) Name() string { return "deadletters" }
+
+// Migrations implements app.Module.
+func (m *Module) Migrations() fs.FS { return migrations.For("deadletters") }
+
+// RegisterRoutes implements app.Module.
+func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{Manage: m.manage}.Register(api) }
+
+// RegisterHandlers implements app.Module. The handler stores dead letters; it never
+// goes to the dead-letter topic itself, since its errors are never permanent.
+func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
+	return b.AddConsumer(r, "deadletters.park", m.cfg.DeadLetterTopic, m.cfg.ConsumerGroup, 1, m.park.Handle)
+}
+
+// Letter is a dead letter as the CLI shows it.
+type Letter = ports.LetterResponse
+
+// List returns parked letters matching the filter, for the CLI.
+func (m *Module) List(ctx context.Context, reason, since, until string, limit int) ([]Letter, error) {
+	f, err := ports.ParseFilter(reason, since, until)
+	if err != nil {
+		return nil, err
+	}
+	f.Limit = limit
+	items, _, err := m.manage.List(ctx, f)
+	out := make([]Letter, 0, len(items))
+	for _, l := range items {
+		out = append(out, ports.ToResponse(l))
+	}
+	return out, err
+}
+
+// Replay replays one email's parked letter, for the CLI.
+func (m *Module) Replay(ctx context.Context, emailID string) error {
+	return m.manage.Replay(ctx, emailID)
+}
+
+// ReplayMatching replays every parked letter matching the filter, for the CLI.
+func (m *Module) ReplayMatching(ctx context.Context, reason, since, until string) (int, error) {
+	f, err := ports.ParseFilter(reason, since, until)
+	if err != nil {
+		return 0, err
+	}
+	return m.manage.ReplayMatching(ctx, f)
+}
+
+// Discard discards one email's parked letter, for the CLI.
+func (m *Module) Discard(ctx context.Context, emailID string) error {
+	return m.manage.Discard(ctx, emailID)
+}

@@ -1,0 +1,123 @@
+package transport
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// TLS modes of SMTPConfig.TLS, the values of the smtp.tls setting.
+const (
+	// TLSNone speaks plain TCP.
+	TLSNone = "none"
+	// TLSStartTLS upgrades with STARTTLS and fails if the server does not offer it,
+	// so a stripped capability cannot downgrade the connection.
+	TLSStartTLS = "starttls"
+	// TLSImplicit speaks TLS from the first byte (SMTPS, usually port 465).
+	TLSImplicit = "tls"
+)
+
+// Defaults applied by NewSMTP to zero fields.
+const (
+	DefaultDialTimeout    = 10 * time.Second
+	DefaultCommandTimeout = time.Minute
+	DefaultMaxIdleConns   = 4
+	DefaultIdleTimeout    = 30 * time.Second
+	DefaultLocalName      = "localhost"
+)
+
+// SMTPConfig says how to reach and talk to the mail server.
+type SMTPConfig struct {
+	// Host and Port locate the server.
+	Host string
+	Port int
+	// Username and Password enable AUTH PLAIN when Username is set. The password
+	// only travels over TLS or to a loopback host, unless AllowInsecureAuth.
+	Username, Password string
+	// TLS is TLSNone, TLSStartTLS or TLSImplicit; "" means TLSStartTLS, the
+	// configuration default.
+	TLS string
+	// DialTimeout bounds the TCP connect. CommandTimeout bounds each command's
+	// round trip (and the TLS handshake, and each 64 KiB of message data), so a
+	// hung server cannot hold a send forever.
+	DialTimeout, CommandTimeout time.Duration
+	// MaxIdleConns is how many authenticated connections are kept open between
+	// sends: 0 means DefaultMaxIdleConns, negative disables reuse. Set it to the
+	// number of concurrent sends to avoid a connect per message.
+	MaxIdleConns int
+	// IdleTimeout is how long an idle connection may be reused; servers drop idle
+	// clients after a while. 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// TLSConfig overrides the TLS client configuration, e.g. for tests trusting a
+	// self-signed certificate. ServerName defaults to Host.
+	TLSConfig *tls.Config
+	// LocalName is the name sent with EHLO; "" means "localhost", as net/smtp does.
+	LocalName string
+	// AllowInsecureAuth lets AUTH PLAIN send the password over plain TCP to a
+	// non-loopback host.
+	AllowInsecureAuth bool
+}
+
+// Validate reports a configuration that can never work, so startup can refuse it
+// instead of every send failing.
+func (c SMTPConfig) Validate() error {
+	if c.Host == "" {
+		return fmt.Errorf("smtp.host: empty")
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return fmt.Errorf("smtp.port: %d is not a TCP port", c.Port)
+	}
+	switch c.TLS {
+	case "", TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return fmt.Errorf("smtp.tls: %q is not one of none, starttls, tls", c.TLS)
+	}
+	if c.DialTimeout < 0 || c.CommandTimeout < 0 || c.IdleTimeout < 0 {
+		return fmt.Errorf("smtp: negative timeout")
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields.
+func (c SMTPConfig) withDefaults() SMTPConfig {
+	if c.TLS == "" {
+		c.TLS = TLSStartTLS
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = DefaultCommandTimeout
+	}
+	if c.MaxIdleConns == 0 {
+		c.MaxIdleConns = DefaultMaxIdleConns
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.LocalName == "" {
+		c.LocalName = DefaultLocalName
+	}
+	return c
+}
+
+// addr returns "host:port".
+func (c SMTPConfig) addr() string {
+	return net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+}
+
+// tlsConfig returns the TLS client configuration to use.
+func (c SMTPConfig) tlsConfig() *tls.Config {
+	var tc *tls.Config
+	if c.TLSConfig != nil {
+		tc = c.TLSConfig.Clone()
+	} else {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = c.Host
+	}
+	return tc
+}

@@ -1,0 +1,130 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/mailroom/mailroom/modules/delivery/internal/render"
+)
+
+// SMTP is the Transport that sends to a mail server, on github.com/wneessen/go-mail's
+// smtp client (a maintained net/smtp fork that also returns the server's final
+// reply). It keeps a few authenticated connections open between sends.
+type SMTP struct {
+	cfg       SMTPConfig
+	tlsConfig *tls.Config
+
+	mu     sync.Mutex
+	idle   []*conn // most recently used last
+	closed bool
+}
+
+var _ Transport = (*SMTP)(nil)
+
+// errClosed is the cause of a send after Close.
+var errClosed = errors.New("transport closed")
+
+// NewSMTP returns an SMTP transport for cfg, with defaults for its zero fields. It
+// does not connect: the first Send does. Check cfg with Validate first; an
+// invalid configuration makes every send fail with a transient error.
+func NewSMTP(cfg SMTPConfig) *SMTP {
+	cfg = cfg.withDefaults()
+	return &SMTP{cfg: cfg, tlsConfig: cfg.tlsConfig()}
+}
+
+// Send delivers msg over an idle connection or a new one; see Transport.Send and
+// conn.deliver for what counts as permanent. A reused connection that turns out
+// broken before any recipient was given is replaced by a fresh one, once.
+//
+// Cancelling ctx closes the connection and returns a transient error wrapping the
+// cause, except after the whole message was written: then the server's verdict is
+// awaited (at most CommandTimeout), because giving up while it may be accepting the
+// message would make the retry a likely duplicate.
+func (s *SMTP) Send(ctx context.Context, msg render.Message) (string, error) {
+	if err := checkMessage(msg); err != nil {
+		return "", err
+	}
+	if err := s.cfg.Validate(); err != nil {
+		return "", transient("config: %w", err)
+	}
+	for tries := 0; ; tries++ {
+		if err := ctx.Err(); err != nil {
+			return "", transient("send: %w", context.Cause(ctx))
+		}
+		c, reused, err := s.acquire(ctx)
+		if err != nil {
+			return "", err
+		}
+		reply, redial, err := c.deliver(ctx, msg, reused)
+		if err == nil {
+			s.release(c)
+			return reply, nil
+		}
+		c.close(err)
+		if redial && tries == 0 && ctx.Err() == nil {
+			continue
+		}
+		return "", err
+	}
+}
+
+// Close closes the idle connections; connections of sends in flight are closed when
+// those sends end.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.close(nil)
+	}
+	return nil
+}
+
+// acquire returns the most recently used idle connection that is not too old,
+// closing older ones, or dials a new one. reused tells which.
+func (s *SMTP) acquire(ctx context.Context) (c *conn, reused bool, err error) {
+	var stale []*conn
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, false, transient("send: %w", errClosed)
+	}
+	now := time.Now()
+	for len(s.idle) > 0 && c == nil {
+		last := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if last.ready(now, s.cfg.IdleTimeout) {
+			c = last
+		} else {
+			stale = append(stale, last)
+		}
+	}
+	s.mu.Unlock()
+	for _, old := range stale {
+		old.close(nil)
+	}
+	if c != nil {
+		return c, true, nil
+	}
+	c, err = dial(ctx, s.cfg, s.tlsConfig)
+	return c, false, err
+}
+
+// release keeps c for the next send, or closes it when the pool is full, disabled
+// or closed.
+func (s *SMTP) release(c *conn) {
+	c.idleSince = time.Now()
+	s.mu.Lock()
+	if !s.closed && len(s.idle) < s.cfg.MaxIdleConns {
+		s.idle = append(s.idle, c)
+		c = nil
+	}
+	s.mu.Unlock()
+	if c != nil {
+		c.close(nil)
+	}
+}

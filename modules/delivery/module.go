@@ -1,0 +1,100 @@
+// Package delivery sends emails. It consumes SendEmail commands from topics.send,
+// renders each message, hands it to the configured transport (SMTP, or capture),
+// records the outcome idempotently and publishes what happened on topics.events.
+package delivery
+
+import (
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/modules/delivery/internal/adapters"
+	"github.com/mailroom/mailroom/modules/delivery/internal/app"
+	"github.com/mailroom/mailroom/modules/delivery/internal/ports"
+	"github.com/mailroom/mailroom/modules/delivery/internal/render"
+	"github.com/mailroom/mailroom/modules/delivery/internal/transport"
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// Transports accepted by Config.Transport.
+const (
+	TransportCapture = "capture"
+	TransportSMTP    = "smtp"
+)
+
+// Config is what the delivery module needs to know.
+type Config struct {
+	SendTopic     string
+	EventsTopic   string
+	ConsumerGroup string
+	// Lanes is how many sends run at once on the Go-channel broker.
+	Lanes       int
+	Transport   string
+	SMTP        SMTPConfig
+	DefaultFrom string
+	Retry       RetryPolicy
+}
+
+// SMTPConfig configures the smtp transport.
+type SMTPConfig = transport.SMTPConfig
+
+// RetryPolicy is the backoff of transient failures.
+type RetryPolicy = app.RetryPolicy
+
+// Module is the delivery module.
+type Module struct {
+	cfg       Config
+	transport transport.Transport
+	send      app.SendEmail
+	http      ports.HTTP
+}
+
+// New builds the module and its transport.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Module, error) {
+	var t transport.Transport = transport.Capture{}
+	if cfg.Transport == TransportSMTP {
+		if cfg.SMTP.MaxIdleConns == 0 {
+			cfg.SMTP.MaxIdleConns = max(cfg.Lanes, 1)
+		}
+		if err := cfg.SMTP.Validate(); err != nil {
+			return nil, err
+		}
+		t = transport.NewSMTP(cfg.SMTP)
+	}
+	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic}
+	return &Module{
+		cfg:       cfg,
+		transport: t,
+		send: app.SendEmail{
+			Store: store, Transport: t, Render: render.Options{DefaultFrom: cfg.DefaultFrom},
+			Retry: cfg.Retry, IsPermanent: transport.IsPermanent,
+			SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup,
+			Now: time.Now, Log: log.With("module", "delivery"),
+		},
+		http: ports.HTTP{Store: store},
+	}, nil
+}
+
+// Name implements app.Module.
+func (m *Module) Name() string { return "delivery" }
+
+// Migrations implements app.Module.
+func (m *Module) Migrations() fs.FS { return migrations.For("delivery") }
+
+// RegisterRoutes implements app.Module.
+func (m *Module) RegisterRoutes(api *echo.Group) { m.http.Register(api) }
+
+// RegisterHandlers implements app.Module. The handler name is permanent: on Kafka it
+// identifies the consumer.
+func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
+	return b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Lanes, m.send.Handle)
+}
+
+// Close closes the transport's connections.
+func (m *Module) Close() error { return m.transport.Close() }

@@ -1,0 +1,149 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailroom/mailroom/modules/emails/internal/app"
+	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+	"github.com/mailroom/mailroom/platform/apperr"
+)
+
+const emailColumns = `e.id, e.status, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject,
+	e.text_body, e.html_body, e.tags, e.metadata, e.attempts, e.last_error, e.next_attempt_at, e.correlation_id,
+	e.created_at, e.updated_at, e.sent_at, e.send_at`
+
+// Get implements app.Repository.
+func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
+	row := r.db.Read.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails_emails e WHERE e.id = ?`, id)
+	e, err := scanEmail(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, apperr.NotFound("email", id)
+	}
+	if err != nil {
+		return e, apperr.Unavailable("cannot read the email", err)
+	}
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY id`, id)
+	if err != nil {
+		return e, apperr.Unavailable("cannot read the email's events", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ev domain.Event
+		var at int64
+		if err := rows.Scan(&ev.Type, &at, &ev.Detail); err != nil {
+			return e, apperr.Unavailable("cannot read the email's events", err)
+		}
+		ev.At = time.UnixMilli(at).UTC()
+		e.Events = append(e.Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return e, apperr.Unavailable("cannot read the email's events", err)
+	}
+	return e, nil
+}
+
+// List implements app.Repository.
+func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email, error) {
+	var where []string
+	var args []any
+	from := "emails_emails e"
+	if f.Tag != "" {
+		from += " JOIN emails_tags t ON t.email_id = e.id AND t.tag = ?"
+		args = append(args, f.Tag)
+	}
+	if f.Status != "" {
+		where = append(where, "e.status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.Cursor != "" {
+		where = append(where, "e.id < ?")
+		args = append(args, f.Cursor)
+	}
+	q := `SELECT ` + emailColumns + ` FROM ` + from
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY e.id DESC LIMIT ?"
+	args = append(args, f.Limit)
+	rows, err := r.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, apperr.Unavailable("cannot list emails", err)
+	}
+	defer rows.Close()
+	var out []domain.Email
+	for rows.Next() {
+		e, err := scanEmail(rows)
+		if err != nil {
+			return nil, apperr.Unavailable("cannot list emails", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, apperr.Unavailable("cannot list emails", err)
+	}
+	return out, nil
+}
+
+// CountByStatus counts emails per status, for metrics.
+func (r *Repository) CountByStatus(ctx context.Context) (map[domain.Status]int, error) {
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT status, COUNT(*) FROM emails_emails GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count emails by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[domain.Status]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("count emails by status: %w", err)
+		}
+		out[domain.Status(s)] = n
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEmail(s scanner) (domain.Email, error) {
+	var (
+		e                               domain.Email
+		status, to, cc, bcc, tags, meta string
+		next, sent, sendAt              sql.NullInt64
+		created, updated                int64
+	)
+	err := s.Scan(&e.ID, &status, &e.From, &to, &cc, &bcc, &e.ReplyTo, &e.Subject, &e.Text, &e.HTML, &tags, &meta,
+		&e.Attempts, &e.LastError, &next, &e.CorrelationID, &created, &updated, &sent, &sendAt)
+	if err != nil {
+		return e, err
+	}
+	e.Status = domain.Status(status)
+	for _, f := range []struct {
+		raw string
+		dst any
+	}{{to, &e.To}, {cc, &e.Cc}, {bcc, &e.Bcc}, {tags, &e.Tags}, {meta, &e.Metadata}} {
+		if err := json.Unmarshal([]byte(f.raw), f.dst); err != nil {
+			return e, fmt.Errorf("decode email %s: %w", e.ID, err)
+		}
+	}
+	e.CreatedAt = time.UnixMilli(created).UTC()
+	e.UpdatedAt = time.UnixMilli(updated).UTC()
+	e.NextAttemptAt = timePtr(next)
+	e.SentAt = timePtr(sent)
+	e.SendAt = timePtr(sendAt)
+	return e, nil
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64).UTC()
+	return &t
+}

@@ -1,0 +1,258 @@
+// Package adapters implements the emails module's ports on SQLite and the outbox.
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+	"github.com/mailroom/mailroom/modules/emails/internal/app"
+	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// IdempotencyWindow is how long an Idempotency-Key is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// Repository stores emails in the emails_* tables and queues their SendEmail
+// message in the outbox in the same transaction.
+type Repository struct {
+	db        *sqlite.DB
+	box       *outbox.Outbox
+	sendTopic string
+	now       func() time.Time
+	commits   *committer
+}
+
+// NewRepository starts the repository's group-commit writer; Close stops it.
+func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic string, log *slog.Logger) *Repository {
+	r := &Repository{db: db, box: box, sendTopic: sendTopic, now: time.Now}
+	r.commits = newCommitter(db, r.insert, box.Notify, log)
+	return r
+}
+
+// Close commits every queued email and stops the writer.
+func (r *Repository) Close() { r.commits.close() }
+
+// Accept implements app.Repository.
+func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, error) {
+	return r.commits.submit(ctx, e)
+}
+
+// insert writes one email inside the committer's transaction.
+func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail) (app.Accepted, error) {
+	e := ne.Email
+	now := r.now()
+	if ne.IdempotencyKey != "" {
+		var hash, id, status string
+		err := tx.QueryRowContext(ctx,
+			`SELECT request_hash, email_id, status FROM emails_idempotency WHERE key = ? AND created_at > ?`,
+			ne.IdempotencyKey, now.Add(-IdempotencyWindow).UnixMilli()).Scan(&hash, &id, &status)
+		switch {
+		case err == nil && hash == ne.RequestHash:
+			return app.Accepted{ID: id, Status: domain.Status(status), Replayed: true}, nil
+		case err == nil:
+			return app.Accepted{}, &apperr.Error{Code: apperr.CodeConflict, Field: "Idempotency-Key",
+				Message: "Idempotency-Key was already used with a different request body"}
+		case !errors.Is(err, sql.ErrNoRows):
+			return app.Accepted{}, fmt.Errorf("read idempotency key: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO emails_idempotency (key, request_hash, email_id, status, created_at) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, email_id = excluded.email_id,
+			   status = excluded.status, created_at = excluded.created_at`,
+			ne.IdempotencyKey, ne.RequestHash, e.ID, string(e.Status), now.UnixMilli()); err != nil {
+			return app.Accepted{}, fmt.Errorf("store idempotency key: %w", err)
+		}
+	}
+	var sendAt any
+	if e.SendAt != nil {
+		sendAt = e.SendAt.UnixMilli()
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO emails_emails (id, status, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
+		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, string(e.Status), e.From, jsonList(e.To), jsonList(e.Cc), jsonList(e.Bcc), e.ReplyTo, e.Subject,
+		e.Text, e.HTML, jsonList(e.Tags), jsonMap(e.Metadata), e.CorrelationID, e.CreatedAt.UnixMilli(),
+		e.UpdatedAt.UnixMilli(), sendAt)
+	if err != nil {
+		return app.Accepted{}, fmt.Errorf("insert email %s: %w", e.ID, err)
+	}
+	for _, tag := range e.Tags {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO emails_tags (email_id, tag) VALUES (?, ?)`, e.ID, tag); err != nil {
+			return app.Accepted{}, fmt.Errorf("insert tag: %w", err)
+		}
+	}
+	detail := "queued"
+	if e.SendAt != nil {
+		detail = "scheduled for " + e.SendAt.Format(time.RFC3339)
+	}
+	if err := insertEvent(ctx, tx, e.ID, domain.EventAccepted, now, detail, ""); err != nil {
+		return app.Accepted{}, err
+	}
+	msg, err := sendMessage(e)
+	if err != nil {
+		return app.Accepted{}, err
+	}
+	var at time.Time
+	if e.SendAt != nil {
+		at = *e.SendAt
+	}
+	if err := r.box.Add(ctx, tx, r.sendTopic, msg, at); err != nil {
+		return app.Accepted{}, err
+	}
+	return app.Accepted{ID: e.ID, Status: e.Status}, nil
+}
+
+// sendMessage is the SendEmail command for the first try of e.
+func sendMessage(e domain.Email) (*message.Message, error) {
+	payload, err := json.Marshal(delivery.SendEmail{
+		EmailID: e.ID, CorrelationID: e.CorrelationID,
+		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
+		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
+		CreatedAt: e.CreatedAt, Attempt: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode SendEmail: %w", err)
+	}
+	msg := message.NewMessage(e.ID+"/1", payload)
+	msg.Metadata.Set(broker.PartitionKeyKey, e.ID)
+	msg.Metadata.Set(middleware.CorrelationIDMetadataKey, e.CorrelationID)
+	return msg, nil
+}
+
+func insertEvent(ctx context.Context, tx *sql.Tx, emailID, typ string, at time.Time, detail, sourceID string) error {
+	var src any
+	if sourceID != "" {
+		src = sourceID
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)`,
+		emailID, typ, at.UnixMilli(), detail, src)
+	if err != nil {
+		return fmt.Errorf("insert %s event of %s: %w", typ, emailID, err)
+	}
+	return nil
+}
+
+// Apply implements app.Repository.
+func (r *Repository) Apply(ctx context.Context, ch app.Change) error {
+	if ch.At.IsZero() {
+		ch.At = r.now()
+	}
+	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+		return applyChange(ctx, tx, ch)
+	})
+	if err != nil {
+		return fmt.Errorf("apply %s to %s: %w", ch.Type, ch.EmailID, err)
+	}
+	return nil
+}
+
+func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) error {
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not ours (another instance's database, or a poison message): nothing to record
+	}
+	if err != nil {
+		return fmt.Errorf("read status: %w", err)
+	}
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT (source_id) DO NOTHING`,
+		ch.EmailID, ch.Type, ch.At.UnixMilli(), ch.Detail, nullable(ch.SourceID))
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // seen before
+	}
+	next, moved := domain.Transition(domain.Status(status), ch.Type)
+	sets := []string{"updated_at = ?"}
+	args := []any{ch.At.UnixMilli()}
+	if moved {
+		sets = append(sets, "status = ?")
+		args = append(args, string(next))
+	}
+	if ch.ResetAttempts {
+		sets = append(sets, "attempts = 0", "last_error = ''", "next_attempt_at = NULL")
+	}
+	if ch.Attempts != nil {
+		sets = append(sets, "attempts = MAX(attempts, ?)")
+		args = append(args, *ch.Attempts)
+	}
+	if ch.LastError != nil {
+		sets = append(sets, "last_error = ?")
+		args = append(args, *ch.LastError)
+	}
+	if ch.NextAttemptAt != nil && next == domain.StatusRetrying {
+		sets = append(sets, "next_attempt_at = ?")
+		args = append(args, ch.NextAttemptAt.UnixMilli())
+	}
+	if moved && next != domain.StatusRetrying {
+		sets = append(sets, "next_attempt_at = NULL")
+	}
+	if ch.SentAt != nil && moved {
+		sets = append(sets, "sent_at = ?")
+		args = append(args, ch.SentAt.UnixMilli())
+	}
+	args = append(args, ch.EmailID)
+	if _, err := tx.ExecContext(ctx, `UPDATE emails_emails SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
+		return fmt.Errorf("update email: %w", err)
+	}
+	return nil
+}
+
+// RecordPublished notes on each email's timeline that its SendEmail left the outbox;
+// it runs in the relay's transaction (an outbox.PublishedHook).
+func (r *Repository) RecordPublished(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message) error {
+	if topic != r.sendTopic {
+		return nil
+	}
+	now := r.now()
+	for _, m := range msgs {
+		ch := app.Change{EmailID: m.Metadata.Get(broker.PartitionKeyKey), SourceID: "published/" + m.UUID,
+			Type: domain.EventPublished, At: now, Detail: "to " + topic}
+		if err := applyChange(ctx, tx, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func jsonList(v []string) string {
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func jsonMap(v map[string]string) string {
+	if v == nil {
+		v = map[string]string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}

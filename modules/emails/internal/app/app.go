@@ -1,0 +1,62 @@
+// Package app holds the emails module's use cases: accept an email, read it, list
+// them, and apply the events other modules publish about it.
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+)
+
+// Accepted is the answer to an accepted email.
+type Accepted struct {
+	ID     string
+	Status domain.Status
+	// Replayed is true when an Idempotency-Key matched an earlier request.
+	Replayed bool
+}
+
+// NewEmail is an email ready to be stored with its outbox message.
+type NewEmail struct {
+	Email          domain.Email
+	IdempotencyKey string
+	RequestHash    string
+}
+
+// ListFilter selects emails for the list endpoint.
+type ListFilter struct {
+	Status domain.Status
+	Tag    string
+	Limit  int
+	// Cursor is the id of the last email of the previous page.
+	Cursor string
+}
+
+// Repository stores emails. Declared here, where it is used; the SQLite adapter
+// implements it.
+type Repository interface {
+	// Accept stores the email, its timeline's first event and its outbox message in
+	// one transaction and returns once it is committed.
+	Accept(ctx context.Context, e NewEmail) (Accepted, error)
+	Get(ctx context.Context, id string) (domain.Email, error)
+	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
+	// Apply records an event on an email's timeline and moves its status; sourceID
+	// makes it idempotent.
+	Apply(ctx context.Context, ch Change) error
+}
+
+// Change is one event about an email, as applied to its record.
+type Change struct {
+	EmailID       string
+	SourceID      string
+	Type          string
+	At            time.Time
+	Detail        string
+	Attempts      *int
+	LastError     *string
+	NextAttemptAt *time.Time
+	SentAt        *time.Time
+	// ResetAttempts clears the attempt count and error (a replay).
+	ResetAttempts bool
+}

@@ -1,0 +1,231 @@
+package domain
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mailroom/mailroom/platform/apperr"
+)
+
+// Limits of a new email.
+const (
+	MaxRecipients    = 50
+	MaxSubjectLen    = 998
+	MaxTags          = 10
+	MaxTagLen        = 64
+	MaxMetadataKeys  = 20
+	MaxMetadataKey   = 64
+	MaxMetadataValue = 512
+	MaxAddressLen    = 254
+	MaxScheduleAhead = 366 * 24 * time.Hour
+)
+
+// plainAddress is the allow-list of address syntax: a dot-atom local part and a
+// hostname. Quoted local parts, comments and source routes, which net/mail accepts,
+// never reach an SMTP command (go-mail #495: `"a@x> ORCPT=b@y"@z`).
+var plainAddress = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$`)
+
+var tagSyntax = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
+
+// Draft is an email as a client asked for it, before validation.
+type Draft struct {
+	From     string
+	To       []string
+	Cc       []string
+	Bcc      []string
+	ReplyTo  string
+	Subject  string
+	Text     string
+	HTML     string
+	Tags     []string
+	Metadata map[string]string
+	SendAt   string
+}
+
+// Valid is a Draft that passed validation, with addresses normalised.
+type Valid struct {
+	From, ReplyTo string
+	To, Cc, Bcc   []string
+	Subject       string
+	Text, HTML    string
+	Tags          []string
+	Metadata      map[string]string
+	SendAt        *time.Time
+}
+
+// Validate checks d against the contract's rules and returns the first problem as an
+// apperr naming the field. defaultFrom fills an empty From.
+func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
+	var v Valid
+	var err error
+	from := d.From
+	if strings.TrimSpace(from) == "" {
+		from = defaultFrom
+	}
+	if v.From, err = ParseAddress("from", from, true); err != nil {
+		return v, err
+	}
+	if len(d.To) == 0 {
+		return v, apperr.Invalid("to", "at least one recipient is required")
+	}
+	if n := len(d.To) + len(d.Cc) + len(d.Bcc); n > MaxRecipients {
+		return v, apperr.Invalid("to", "%d recipients in to, cc and bcc; at most %d", n, MaxRecipients)
+	}
+	if v.To, err = parseList("to", d.To); err != nil {
+		return v, err
+	}
+	if v.Cc, err = parseList("cc", d.Cc); err != nil {
+		return v, err
+	}
+	if v.Bcc, err = parseList("bcc", d.Bcc); err != nil {
+		return v, err
+	}
+	if d.ReplyTo != "" {
+		if v.ReplyTo, err = ParseAddress("reply_to", d.ReplyTo, true); err != nil {
+			return v, err
+		}
+	}
+	if strings.TrimSpace(d.Subject) == "" {
+		return v, apperr.Invalid("subject", "is required")
+	}
+	if err := headerSafe("subject", d.Subject); err != nil {
+		return v, err
+	}
+	if utf8.RuneCountInString(d.Subject) > MaxSubjectLen {
+		return v, apperr.Invalid("subject", "longer than %d characters", MaxSubjectLen)
+	}
+	v.Subject = d.Subject
+	if d.Text == "" && d.HTML == "" {
+		return v, apperr.Invalid("text", "text or html is required")
+	}
+	if err := bodySafe("text", d.Text); err != nil {
+		return v, err
+	}
+	if err := bodySafe("html", d.HTML); err != nil {
+		return v, err
+	}
+	v.Text, v.HTML = d.Text, d.HTML
+	if len(d.Tags) > MaxTags {
+		return v, apperr.Invalid("tags", "%d tags; at most %d", len(d.Tags), MaxTags)
+	}
+	seen := map[string]bool{}
+	for i, t := range d.Tags {
+		field := fmt.Sprintf("tags[%d]", i)
+		if len(t) > MaxTagLen || !tagSyntax.MatchString(t) {
+			return v, apperr.Invalid(field, "must be 1 to %d letters, digits, '_', '.', ':' or '-'", MaxTagLen)
+		}
+		if !seen[t] {
+			seen[t] = true
+			v.Tags = append(v.Tags, t)
+		}
+	}
+	if len(d.Metadata) > MaxMetadataKeys {
+		return v, apperr.Invalid("metadata", "%d keys; at most %d", len(d.Metadata), MaxMetadataKeys)
+	}
+	for k, val := range d.Metadata {
+		field := "metadata." + k
+		if k == "" || len(k) > MaxMetadataKey || !tagSyntax.MatchString(k) {
+			return v, apperr.Invalid("metadata", "key %q must be 1 to %d letters, digits, '_', '.', ':' or '-'", truncate(k, MaxMetadataKey), MaxMetadataKey)
+		}
+		if len(val) > MaxMetadataValue {
+			return v, apperr.Invalid(field, "longer than %d bytes", MaxMetadataValue)
+		}
+		if err := headerSafe(field, val); err != nil {
+			return v, err
+		}
+	}
+	v.Metadata = d.Metadata
+	if d.SendAt != "" {
+		t, err := time.Parse(time.RFC3339, d.SendAt)
+		if err != nil {
+			return v, apperr.Invalid("send_at", "not an RFC 3339 time such as 2026-12-01T09:00:00Z")
+		}
+		if t.Sub(now) > MaxScheduleAhead {
+			return v, apperr.Invalid("send_at", "more than a year ahead")
+		}
+		if t.After(now) {
+			t = t.UTC()
+			v.SendAt = &t
+		}
+	}
+	return v, nil
+}
+
+func parseList(field string, in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for i, a := range in {
+		addr, err := ParseAddress(fmt.Sprintf("%s[%d]", field, i), a, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// ParseAddress parses one address ("Name <a@b.example>" or "a@b.example") and returns
+// it in canonical form. The address part must be plain syntax, and no part of the
+// input may hold CR, LF or NUL.
+func ParseAddress(field, s string, allowName bool) (string, error) {
+	if err := headerSafe(field, s); err != nil {
+		return "", err
+	}
+	if len(s) > 2*MaxAddressLen {
+		return "", apperr.Invalid(field, "too long")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", apperr.Invalid(field, "not an email address")
+	}
+	if len(a.Address) > MaxAddressLen || !plainAddress.MatchString(a.Address) {
+		return "", apperr.Invalid(field, "not a plain email address (local@domain)")
+	}
+	if a.Name == "" || !allowName {
+		return a.Address, nil
+	}
+	return FormatAddress(a.Name, a.Address), nil
+}
+
+// FormatAddress writes a display name and address as `"Name" <local@domain>`, UTF-8
+// unencoded (the renderer encodes headers), quoting the name so it parses back the same.
+func FormatAddress(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	q := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name)
+	return `"` + q + `" <` + addr + `>`
+}
+
+// headerSafe refuses CR, LF and NUL, which would inject headers or SMTP commands,
+// and invalid UTF-8.
+func headerSafe(field, s string) error {
+	if strings.ContainsAny(s, "\r\n\x00") {
+		return apperr.Invalid(field, "must not contain CR, LF or NUL")
+	}
+	if !utf8.ValidString(s) {
+		return apperr.Invalid(field, "not valid UTF-8")
+	}
+	return nil
+}
+
+// bodySafe refuses NUL and invalid UTF-8 in a body; line breaks are fine there.
+func bodySafe(field, s string) error {
+	if strings.ContainsRune(s, 0) {
+		return apperr.Invalid(field, "must not contain NUL")
+	}
+	if !utf8.ValidString(s) {
+		return apperr.Invalid(field, "not valid UTF-8")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

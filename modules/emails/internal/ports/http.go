@@ -1,0 +1,160 @@
+// Package ports exposes the emails module's use cases over HTTP and to the broker.
+package ports
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailroom/mailroom/modules/emails/internal/app"
+	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/httpserver"
+)
+
+// HTTP serves /api/emails.
+type HTTP struct {
+	Accept app.AcceptEmail
+	Get    app.GetEmail
+	List   app.ListEmails
+}
+
+// Register adds the routes to g (the /api group).
+func (h HTTP) Register(g *echo.Group) {
+	g.POST("/emails", h.postEmail)
+	g.GET("/emails", h.listEmails)
+	g.GET("/emails/:id", h.getEmail)
+}
+
+// sendRequest is the body of POST /api/emails.
+type sendRequest struct {
+	From     string            `json:"from"`
+	To       []string          `json:"to"`
+	Cc       []string          `json:"cc"`
+	Bcc      []string          `json:"bcc"`
+	ReplyTo  string            `json:"reply_to"`
+	Subject  string            `json:"subject"`
+	Text     string            `json:"text"`
+	HTML     string            `json:"html"`
+	Tags     []string          `json:"tags"`
+	Metadata map[string]string `json:"metadata"`
+	SendAt   string            `json:"send_at"`
+}
+
+func (r sendRequest) draft() domain.Draft {
+	return domain.Draft{From: r.From, To: r.To, Cc: r.Cc, Bcc: r.Bcc, ReplyTo: r.ReplyTo, Subject: r.Subject,
+		Text: r.Text, HTML: r.HTML, Tags: r.Tags, Metadata: r.Metadata, SendAt: r.SendAt}
+}
+
+type acceptedResponse struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (h HTTP) postEmail(c echo.Context) error {
+	key := c.Request().Header.Get("Idempotency-Key")
+	if _, present := c.Request().Header["Idempotency-Key"]; present && !validIdempotencyKey(key) {
+		return apperr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+	}
+	var req sendRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	correlationID := c.Response().Header().Get(echo.HeaderXRequestID)
+	acc, err := h.Accept.Handle(c.Request().Context(), req.draft(), key, correlationID)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/emails/"+acc.ID)
+	if acc.Replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return c.JSON(http.StatusAccepted, acceptedResponse{ID: acc.ID, Status: string(acc.Status)})
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) < 1 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// emailResponse is an email as GET /api/emails/{id} shows it.
+type emailResponse struct {
+	ID            string            `json:"id"`
+	Status        string            `json:"status"`
+	From          string            `json:"from"`
+	To            []string          `json:"to"`
+	Cc            []string          `json:"cc"`
+	Subject       string            `json:"subject"`
+	Tags          []string          `json:"tags"`
+	Metadata      map[string]string `json:"metadata"`
+	Attempts      int               `json:"attempts"`
+	LastError     string            `json:"last_error"`
+	NextAttemptAt *time.Time        `json:"next_attempt_at"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+	SentAt        *time.Time        `json:"sent_at"`
+	SendAt        *time.Time        `json:"send_at"`
+	Events        []eventResponse   `json:"events,omitempty"`
+}
+
+type eventResponse struct {
+	Type   string    `json:"type"`
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail"`
+}
+
+func toResponse(e domain.Email) emailResponse {
+	r := emailResponse{ID: e.ID, Status: string(e.Status), From: e.From, To: e.To, Cc: e.Cc, Subject: e.Subject,
+		Tags: e.Tags, Metadata: e.Metadata, Attempts: e.Attempts, LastError: e.LastError, NextAttemptAt: e.NextAttemptAt,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, SentAt: e.SentAt, SendAt: e.SendAt}
+	for _, ev := range e.Events {
+		r.Events = append(r.Events, eventResponse{Type: ev.Type, At: ev.At, Detail: ev.Detail})
+	}
+	return r
+}
+
+func (h HTTP) getEmail(c echo.Context) error {
+	e, err := h.Get.Handle(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	r := toResponse(e)
+	if r.Events == nil {
+		r.Events = []eventResponse{}
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+type listResponse struct {
+	Items      []emailResponse `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+func (h HTTP) listEmails(c echo.Context) error {
+	f := app.ListFilter{Status: domain.Status(c.QueryParam("status")), Tag: c.QueryParam("tag"), Cursor: c.QueryParam("cursor")}
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return apperr.Invalid("limit", "must be a whole number")
+		}
+		f.Limit = n
+	}
+	items, next, err := h.List.Handle(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := listResponse{Items: make([]emailResponse, 0, len(items)), NextCursor: next}
+	for _, e := range items {
+		out.Items = append(out.Items, toResponse(e))
+	}
+	return c.JSON(http.StatusOK, out)
+}

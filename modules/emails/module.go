@@ -1,0 +1,104 @@
+// Package emails is the module clients talk to: it accepts emails over HTTP, stores
+// them with their SendEmail command in one transaction, and keeps each email's status
+// and timeline from the events other modules publish.
+package emails
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/modules/emails/internal/adapters"
+	"github.com/mailroom/mailroom/modules/emails/internal/app"
+	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+	"github.com/mailroom/mailroom/modules/emails/internal/ports"
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// Config is what the emails module needs to know.
+type Config struct {
+	SendTopic     string
+	EventsTopic   string
+	DefaultFrom   string
+	ConsumerGroup string
+}
+
+// Module is the emails module.
+type Module struct {
+	cfg    Config
+	repo   *adapters.Repository
+	http   ports.HTTP
+	events ports.Events
+}
+
+// New builds the module.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
+	repo := adapters.NewRepository(db, box, cfg.SendTopic, log.With("module", "emails"))
+	m := &Module{
+		cfg:  cfg,
+		repo: repo,
+		http: ports.HTTP{
+			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now},
+			Get:    app.GetEmail{Repo: repo},
+			List:   app.ListEmails{Repo: repo},
+		},
+		events: ports.Events{Apply: app.ApplyEvent{Repo: repo}},
+	}
+	if reg != nil {
+		reg.MustRegister(statusCollector{repo: repo})
+	}
+	return m
+}
+
+// Name implements app.Module.
+func (m *Module) Name() string { return "emails" }
+
+// Migrations implements app.Module.
+func (m *Module) Migrations() fs.FS { return migrations.For("emails") }
+
+// RegisterRoutes implements app.Module.
+func (m *Module) RegisterRoutes(api *echo.Group) { m.http.Register(api) }
+
+// RegisterHandlers implements app.Module. Status events are small and fast to apply,
+// so one lane keeps them simply ordered.
+func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
+	return b.AddConsumer(r, "emails.apply_event", m.cfg.EventsTopic, m.cfg.ConsumerGroup, 1, m.events.Handle)
+}
+
+// OnPublished records "published" on the timeline of each email whose SendEmail left
+// the outbox.
+func (m *Module) OnPublished() outbox.PublishedHook { return m.repo.RecordPublished }
+
+// Close commits emails still queued for the database.
+func (m *Module) Close() error {
+	m.repo.Close()
+	return nil
+}
+
+// statusCollector exports the number of emails in each status at scrape time.
+type statusCollector struct{ repo *adapters.Repository }
+
+var statusDesc = prometheus.NewDesc("mailroom_emails", "Emails by status.", []string{"status"}, nil)
+
+func (c statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- statusDesc }
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.repo.CountByStatus(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(statusDesc, err)
+		return
+	}
+	for _, s := range domain.Statuses {
+		ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}

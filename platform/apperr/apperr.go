@@ -1,0 +1,75 @@
+// Package apperr is the one error type that crosses from use cases to the HTTP API.
+// A use case says what went wrong (a Code) and the HTTP layer maps codes to statuses
+// in one table, so no handler invents its own error shape.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for the client. Codes are part of the API.
+type Code string
+
+// The codes the API answers with.
+const (
+	CodeInvalidField     Code = "invalid_field"
+	CodeInvalidJSON      Code = "invalid_json"
+	CodeNotFound         Code = "not_found"
+	CodeConflict         Code = "conflict"
+	CodeUnauthorized     Code = "unauthorized"
+	CodeForbidden        Code = "forbidden"
+	CodeTooLarge         Code = "body_too_large"
+	CodeUnsupportedMedia Code = "unsupported_media_type"
+	CodeRateLimited      Code = "rate_limited"
+	CodeUnavailable      Code = "unavailable"
+	CodeMethodNotAllowed Code = "method_not_allowed"
+	CodeInternal         Code = "internal"
+)
+
+// Error is an error with a client-facing code, message and, for validation errors,
+// the field at fault. Err keeps the cause for logs; it is never shown to clients.
+type Error struct {
+	Code    Code
+	Message string
+	Field   string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New builds an Error with a formatted message.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid reports a bad field; the message starts with the field's path, as in
+// "to[0]: not an email address".
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidField, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// NotFound reports a missing resource.
+func NotFound(what, id string) *Error {
+	return &Error{Code: CodeNotFound, Message: fmt.Sprintf("%s %q not found", what, id)}
+}
+
+// Unavailable reports that a dependency (the database, the broker) cannot serve now;
+// cause is logged, never shown.
+func Unavailable(message string, cause error) *Error {
+	return &Error{Code: CodeUnavailable, Message: message, Err: cause}
+}
+
+// As returns the *Error in err's chain, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

@@ -1,0 +1,94 @@
+// Package broker builds the pub/sub that connects Mailroom's modules. broker.kind picks
+// Go channels (embedded, in-process) or Kafka; modules see only Watermill's Publisher,
+// Subscriber and Router, so nothing else changes when the broker does.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/mailroom/mailroom/platform/config"
+)
+
+// Broker owns the publisher and subscribers of one process.
+type Broker struct {
+	kind      string
+	publisher *lanePublisher
+	// subscriber returns a subscriber in the given consumer group.
+	subscriber func(group string) (message.Subscriber, error)
+	ping       func(ctx context.Context) error
+	closers    []io.Closer
+}
+
+// New builds the broker that cfg.Broker.Kind names.
+func New(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, error) {
+	switch cfg.Broker.Kind {
+	case config.BrokerGoChannel:
+		return newGoChannel(logger), nil
+	case config.BrokerKafka:
+		return newKafka(cfg, logger)
+	default:
+		return nil, fmt.Errorf("broker.kind: unknown broker %q", cfg.Broker.Kind)
+	}
+}
+
+// newGoChannel builds the embedded broker. Publish blocks until the subscriber acked,
+// so the outbox relay deletes a row only once its handler has finished with it: a
+// kill -9 at any moment loses nothing.
+func newGoChannel(logger watermill.LoggerAdapter) *Broker {
+	ps := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
+	return &Broker{
+		kind:       config.BrokerGoChannel,
+		publisher:  &lanePublisher{Publisher: ps, lanes: map[string]int{}},
+		subscriber: func(string) (message.Subscriber, error) { return ps, nil },
+		ping:       func(context.Context) error { return nil },
+		closers:    []io.Closer{ps},
+	}
+}
+
+// Kind is the broker kind, as in broker.kind.
+func (b *Broker) Kind() string { return b.kind }
+
+// Publisher publishes to any topic; it is safe for concurrent use.
+func (b *Broker) Publisher() message.Publisher { return b.publisher }
+
+// Ping reports whether the broker can be reached, for /readyz.
+func (b *Broker) Ping(ctx context.Context) error { return b.ping(ctx) }
+
+// AddConsumer registers handler for topic in consumer group on router. On Go channels
+// it registers one handler per lane (lanes > 1) so that many messages are handled at
+// once; on Kafka the partitions are the lanes and one handler serves them.
+func (b *Broker) AddConsumer(r *message.Router, name, topic, group string, lanes int, handler message.NoPublishHandlerFunc) error {
+	if b.kind != config.BrokerGoChannel || lanes <= 1 {
+		sub, err := b.subscriber(group)
+		if err != nil {
+			return fmt.Errorf("subscriber for %s: %w", name, err)
+		}
+		r.AddConsumerHandler(name, topic, sub, handler)
+		return nil
+	}
+	b.publisher.setLanes(topic, lanes)
+	for lane := 0; lane < lanes; lane++ {
+		sub, err := b.subscriber(group)
+		if err != nil {
+			return fmt.Errorf("subscriber for %s: %w", name, err)
+		}
+		r.AddConsumerHandler(fmt.Sprintf("%s.lane-%d", name, lane), laneTopic(topic, lane), sub, handler)
+	}
+	return nil
+}
+
+// Close closes every publisher and subscriber.
+func (b *Broker) Close() error {
+	var errs []error
+	for _, c := range b.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

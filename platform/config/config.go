@@ -1,0 +1,262 @@
+// Package config loads Mailroom's configuration from built-in defaults, a YAML file,
+// MAILROOM_* environment variables and command-line flags, in that order of
+// precedence, and refuses unknown keys and invalid values by name.
+package config
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one Mailroom process. Every field maps to a
+// dotted key (its koanf tags) documented in config.yaml.
+type Config struct {
+	HTTP     HTTP     `koanf:"http"`
+	DB       DB       `koanf:"db"`
+	Broker   Broker   `koanf:"broker"`
+	Kafka    Kafka    `koanf:"kafka"`
+	Topics   Topics   `koanf:"topics"`
+	Delivery Delivery `koanf:"delivery"`
+	SMTP     SMTP     `koanf:"smtp"`
+	Retry    Retry    `koanf:"retry"`
+	Auth     Auth     `koanf:"auth"`
+	Outbox   Outbox   `koanf:"outbox"`
+	Log      Log      `koanf:"log"`
+}
+
+// HTTP configures the API server.
+type HTTP struct {
+	Addr         string `koanf:"addr"`
+	MaxBodyBytes int64  `koanf:"max_body_bytes"`
+	// ShutdownTimeout bounds how long in-flight requests may take to finish on shutdown.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// DB configures the SQLite database file.
+type DB struct {
+	Path string `koanf:"path"`
+}
+
+// Broker names the pub/sub implementation; it is the one switch between the embedded
+// Go-channel broker and Kafka.
+type Broker struct {
+	Kind string `koanf:"kind"`
+}
+
+// Broker kinds accepted by broker.kind.
+const (
+	BrokerGoChannel = "gochannel"
+	BrokerKafka     = "kafka"
+)
+
+// Kafka configures the Kafka pub/sub, used when broker.kind is kafka.
+type Kafka struct {
+	Brokers       []string `koanf:"brokers"`
+	ConsumerGroup string   `koanf:"consumer_group"`
+}
+
+// Topics names the topics and how Kafka creates them.
+type Topics struct {
+	Send              string `koanf:"send"`
+	DeadLetter        string `koanf:"dead_letter"`
+	Events            string `koanf:"events"`
+	Partitions        int    `koanf:"partitions"`
+	ReplicationFactor int    `koanf:"replication_factor"`
+}
+
+// Delivery configures how emails leave Mailroom.
+type Delivery struct {
+	// Transport is capture (store the rendered message, send nothing) or smtp.
+	Transport string `koanf:"transport"`
+	// Concurrency is the number of sends in flight at once on the Go-channel broker.
+	Concurrency int `koanf:"concurrency"`
+}
+
+// Transports accepted by delivery.transport.
+const (
+	TransportCapture = "capture"
+	TransportSMTP    = "smtp"
+)
+
+// SMTP configures the smtp transport.
+type SMTP struct {
+	Host     string        `koanf:"host"`
+	Port     int           `koanf:"port"`
+	Username string        `koanf:"username"`
+	Password Secret        `koanf:"password"`
+	TLS      string        `koanf:"tls"`
+	From     string        `koanf:"from"`
+	Timeout  time.Duration `koanf:"timeout"`
+}
+
+// Retry is the retry policy for transient delivery failures, in the terms of Spring's
+// @RetryableTopic: MaxAttempts counts the first try.
+type Retry struct {
+	MaxAttempts     int           `koanf:"max_attempts"`
+	InitialInterval time.Duration `koanf:"initial_interval"`
+	Multiplier      float64       `koanf:"multiplier"`
+	MaxInterval     time.Duration `koanf:"max_interval"`
+}
+
+// Auth configures API keys.
+type Auth struct {
+	APIKeys []Secret `koanf:"api_keys"`
+}
+
+// Outbox tunes the outbox relay.
+type Outbox struct {
+	// BatchSize is the most rows one relay worker publishes in one go.
+	BatchSize int `koanf:"batch_size"`
+	// PollInterval is how often the relay looks for due rows when nothing woke it.
+	PollInterval time.Duration `koanf:"poll_interval"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// Secret is a string that never prints itself, so passwords and keys stay out of logs,
+// errors and config dumps.
+type Secret string
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// MarshalText redacts the secret in JSON, YAML and text encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the secret itself, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Validate reports the first invalid value, naming its key.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, key+": "+fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "not host:port: %v", err)
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.ShutdownTimeout <= 0 {
+		bad("http.shutdown_timeout", "must be positive")
+	}
+	if strings.TrimSpace(c.DB.Path) == "" {
+		bad("db.path", "must not be empty")
+	}
+	switch c.Broker.Kind {
+	case BrokerGoChannel, BrokerKafka:
+	default:
+		bad("broker.kind", "must be %q or %q, got %q", BrokerGoChannel, BrokerKafka, c.Broker.Kind)
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "must list at least one broker")
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("kafka.brokers", "%q is not host:port", b)
+		}
+	}
+	if c.Kafka.ConsumerGroup == "" {
+		bad("kafka.consumer_group", "must not be empty")
+	}
+	for key, topic := range map[string]string{"topics.send": c.Topics.Send, "topics.dead_letter": c.Topics.DeadLetter, "topics.events": c.Topics.Events} {
+		if !validTopic(topic) {
+			bad(key, "%q is not a valid topic name (letters, digits, '.', '_', '-')", topic)
+		}
+	}
+	if c.Topics.Send == c.Topics.DeadLetter || c.Topics.Send == c.Topics.Events || c.Topics.DeadLetter == c.Topics.Events {
+		bad("topics", "send, dead_letter and events must be different topics")
+	}
+	if c.Topics.Partitions < 1 {
+		bad("topics.partitions", "must be at least 1, got %d", c.Topics.Partitions)
+	}
+	if c.Topics.ReplicationFactor < 1 {
+		bad("topics.replication_factor", "must be at least 1, got %d", c.Topics.ReplicationFactor)
+	}
+	switch c.Delivery.Transport {
+	case TransportCapture, TransportSMTP:
+	default:
+		bad("delivery.transport", "must be %q or %q, got %q", TransportCapture, TransportSMTP, c.Delivery.Transport)
+	}
+	if c.Delivery.Concurrency < 1 || c.Delivery.Concurrency > 1024 {
+		bad("delivery.concurrency", "must be between 1 and 1024, got %d", c.Delivery.Concurrency)
+	}
+	if c.SMTP.Host == "" {
+		bad("smtp.host", "must not be empty")
+	}
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		bad("smtp.port", "must be between 1 and 65535, got %d", c.SMTP.Port)
+	}
+	switch c.SMTP.TLS {
+	case "none", "starttls", "tls":
+	default:
+		bad("smtp.tls", "must be none, starttls or tls, got %q", c.SMTP.TLS)
+	}
+	if c.SMTP.From == "" {
+		bad("smtp.from", "must not be empty")
+	}
+	if c.SMTP.Timeout <= 0 {
+		bad("smtp.timeout", "must be positive")
+	}
+	if c.Retry.MaxAttempts < 1 {
+		bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
+	}
+	if c.Retry.InitialInterval <= 0 {
+		bad("retry.initial_interval", "must be positive")
+	}
+	if c.Retry.Multiplier < 1 {
+		bad("retry.multiplier", "must be at least 1, got %v", c.Retry.Multiplier)
+	}
+	if c.Retry.MaxInterval < c.Retry.InitialInterval {
+		bad("retry.max_interval", "must be at least retry.initial_interval")
+	}
+	for i, k := range c.Auth.APIKeys {
+		if len(k) < 16 {
+			bad("auth.api_keys", "key %d is shorter than 16 characters", i)
+		}
+	}
+	if c.Outbox.BatchSize < 1 {
+		bad("outbox.batch_size", "must be at least 1, got %d", c.Outbox.BatchSize)
+	}
+	if c.Outbox.PollInterval <= 0 {
+		bad("outbox.poll_interval", "must be positive")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func validTopic(s string) bool {
+	if s == "" || len(s) > 249 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

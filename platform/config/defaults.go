@@ -1,0 +1,39 @@
+package config
+
+// Defaults returns every configuration key with its built-in value. It is the single
+// list of known keys: loading rejects any key it does not hold, and a test checks
+// that config.yaml documents exactly these keys.
+func Defaults() map[string]any {
+	return map[string]any{
+		"http.addr":                 "127.0.0.1:8080",
+		"http.max_body_bytes":       1 << 20,
+		"http.shutdown_timeout":     "30s",
+		"db.path":                   "./data/mailroom.db",
+		"broker.kind":               BrokerGoChannel,
+		"kafka.brokers":             []string{"127.0.0.1:9092"},
+		"kafka.consumer_group":      "email-send-group",
+		"topics.send":               "email.send",
+		"topics.dead_letter":        "email.send.dlt",
+		"topics.events":             "email.events",
+		"topics.partitions":         3,
+		"topics.replication_factor": 1,
+		"delivery.transport":        TransportCapture,
+		"delivery.concurrency":      16,
+		"smtp.host":                 "127.0.0.1",
+		"smtp.port":                 1025,
+		"smtp.username":             "",
+		"smtp.password":             "",
+		"smtp.tls":                  "starttls",
+		"smtp.from":                 "Mailroom <mailroom@localhost>",
+		"smtp.timeout":              "30s",
+		"retry.max_attempts":        5,
+		"retry.initial_interval":    "1s",
+		"retry.multiplier":          2.0,
+		"retry.max_interval":        "1m",
+		"auth.api_keys":             []string{},
+		"outbox.batch_size":         256,
+		"outbox.poll_interval":      "1s",
+		"log.level":                 "info",
+		"log.format":                "text",
+	}
+}

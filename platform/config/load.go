@@ -1,0 +1,171 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// EnvPrefix starts every environment variable that sets a key.
+const EnvPrefix = "MAILROOM_"
+
+// Sources are the inputs of Load beyond the built-in defaults. Environ is passed in
+// (rather than read from os.Environ) so tests control it.
+type Sources struct {
+	// File is a YAML file path; empty means none.
+	File string
+	// Environ holds KEY=VALUE pairs; only MAILROOM_* entries are read.
+	Environ []string
+	// Flags holds dotted keys set on the command line; they win over everything.
+	Flags map[string]string
+}
+
+// Load builds the configuration from defaults, file, environment and flags, and
+// validates it. Every error names the key or variable at fault.
+func Load(src Sources) (*Config, error) {
+	defaults := Defaults()
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
+		return nil, fmt.Errorf("load defaults: %w", err)
+	}
+	if src.File != "" {
+		if _, err := os.Stat(src.File); err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", src.File, err)
+		}
+		if err := checkKnown(fk.Keys(), defaults, "in "+src.File); err != nil {
+			return nil, err
+		}
+		if err := k.Merge(fk); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", src.File, err)
+		}
+	}
+	env, err := fromEnviron(src.Environ, defaults)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
+		return nil, fmt.Errorf("load environment: %w", err)
+	}
+	flags := map[string]any{}
+	for key, v := range src.Flags {
+		if _, ok := defaults[key]; !ok {
+			return nil, fmt.Errorf("unknown config key %q set by flag", key)
+		}
+		flags[key] = typed(defaults[key], v)
+	}
+	if err := k.Load(confmap.Provider(flags, "."), nil); err != nil {
+		return nil, fmt.Errorf("load flags: %w", err)
+	}
+
+	var cfg Config
+	for _, key := range sortedKeys(defaults) {
+		// Decode key by key so that a bad value is reported with its key.
+		probe := koanf.New(".")
+		_ = probe.Load(confmap.Provider(defaults, "."), nil)
+		_ = probe.Set(key, k.Get(key))
+		var c Config
+		if err := probe.Unmarshal("", &c); err != nil {
+			return nil, fmt.Errorf("invalid config: %s: %s", key, cleanDecodeError(err))
+		}
+	}
+	if err := k.Unmarshal("", &cfg); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// fromEnviron maps MAILROOM_* variables to keys by matching the known keys, because
+// keys hold underscores themselves (topics.dead_letter is MAILROOM_TOPICS_DEAD_LETTER).
+func fromEnviron(environ []string, defaults map[string]any) (map[string]any, error) {
+	byEnv := make(map[string]string, len(defaults))
+	for key := range defaults {
+		byEnv[EnvName(key)] = key
+	}
+	out := map[string]any{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		key, known := byEnv[name]
+		if !known {
+			return nil, fmt.Errorf("unknown environment variable %s: no config key is called that", name)
+		}
+		out[key] = typed(defaults[key], value)
+	}
+	return out, nil
+}
+
+// EnvName is the environment variable that sets key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// typed turns a string from the environment or a flag into a list where the key
+// holds a list; everything else is converted by the decoder.
+func typed(def any, v string) any {
+	if _, isList := def.([]string); isList {
+		if strings.TrimSpace(v) == "" {
+			return []string{}
+		}
+		parts := strings.Split(v, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		return parts
+	}
+	return v
+}
+
+func checkKnown(keys []string, defaults map[string]any, where string) error {
+	var unknown []string
+	for _, key := range keys {
+		if _, ok := defaults[key]; !ok {
+			unknown = append(unknown, key)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("unknown config key %q %s", unknown[0], where)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// cleanDecodeError turns mapstructure's multi-line report into one line.
+func cleanDecodeError(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			break
+		}
+		err = u
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "* "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return strings.Join(strings.Fields(msg), " ")
+}

@@ -1,0 +1,44 @@
+// Package logging builds the process's structured logger and carries the email and
+// correlation ids through contexts, so every log line about an email can be found.
+package logging
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// New returns a logger writing to w at level ("debug", "info", "warn", "error") in
+// format "text" or "json".
+func New(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Discard is a logger that writes nothing, for tests that do not look at logs.
+func Discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Log attribute keys shared by every module.
+const (
+	KeyEmailID       = "email_id"
+	KeyCorrelationID = "correlation_id"
+)
+
+type correlationKey struct{}
+
+// WithCorrelationID stores id in ctx.
+func WithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+// CorrelationID returns the id stored by WithCorrelationID, or "".
+func CorrelationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}

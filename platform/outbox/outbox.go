@@ -1,0 +1,78 @@
+// Package outbox is Mailroom's transactional outbox. A module writes the messages it
+// wants published in the same SQLite transaction as its own change (Outbox.Add), and
+// Relay publishes them afterwards, deleting each row only once the broker has
+// accepted it. So a change is never committed without its messages, nor a message
+// published for a change that rolled back, across any crash.
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/mailroom/mailroom/platform/broker"
+)
+
+// Outbox writes outbox rows and wakes the relay after a commit.
+type Outbox struct {
+	mu      sync.Mutex
+	wakeups []chan struct{}
+	now     func() time.Time
+}
+
+// New returns an empty Outbox.
+func New() *Outbox { return &Outbox{now: time.Now} }
+
+// Add stores msg for publishing to topic, as part of tx. Rows are published in due
+// order, and in order per partition key (metadata broker.PartitionKeyKey). A zero at
+// means as soon as possible; a later one holds the row back until then, which is how
+// scheduled sends and retries wait durably.
+func (o *Outbox) Add(ctx context.Context, tx *sql.Tx, topic string, msg *message.Message, at time.Time) error {
+	meta, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return fmt.Errorf("outbox: encode metadata: %w", err)
+	}
+	key := msg.Metadata.Get(broker.PartitionKeyKey)
+	if key == "" {
+		key = msg.UUID
+	}
+	now := o.now().UnixMilli()
+	due := now
+	if !at.IsZero() && at.UnixMilli() > now {
+		due = at.UnixMilli()
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO outbox (uuid, topic, partition_key, key_hash, payload, metadata, created_at, available_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		msg.UUID, topic, key, int64(broker.KeyHash(key)), []byte(msg.Payload), string(meta), now, due)
+	if err != nil {
+		return fmt.Errorf("outbox: insert %s message %s: %w", topic, msg.UUID, err)
+	}
+	return nil
+}
+
+// Notify wakes the relay; call it after committing a transaction that added rows, so
+// they are published at once rather than at the next poll.
+func (o *Outbox) Notify() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, w := range o.wakeups {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (o *Outbox) subscribe() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w := make(chan struct{}, 1)
+	o.wakeups = append(o.wakeups, w)
+	return w
+}

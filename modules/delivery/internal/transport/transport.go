@@ -16,9 +16,12 @@ type Transport interface {
 	// envelope sender and msg.Recipients as the envelope recipients, and returns the
 	// server's acceptance reply (e.g. "250 2.0.0 OK: queued").
 	//
-	// On failure nothing was accepted, and IsPermanent(err) tells whether trying
-	// the same message again could ever succeed: a permanent error should
-	// dead-letter the email, a transient one schedule a retry. Cancelling ctx
+	// On failure the server did not confirm acceptance, and IsPermanent(err) tells
+	// whether trying the same message again could ever succeed: a permanent error
+	// should dead-letter the email, a transient one schedule a retry. (A connection
+	// lost after the whole message was sent leaves the server's verdict unknown:
+	// that transient error is SMTP's duplicate window, which the stable Message-ID
+	// lets receivers close.) Cancelling ctx
 	// aborts the send promptly with a transient error, except that once the whole
 	// message is written the server's verdict is awaited anyway (see SMTP.Send).
 	// Send is safe for concurrent use.

@@ -1,0 +1,235 @@
+// Package apptest boots a whole Mailroom in-process for tests: a real SQLite file in
+// a temp dir, the configured broker, and an HTTP server on a free port, with a small
+// client for the API.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mailroom/mailroom/app"
+	"github.com/mailroom/mailroom/platform/config"
+	"github.com/mailroom/mailroom/platform/logging"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+)
+
+// Instance is one running app.
+type Instance struct {
+	App    *app.App
+	Config *config.Config
+	URL    string
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// Config returns the default config for a test: a database file in a fresh temp dir,
+// HTTP on 127.0.0.1:0, fast retries. Change it before Start.
+func Config(tb testing.TB) *config.Config {
+	tb.Helper()
+	cfg, err := config.Load(config.Sources{Flags: map[string]string{
+		"db.path":                filepath.Join(tb.TempDir(), "mailroom.db"),
+		"http.addr":              "127.0.0.1:0",
+		"retry.initial_interval": "50ms",
+		"retry.max_interval":     "1s",
+		"outbox.poll_interval":   "100ms",
+		"http.shutdown_timeout":  "10s",
+	}})
+	if err != nil {
+		tb.Fatalf("test config: %v", err)
+	}
+	return cfg
+}
+
+// UseSMTP points cfg's smtp transport at srv, without TLS.
+func UseSMTP(cfg *config.Config, srv *smtptest.Server) {
+	cfg.Delivery.Transport = config.TransportSMTP
+	cfg.SMTP.Host = srv.Host()
+	cfg.SMTP.Port = srv.Port()
+	cfg.SMTP.TLS = "none"
+	cfg.SMTP.Timeout = 5 * time.Second
+}
+
+// Start runs an app with cfg until the test ends, and waits until it is ready.
+func Start(tb testing.TB, cfg *config.Config) *Instance {
+	tb.Helper()
+	a, err := app.New(cfg, app.WithLogger(logging.Discard()))
+	if err != nil {
+		tb.Fatalf("app.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &Instance{App: a, Config: cfg, URL: "http://" + a.Addr(), stop: cancel, done: make(chan error, 1)}
+	go func() { in.done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-in.done:
+		tb.Fatalf("app stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("app not ready after 30s")
+	}
+	tb.Cleanup(func() { in.Stop(tb) })
+	return in
+}
+
+// Stop shuts the app down gracefully and fails the test if that fails. Calling it
+// twice is fine.
+func (in *Instance) Stop(tb testing.TB) {
+	tb.Helper()
+	if in.stop == nil {
+		return
+	}
+	in.stop()
+	in.stop = nil
+	select {
+	case err := <-in.done:
+		if err != nil {
+			tb.Errorf("app shutdown: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		tb.Errorf("app did not shut down in 60s")
+	}
+}
+
+// Response is an HTTP answer with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test if it is not JSON.
+func (r Response) JSON(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		tb.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Do sends a request with an optional JSON body (a []byte is sent as is) and headers
+// given as name, value pairs.
+func (in *Instance) Do(tb testing.TB, method, path string, body any, headers ...string) Response {
+	tb.Helper()
+	return Do(tb, in.URL, method, path, body, headers...)
+}
+
+// Do is Instance.Do against any base URL (a subprocess, for crash tests).
+func Do(tb testing.TB, baseURL, method, path string, body any, headers ...string) Response {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, baseURL+path, rd)
+	if err != nil {
+		tb.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read %s %s: %v", method, path, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// Email is the part of GET /api/emails/{id} tests look at.
+type Email struct {
+	ID        string  `json:"id"`
+	Status    string  `json:"status"`
+	Subject   string  `json:"subject"`
+	Attempts  int     `json:"attempts"`
+	LastError string  `json:"last_error"`
+	Events    []Event `json:"events"`
+}
+
+// Event is one timeline entry.
+type Event struct {
+	Type   string    `json:"type"`
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail"`
+}
+
+// Send posts an email and returns its id, failing the test unless the answer is 202.
+func (in *Instance) Send(tb testing.TB, email map[string]any, headers ...string) string {
+	tb.Helper()
+	r := in.Do(tb, http.MethodPost, "/api/emails", email, headers...)
+	if r.Status != http.StatusAccepted {
+		tb.Fatalf("POST /api/emails: %d %s", r.Status, r.Body)
+	}
+	var out struct{ ID string }
+	r.JSON(tb, &out)
+	return out.ID
+}
+
+// Get reads an email.
+func (in *Instance) Get(tb testing.TB, id string) Email {
+	tb.Helper()
+	r := in.Do(tb, http.MethodGet, "/api/emails/"+id, nil)
+	if r.Status != http.StatusOK {
+		tb.Fatalf("GET /api/emails/%s: %d %s", id, r.Status, r.Body)
+	}
+	var e Email
+	r.JSON(tb, &e)
+	return e
+}
+
+// WaitForStatus polls the email until it has the status, failing the test with the
+// last state seen after timeout.
+func (in *Instance) WaitForStatus(tb testing.TB, id, status string, timeout time.Duration) Email {
+	tb.Helper()
+	var last Email
+	Eventually(tb, timeout, func() bool {
+		last = in.Get(tb, id)
+		return last.Status == status
+	}, func() string { return fmt.Sprintf("email %s: want status %s, have %+v", id, status, last) })
+	return last
+}
+
+// Eventually polls cond every 10 ms until it holds, or fails the test with what()
+// after timeout. It is how tests wait: on a condition with a deadline, never a sleep.
+func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, what func() string) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s: %s", timeout, what())
+		}
+		<-tick.C
+	}
+}
+
+// NewEmail returns a valid email body to tweak.
+func NewEmail(to string) map[string]any {
+	return map[string]any{
+		"to":      []string{to},
+		"subject": "Hello",
+		"text":    "Hello there",
+	}
+}

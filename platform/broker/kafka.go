@@ -63,13 +63,12 @@ func ConsumerConfig() *sarama.Config {
 
 func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, error) {
 	brokers := cfg.Kafka.Brokers
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
-		Brokers:               brokers,
-		Marshaler:             partitionMarshaler,
-		OverwriteSaramaConfig: ProducerConfig(),
-	}, logger)
+	if err := ProvisionTopics(brokers, TopicSpecs(cfg)); err != nil {
+		return nil, err
+	}
+	pub, err := newBatchPublisher(brokers, ProducerConfig(), partitionMarshaler)
 	if err != nil {
-		return nil, fmt.Errorf("kafka publisher (%v): %w", brokers, err)
+		return nil, err
 	}
 	b := &Broker{
 		kind:      config.BrokerKafka,
@@ -113,4 +112,15 @@ func pingKafka(ctx context.Context, brokers []string) error {
 		return fmt.Errorf("kafka %v: no brokers in metadata", brokers)
 	}
 	return nil
+}
+
+// TopicSpecs lists every topic Mailroom uses. The dead-letter topic gets as many
+// partitions as the send topic, so a dead letter can keep its original partition
+// (Spring Kafka creates DLTs with one partition: spring-kafka #1700).
+func TopicSpecs(cfg *config.Config) []TopicSpec {
+	spec := func(name string) TopicSpec {
+		return TopicSpec{Name: name, Partitions: cfg.Topics.Partitions,
+			ReplicationFactor: cfg.Topics.ReplicationFactor, MinInsyncReplicas: cfg.Topics.MinISR()}
+	}
+	return []TopicSpec{spec(cfg.Topics.Send), spec(cfg.Topics.DeadLetter), spec(cfg.Topics.Events)}
 }

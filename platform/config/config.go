@@ -64,6 +64,17 @@ type Topics struct {
 	Events            string `koanf:"events"`
 	Partitions        int    `koanf:"partitions"`
 	ReplicationFactor int    `koanf:"replication_factor"`
+	// MinInsyncReplicas is min.insync.replicas of created topics; 0 means
+	// replication_factor-1 (2 of 3), at least 1.
+	MinInsyncReplicas int `koanf:"min_insync_replicas"`
+}
+
+// MinISR is the min.insync.replicas Mailroom creates topics with.
+func (t Topics) MinISR() int {
+	if t.MinInsyncReplicas > 0 {
+		return t.MinInsyncReplicas
+	}
+	return max(1, t.ReplicationFactor-1)
 }
 
 // Delivery configures how emails leave Mailroom.
@@ -184,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Topics.ReplicationFactor < 1 {
 		bad("topics.replication_factor", "must be at least 1, got %d", c.Topics.ReplicationFactor)
+	}
+	if c.Topics.MinInsyncReplicas < 0 || c.Topics.MinInsyncReplicas > c.Topics.ReplicationFactor {
+		bad("topics.min_insync_replicas", "must be between 0 (automatic) and topics.replication_factor, got %d", c.Topics.MinInsyncReplicas)
 	}
 	switch c.Delivery.Transport {
 	case TransportCapture, TransportSMTP:

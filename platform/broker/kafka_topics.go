@@ -1,0 +1,61 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// TopicSpec is a topic Mailroom needs and how to create it.
+type TopicSpec struct {
+	Name              string
+	Partitions        int
+	ReplicationFactor int
+	MinInsyncReplicas int
+}
+
+// ErrTooFewPartitions says an existing topic has fewer partitions than configured;
+// Mailroom never changes an existing topic, so an operator must.
+var ErrTooFewPartitions = errors.New("topic has fewer partitions than configured")
+
+// ProvisionTopics creates each missing topic with its partitions, replication
+// factor and min.insync.replicas, and reports existing topics with fewer partitions
+// than configured (ErrTooFewPartitions), since parallelism and ordering depend on them.
+func ProvisionTopics(brokers []string, specs []TopicSpec) error {
+	cfg := sarama.NewConfig()
+	cfg.Version = kafkaVersion
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Admin.Timeout = 30 * time.Second
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("kafka admin %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var errs []error
+	for _, s := range specs {
+		if d, ok := existing[s.Name]; ok {
+			if int(d.NumPartitions) < s.Partitions {
+				errs = append(errs, fmt.Errorf("%w: %s has %d, topics.partitions is %d (raise it with kafka-topics --alter --partitions %d)",
+					ErrTooFewPartitions, s.Name, d.NumPartitions, s.Partitions, s.Partitions))
+			}
+			continue
+		}
+		minISR := strconv.Itoa(s.MinInsyncReplicas)
+		err := admin.CreateTopic(s.Name, &sarama.TopicDetail{
+			NumPartitions:     int32(s.Partitions),
+			ReplicationFactor: int16(s.ReplicationFactor),
+			ConfigEntries:     map[string]*string{"min.insync.replicas": &minISR},
+		}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s (%d partitions, replication %d): %w", s.Name, s.Partitions, s.ReplicationFactor, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -19,13 +19,22 @@ const (
 	TLSImplicit = "tls"
 )
 
-// Defaults applied by NewSMTP to zero fields.
+// Defaults applied by NewSMTP to zero fields, so a config naming only the server
+// works.
 const (
-	DefaultDialTimeout    = 10 * time.Second
+	// DefaultDialTimeout gives up on a server that does not accept the TCP
+	// connection.
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultCommandTimeout gives up on a server that stops answering; generous,
+	// as servers may scan a message before answering its end of data.
 	DefaultCommandTimeout = time.Minute
-	DefaultMaxIdleConns   = 4
-	DefaultIdleTimeout    = 30 * time.Second
-	DefaultLocalName      = "localhost"
+	// DefaultMaxIdleConns keeps a few sessions open between sends.
+	DefaultMaxIdleConns = 4
+	// DefaultIdleTimeout stays well under the idle limits servers apply (Postfix
+	// drops an idle client after 300 s), so a reused session is rarely dead.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultLocalName is what net/smtp sends with EHLO too.
+	DefaultLocalName = "localhost"
 )
 
 // SMTPConfig says how to reach and talk to the mail server.

@@ -3,16 +3,20 @@
 GO       ?= go
 export CGO_ENABLED := 1
 
-.PHONY: test vet unit build bench clean
+.PHONY: test vet unit test-kafka build bench clean
 
-## test: vet, then every test with the race detector.
-test: vet unit
+## test: vet, every test with the race detector, then the Kafka suite on a real
+## Apache Kafka node that scripts/kafka.sh fetches from Maven Central and starts.
+test: vet unit test-kafka
 
 vet:
 	$(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-kafka:
+	bash scripts/test-kafka.sh
 
 ## build: the one binary.
 build:

@@ -178,11 +178,11 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 
 	httpDone := make(chan error, 1)
-	go func() {
-		srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second}
-		a.echo.Server = srv
-		httpDone <- srv.Serve(a.listener)
-	}()
+	// Built here, not in the goroutine: Shutdown below reads it, and a shutdown that
+	// came before the goroutine ran would otherwise stop a server that never served.
+	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second}
+	a.echo.Server = srv
+	go func() { httpDone <- srv.Serve(a.listener) }()
 	a.log.Info("mailroom serving", "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
 
 	var runErr error
@@ -199,7 +199,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
-	if err := a.echo.Server.Shutdown(shutdownCtx); err != nil && runErr == nil {
+	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("http shutdown: %w", err)
 	}
 	stopRelay()

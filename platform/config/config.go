@@ -5,7 +5,9 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -144,6 +146,17 @@ func (s Secret) String() string {
 
 // MarshalText redacts the secret in JSON, YAML and text encodings.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Format redacts the secret under every fmt verb. String alone is not enough: %#v
+// (and so %#v of any struct holding a Secret) and wrong verbs such as %d print the
+// underlying string without calling it.
+func (s Secret) Format(f fmt.State, verb rune) {
+	out := s.String()
+	if verb == 'q' || verb == 'v' && f.Flag('#') {
+		out = strconv.Quote(out)
+	}
+	_, _ = io.WriteString(f, out)
+}
 
 // Reveal returns the secret itself, for the one place that needs it.
 func (s Secret) Reveal() string { return string(s) }

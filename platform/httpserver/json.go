@@ -50,6 +50,10 @@ func Unmarshal(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return apperr.New(apperr.CodeInvalidJSON, "request body is not valid UTF-8")
 	}
+	if bytes.TrimSpace(body)[0] != '{' {
+		// Without this, a body of null decodes into v without error and leaves it zero.
+		return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON object")
+	}
 	if err := checkStructure(body); err != nil {
 		return err
 	}

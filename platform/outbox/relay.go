@@ -17,7 +17,10 @@ import (
 
 // PublishedHook runs inside the transaction that deletes published rows, so a module
 // can record that its messages left the outbox (the emails timeline's "published").
-type PublishedHook func(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message) error
+// at is when the publish began: with a publisher that blocks until the subscriber
+// acks (Go channels), the hook runs only after the consumer finished, so the hook's
+// own clock would date "published" after what the consumer did.
+type PublishedHook func(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message, at time.Time) error
 
 // RelayConfig tunes the relay.
 type RelayConfig struct {
@@ -158,10 +161,11 @@ func (r *Relay) publishDue(ctx context.Context, worker int) (int, time.Time, err
 		for i, row := range run {
 			msgs[i] = row.msg
 		}
+		at := time.Now()
 		if err := r.pub.Publish(run[0].topic, msgs...); err != nil {
 			return published, time.Time{}, fmt.Errorf("publish %s: %w", run[0].topic, err)
 		}
-		if err := r.markPublished(context.WithoutCancel(ctx), run[0].topic, run); err != nil {
+		if err := r.markPublished(context.WithoutCancel(ctx), run[0].topic, run, at); err != nil {
 			return published, time.Time{}, err
 		}
 		published += len(run)
@@ -214,7 +218,7 @@ func (r *Relay) nextDue(ctx context.Context, worker int, now int64) (time.Time, 
 	return time.UnixMilli(next.Int64), nil
 }
 
-func (r *Relay) markPublished(ctx context.Context, topic string, rows []row) error {
+func (r *Relay) markPublished(ctx context.Context, topic string, rows []row, at time.Time) error {
 	ids := make([]string, len(rows))
 	args := make([]any, len(rows))
 	msgs := make([]*message.Message, len(rows))
@@ -231,7 +235,7 @@ func (r *Relay) markPublished(ctx context.Context, topic string, rows []row) err
 			return fmt.Errorf("delete published rows: %w", err)
 		}
 		for _, hook := range hooks {
-			if err := hook(ctx, tx, topic, msgs); err != nil {
+			if err := hook(ctx, tx, topic, msgs, at); err != nil {
 				return fmt.Errorf("published hook: %w", err)
 			}
 		}

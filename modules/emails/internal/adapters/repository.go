@@ -218,15 +218,15 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) error {
 }
 
 // RecordPublished notes on each email's timeline that its SendEmail left the outbox;
-// it runs in the relay's transaction (an outbox.PublishedHook).
-func (r *Repository) RecordPublished(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message) error {
+// it runs in the relay's transaction (an outbox.PublishedHook). at is when the relay
+// began publishing, which keeps "published" before the "sent" the consumer recorded.
+func (r *Repository) RecordPublished(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message, at time.Time) error {
 	if topic != r.sendTopic {
 		return nil
 	}
-	now := r.now()
 	for _, m := range msgs {
 		ch := app.Change{EmailID: m.Metadata.Get(broker.PartitionKeyKey), SourceID: "published/" + m.UUID,
-			Type: domain.EventPublished, At: now, Detail: "to " + topic}
+			Type: domain.EventPublished, At: at, Detail: "to " + topic}
 		if err := applyChange(ctx, tx, ch); err != nil {
 			return err
 		}

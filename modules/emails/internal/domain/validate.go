@@ -26,8 +26,10 @@ const (
 
 // plainAddress is the allow-list of address syntax: a dot-atom local part and a
 // hostname. Quoted local parts, comments and source routes, which net/mail accepts,
-// never reach an SMTP command (go-mail #495: `"a@x> ORCPT=b@y"@z`).
-var plainAddress = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$`)
+// never reach an SMTP command (go-mail #495: `"a@x> ORCPT=b@y"@z`). A one-label
+// host name is allowed, as the renderer allows it: the default smtp.from is
+// mailroom@localhost.
+var plainAddress = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 
 var tagSyntax = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
 

@@ -132,6 +132,11 @@ func (r *Relay) work(ctx context.Context, worker int, wake <-chan struct{}) {
 	}
 }
 
+// maxRun is the most rows one Publish call carries. Between calls the relay checks
+// for shutdown; on Go channels each message waits for its handler, so this bounds
+// how long a stop waits for the relay.
+const maxRun = 32
+
 type row struct {
 	id    int64
 	topic string
@@ -152,8 +157,12 @@ func (r *Relay) publishDue(ctx context.Context, worker int) (int, time.Time, err
 	}
 	published := 0
 	for start := 0; start < len(rows); {
+		if start > 0 && ctx.Err() != nil {
+			// Shutting down: what is not yet published stays in the outbox.
+			return published, time.Time{}, nil
+		}
 		end := start + 1
-		for end < len(rows) && rows[end].topic == rows[start].topic {
+		for end < len(rows) && end-start < maxRun && rows[end].topic == rows[start].topic {
 			end++
 		}
 		run := rows[start:end]

@@ -1,0 +1,382 @@
+package app_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/e2e"
+	"github.com/mailroom/mailroom/platform/httpserver"
+	"github.com/mailroom/mailroom/platform/logging"
+	"github.com/mailroom/mailroom/platform/sqlite"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+)
+
+// Benchmarks report throughput and latency with b.ReportMetric; they assert nothing.
+// Each iteration is a fixed batch of emails, so ns/op is meaningless and suppressed.
+// Run them with:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./app/
+
+const (
+	benchClients    = 32
+	acceptBatch     = 5000 // requests per variant per iteration of BenchmarkAccept
+	endToEndBatch   = 2000
+	laneReplyDelay  = 50 * time.Millisecond
+	lanesOneBatch   = 40
+	lanesManyBatch  = 800
+	lanesMany       = 16
+	benchBodyFiller = 900 // bytes of text, so a request body is about 1 KB
+)
+
+// benchBody is a POST /api/emails body of about 1 KB.
+func benchBody(tag string, i int) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"from":     "Bench <bench@example.com>",
+		"to":       []string{fmt.Sprintf("r%d@example.com", i)},
+		"subject":  fmt.Sprintf("Benchmark email %d", i),
+		"text":     strings.Repeat("lorem ipsum ", benchBodyFiller/12),
+		"tags":     []string{tag},
+		"metadata": map[string]string{"i": fmt.Sprint(i)},
+	})
+	return b
+}
+
+// runClients runs op(i) for i in [0, n) from `clients` goroutines and returns the
+// wall time and the first error.
+func runClients(n, clients int, op func(i int) error) (time.Duration, error) {
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := op(i); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					next.Store(int64(n)) // stop the others
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// postOp posts benchBody(tag, i) to base and wants 202.
+func postOp(client *http.Client, base, tag string) func(int) error {
+	return func(i int) error {
+		_, st, err := e2e.PostEmail(context.Background(), client, base, benchBody(tag, i))
+		if err == nil && st != http.StatusAccepted {
+			err = fmt.Errorf("POST: status %d", st)
+		}
+		return err
+	}
+}
+
+// BenchmarkAccept measures emails/s from POST to 202 with 32 concurrent clients over
+// real HTTP, beside two baselines measured in the same run:
+//   - raw: SQLite alone, one transaction per email holding an email row and an
+//     outbox row of about 1 KB each, same pragmas (platform/sqlite.Open), 32 writers;
+//   - null: an Echo server with Mailroom's middleware and the same strict JSON
+//     decoding that stores nothing, under the same 32-client load.
+//
+// x_raw = accept/raw (target >= 2) and x_null = accept/null (target >= 0.5).
+func BenchmarkAccept(b *testing.B) {
+	// The app, on the capture transport: delivery runs too, as in production.
+	cfg := apptest.Config(b)
+	in := apptest.Start(b, cfg)
+	null := startNullServer(b)
+	raw := openRawStore(b)
+	idle := startIdleDeliveryApp(b)
+	client := e2e.NewHTTPClient()
+
+	var appTime, rawTime, nullTime, idleTime time.Duration
+	b.ResetTimer()
+	for it := 0; b.Loop(); it++ {
+		d, err := runClients(acceptBatch, benchClients, raw.insertOp(it))
+		if err != nil {
+			b.Fatalf("raw: %v", err)
+		}
+		rawTime += d
+
+		d, err = runClients(acceptBatch, benchClients, postOp(client, null, "null"))
+		if err != nil {
+			b.Fatalf("null: %v", err)
+		}
+		nullTime += d
+
+		d, err = runClients(acceptBatch, benchClients, postOp(client, in.URL, fmt.Sprintf("accept-%d", it)))
+		if err != nil {
+			b.Fatalf("accept: %v", err)
+		}
+		appTime += d
+
+		d, err = runClients(acceptBatch, benchClients, postOp(client, idle, "idle"))
+		if err != nil {
+			b.Fatalf("accept with delivery idle: %v", err)
+		}
+		idleTime += d
+
+		// Let delivery catch up so it does not eat into the next iteration's baselines.
+		b.StopTimer()
+		waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, float64((it+1)*acceptBatch), 5*time.Minute)
+		b.StartTimer()
+	}
+	total := float64(b.N * acceptBatch)
+	accept, rawRate, nullRate := total/appTime.Seconds(), total/rawTime.Seconds(), total/nullTime.Seconds()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(accept, "accept_emails/s")
+	b.ReportMetric(rawRate, "raw_emails/s")
+	b.ReportMetric(nullRate, "null_emails/s")
+	b.ReportMetric(accept/rawRate, "x_raw")
+	b.ReportMetric(accept/nullRate, "x_null")
+	// Not a target: the accept path alone, with delivery parked, to tell the cost of
+	// accepting from the cost of the delivery pipeline sharing the database and CPU.
+	b.ReportMetric(total/idleTime.Seconds(), "accept_idle_delivery_emails/s")
+}
+
+// startIdleDeliveryApp starts an app whose delivery is parked: one lane, sending to an
+// SMTP server that holds its first DATA reply for an hour, so the relay's only
+// worker waits in Publish and nothing else is published or written meanwhile. It
+// returns the base URL.
+func startIdleDeliveryApp(b *testing.B) string {
+	srv := smtptest.Start(b, smtptest.WithReplyDelay(time.Hour))
+	cfg := apptest.Config(b)
+	apptest.UseSMTP(cfg, srv)
+	cfg.Delivery.Concurrency = 1
+	in := apptest.Start(b, cfg)
+	// Cleanups run last-in first-out: the server closes first, which ends the held
+	// reply, so the app then stops without waiting an hour.
+	b.Cleanup(func() { _ = srv.Close() })
+	return in.URL
+}
+
+// rawStore is the SQLite baseline: the same Open (WAL, synchronous=FULL, one writer
+// connection, immediate transactions), tables of our own.
+type rawStore struct {
+	db      *sqlite.DB
+	payload string
+}
+
+func openRawStore(b *testing.B) *rawStore {
+	db, err := sqlite.Open(filepath.Join(b.TempDir(), "raw.db"))
+	if err != nil {
+		b.Fatalf("open raw db: %v", err)
+	}
+	b.Cleanup(func() { db.Close() })
+	for _, q := range []string{
+		`CREATE TABLE emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, from_addr TEXT NOT NULL,
+			to_addrs TEXT NOT NULL, subject TEXT NOT NULL, text_body TEXT NOT NULL,
+			created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
+		`CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL, topic TEXT NOT NULL,
+			payload BLOB NOT NULL, metadata TEXT NOT NULL, available_at INTEGER NOT NULL, key_hash INTEGER NOT NULL)`,
+		`CREATE INDEX outbox_due ON outbox (available_at, id)`,
+	} {
+		if _, err := db.Write.Exec(q); err != nil {
+			b.Fatalf("create raw tables: %v", err)
+		}
+	}
+	return &rawStore{db: db, payload: strings.Repeat("x", 1024)}
+}
+
+func (s *rawStore) insertOp(iteration int) func(int) error {
+	return func(i int) error {
+		id := fmt.Sprintf("%d-%d-%s", iteration, i, uuid.NewString())
+		now := time.Now().UnixMilli()
+		return s.db.Tx(context.Background(), func(tx *sql.Tx) error {
+			if _, err := tx.Exec(`INSERT INTO emails (id, status, from_addr, to_addrs, subject, text_body, created_at, updated_at)
+				VALUES (?, 'queued', 'bench@example.com', '["r@example.com"]', 'Benchmark', ?, ?, ?)`,
+				id, s.payload, now, now); err != nil {
+				return err
+			}
+			_, err := tx.Exec(`INSERT INTO outbox (uuid, topic, payload, metadata, available_at, key_hash)
+				VALUES (?, 'email.send', ?, '{}', ?, ?)`, id+"/1", []byte(s.payload), now, i)
+			return err
+		})
+	}
+}
+
+// nullRequest mirrors the fields of POST /api/emails.
+type nullRequest struct {
+	From     string            `json:"from"`
+	To       []string          `json:"to"`
+	Cc       []string          `json:"cc"`
+	Bcc      []string          `json:"bcc"`
+	ReplyTo  string            `json:"reply_to"`
+	Subject  string            `json:"subject"`
+	Text     string            `json:"text"`
+	HTML     string            `json:"html"`
+	Tags     []string          `json:"tags"`
+	Metadata map[string]string `json:"metadata"`
+	SendAt   string            `json:"send_at"`
+}
+
+// startNullServer serves POST /api/emails with Mailroom's Echo setup and strict
+// decoding, answering 202 without storing anything. It returns its base URL.
+func startNullServer(b *testing.B) string {
+	e := httpserver.New(httpserver.Config{MaxBodyBytes: 1 << 20}, logging.Discard(), prometheus.NewRegistry())
+	e.POST("/api/emails", func(c echo.Context) error {
+		var req nullRequest
+		if err := httpserver.DecodeJSON(c, &req); err != nil {
+			return err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderLocation, "/api/emails/"+id.String())
+		return c.JSON(http.StatusAccepted, map[string]string{"id": id.String(), "status": "queued"})
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatalf("listen: %v", err)
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String()
+}
+
+// waitForMetric polls /metrics until series reaches at least want.
+func waitForMetric(tb testing.TB, base, series string, want float64, timeout time.Duration) {
+	tb.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	var have float64
+	// Every scrape counts emails by status and reads the outbox: poll gently, so the
+	// probe does not compete with what it measures.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	apptest.Eventually(tb, timeout, func() bool {
+		<-tick.C
+		resp, err := client.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false
+		}
+		have, _ = metricValue(string(body), series)
+		return have >= want
+	}, func() string { return fmt.Sprintf("%s = %v, want >= %v", series, have, want) })
+}
+
+// BenchmarkEndToEndCapture measures emails/s from the first POST to the last `sent`
+// on the capture transport, and the latency from acceptance (created_at) to sent
+// (sent_at) of each email: p50 and p99.
+func BenchmarkEndToEndCapture(b *testing.B) {
+	cfg := apptest.Config(b)
+	in := apptest.Start(b, cfg)
+	client := e2e.NewHTTPClient()
+	ctx := context.Background()
+
+	var latencies []time.Duration
+	var span time.Duration
+	b.ResetTimer()
+	for it := 0; b.Loop(); it++ {
+		tag := fmt.Sprintf("e2e-%d", it)
+		if _, err := runClients(endToEndBatch, benchClients, postOp(client, in.URL, tag)); err != nil {
+			b.Fatalf("post: %v", err)
+		}
+		waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, float64((it+1)*endToEndBatch), 5*time.Minute)
+		b.StopTimer()
+		items, err := e2e.ListAll(ctx, client, in.URL, "tag="+tag, 100)
+		if err != nil || len(items) != endToEndBatch {
+			b.Fatalf("list %s: %d items, %v", tag, len(items), err)
+		}
+		first, last := items[0].CreatedAt, time.Time{}
+		for _, e := range items {
+			if e.SentAt == nil {
+				b.Fatalf("email %s has no sent_at", e.ID)
+			}
+			latencies = append(latencies, e.SentAt.Sub(e.CreatedAt))
+			if e.CreatedAt.Before(first) {
+				first = e.CreatedAt
+			}
+			if e.SentAt.After(last) {
+				last = *e.SentAt
+			}
+		}
+		span += last.Sub(first)
+		b.StartTimer()
+	}
+	slices.Sort(latencies)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(b.N*endToEndBatch)/span.Seconds(), "emails/s")
+	b.ReportMetric(ms(percentile(latencies, 0.50)), "p50_ms")
+	b.ReportMetric(ms(percentile(latencies, 0.99)), "p99_ms")
+	b.ReportMetric(ms(latencies[len(latencies)-1]), "max_ms")
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// lanesRates keeps each lane count's emails/s so the lanes=16 run can report its
+// ratio to lanes=1.
+var lanesRates sync.Map // int -> float64
+
+// BenchmarkDeliveryLanes measures delivery throughput through an SMTP server that
+// takes 50 ms to answer each DATA, with delivery.concurrency 1 and 16. lanes=16
+// reports x_lanes1, its speed-up over lanes=1 (target >= 12) when both ran.
+func BenchmarkDeliveryLanes(b *testing.B) {
+	for _, c := range []struct{ lanes, batch int }{{1, lanesOneBatch}, {lanesMany, lanesManyBatch}} {
+		b.Run(fmt.Sprintf("lanes=%d", c.lanes), func(b *testing.B) {
+			srv := smtptest.Start(b, smtptest.WithReplyDelay(laneReplyDelay))
+			cfg := apptest.Config(b)
+			apptest.UseSMTP(cfg, srv)
+			cfg.Delivery.Concurrency = c.lanes
+			in := apptest.Start(b, cfg)
+			client := e2e.NewHTTPClient()
+
+			var span time.Duration
+			b.ResetTimer()
+			for it := 0; b.Loop(); it++ {
+				start := time.Now()
+				if _, err := runClients(c.batch, min(benchClients, c.batch), postOp(client, in.URL, "lanes")); err != nil {
+					b.Fatalf("post: %v", err)
+				}
+				srv.WaitForCount(b, (it+1)*c.batch, 5*time.Minute)
+				msgs := srv.Messages()
+				span += msgs[len(msgs)-1].Received.Sub(start)
+			}
+			rate := float64(b.N*c.batch) / span.Seconds()
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(rate, "emails/s")
+			b.ReportMetric(rate*laneReplyDelay.Seconds()/float64(c.lanes), "lane_utilisation")
+			lanesRates.Store(c.lanes, rate)
+			if one, ok := lanesRates.Load(1); ok && c.lanes != 1 {
+				b.ReportMetric(rate/one.(float64), "x_lanes1")
+			}
+		})
+	}
+}

@@ -1,0 +1,475 @@
+package config_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/mailroom/mailroom/platform/config"
+)
+
+// writeFile writes a YAML config file into a fresh temporary directory.
+func writeFile(tb testing.TB, body string) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		tb.Fatalf("write config file: %v", err)
+	}
+	return path
+}
+
+// mustLoad loads src and fails the test on error.
+func mustLoad(tb testing.TB, src config.Sources) *config.Config {
+	tb.Helper()
+	cfg, err := config.Load(src)
+	if err != nil {
+		tb.Fatalf("Load(%+v): %v", src, err)
+	}
+	return cfg
+}
+
+// loadErr loads src and fails the test unless it is refused.
+func loadErr(tb testing.TB, src config.Sources) error {
+	tb.Helper()
+	cfg, err := config.Load(src)
+	if err == nil {
+		tb.Fatalf("Load(%+v) = %+v, want an error", src, cfg)
+	}
+	return err
+}
+
+func TestLoadWithNoSourcesGivesTheContractDefaults(t *testing.T) {
+	cfg := mustLoad(t, config.Sources{})
+	checks := []struct {
+		key  string
+		got  any
+		want any
+	}{
+		{"http.addr", cfg.HTTP.Addr, "127.0.0.1:8080"},
+		{"db.path", cfg.DB.Path, "./data/mailroom.db"},
+		{"broker.kind", cfg.Broker.Kind, "gochannel"},
+		{"kafka.brokers", cfg.Kafka.Brokers, []string{"127.0.0.1:9092"}},
+		{"kafka.consumer_group", cfg.Kafka.ConsumerGroup, "email-send-group"},
+		{"topics.send", cfg.Topics.Send, "email.send"},
+		{"topics.dead_letter", cfg.Topics.DeadLetter, "email.send.dlt"},
+		{"topics.partitions", cfg.Topics.Partitions, 3},
+		{"topics.replication_factor", cfg.Topics.ReplicationFactor, 1},
+		{"delivery.transport", cfg.Delivery.Transport, "capture"},
+		{"delivery.concurrency", cfg.Delivery.Concurrency, 16},
+		{"smtp.host", cfg.SMTP.Host, "127.0.0.1"},
+		{"smtp.port", cfg.SMTP.Port, 1025},
+		{"smtp.username", cfg.SMTP.Username, ""},
+		{"smtp.password", cfg.SMTP.Password.Reveal(), ""},
+		{"smtp.tls", cfg.SMTP.TLS, "starttls"},
+		{"smtp.from", cfg.SMTP.From, "Mailroom <mailroom@localhost>"},
+		{"retry.max_attempts", cfg.Retry.MaxAttempts, 5},
+		{"retry.initial_interval", cfg.Retry.InitialInterval, time.Second},
+		{"retry.multiplier", cfg.Retry.Multiplier, 2.0},
+		{"retry.max_interval", cfg.Retry.MaxInterval, time.Minute},
+		{"auth.api_keys", len(cfg.Auth.APIKeys), 0},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.key, c.got, c.want)
+		}
+	}
+}
+
+func TestPrecedenceIsDefaultsThenFileThenEnvironmentThenFlags(t *testing.T) {
+	path := writeFile(t, "http:\n  addr: 127.0.0.1:1001\nsmtp:\n  host: file.example\n")
+	cases := []struct {
+		name    string
+		file    string
+		environ []string
+		flags   map[string]string
+		want    string
+	}{
+		{name: "the default holds when nothing sets the key", want: "127.0.0.1:8080"},
+		{name: "the file overrides the default", file: path, want: "127.0.0.1:1001"},
+		{name: "the environment overrides the default", environ: []string{"MAILROOM_HTTP_ADDR=127.0.0.1:1002"}, want: "127.0.0.1:1002"},
+		{name: "the environment overrides the file", file: path, environ: []string{"MAILROOM_HTTP_ADDR=127.0.0.1:1002"}, want: "127.0.0.1:1002"},
+		{name: "a flag overrides the file", file: path, flags: map[string]string{"http.addr": "127.0.0.1:1003"}, want: "127.0.0.1:1003"},
+		{name: "a flag overrides the environment and the file", file: path,
+			environ: []string{"MAILROOM_HTTP_ADDR=127.0.0.1:1002"},
+			flags:   map[string]string{"http.addr": "127.0.0.1:1003"}, want: "127.0.0.1:1003"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := mustLoad(t, config.Sources{File: c.file, Environ: c.environ, Flags: c.flags})
+			if cfg.HTTP.Addr != c.want {
+				t.Errorf("http.addr = %q, want %q", cfg.HTTP.Addr, c.want)
+			}
+			// A layer replaces only the keys it sets: the file's smtp.host survives
+			// an environment and flags that set other keys.
+			wantHost := "127.0.0.1"
+			if c.file != "" {
+				wantHost = "file.example"
+			}
+			if cfg.SMTP.Host != wantHost {
+				t.Errorf("smtp.host = %q, want %q", cfg.SMTP.Host, wantHost)
+			}
+		})
+	}
+}
+
+func TestListsFromTheFileAreReplacedWholeByTheEnvironment(t *testing.T) {
+	path := writeFile(t, "kafka:\n  brokers: [f1:1, f2:2, f3:3]\n")
+	cfg := mustLoad(t, config.Sources{File: path})
+	if want := []string{"f1:1", "f2:2", "f3:3"}; !slices.Equal(cfg.Kafka.Brokers, want) {
+		t.Fatalf("kafka.brokers from file = %q, want %q", cfg.Kafka.Brokers, want)
+	}
+	cfg = mustLoad(t, config.Sources{File: path, Environ: []string{"MAILROOM_KAFKA_BROKERS=e1:1"}})
+	if want := []string{"e1:1"}; !slices.Equal(cfg.Kafka.Brokers, want) {
+		t.Fatalf("kafka.brokers from env over file = %q, want %q", cfg.Kafka.Brokers, want)
+	}
+}
+
+func TestEnvironmentNamesMapToKeysThatHoldUnderscores(t *testing.T) {
+	cases := []struct {
+		name  string
+		env   string
+		check func(*config.Config) (got, want any)
+	}{
+		{"topics.dead_letter is MAILROOM_TOPICS_DEAD_LETTER", "MAILROOM_TOPICS_DEAD_LETTER=mail.dead",
+			func(c *config.Config) (any, any) { return c.Topics.DeadLetter, "mail.dead" }},
+		{"kafka.consumer_group is MAILROOM_KAFKA_CONSUMER_GROUP", "MAILROOM_KAFKA_CONSUMER_GROUP=senders",
+			func(c *config.Config) (any, any) { return c.Kafka.ConsumerGroup, "senders" }},
+		{"topics.replication_factor is MAILROOM_TOPICS_REPLICATION_FACTOR", "MAILROOM_TOPICS_REPLICATION_FACTOR=3",
+			func(c *config.Config) (any, any) { return c.Topics.ReplicationFactor, 3 }},
+		{"retry.max_attempts is MAILROOM_RETRY_MAX_ATTEMPTS", "MAILROOM_RETRY_MAX_ATTEMPTS=9",
+			func(c *config.Config) (any, any) { return c.Retry.MaxAttempts, 9 }},
+		{"retry.initial_interval takes a duration", "MAILROOM_RETRY_INITIAL_INTERVAL=250ms",
+			func(c *config.Config) (any, any) { return c.Retry.InitialInterval, 250 * time.Millisecond }},
+		{"retry.multiplier takes a fraction", "MAILROOM_RETRY_MULTIPLIER=1.5",
+			func(c *config.Config) (any, any) { return c.Retry.Multiplier, 1.5 }},
+		{"smtp.password is MAILROOM_SMTP_PASSWORD", "MAILROOM_SMTP_PASSWORD=pa=ss,word",
+			func(c *config.Config) (any, any) { return c.SMTP.Password.Reveal(), "pa=ss,word" }},
+		{"broker.kind is MAILROOM_BROKER_KIND", "MAILROOM_BROKER_KIND=kafka",
+			func(c *config.Config) (any, any) { return c.Broker.Kind, "kafka" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := mustLoad(t, config.Sources{Environ: []string{c.env}})
+			if got, want := c.check(cfg); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %#v, want %#v", got, want)
+			}
+		})
+	}
+}
+
+func TestEveryKeyHasAnEnvironmentNameThatSetsIt(t *testing.T) {
+	// Setting every key from the environment to its default value must be accepted
+	// and give the defaults: each key's environment name maps back to that key.
+	var environ []string
+	for key, def := range config.Defaults() {
+		name := config.EnvName(key)
+		if want := "MAILROOM_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")); name != want {
+			t.Errorf("EnvName(%q) = %q, want %q", key, name, want)
+		}
+		var value string
+		switch v := def.(type) {
+		case []string:
+			value = strings.Join(v, ",")
+		default:
+			value = fmt.Sprint(v)
+		}
+		environ = append(environ, name+"="+value)
+	}
+	got := mustLoad(t, config.Sources{Environ: environ})
+	want := mustLoad(t, config.Sources{})
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("every key set to its default through the environment:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestListsInTheEnvironmentAndFlagsAreCommaSeparated(t *testing.T) {
+	keyA, keyB := "key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"
+	cases := []struct {
+		name     string
+		src      config.Sources
+		brokers  []string
+		wantKeys []string
+	}{
+		{name: "two brokers from the environment",
+			src:     config.Sources{Environ: []string{"MAILROOM_KAFKA_BROKERS=a:1,b:2"}},
+			brokers: []string{"a:1", "b:2"}},
+		{name: "spaces around the commas are trimmed",
+			src:     config.Sources{Environ: []string{"MAILROOM_KAFKA_BROKERS= a:1 , b:2 "}},
+			brokers: []string{"a:1", "b:2"}},
+		{name: "two API keys from the environment",
+			src:      config.Sources{Environ: []string{"MAILROOM_AUTH_API_KEYS=" + keyA + "," + keyB}},
+			brokers:  []string{"127.0.0.1:9092"},
+			wantKeys: []string{keyA, keyB}},
+		{name: "an empty variable means an empty list",
+			src:     config.Sources{Environ: []string{"MAILROOM_AUTH_API_KEYS="}},
+			brokers: []string{"127.0.0.1:9092"}},
+		{name: "brokers from a flag",
+			src:     config.Sources{Flags: map[string]string{"kafka.brokers": "x:1,y:2,z:3"}},
+			brokers: []string{"x:1", "y:2", "z:3"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := mustLoad(t, c.src)
+			if !slices.Equal(cfg.Kafka.Brokers, c.brokers) {
+				t.Errorf("kafka.brokers = %q, want %q", cfg.Kafka.Brokers, c.brokers)
+			}
+			var keys []string
+			for _, k := range cfg.Auth.APIKeys {
+				keys = append(keys, k.Reveal())
+			}
+			if !slices.Equal(keys, c.wantKeys) {
+				t.Errorf("auth.api_keys = %q, want %q", keys, c.wantKeys)
+			}
+		})
+	}
+}
+
+func TestEnvironmentVariablesWithoutThePrefixAreIgnored(t *testing.T) {
+	cfg := mustLoad(t, config.Sources{Environ: []string{
+		"PATH=/usr/bin", "HTTP_ADDR=nonsense", "MAILROOMHTTP_ADDR=nonsense", "NO_EQUALS_SIGN", "mailroom_http_addr=nonsense",
+	}})
+	if cfg.HTTP.Addr != "127.0.0.1:8080" {
+		t.Errorf("http.addr = %q, want the default", cfg.HTTP.Addr)
+	}
+}
+
+func TestUnknownKeysAreRefusedByName(t *testing.T) {
+	cases := []struct {
+		name string
+		src  func(testing.TB) config.Sources
+		want []string // every one must appear in the error
+	}{
+		{"a misspelt key in the file", func(tb testing.TB) config.Sources {
+			return config.Sources{File: writeFile(tb, "http:\n  adress: 127.0.0.1:1\n")}
+		}, []string{"http.adress"}},
+		{"an unknown section in the file", func(tb testing.TB) config.Sources {
+			return config.Sources{File: writeFile(tb, "rabbit:\n  url: amqp://x\n")}
+		}, []string{"rabbit.url"}},
+		{"a key one level too deep in the file", func(tb testing.TB) config.Sources {
+			return config.Sources{File: writeFile(tb, "smtp:\n  tls:\n    mode: none\n")}
+		}, []string{"smtp.tls.mode"}},
+		{"an unknown MAILROOM_ variable", func(testing.TB) config.Sources {
+			return config.Sources{Environ: []string{"MAILROOM_TOPICS_DEADLETTER=x"}}
+		}, []string{"MAILROOM_TOPICS_DEADLETTER"}},
+		{"a variable naming a section rather than a key", func(testing.TB) config.Sources {
+			return config.Sources{Environ: []string{"MAILROOM_SMTP=x"}}
+		}, []string{"MAILROOM_SMTP"}},
+		{"an unknown flag key", func(testing.TB) config.Sources {
+			return config.Sources{Flags: map[string]string{"broker.kinds": "kafka"}}
+		}, []string{"broker.kinds"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string
+		src  func(testing.TB) config.Sources
+	}{
+		{"a word where a number belongs, from the environment", "retry.max_attempts", env("MAILROOM_RETRY_MAX_ATTEMPTS=abc")},
+		{"a word where a number belongs, from the file", "retry.max_attempts", yamlFile("retry:\n  max_attempts: abc\n")},
+		{"a word where a number belongs, from a flag", "retry.max_attempts", flag("retry.max_attempts", "abc")},
+		{"an empty number", "retry.max_attempts", env("MAILROOM_RETRY_MAX_ATTEMPTS=")},
+		{"zero attempts", "retry.max_attempts", env("MAILROOM_RETRY_MAX_ATTEMPTS=0")},
+		{"an unknown TLS mode", "smtp.tls", env("MAILROOM_SMTP_TLS=bogus")},
+		{"an unknown TLS mode in the file", "smtp.tls", yamlFile("smtp:\n  tls: bogus\n")},
+		{"an unknown broker kind", "broker.kind", env("MAILROOM_BROKER_KIND=rabbit")},
+		{"an unknown broker kind from the flag", "broker.kind", flag("broker.kind", "rabbit")},
+		{"an address without a port", "http.addr", env("MAILROOM_HTTP_ADDR=nonsense")},
+		{"an address without a port in the file", "http.addr", yamlFile("http:\n  addr: nonsense\n")},
+		{"a duration that is a word", "retry.initial_interval", env("MAILROOM_RETRY_INITIAL_INTERVAL=soon")},
+		{"a duration without a unit", "retry.max_interval", env("MAILROOM_RETRY_MAX_INTERVAL=5")},
+		{"a duration that is a word in the file", "smtp.timeout", yamlFile("smtp:\n  timeout: forever\n")},
+		{"a negative duration", "outbox.poll_interval", env("MAILROOM_OUTBOX_POLL_INTERVAL=-1s")},
+		{"a zero duration", "http.shutdown_timeout", env("MAILROOM_HTTP_SHUTDOWN_TIMEOUT=0s")},
+		{"a max interval below the initial one", "retry.max_interval", env("MAILROOM_RETRY_INITIAL_INTERVAL=10s", "MAILROOM_RETRY_MAX_INTERVAL=1s")},
+		{"a multiplier that is a word", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=double")},
+		{"a multiplier below one", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=0.5")},
+		{"a port out of range", "smtp.port", env("MAILROOM_SMTP_PORT=70000")},
+		{"a broker without a port in a list", "kafka.brokers", env("MAILROOM_KAFKA_BROKERS=a:1,b")},
+		{"an empty broker list", "kafka.brokers", env("MAILROOM_KAFKA_BROKERS=")},
+		{"zero partitions", "topics.partitions", env("MAILROOM_TOPICS_PARTITIONS=0")},
+		{"a topic name with a space", "topics.send", env("MAILROOM_TOPICS_SEND=email send")},
+		{"an unknown transport", "delivery.transport", env("MAILROOM_DELIVERY_TRANSPORT=pigeon")},
+		{"a concurrency of zero", "delivery.concurrency", env("MAILROOM_DELIVERY_CONCURRENCY=0")},
+		{"a short API key", "auth.api_keys", env("MAILROOM_AUTH_API_KEYS=short")},
+		{"a body limit that is a word", "http.max_body_bytes", env("MAILROOM_HTTP_MAX_BODY_BYTES=lots")},
+		{"an unknown log level", "log.level", env("MAILROOM_LOG_LEVEL=loud")},
+		{"a list where a string belongs in the file", "smtp.host", yamlFile("smtp:\n  host: [a, b]\n")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			if !strings.Contains(err.Error(), c.key) {
+				t.Errorf("error %q does not name the key %q", err, c.key)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans several lines; startup errors are one line", err)
+			}
+		})
+	}
+}
+
+func env(kv ...string) func(testing.TB) config.Sources {
+	return func(testing.TB) config.Sources { return config.Sources{Environ: kv} }
+}
+
+func flag(key, value string) func(testing.TB) config.Sources {
+	return func(testing.TB) config.Sources { return config.Sources{Flags: map[string]string{key: value}} }
+}
+
+func yamlFile(body string) func(testing.TB) config.Sources {
+	return func(tb testing.TB) config.Sources { return config.Sources{File: writeFile(tb, body)} }
+}
+
+func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {
+	cases := []struct {
+		name string
+		path func(testing.TB) string
+	}{
+		{"a file that does not exist", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "missing.yaml") }},
+		{"a file that is not YAML", func(tb testing.TB) string { return writeFile(tb, "http: [unclosed\n") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.path(t)
+			err := loadErr(t, config.Sources{File: path})
+			if !strings.Contains(err.Error(), filepath.Base(path)) {
+				t.Errorf("error %q does not name the file %s", err, path)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	const password = "hunter2-password-value"
+	const apiKey = "sk-0123456789abcdef-api-key"
+	cfg := mustLoad(t, config.Sources{Environ: []string{
+		"MAILROOM_SMTP_PASSWORD=" + password,
+		"MAILROOM_AUTH_API_KEYS=" + apiKey,
+	}})
+	if cfg.SMTP.Password.Reveal() != password || cfg.Auth.APIKeys[0].Reveal() != apiKey {
+		t.Fatal("Reveal does not return the secrets that were set")
+	}
+	jsonBytes, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("json.Marshal(cfg): %v", err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "password", cfg.SMTP.Password)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "password", cfg.SMTP.Password)
+
+	// The formats are data, not constants, so that vet lets the odd verbs through.
+	formatted := []struct {
+		format string
+		arg    any
+	}{
+		{"%v", cfg}, {"%+v", cfg}, {"%#v", cfg}, {"%s", cfg}, {"%v", *cfg}, {"%+v", *cfg},
+		{"%+v", cfg.SMTP}, {"%#v", cfg.SMTP}, {"%v", cfg.Auth.APIKeys}, {"%#v", cfg.Auth.APIKeys},
+		{"%s", cfg.SMTP.Password}, {"%q", cfg.SMTP.Password}, {"%x", cfg.SMTP.Password},
+		{"%#v", cfg.SMTP.Password}, {"%d", cfg.SMTP.Password},
+	}
+	renderings := []struct {
+		name string
+		text string
+	}{
+		{"fmt.Sprint of the secret", fmt.Sprint(cfg.SMTP.Password)},
+		{"json.Marshal of the config", string(jsonBytes)},
+		{"slog JSON and text handlers", logged.String()},
+	}
+	for _, f := range formatted {
+		renderings = append(renderings, struct {
+			name string
+			text string
+		}{fmt.Sprintf("%s of a %T", f.format, f.arg), fmt.Sprintf(f.format, f.arg)})
+	}
+	for _, r := range renderings {
+		t.Run(r.name, func(t *testing.T) {
+			for _, secret := range []string{password, apiKey, fmt.Sprintf("%x", password)} {
+				if strings.Contains(r.text, secret) {
+					t.Errorf("%s shows the secret %q: %s", r.name, secret, r.text)
+				}
+			}
+		})
+	}
+	if !strings.Contains(string(jsonBytes), "[redacted]") {
+		t.Errorf("json.Marshal shows no redaction marker: %s", jsonBytes)
+	}
+	if s := fmt.Sprint(config.Secret("")); s != "" {
+		t.Errorf("an empty secret prints as %q, want nothing", s)
+	}
+}
+
+func TestErrorsNeverEchoSecretValues(t *testing.T) {
+	const shortKey = "tooshort-secret" // 15 characters: refused, and must not be echoed
+	err := loadErr(t, config.Sources{Environ: []string{"MAILROOM_AUTH_API_KEYS=" + shortKey}})
+	if strings.Contains(err.Error(), shortKey) {
+		t.Errorf("error %q shows the refused key", err)
+	}
+}
+
+// repoConfigPath is the repository's root config.yaml, found from this file.
+func repoConfigPath(tb testing.TB) string {
+	tb.Helper()
+	_, here, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("cannot locate the test file")
+	}
+	return filepath.Join(filepath.Dir(here), "..", "..", "config.yaml")
+}
+
+func TestRepositoryConfigYAMLDocumentsExactlyTheKnownKeys(t *testing.T) {
+	path := repoConfigPath(t)
+	k := koanf.New(".")
+	if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	documented := k.Keys()
+	var known []string
+	for key := range config.Defaults() {
+		known = append(known, key)
+	}
+	sort.Strings(documented)
+	sort.Strings(known)
+	for _, key := range known {
+		if _, ok := slices.BinarySearch(documented, key); !ok {
+			t.Errorf("config.yaml does not document the key %s", key)
+		}
+	}
+	for _, key := range documented {
+		if _, ok := slices.BinarySearch(known, key); !ok {
+			t.Errorf("config.yaml documents %s, which is not a known key", key)
+		}
+	}
+}
+
+func TestRepositoryConfigYAMLHoldsTheTrueDefaults(t *testing.T) {
+	fromFile := mustLoad(t, config.Sources{File: repoConfigPath(t)})
+	builtIn := mustLoad(t, config.Sources{})
+	if !reflect.DeepEqual(fromFile, builtIn) {
+		t.Errorf("loading config.yaml differs from the built-in defaults:\n file %+v\n none %+v", fromFile, builtIn)
+	}
+}

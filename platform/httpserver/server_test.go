@@ -1,0 +1,255 @@
+package httpserver_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/httpserver"
+)
+
+const bodyLimit = 1024
+
+// secretCause is text that only an error's cause holds; it must never reach a client.
+const secretCause = "SELECT password FROM users -- /var/lib/mailroom/secret.db"
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newServer builds the server with a few routes that fail in each way, and returns it
+// with the buffer its log goes to.
+func newServer(tb testing.TB) (*echo.Echo, *syncBuffer) {
+	tb.Helper()
+	logs := &syncBuffer{}
+	e := httpserver.New(httpserver.Config{MaxBodyBytes: bodyLimit}, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry())
+	e.GET("/ok", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/invalid", func(echo.Context) error { return apperr.Invalid("to[0]", "not an email address") })
+	e.GET("/missing", func(echo.Context) error { return apperr.NotFound("email", "e-1") })
+	e.GET("/conflict", func(echo.Context) error {
+		return &apperr.Error{Code: apperr.CodeConflict, Message: "idempotency key reused", Err: errors.New(secretCause)}
+	})
+	e.GET("/unavailable", func(echo.Context) error {
+		return apperr.Unavailable("database unavailable", errors.New(secretCause))
+	})
+	e.GET("/plain", func(echo.Context) error { return errors.New(secretCause) })
+	e.GET("/wrapped", func(echo.Context) error {
+		return errors.Join(errors.New("handler"), apperr.Invalid("subject", "required"))
+	})
+	e.GET("/panic", func(echo.Context) error { panic(secretCause) })
+	e.POST("/echo", func(c echo.Context) error {
+		var v struct {
+			Subject string `json:"subject"`
+		}
+		if err := httpserver.DecodeJSON(c, &v); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, v)
+	})
+	return e, logs
+}
+
+// serve sends req to e and returns the recorded answer.
+func serve(e *echo.Echo, req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	return rec
+}
+
+// errorBody is the contract's error shape; Field is a pointer to tell absent from empty.
+type errorBody struct {
+	Error struct {
+		Code    string  `json:"code"`
+		Message string  `json:"message"`
+		Field   *string `json:"field"`
+	} `json:"error"`
+}
+
+func decodeError(tb testing.TB, rec *httptest.ResponseRecorder) errorBody {
+	tb.Helper()
+	var body errorBody
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		tb.Fatalf("error body %q is not the contract's shape: %v", rec.Body.String(), err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &top); err != nil || len(top) != 1 {
+		tb.Fatalf("error body %q must hold exactly the key \"error\"", rec.Body.String())
+	}
+	return body
+}
+
+func TestErrorsAnswerInTheContractsShape(t *testing.T) {
+	cases := []struct {
+		name    string
+		method  string
+		path    string
+		body    io.Reader
+		ctype   string
+		unsized bool // send the body without a Content-Length
+		status  int
+		code    string
+		message string // exact, when set
+		field   string // "" means the field must be absent
+	}{
+		{name: "an invalid field is a 400 naming the field", method: "GET", path: "/invalid",
+			status: 400, code: "invalid_field", message: "to[0]: not an email address", field: "to[0]"},
+		{name: "an apperr wrapped with others keeps its answer", method: "GET", path: "/wrapped",
+			status: 400, code: "invalid_field", message: "subject: required", field: "subject"},
+		{name: "a missing resource is a 404", method: "GET", path: "/missing",
+			status: 404, code: "not_found", message: `email "e-1" not found`},
+		{name: "a conflict is a 409 without its cause", method: "GET", path: "/conflict",
+			status: 409, code: "conflict", message: "idempotency key reused"},
+		{name: "an unavailable dependency is a 503 without its cause", method: "GET", path: "/unavailable",
+			status: 503, code: "unavailable", message: "database unavailable"},
+		{name: "a plain error is a 500 with a generic message", method: "GET", path: "/plain",
+			status: 500, code: "internal", message: "internal error"},
+		{name: "a panic is a 500 with a generic message", method: "GET", path: "/panic",
+			status: 500, code: "internal"},
+		{name: "an unknown route is a 404", method: "GET", path: "/no/such/route",
+			status: 404, code: "not_found"},
+		{name: "a wrong method is a 405", method: "DELETE", path: "/invalid",
+			status: 405, code: "method_not_allowed"},
+		{name: "a body over the limit is a 413", method: "POST", path: "/echo", ctype: "application/json",
+			body:   strings.NewReader(`{"subject":"` + strings.Repeat("x", bodyLimit) + `"}`),
+			status: 413, code: "body_too_large"},
+		{name: "a body over the limit without a length is a 413", method: "POST", path: "/echo", ctype: "application/json",
+			body:    strings.NewReader(`{"subject":"` + strings.Repeat("x", 4*bodyLimit) + `"}`),
+			unsized: true, status: 413, code: "body_too_large"},
+		{name: "a body that is not JSON is a 415", method: "POST", path: "/echo", ctype: "text/plain",
+			body: strings.NewReader(`{"subject":"x"}`), status: 415, code: "unsupported_media_type"},
+		{name: "a duplicate key is a 400 naming the key", method: "POST", path: "/echo", ctype: "application/json",
+			body: strings.NewReader(`{"subject":"x","subject":"y"}`), status: 400, code: "invalid_field", field: "subject"},
+		{name: "malformed JSON is a 400", method: "POST", path: "/echo", ctype: "application/json",
+			body: strings.NewReader(`{"subject":`), status: 400, code: "invalid_json"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, logs := newServer(t)
+			req := httptest.NewRequest(c.method, c.path, c.body)
+			if c.unsized {
+				// Past the Content-Length check: the limit must hold while reading.
+				req.ContentLength = -1
+				req.Header.Del("Content-Length")
+			}
+			if c.ctype != "" {
+				req.Header.Set(echo.HeaderContentType, c.ctype)
+			}
+			rec := serve(e, req)
+			if rec.Code != c.status {
+				t.Errorf("status = %d, want %d; body %s", rec.Code, c.status, rec.Body)
+			}
+			if ct := rec.Header().Get(echo.HeaderContentType); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type = %q, want JSON", ct)
+			}
+			body := decodeError(t, rec)
+			if body.Error.Code != c.code {
+				t.Errorf("code = %q, want %q", body.Error.Code, c.code)
+			}
+			if body.Error.Message == "" || c.message != "" && body.Error.Message != c.message {
+				t.Errorf("message = %q, want %q", body.Error.Message, c.message)
+			}
+			switch {
+			case c.field == "" && body.Error.Field != nil:
+				t.Errorf("field = %q, want none", *body.Error.Field)
+			case c.field != "" && (body.Error.Field == nil || *body.Error.Field != c.field):
+				t.Errorf("field = %v, want %q", body.Error.Field, c.field)
+			}
+			for _, leak := range []string{"SELECT", "secret", "goroutine", ".go:"} {
+				if strings.Contains(rec.Body.String(), leak) {
+					t.Errorf("the answer leaks %q: %s", leak, rec.Body)
+				}
+			}
+			if c.status >= 500 && c.path != "/unavailable" && !strings.Contains(logs.String(), "SELECT password") {
+				t.Errorf("the cause of a %d is not logged; log: %s", c.status, logs)
+			}
+		})
+	}
+}
+
+func TestAHeadRequestForAnErrorHasNoBody(t *testing.T) {
+	e, _ := newServer(t)
+	e.HEAD("/head-missing", func(echo.Context) error { return apperr.NotFound("email", "e-1") })
+	rec := serve(e, httptest.NewRequest(http.MethodHead, "/head-missing", nil))
+	if rec.Code != http.StatusNotFound || rec.Body.Len() != 0 {
+		t.Errorf("HEAD: status %d, body %q; want 404 and no body", rec.Code, rec.Body)
+	}
+}
+
+func TestEveryAnswerCarriesTheSecurityHeaders(t *testing.T) {
+	want := map[string]string{
+		"X-Content-Type-Options": "nosniff",
+		"X-Frame-Options":        "DENY",
+		"Referrer-Policy":        "no-referrer",
+	}
+	cases := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"a success", "GET", "/ok", 200},
+		{"an application error", "GET", "/invalid", 400},
+		{"an internal error", "GET", "/plain", 500},
+		{"a panic", "GET", "/panic", 500},
+		{"an unknown route", "GET", "/nowhere", 404},
+		{"a wrong method", "PUT", "/ok", 405},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, _ := newServer(t)
+			rec := serve(e, httptest.NewRequest(c.method, c.path, nil))
+			if rec.Code != c.status {
+				t.Errorf("status = %d, want %d", rec.Code, c.status)
+			}
+			for h, v := range want {
+				if got := rec.Header().Get(h); got != v {
+					t.Errorf("%s = %q, want %q", h, got, v)
+				}
+			}
+			csp := rec.Header().Get("Content-Security-Policy")
+			for _, directive := range []string{"default-src 'self'", "frame-ancestors 'none'"} {
+				if !strings.Contains(csp, directive) {
+					t.Errorf("Content-Security-Policy %q lacks %q", csp, directive)
+				}
+			}
+			if rec.Header().Get(echo.HeaderXRequestID) == "" {
+				t.Error("no X-Request-Id on the answer")
+			}
+		})
+	}
+}
+
+func TestASuccessfulRequestDecodesWithinTheLimit(t *testing.T) {
+	e, _ := newServer(t)
+	req := httptest.NewRequest(http.MethodPost, "/echo", strings.NewReader(`{"subject":"안녕하세요"}`))
+	req.Header.Set(echo.HeaderContentType, "application/json; charset=utf-8")
+	rec := serve(e, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "안녕하세요") {
+		t.Errorf("status %d, body %s", rec.Code, rec.Body)
+	}
+}

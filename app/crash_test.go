@@ -31,9 +31,6 @@ const crashLanes = 16
 // Duplicates are allowed (a kill between the server's 250 and the local record) and
 // only counted.
 func TestCrashRecovery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and kills it under load; skipped with -short")
-	}
 	t.Parallel()
 	bin := e2e.Build(t)
 	srv := smtptest.Start(t)

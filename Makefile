@@ -3,11 +3,12 @@
 GO       ?= go
 export CGO_ENABLED := 1
 
-.PHONY: test vet unit test-kafka build bench clean
+.PHONY: test vet unit test-kafka fuzz build bench clean
 
 ## test: vet, every test with the race detector, then the Kafka suite on a real
-## Apache Kafka node that scripts/kafka.sh fetches from Maven Central and starts.
-test: vet unit test-kafka
+## Apache Kafka node that scripts/kafka.sh fetches from Maven Central and starts,
+## then each fuzz target for a bounded time.
+test: vet unit test-kafka fuzz
 
 vet:
 	$(GO) vet ./...
@@ -17,6 +18,13 @@ unit:
 
 test-kafka:
 	bash scripts/test-kafka.sh
+
+## fuzz: each fuzz target for FUZZTIME (60 s in all by default); the seed corpora
+## in testdata/fuzz/ run with every plain `go test` too.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./modules/emails/internal/ports/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./modules/delivery/internal/render/
 
 ## build: the one binary.
 build:

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/mailroom/mailroom/app"
+	"github.com/mailroom/mailroom/modules/apikeys"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
@@ -33,6 +34,10 @@ commands:
               mailroom dlt list [--reason TEXT] [--since T] [--until T] [--limit N]
               mailroom dlt replay EMAIL_ID | --all [--reason TEXT] [--since T] [--until T]
               mailroom dlt discard EMAIL_ID
+  keys      manage API keys (the key is printed once, by create; only its hash is stored):
+              mailroom keys create --name NAME --scope send|admin
+              mailroom keys list
+              mailroom keys revoke KEY_ID
 
 flags (every command): --config PATH, --broker gochannel|kafka, --http-addr HOST:PORT, --db PATH
 `
@@ -66,8 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dltUntil := fs.String("until", "", "dlt: only letters dead-lettered before this RFC 3339 time")
 	dltLimit := fs.Int("limit", 100, "dlt list: most letters to show")
 	dltAll := fs.Bool("all", false, "dlt replay: replay every parked letter matching the filter")
+	keyName := fs.String("name", "", "keys create: the key's name, to tell keys apart")
+	keyScope := fs.String("scope", "", "keys create: send (send and read its own emails) or admin (everything)")
 	var sub string
-	if cmd == "dlt" && len(rest) > 0 {
+	if (cmd == "dlt" || cmd == "keys") && len(rest) > 0 {
 		sub, rest = rest[0], rest[1:]
 	}
 	if err := fs.Parse(rest); err != nil {
@@ -90,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "serve":
-		a, err := app.New(cfg, app.WithLogger(log))
+		a, err := app.New(cfg, app.WithLogger(log), app.WithNotices(stderr))
 		if err != nil {
 			fmt.Fprintln(stderr, "mailroom:", err)
 			return 1
@@ -111,6 +118,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dlt":
 		return runDLT(ctx, cfg, sub, fs.Args(), dltArgs{*dltReason, *dltSince, *dltUntil, *dltLimit, *dltAll}, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, cfg, sub, fs.Args(), *keyName, *keyScope, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "mailroom: unknown command %q\n\n%s", cmd, usage)
 	return 2
@@ -167,4 +176,60 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		return 0
 	}
 	return fail(errors.New("usage: mailroom dlt list | replay EMAIL_ID | replay --all [filter] | discard EMAIL_ID"))
+}
+
+// runKeys manages API keys on the database directly, like runDLT: a key created or
+// revoked here works, or stops working, at once in every instance on that database.
+// create prints the key alone on stdout (so scripts can capture it) and what to do
+// with it on stderr.
+func runKeys(ctx context.Context, cfg *config.Config, sub string, args []string, name, scope string, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "mailroom keys:", err)
+		return 1
+	}
+	usage := errors.New("usage: mailroom keys create --name NAME --scope send|admin | list | revoke KEY_ID")
+	switch {
+	case sub == "create" && len(args) == 0:
+	case sub == "list" && len(args) == 0:
+	case sub == "revoke" && len(args) == 1:
+	default:
+		return fail(usage)
+	}
+	db, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "mailroom:", err)
+		return 1
+	}
+	defer db.Close()
+	m := apikeys.New(app.APIKeysConfig(cfg, stderr), db, logging.Discard())
+	switch sub {
+	case "create":
+		k, err := m.Create(ctx, name, scope)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, k.Key)
+		fmt.Fprintf(stderr, "created API key %s (name %q, scope %s, prefix %s).\n"+
+			"Keep the key printed above: it is shown only this once, and only its hash is stored.\n",
+			k.ID, k.Name, k.Scope, k.Prefix)
+		return 0
+	case "list":
+		keys, err := m.List(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(keys); err != nil {
+			return fail(err)
+		}
+		return 0
+	default: // revoke
+		k, err := m.Revoke(ctx, args[0])
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "revoked %s (%s)\n", k.ID, k.Name)
+		return 0
+	}
 }

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -51,24 +53,31 @@ type App struct {
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	notices io.Writer
 }
 
 // WithLogger sets the logger (the default discards nothing: it writes to stderr).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithNotices sets where New prints what the operator must read on the terminal
+// rather than in the log: the admin key made at first start. The default is stderr.
+func WithNotices(w io.Writer) Option { return func(o *options) { o.notices = w } }
+
 // New opens the database, applies migrations, builds the broker, the modules and the
 // HTTP server, and binds the HTTP address (so Addr is known before Run). Nothing is
 // consumed or published until Run.
 func New(cfg *config.Config, opts ...Option) (a *App, err error) {
-	o := options{logger: slog.Default()}
+	o := options{logger: slog.Default(), notices: os.Stderr}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	a = &App{cfg: cfg, log: o.logger, registry: prometheus.NewRegistry(), ready: make(chan struct{})}
+	// built, not a: `return nil, err` sets the named result a to nil before this runs.
+	built := a
 	defer func() {
 		if err != nil {
-			a.Close()
+			built.Close()
 		}
 	}()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,7 +100,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}
 	wmetrics.NewPrometheusMetricsBuilder(a.registry, "mailroom", "").AddPrometheusRouterMetrics(a.router)
 
-	if a.modules, err = buildModules(cfg, a.db, a.box, a.log, a.registry); err != nil {
+	if a.modules, err = buildModules(cfg, a.db, a.box, a.log, a.registry, o.notices); err != nil {
 		return nil, err
 	}
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), outbox.RelayConfig{
@@ -105,7 +114,13 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	a.echo.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	a.echo.GET("/readyz", a.readyz)
 	a.echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
-	api := a.echo.Group("/api")
+	guard, err := apiGuardOf(a.modules)
+	if err != nil {
+		return nil, err
+	}
+	// The guard is in front of the group before any route is added: Echo gives a
+	// route the group's middleware as it stands when the route is added.
+	api := a.echo.Group("/api", guard)
 	for _, m := range a.modules {
 		m.RegisterRoutes(api)
 		if err := m.RegisterHandlers(a.router, a.broker); err != nil {
@@ -115,10 +130,32 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 			a.relay.OnPublished(l.OnPublished())
 		}
 	}
+	for _, m := range a.modules {
+		if b, ok := m.(bootstrapper); ok {
+			if err := b.Bootstrap(context.Background()); err != nil {
+				return nil, fmt.Errorf("module %s: %w", m.Name(), err)
+			}
+		}
+	}
 	if a.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http.addr: listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	return a, nil
+}
+
+// apiGuardOf returns the middleware of the one module that authenticates /api. With
+// none the API would be open, so that is an error, as are two.
+func apiGuardOf(modules []Module) (echo.MiddlewareFunc, error) {
+	var guards []echo.MiddlewareFunc
+	for _, m := range modules {
+		if g, ok := m.(apiGuard); ok {
+			guards = append(guards, g.APIMiddleware())
+		}
+	}
+	if len(guards) != 1 {
+		return nil, fmt.Errorf("want exactly one module that authenticates /api, have %d", len(guards))
+	}
+	return guards[0], nil
 }
 
 // relayWorkers matches the relay's workers to the lanes of the send topic on Go
@@ -150,6 +187,10 @@ func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
 
 // Addr is the address the HTTP server listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Routes lists every HTTP route, so that tests can hold each one to the access
+// rules (a route added without a scope decision fails them).
+func (a *App) Routes() []*echo.Route { return a.echo.Routes() }
 
 // Run serves until ctx is done, then shuts down in order: stop taking requests,
 // finish the ones in flight, let the relay finish what it is publishing, drain the
@@ -250,13 +291,17 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// readyz answers 200 when the database and the broker answer and the router runs.
+// readyz answers 200 when the database answers and can commit a write, the broker
+// answers and the router runs.
 func (a *App) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"database": "ok", "broker": "ok", "router": "ok"}
 	ok := true
 	if err := a.db.Ping(ctx); err != nil {
+		checks["database"], ok = err.Error(), false
+	} else if err := a.db.ProbeWrite(ctx); err != nil {
+		a.log.Error("readiness: the database cannot be written", "error", err)
 		checks["database"], ok = err.Error(), false
 	}
 	if err := a.broker.Ping(ctx); err != nil {

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -206,16 +205,25 @@ func (s *rawStore) insertOp(iteration int) func(int) error {
 	return func(i int) error {
 		id := fmt.Sprintf("%d-%d-%s", iteration, i, uuid.NewString())
 		now := time.Now().UnixMilli()
-		return s.db.Tx(context.Background(), func(tx *sql.Tx) error {
-			if _, err := tx.Exec(`INSERT INTO emails (id, status, from_addr, to_addrs, subject, text_body, created_at, updated_at)
-				VALUES (?, 'queued', 'bench@example.com', '["r@example.com"]', 'Benchmark', ?, ?, ?)`,
-				id, s.payload, now, now); err != nil {
-				return err
-			}
-			_, err := tx.Exec(`INSERT INTO outbox (uuid, topic, payload, metadata, available_at, key_hash)
-				VALUES (?, 'email.send', ?, '{}', ?, ?)`, id+"/1", []byte(s.payload), now, i)
+		// One transaction per email straight on the writer connection: the
+		// baseline is SQLite without Mailroom's group commit (db.Tx would share
+		// commits).
+		tx, err := s.db.Write.BeginTx(context.Background(), nil)
+		if err != nil {
 			return err
-		})
+		}
+		if _, err := tx.Exec(`INSERT INTO emails (id, status, from_addr, to_addrs, subject, text_body, created_at, updated_at)
+			VALUES (?, 'queued', 'bench@example.com', '["r@example.com"]', 'Benchmark', ?, ?, ?)`,
+			id, s.payload, now, now); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO outbox (uuid, topic, payload, metadata, available_at, key_hash)
+			VALUES (?, 'email.send', ?, '{}', ?, ?)`, id+"/1", []byte(s.payload), now, i); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
 	}
 }
 

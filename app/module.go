@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io/fs"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -27,6 +28,18 @@ type Module interface {
 // were published.
 type publishedListener interface {
 	OnPublished() outbox.PublishedHook
+}
+
+// apiGuard is implemented by the module that authenticates API requests (apikeys):
+// app puts its middleware in front of every /api route.
+type apiGuard interface {
+	APIMiddleware() echo.MiddlewareFunc
+}
+
+// bootstrapper is implemented by modules that must check or prepare something after
+// the migrations and before the server listens; an error stops start-up.
+type bootstrapper interface {
+	Bootstrap(ctx context.Context) error
 }
 
 // closer is implemented by modules that hold goroutines or connections; app closes

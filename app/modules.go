@@ -1,10 +1,12 @@
 package app
 
 import (
+	"io"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailroom/mailroom/modules/apikeys"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/modules/delivery"
 	"github.com/mailroom/mailroom/modules/emails"
@@ -14,22 +16,41 @@ import (
 )
 
 // ModuleNames lists every module, in migration order.
-var ModuleNames = []string{"emails", "delivery", "deadletters"}
+var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys"}
 
 // buildModules is the list of modules, each built from its part of the config.
-func buildModules(cfg *config.Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) ([]Module, error) {
+// notices receives what the operator must see on the terminal (the first admin key).
+func buildModules(cfg *config.Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
+	keys := apikeys.New(APIKeysConfig(cfg, notices), db, log)
 	em := emails.New(emails.Config{
 		SendTopic:     cfg.Topics.Send,
 		EventsTopic:   cfg.Topics.Events,
 		DefaultFrom:   cfg.SMTP.From,
 		ConsumerGroup: "mailroom-emails",
-	}, db, box, log, reg)
-	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
+	}, db, box, reg)
+	dcfg := DeliveryConfig(cfg)
+	// The raw message of an email is readable by whoever may read the email: the
+	// emails module, which records who sent each one, answers that.
+	dcfg.CanRead = em.AuthorizeRead
+	dl, err := delivery.New(dcfg, db, box, log)
 	if err != nil {
 		return nil, err
 	}
 	dd := deadletters.New(DeadLettersConfig(cfg), db, box)
-	return []Module{em, dl, dd}, nil
+	return []Module{keys, em, dl, dd}, nil
+}
+
+// APIKeysConfig is the apikeys module's part of the config; `mailroom keys` uses it
+// too.
+func APIKeysConfig(cfg *config.Config, notices io.Writer) apikeys.Config {
+	keys := make([]string, 0, len(cfg.Auth.APIKeys))
+	for _, k := range cfg.Auth.APIKeys {
+		keys = append(keys, k.Reveal())
+	}
+	return apikeys.Config{
+		ConfigKeys: keys, RateLimit: cfg.Auth.RateLimit, RateBurst: cfg.Auth.RateBurst,
+		HTTPAddr: cfg.HTTP.Addr, Notices: notices,
+	}
 }
 
 // DeliveryConfig is the delivery module's part of the config.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mailroom/mailroom/app"
+	"github.com/mailroom/mailroom/app/internal/e2e"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
@@ -29,11 +30,26 @@ type Instance struct {
 	done   chan error
 }
 
+// AdminKey is the admin API key of every Config: Do, Send and Get send it unless
+// told otherwise (see Bearer and NoKey).
+const AdminKey = e2e.APIKey
+
+// Bearer returns the header pair that makes Do send key instead of AdminKey:
+// in.Do(t, "GET", path, nil, apptest.Bearer(key)...).
+func Bearer(key string) []string { return []string{"Authorization", "Bearer " + key} }
+
+// NoKey is the header pair that makes Do send no Authorization header at all.
+var NoKey = []string{"Authorization", ""}
+
 // Config returns the default config for a test: a database file in a fresh temp dir,
-// HTTP on 127.0.0.1:0, fast retries. Change it before Start.
+// HTTP on 127.0.0.1:0, fast retries, AdminKey in auth.api_keys and a rate limit no
+// test reaches. Change it before Start.
 func Config(tb testing.TB) *config.Config {
 	tb.Helper()
 	cfg, err := config.Load(config.Sources{Flags: map[string]string{
+		"auth.api_keys":          AdminKey,
+		"auth.rate_limit":        e2e.TestRateLimit,
+		"auth.rate_burst":        e2e.TestRateLimit,
 		"db.path":                filepath.Join(tb.TempDir(), "mailroom.db"),
 		"http.addr":              "127.0.0.1:0",
 		"retry.initial_interval": "50ms",
@@ -56,10 +72,11 @@ func UseSMTP(cfg *config.Config, srv *smtptest.Server) {
 	cfg.SMTP.Timeout = 5 * time.Second
 }
 
-// Start runs an app with cfg until the test ends, and waits until it is ready.
-func Start(tb testing.TB, cfg *config.Config) *Instance {
+// Start runs an app with cfg until the test ends, and waits until it is ready. opts
+// come after the test defaults (a logger that discards), so they win.
+func Start(tb testing.TB, cfg *config.Config, opts ...app.Option) *Instance {
 	tb.Helper()
-	a, err := app.New(cfg, app.WithLogger(logging.Discard()))
+	a, err := app.New(cfg, append([]app.Option{app.WithLogger(logging.Discard())}, opts...)...)
 	if err != nil {
 		tb.Fatalf("app.New: %v", err)
 	}
@@ -112,7 +129,8 @@ func (r Response) JSON(tb testing.TB, v any) {
 }
 
 // Do sends a request with an optional JSON body (a []byte is sent as is) and headers
-// given as name, value pairs.
+// given as name, value pairs. It sends AdminKey as the bearer key unless headers set
+// Authorization: to another value (Bearer), or to "" for none (NoKey).
 func (in *Instance) Do(tb testing.TB, method, path string, body any, headers ...string) Response {
 	tb.Helper()
 	return Do(tb, in.URL, method, path, body, headers...)
@@ -142,8 +160,12 @@ func Do(tb testing.TB, baseURL, method, path string, body any, headers ...string
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	e2e.Authorize(req)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
+	}
+	if req.Header.Get("Authorization") == "" {
+		req.Header.Del("Authorization")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

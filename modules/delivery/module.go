@@ -4,6 +4,7 @@
 package delivery
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"time"
@@ -39,6 +40,11 @@ type Config struct {
 	SMTP        SMTPConfig
 	DefaultFrom string
 	Retry       RetryPolicy
+	// CanRead answers whether the request's caller may read an email, before its
+	// raw message is served: nil, or the error to answer (not_found for an email of
+	// another API key). The emails module, which knows who sent what, provides it;
+	// when nil, only admin keys read raw messages.
+	CanRead func(ctx context.Context, emailID string) error
 }
 
 // SMTPConfig configures the smtp transport.
@@ -75,9 +81,9 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Modu
 			Store: store, Transport: t, Render: render.Options{DefaultFrom: cfg.DefaultFrom},
 			Retry: cfg.Retry, IsPermanent: transport.IsPermanent,
 			SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup,
-			Now: time.Now, Log: log.With("module", "delivery"),
+			Now: time.Now, Log: log.With("module", "delivery"), Unrecorded: app.NewUnrecorded(),
 		},
-		http: ports.HTTP{Store: store},
+		http: ports.HTTP{Store: store, CanRead: cfg.CanRead},
 	}, nil
 }
 

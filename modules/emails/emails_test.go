@@ -212,6 +212,7 @@ func TestTheTransportOfTheBodyIsChecked(t *testing.T) {
 
 func send(t *testing.T, req *http.Request) apptest.Response {
 	t.Helper()
+	req.Header.Set("Authorization", "Bearer "+apptest.AdminKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -345,6 +346,7 @@ func TestIdempotencyKey(t *testing.T) {
 				req, _ := http.NewRequest(http.MethodPost, in.URL+"/api/emails", bytes.NewReader(raw))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Idempotency-Key", "key-concurrent")
+				req.Header.Set("Authorization", "Bearer "+apptest.AdminKey)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					answers[i].err = err

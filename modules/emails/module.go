@@ -6,7 +6,6 @@ package emails
 import (
 	"context"
 	"io/fs"
-	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -40,8 +39,8 @@ type Module struct {
 }
 
 // New builds the module.
-func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
-	repo := adapters.NewRepository(db, box, cfg.SendTopic, log.With("module", "emails"))
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, reg prometheus.Registerer) *Module {
+	repo := adapters.NewRepository(db, box, cfg.SendTopic)
 	m := &Module{
 		cfg:  cfg,
 		repo: repo,
@@ -76,12 +75,6 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 // OnPublished records "published" on the timeline of each email whose SendEmail left
 // the outbox.
 func (m *Module) OnPublished() outbox.PublishedHook { return m.repo.RecordPublished }
-
-// Close commits emails still queued for the database.
-func (m *Module) Close() error {
-	m.repo.Close()
-	return nil
-}
 
 // statusCollector exports the number of emails in each status at scrape time.
 type statusCollector struct{ repo *adapters.Repository }

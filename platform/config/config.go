@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -113,9 +114,16 @@ type Retry struct {
 	MaxInterval     time.Duration `koanf:"max_interval"`
 }
 
-// Auth configures API keys.
+// Auth configures API keys and how fast each key may call the API.
 type Auth struct {
+	// APIKeys are accepted as Authorization: Bearer <key>, with admin scope; more
+	// keys are made with `mailroom keys create`.
 	APIKeys []Secret `koanf:"api_keys"`
+	// RateLimit is the requests per second each key may make on average (a token
+	// bucket per key); over it the API answers 429 with Retry-After.
+	RateLimit float64 `koanf:"rate_limit"`
+	// RateBurst is how many requests a key may make at once above RateLimit.
+	RateBurst int `koanf:"rate_burst"`
 }
 
 // Outbox tunes the outbox relay.
@@ -253,6 +261,12 @@ func (c *Config) Validate() error {
 		if len(k) < 16 {
 			bad("auth.api_keys", "key %d is shorter than 16 characters", i)
 		}
+	}
+	if !(c.Auth.RateLimit > 0) || math.IsInf(c.Auth.RateLimit, 0) {
+		bad("auth.rate_limit", "must be a positive number of requests per second, got %v", c.Auth.RateLimit)
+	}
+	if c.Auth.RateBurst < 1 {
+		bad("auth.rate_burst", "must be at least 1, got %d", c.Auth.RateBurst)
 	}
 	if c.Outbox.BatchSize < 1 {
 		bad("outbox.batch_size", "must be at least 1, got %d", c.Outbox.BatchSize)

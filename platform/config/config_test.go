@@ -80,6 +80,8 @@ func TestLoadWithNoSourcesGivesTheContractDefaults(t *testing.T) {
 		{"retry.multiplier", cfg.Retry.Multiplier, 2.0},
 		{"retry.max_interval", cfg.Retry.MaxInterval, time.Minute},
 		{"auth.api_keys", len(cfg.Auth.APIKeys), 0},
+		{"auth.rate_limit", cfg.Auth.RateLimit, 50.0},
+		{"auth.rate_burst", cfg.Auth.RateBurst, 100},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -316,6 +318,10 @@ func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
 		{"an unknown transport", "delivery.transport", env("MAILROOM_DELIVERY_TRANSPORT=pigeon")},
 		{"a concurrency of zero", "delivery.concurrency", env("MAILROOM_DELIVERY_CONCURRENCY=0")},
 		{"a short API key", "auth.api_keys", env("MAILROOM_AUTH_API_KEYS=short")},
+		{"a rate limit of zero", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=0")},
+		{"a negative rate limit", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=-5")},
+		{"a rate limit that is not a number", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=fast")},
+		{"a burst of zero", "auth.rate_burst", env("MAILROOM_AUTH_RATE_BURST=0")},
 		{"a body limit that is a word", "http.max_body_bytes", env("MAILROOM_HTTP_MAX_BODY_BYTES=lots")},
 		{"an unknown log level", "log.level", env("MAILROOM_LOG_LEVEL=loud")},
 		{"a list where a string belongs in the file", "smtp.host", yamlFile("smtp:\n  host: [a, b]\n")},

@@ -32,6 +32,8 @@ func Defaults() map[string]any {
 		"retry.multiplier":           2.0,
 		"retry.max_interval":         "1m",
 		"auth.api_keys":              []string{},
+		"auth.rate_limit":            50.0,
+		"auth.rate_burst":            100,
 		"outbox.batch_size":          256,
 		"outbox.poll_interval":       "1s",
 		"log.level":                  "info",

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -20,7 +21,9 @@ const maxJSONDepth = 16
 
 // DecodeJSON reads the request body into v strictly: the content type must be JSON,
 // the body valid UTF-8 holding exactly one object, with no unknown or duplicate keys
-// and no deep nesting. Every failure is a 4xx apperr naming the problem.
+// and no deep nesting. A key must name a struct field exactly: encoding/json would
+// also take "To" or "ſubject" for "subject", a second key for one field that the
+// duplicate check would not see. Every failure is a 4xx apperr naming the problem.
 func DecodeJSON(c echo.Context, v any) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	mt, params, err := mime.ParseMediaType(ct)
@@ -54,7 +57,7 @@ func Unmarshal(body []byte, v any) error {
 		// Without this, a body of null decodes into v without error and leaves it zero.
 		return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON object")
 	}
-	if err := checkStructure(body); err != nil {
+	if err := checkStructure(body, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -106,16 +109,22 @@ func jsonKind(k string) string {
 }
 
 // checkStructure walks the tokens once to refuse duplicate keys (which decoders
-// resolve differently, a way to smuggle a value past a check) and deep nesting.
-func checkStructure(body []byte) error {
+// resolve differently, a way to smuggle a value past a check), keys that match a
+// struct field only case-insensitively (the same smuggling: encoding/json folds
+// case, so "to" and "To" would both fill To), and deep nesting. t is the type
+// decoded into; where it is not known (an interface, a custom unmarshaler) only
+// duplicates and depth are checked.
+func checkStructure(body []byte, t reflect.Type) error {
 	type frame struct {
 		object  bool
+		typ     reflect.Type // of the value this frame decodes into; nil if unknown
 		keys    map[string]bool
 		path    string
 		lastKey string
 		wantKey bool // in an object, the next string token is a key
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // a number too big for a float64 is the decoder's to refuse, with its field
 	var stack []*frame
 	for {
 		tok, err := dec.Token()
@@ -133,6 +142,11 @@ func checkStructure(body []byte) error {
 			if top.keys[key] {
 				return apperr.Invalid(joinPath(top.path, key), "duplicate key")
 			}
+			if top.typ != nil && top.typ.Kind() == reflect.Struct {
+				if _, known := structField(top.typ, key); !known {
+					return apperr.Invalid(joinPath(top.path, key), "unknown field")
+				}
+			}
 			top.keys[key] = true
 			top.lastKey, top.wantKey = key, false
 			continue
@@ -141,11 +155,11 @@ func checkStructure(body []byte) error {
 			if len(stack) >= maxJSONDepth {
 				return apperr.New(apperr.CodeInvalidJSON, "JSON nested deeper than %d levels", maxJSONDepth)
 			}
-			path := ""
+			path, typ := "", knownType(t)
 			if top != nil {
-				path = joinPath(top.path, top.lastKey)
+				path, typ = joinPath(top.path, top.lastKey), childType(top.typ, top.lastKey)
 			}
-			stack = append(stack, &frame{object: d == '{', keys: map[string]bool{}, wantKey: d == '{', path: path})
+			stack = append(stack, &frame{object: d == '{', typ: typ, keys: map[string]bool{}, wantKey: d == '{', path: path})
 			continue
 		}
 		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
@@ -155,6 +169,70 @@ func checkStructure(body []byte) error {
 			stack[len(stack)-1].wantKey = true
 		}
 	}
+}
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// knownType returns t without pointers, or nil when encoding/json does not decode
+// into it field by field: an interface, a type with its own UnmarshalJSON, or a
+// struct with embedded fields (whose promoted keys structField does not follow).
+func knownType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		if t.Implements(jsonUnmarshaler) {
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return nil
+	}
+	if t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			if t.Field(i).Anonymous {
+				return nil
+			}
+		}
+	}
+	return t
+}
+
+// childType is the type of the value under key (an object) or of every element (an
+// array) of a value of type t, or nil if unknown.
+func childType(t reflect.Type, key string) reflect.Type {
+	if t == nil {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		f, _ := structField(t, key)
+		return knownType(f)
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return knownType(t.Elem())
+	}
+	return nil
+}
+
+// structField returns the type of the field of struct t whose JSON name is exactly
+// key.
+func structField(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 func joinPath(path, key string) string {

@@ -12,6 +12,18 @@ import (
 	"time"
 )
 
+// APIKey is the admin key every test config carries (auth.api_keys): the helpers
+// here and apptest send it on every request, so tests that are not about access
+// control never mention it.
+const APIKey = "mailroom-test-admin-key-0123456789abcdef"
+
+// TestRateLimit is auth.rate_limit (and auth.rate_burst) of test configs: high
+// enough that no load test or benchmark is ever throttled.
+const TestRateLimit = "1000000"
+
+// Authorize sets the Authorization header of req to the test admin key.
+func Authorize(req *http.Request) { req.Header.Set("Authorization", "Bearer "+APIKey) }
+
 // NewHTTPClient returns a client for load: up to 64 idle keep-alive connections per
 // host, so 32 concurrent clients reuse their connections.
 func NewHTTPClient() *http.Client {
@@ -42,6 +54,7 @@ func PostEmail(ctx context.Context, c *http.Client, baseURL string, body []byte)
 		return Accepted{}, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	Authorize(req)
 	resp, err := c.Do(req)
 	if err != nil {
 		return Accepted{}, 0, err
@@ -67,6 +80,7 @@ func GetJSON(ctx context.Context, c *http.Client, baseURL, path string, v any) (
 	if err != nil {
 		return 0, err
 	}
+	Authorize(req)
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err

@@ -42,8 +42,9 @@ func FreeAddr(tb testing.TB) string {
 }
 
 // Env builds a subprocess environment from the test's, without any MAILROOM_*
-// variable of the caller's (an unknown one would be a startup error), plus vars
-// given as KEY=VALUE.
+// variable of the caller's (an unknown one would be a startup error), plus the test
+// admin key (APIKey) and a rate limit no test reaches, plus vars given as KEY=VALUE,
+// which win over those (the last of two equal names counts).
 func Env(vars ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -51,6 +52,8 @@ func Env(vars ...string) []string {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "MAILROOM_AUTH_API_KEYS="+APIKey,
+		"MAILROOM_AUTH_RATE_LIMIT="+TestRateLimit, "MAILROOM_AUTH_RATE_BURST="+TestRateLimit)
 	return append(env, vars...)
 }
 

@@ -33,6 +33,7 @@ type Store struct {
 
 // Park implements app.Store.
 func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
+	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	meta, _ := json.Marshal(l.Metadata)
 	inserted := false
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -124,6 +125,7 @@ func (s Store) List(ctx context.Context, f app.Filter) ([]app.Letter, error) {
 
 // Replay implements app.Store.
 func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
+	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	if len(emailIDs) == 0 {
 		return 0, nil
 	}
@@ -179,6 +181,7 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 
 // Discard implements app.Store.
 func (s Store) Discard(ctx context.Context, emailID string) error {
+	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	now := s.Now()
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		l, err := parked(ctx, tx, emailID)

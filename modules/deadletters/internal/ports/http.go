@@ -10,18 +10,21 @@ import (
 
 	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/httpserver"
 )
 
 // HTTP serves /api/dead-letters.
 type HTTP struct{ Manage app.Manage }
 
-// Register adds the routes to g (the /api group).
+// Register adds the routes to g (the /api group). Dead letters hold every
+// sender's mail, so only admin keys manage them.
 func (h HTTP) Register(g *echo.Group) {
-	g.GET("/dead-letters", h.list)
-	g.POST("/dead-letters/replay", h.replayMatching)
-	g.POST("/dead-letters/:id/replay", h.replay)
-	g.DELETE("/dead-letters/:id", h.discard)
+	admin := auth.RequireScope(auth.ScopeAdmin)
+	g.GET("/dead-letters", h.list, admin)
+	g.POST("/dead-letters/replay", h.replayMatching, admin)
+	g.POST("/dead-letters/:id/replay", h.replay, admin)
+	g.DELETE("/dead-letters/:id", h.discard, admin)
 }
 
 // LetterResponse is a dead letter as the API and the CLI show it.

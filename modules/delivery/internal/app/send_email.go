@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -37,6 +38,56 @@ type SendEmail struct {
 	ConsumerGroup string
 	Now           func() time.Time
 	Log           *slog.Logger
+	// Unrecorded remembers sends the store failed to record; nil forgets them, and
+	// a redelivery then sends again.
+	Unrecorded *Unrecorded
+}
+
+// Unrecorded remembers, in memory, emails the transport handed over whose record
+// the store then refused (a full disk, a read-only database). A redelivery of the
+// same attempt retries the record instead of sending again: without it, each
+// redelivery during a database outage would send one more copy. Memory is enough:
+// it is lost only with the process, the one window where the contract allows a
+// second copy. It is safe for concurrent use.
+type Unrecorded struct {
+	mu   sync.Mutex
+	sent map[attemptKey]Outcome
+}
+
+type attemptKey struct {
+	emailID         string
+	replay, attempt int
+}
+
+// NewUnrecorded returns an empty Unrecorded.
+func NewUnrecorded() *Unrecorded { return &Unrecorded{sent: map[attemptKey]Outcome{}} }
+
+func (u *Unrecorded) remember(k attemptKey, o Outcome) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.sent[k] = o
+}
+
+func (u *Unrecorded) lookup(k attemptKey) (Outcome, bool) {
+	if u == nil {
+		return Outcome{}, false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	o, ok := u.sent[k]
+	return o, ok
+}
+
+func (u *Unrecorded) forget(k attemptKey) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.sent, k)
 }
 
 // Handle is the Watermill handler. A nil return acknowledges the message; a
@@ -80,6 +131,17 @@ func (h SendEmail) Handle(msg *message.Message) error {
 	if !found || cmd.Replay > st.Replay {
 		st = State{EmailID: cmd.EmailID, Replay: cmd.Replay}
 	}
+	key := attemptKey{cmd.EmailID, cmd.Replay, cmd.Attempt}
+	if out, ok := h.Unrecorded.lookup(key); ok {
+		// An earlier delivery of this message sent the email and could not record
+		// it: record it now rather than send a second copy.
+		if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
+			return fmt.Errorf("record sent %s (sent by an earlier delivery): %w", cmd.EmailID, err)
+		}
+		h.Unrecorded.forget(key)
+		log.Info("email sent", "reply", out.State.LastReply, "recorded_late", true)
+		return nil
+	}
 
 	now := h.Now()
 	rendered, err := render.Render(cmd, render.Options{DefaultFrom: h.Render.DefaultFrom, Now: func() time.Time { return now }})
@@ -98,8 +160,10 @@ func (h SendEmail) Handle(msg *message.Message) error {
 	out := Outcome{State: st, Message: rendered, Events: []Event{{contract.EventEmailSent,
 		contract.EmailSent{EmailID: cmd.EmailID, Attempt: cmd.Attempt, Reply: reply, At: h.Now()}}}}
 	if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
-		// The server has the email; if this record is lost, a redelivery sends it
-		// again (the one duplicate the contract allows) under the same Message-ID.
+		// The server has the email. A redelivery to this process records it from
+		// memory; only if the process dies first is it sent again (the one
+		// duplicate the contract allows), under the same Message-ID.
+		h.Unrecorded.remember(key, out)
 		return fmt.Errorf("record sent %s: %w", cmd.EmailID, err)
 	}
 	log.Info("email sent", "reply", reply)

@@ -23,7 +23,9 @@ func splitList(s string) []string {
 }
 
 // FuzzRender checks, for any input, that Render does not panic and that whatever it
-// renders carries only the expected headers and exactly the recipients asked for.
+// renders carries only the expected headers and exactly the recipients asked for:
+// the envelope, To, Cc, From and Reply-To as asked (names included, as a reader
+// decodes them), Bcc in the envelope only, and no other header.
 func FuzzRender(f *testing.F) {
 	for _, seed := range [][9]string{
 		{"01JQ8Z6V4K", "Team <team@example.com>", "a@example.com", "", "", "", "Hello", "plain", ""},
@@ -74,6 +76,22 @@ func FuzzRender(f *testing.F) {
 		if wantCc := normalised(e.Cc); !slices.Equal(bare(r.cc), wantCc) {
 			t.Fatalf("Cc header = %q, want %q", bare(r.cc), wantCc)
 		}
+		wantFrom := from
+		if wantFrom == "" {
+			wantFrom = options().DefaultFrom
+		}
+		if !sameAddresses([]*mail.Address{r.from}, []string{wantFrom}) {
+			t.Fatalf("From header = %q <%s>, want %q", r.from.Name, r.from.Address, wantFrom)
+		}
+		if replyTo == "" && r.header.Get("Reply-To") != "" {
+			t.Fatalf("Reply-To header %q although none was asked for", r.header.Get("Reply-To"))
+		}
+		if replyTo != "" && !sameAddresses(r.replyTo, []string{replyTo}) {
+			t.Fatalf("Reply-To header = %q, want %q", r.header.Get("Reply-To"), replyTo)
+		}
+		if !sameAddresses(r.to, e.To) || !sameAddresses(r.cc, e.Cc) {
+			t.Fatalf("To/Cc display names changed: To %q, Cc %q, asked %q, %q", r.header.Get("To"), r.header.Get("Cc"), e.To, e.Cc)
+		}
 		if r.header.Get("Message-Id") != m.MessageID ||
 			m.MessageID != "<"+id+"@"+strings.ToLower(m.EnvelopeFrom[strings.LastIndexByte(m.EnvelopeFrom, '@')+1:])+">" {
 			t.Fatalf("message id %q (header %q) for id %q from %q", m.MessageID, r.header.Get("Message-Id"), id, m.EnvelopeFrom)
@@ -114,6 +132,22 @@ func expectedRecipients(e contract.SendEmail) (want []string, ok bool) {
 		}
 	}
 	return want, true
+}
+
+// sameAddresses reports whether got, as a reader parsed it from the message, is
+// want as the input asked: the same addresses (domains lower-cased) with the same
+// display names.
+func sameAddresses(got []*mail.Address, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i, s := range want {
+		a, err := mail.ParseAddress(s)
+		if err != nil || got[i].Name != a.Name || got[i].Address != lowerDomain(a.Address) {
+			return false
+		}
+	}
+	return true
 }
 
 func normalised(list []string) []string {

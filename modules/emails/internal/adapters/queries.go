@@ -16,7 +16,7 @@ import (
 
 const emailColumns = `e.id, e.status, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject,
 	e.text_body, e.html_body, e.tags, e.metadata, e.attempts, e.last_error, e.next_attempt_at, e.correlation_id,
-	e.created_at, e.updated_at, e.sent_at, e.send_at`
+	e.created_at, e.updated_at, e.sent_at, e.send_at, e.api_key_id`
 
 // Get implements app.Repository.
 func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
@@ -28,6 +28,7 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email", err)
 	}
+	e.Events = append(e.Events, acceptedEvent(e))
 	rows, err := r.db.Read.QueryContext(ctx, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY id`, id)
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email's events", err)
@@ -56,6 +57,10 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email
 	if f.Tag != "" {
 		from += " JOIN emails_tags t ON t.email_id = e.id AND t.tag = ?"
 		args = append(args, f.Tag)
+	}
+	if f.APIKeyID != "" {
+		where = append(where, "e.api_key_id = ?")
+		args = append(args, f.APIKeyID)
 	}
 	if f.Status != "" {
 		where = append(where, "e.status = ?")
@@ -116,14 +121,16 @@ func scanEmail(s scanner) (domain.Email, error) {
 		e                               domain.Email
 		status, to, cc, bcc, tags, meta string
 		next, sent, sendAt              sql.NullInt64
+		apiKeyID                        sql.NullString
 		created, updated                int64
 	)
 	err := s.Scan(&e.ID, &status, &e.From, &to, &cc, &bcc, &e.ReplyTo, &e.Subject, &e.Text, &e.HTML, &tags, &meta,
-		&e.Attempts, &e.LastError, &next, &e.CorrelationID, &created, &updated, &sent, &sendAt)
+		&e.Attempts, &e.LastError, &next, &e.CorrelationID, &created, &updated, &sent, &sendAt, &apiKeyID)
 	if err != nil {
 		return e, err
 	}
 	e.Status = domain.Status(status)
+	e.APIKeyID = apiKeyID.String
 	for _, f := range []struct {
 		raw string
 		dst any
@@ -146,4 +153,13 @@ func timePtr(v sql.NullInt64) *time.Time {
 	}
 	t := time.UnixMilli(v.Int64).UTC()
 	return &t
+}
+
+// acceptedEvent is the first entry of every timeline, derived from the email itself.
+func acceptedEvent(e domain.Email) domain.Event {
+	detail := "queued"
+	if e.SendAt != nil {
+		detail = "scheduled for " + e.SendAt.Format(time.RFC3339)
+	}
+	return domain.Event{Type: domain.EventAccepted, At: e.CreatedAt, Detail: detail}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -33,26 +32,60 @@ type Repository struct {
 	box       *outbox.Outbox
 	sendTopic string
 	now       func() time.Time
-	commits   *committer
 }
 
-// NewRepository starts the repository's group-commit writer; Close stops it.
-func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic string, log *slog.Logger) *Repository {
-	r := &Repository{db: db, box: box, sendTopic: sendTopic, now: time.Now}
-	r.commits = newCommitter(db, r.insert, box.Notify, log)
-	return r
+// NewRepository returns a repository on db, queueing SendEmail commands in box.
+func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic string) *Repository {
+	return &Repository{db: db, box: box, sendTopic: sendTopic, now: time.Now}
 }
 
-// Close commits every queued email and stops the writer.
-func (r *Repository) Close() { r.commits.close() }
-
-// Accept implements app.Repository.
+// Accept implements app.Repository. Concurrent requests share one commit (the
+// database group-commits writes), and each is answered only once it is durable.
 func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, error) {
-	return r.commits.submit(ctx, e)
+	row, err := encodeEmail(e.Email)
+	if err != nil {
+		return app.Accepted{}, err
+	}
+	var acc app.Accepted
+	// The email is committed or not whatever the client does meanwhile: a
+	// disconnect must not interrupt a statement of a shared transaction.
+	ctx = context.WithoutCancel(ctx)
+	err = r.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		acc, err = r.insert(ctx, tx, e, row)
+		return err
+	})
+	if err != nil {
+		if _, ok := apperr.As(err); ok {
+			return app.Accepted{}, err
+		}
+		return app.Accepted{}, apperr.Unavailable("the database cannot store emails right now", err)
+	}
+	r.box.Notify()
+	return acc, nil
 }
 
-// insert writes one email inside the committer's transaction.
-func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail) (app.Accepted, error) {
+// encodedEmail is an email's column values and SendEmail message, encoded before
+// the transaction: the writer is shared by the whole process, so it should only write.
+type encodedEmail struct {
+	to, cc, bcc, tags, metadata string
+	sendAt                      any
+	msg                         *message.Message
+}
+
+func encodeEmail(e domain.Email) (encodedEmail, error) {
+	row := encodedEmail{to: jsonList(e.To), cc: jsonList(e.Cc), bcc: jsonList(e.Bcc), tags: jsonList(e.Tags), metadata: jsonMap(e.Metadata)}
+	if e.SendAt != nil {
+		row.sendAt = e.SendAt.UnixMilli()
+	}
+	var err error
+	row.msg, err = sendMessage(e)
+	return row, err
+}
+
+// insert writes one email inside the shared write transaction. Its timeline's
+// "accepted" entry is not stored: it is the email's created_at.
+func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, row encodedEmail) (app.Accepted, error) {
 	e := ne.Email
 	now := r.now()
 	if ne.IdempotencyKey != "" {
@@ -77,17 +110,13 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail) (a
 			return app.Accepted{}, fmt.Errorf("store idempotency key: %w", err)
 		}
 	}
-	var sendAt any
-	if e.SendAt != nil {
-		sendAt = e.SendAt.UnixMilli()
-	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO emails_emails (id, status, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
-		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, string(e.Status), e.From, jsonList(e.To), jsonList(e.Cc), jsonList(e.Bcc), e.ReplyTo, e.Subject,
-		e.Text, e.HTML, jsonList(e.Tags), jsonMap(e.Metadata), e.CorrelationID, e.CreatedAt.UnixMilli(),
-		e.UpdatedAt.UnixMilli(), sendAt)
+		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at, api_key_id)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, string(e.Status), e.From, row.to, row.cc, row.bcc, e.ReplyTo, e.Subject,
+		e.Text, e.HTML, row.tags, row.metadata, e.CorrelationID, e.CreatedAt.UnixMilli(),
+		e.UpdatedAt.UnixMilli(), row.sendAt, nullable(e.APIKeyID))
 	if err != nil {
 		return app.Accepted{}, fmt.Errorf("insert email %s: %w", e.ID, err)
 	}
@@ -96,22 +125,11 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail) (a
 			return app.Accepted{}, fmt.Errorf("insert tag: %w", err)
 		}
 	}
-	detail := "queued"
-	if e.SendAt != nil {
-		detail = "scheduled for " + e.SendAt.Format(time.RFC3339)
-	}
-	if err := insertEvent(ctx, tx, e.ID, domain.EventAccepted, now, detail, ""); err != nil {
-		return app.Accepted{}, err
-	}
-	msg, err := sendMessage(e)
-	if err != nil {
-		return app.Accepted{}, err
-	}
 	var at time.Time
 	if e.SendAt != nil {
 		at = *e.SendAt
 	}
-	if err := r.box.Add(ctx, tx, r.sendTopic, msg, at); err != nil {
+	if err := r.box.Add(ctx, tx, r.sendTopic, row.msg, at); err != nil {
 		return app.Accepted{}, err
 	}
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
@@ -150,6 +168,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, emailID, typ string, at time.T
 
 // Apply implements app.Repository.
 func (r *Repository) Apply(ctx context.Context, ch app.Change) error {
+	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	if ch.At.IsZero() {
 		ch.At = r.now()
 	}

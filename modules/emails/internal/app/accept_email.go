@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/auth"
 )
 
 // AcceptEmail validates a draft and stores it for sending.
@@ -20,9 +21,11 @@ type AcceptEmail struct {
 	Now         func() time.Time
 }
 
-// Handle validates d and stores it; the answer comes once the email and its outbox
-// row are committed. key is the Idempotency-Key header, or "".
-func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlationID string) (Accepted, error) {
+// Handle validates d and stores it as sent by the key of by; the answer comes once
+// the email and its outbox row are committed. key is the Idempotency-Key header, or
+// "": each API key has its own Idempotency-Keys, so two clients choosing the same
+// one neither collide nor learn of each other's emails.
+func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlationID string, by auth.Principal) (Accepted, error) {
 	now := h.Now()
 	v, err := domain.Validate(d, h.DefaultFrom, now)
 	if err != nil {
@@ -41,8 +44,12 @@ func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlatio
 		From: v.From, To: v.To, Cc: v.Cc, Bcc: v.Bcc, ReplyTo: v.ReplyTo,
 		Subject: v.Subject, Text: v.Text, HTML: v.HTML, Tags: v.Tags, Metadata: v.Metadata,
 		CorrelationID: correlationID, CreatedAt: now, UpdatedAt: now, SendAt: v.SendAt,
+		APIKeyID: by.KeyID,
 	}
 	ne := NewEmail{Email: e, IdempotencyKey: key}
+	if key != "" && by.KeyID != "" {
+		ne.IdempotencyKey = by.KeyID + "/" + key
+	}
 	if key != "" {
 		ne.RequestHash = hashDraft(d)
 	}

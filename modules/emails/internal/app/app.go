@@ -31,6 +31,8 @@ type ListFilter struct {
 	Limit  int
 	// Cursor is the id of the last email of the previous page.
 	Cursor string
+	// APIKeyID, when set, keeps only the emails that key sent.
+	APIKeyID string
 }
 
 // Repository stores emails. Declared here, where it is used; the SQLite adapter
@@ -40,6 +42,9 @@ type Repository interface {
 	// one transaction and returns once it is committed.
 	Accept(ctx context.Context, e NewEmail) (Accepted, error)
 	Get(ctx context.Context, id string) (domain.Email, error)
+	// SentBy returns the id of the API key that sent the email ("" if none was
+	// recorded), or not_found.
+	SentBy(ctx context.Context, id string) (string, error)
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent.

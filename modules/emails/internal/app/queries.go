@@ -5,6 +5,7 @@ import (
 
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/auth"
 )
 
 // MaxPageSize is the largest page the list endpoint returns.
@@ -13,16 +14,49 @@ const MaxPageSize = 100
 // GetEmail reads one email with its timeline.
 type GetEmail struct{ Repo Repository }
 
-// Handle returns the email or a not_found error.
-func (h GetEmail) Handle(ctx context.Context, id string) (domain.Email, error) {
-	return h.Repo.Get(ctx, id)
+// Handle returns the email, or a not_found error when there is none or when by may
+// not see it: another key's email is answered as if it did not exist, so a send key
+// cannot even learn which ids are taken.
+func (h GetEmail) Handle(ctx context.Context, id string, by auth.Principal) (domain.Email, error) {
+	e, err := h.Repo.Get(ctx, id)
+	if err != nil {
+		return domain.Email{}, err
+	}
+	if !by.CanSee(e.APIKeyID) {
+		return domain.Email{}, apperr.NotFound("email", id)
+	}
+	return e, nil
+}
+
+// Authorize returns nil when by may read the email, and the same not_found error as
+// Handle otherwise: other modules serving parts of an email (its raw message) ask it.
+func (h GetEmail) Authorize(ctx context.Context, id string, by auth.Principal) error {
+	if by.SeesEverything() {
+		return nil
+	}
+	owner, err := h.Repo.SentBy(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !by.CanSee(owner) {
+		return apperr.NotFound("email", id)
+	}
+	return nil
 }
 
 // ListEmails pages through emails, newest first.
 type ListEmails struct{ Repo Repository }
 
-// Handle returns one page and the cursor of the next, or "" on the last page.
-func (h ListEmails) Handle(ctx context.Context, f ListFilter) ([]domain.Email, string, error) {
+// Handle returns one page and the cursor of the next, or "" on the last page. A
+// send-scope key sees only the emails it sent.
+func (h ListEmails) Handle(ctx context.Context, f ListFilter, by auth.Principal) ([]domain.Email, string, error) {
+	f.APIKeyID = ""
+	if !by.SeesEverything() {
+		if by.KeyID == "" {
+			return nil, "", auth.Unauthorized("missing API key")
+		}
+		f.APIKeyID = by.KeyID
+	}
 	if f.Status != "" && !validStatus(f.Status) {
 		return nil, "", apperr.Invalid("status", "must be one of scheduled, queued, retrying, sent, dead")
 	}

@@ -55,6 +55,10 @@ type Email struct {
 	SentAt        *time.Time
 	SendAt        *time.Time
 	Events        []Event
+
+	// APIKeyID is the key that sent the email ("" before keys existed): a send-scope
+	// key reads only the emails it sent.
+	APIKeyID string
 }
 
 // Event is one entry of an email's timeline.

@@ -21,6 +21,7 @@ const (
 	MaxMetadataKey   = 64
 	MaxMetadataValue = 512
 	MaxAddressLen    = 254
+	MaxLocalPartLen  = 64
 	MaxScheduleAhead = 366 * 24 * time.Hour
 )
 
@@ -170,8 +171,9 @@ func parseList(field string, in []string) ([]string, error) {
 }
 
 // ParseAddress parses one address ("Name <a@b.example>" or "a@b.example") and returns
-// it in canonical form. The address part must be plain syntax, and no part of the
-// input may hold CR, LF or NUL.
+// it in canonical form. The address part must be plain syntax with a local part of
+// at most 64 octets (RFC 5321), and no part of the input, nor the display name once
+// its encoded words are decoded, may hold CR, LF or NUL.
 func ParseAddress(field, s string, allowName bool) (string, error) {
 	if err := headerSafe(field, s); err != nil {
 		return "", err
@@ -183,8 +185,14 @@ func ParseAddress(field, s string, allowName bool) (string, error) {
 	if err != nil {
 		return "", apperr.Invalid(field, "not an email address")
 	}
-	if len(a.Address) > MaxAddressLen || !plainAddress.MatchString(a.Address) {
+	if len(a.Address) > MaxAddressLen || !plainAddress.MatchString(a.Address) ||
+		strings.LastIndexByte(a.Address, '@') > MaxLocalPartLen {
 		return "", apperr.Invalid(field, "not a plain email address (local@domain)")
+	}
+	// net/mail decodes encoded words in the display name: "=?utf-8?b?...?=" can
+	// decode to CR LF, which would be stored and rendered as it decoded.
+	if err := headerSafe(field, a.Name); err != nil {
+		return "", apperr.Invalid(field, "display name, once decoded, must be UTF-8 without CR, LF or NUL")
 	}
 	if a.Name == "" || !allowName {
 		return a.Address, nil

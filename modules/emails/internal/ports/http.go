@@ -11,6 +11,7 @@ import (
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/httpserver"
 )
 
@@ -54,6 +55,10 @@ type acceptedResponse struct {
 }
 
 func (h HTTP) postEmail(c echo.Context) error {
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	key := c.Request().Header.Get("Idempotency-Key")
 	if _, present := c.Request().Header["Idempotency-Key"]; present && !validIdempotencyKey(key) {
 		return apperr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
@@ -63,7 +68,7 @@ func (h HTTP) postEmail(c echo.Context) error {
 		return err
 	}
 	correlationID := c.Response().Header().Get(echo.HeaderXRequestID)
-	acc, err := h.Accept.Handle(c.Request().Context(), req.draft(), key, correlationID)
+	acc, err := h.Accept.Handle(c.Request().Context(), req.draft(), key, correlationID, by)
 	if err != nil {
 		return err
 	}
@@ -123,7 +128,11 @@ func toResponse(e domain.Email) emailResponse {
 }
 
 func (h HTTP) getEmail(c echo.Context) error {
-	e, err := h.Get.Handle(c.Request().Context(), c.Param("id"))
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	e, err := h.Get.Handle(c.Request().Context(), c.Param("id"), by)
 	if err != nil {
 		return err
 	}
@@ -148,7 +157,11 @@ func (h HTTP) listEmails(c echo.Context) error {
 		}
 		f.Limit = n
 	}
-	items, next, err := h.List.Handle(c.Request().Context(), f)
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	items, next, err := h.List.Handle(c.Request().Context(), f, by)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,220 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/e2e"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+)
+
+// diskSize is the size of the tmpfs the database lives on in TestDiskFullUnderLoad.
+const diskSize = 64 << 20
+
+// diskFullFor is how long the disk stays full in TestDiskFullUnderLoad.
+const diskFullFor = 10 * time.Second
+
+// TestDiskFullUnderLoad is the database becoming unwritable while the real binary
+// is under load. Making the directory read-only does not work here: the tests run as
+// root, which ignores permission bits, and SQLite keeps its files open anyway. So
+// the database lives on a tmpfs of its own (mounted by the test: it needs
+// CAP_SYS_ADMIN, which root has here), and the fault is the realistic one: the disk
+// fills up (a filler file takes every free byte) and is freed again.
+//
+// While the disk is full a POST must be answered 503 in the contract's error shape
+// (not 500, not a hang), /readyz must say 503, and the log must say why. Once the
+// filler is deleted, the service must recover by itself, and every email answered
+// 202, before, during or after the fault, must reach the SMTP server and be `sent`.
+func TestDiskFullUnderLoad(t *testing.T) {
+	t.Parallel()
+	bin := e2e.Build(t)
+	srv := smtptest.Start(t)
+	dir := t.TempDir()
+	disk := mountTmpfs(t, filepath.Join(dir, "disk"), diskSize)
+	addr := e2e.FreeAddr(t)
+	base := "http://" + addr
+	env := e2e.Env(
+		"MAILROOM_DB_PATH="+filepath.Join(disk, "mailroom.db"),
+		"MAILROOM_HTTP_ADDR="+addr,
+		"MAILROOM_DELIVERY_TRANSPORT=smtp",
+		"MAILROOM_SMTP_HOST="+srv.Host(),
+		"MAILROOM_SMTP_PORT="+strconv.Itoa(srv.Port()),
+		"MAILROOM_SMTP_TLS=none",
+		"MAILROOM_SMTP_TIMEOUT=5s",
+		"MAILROOM_RETRY_INITIAL_INTERVAL=200ms",
+		"MAILROOM_RETRY_MAX_INTERVAL=2s",
+		"MAILROOM_OUTBOX_POLL_INTERVAL=100ms",
+		"MAILROOM_HTTP_SHUTDOWN_TIMEOUT=10s",
+		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(faultLanes),
+		"MAILROOM_LOG_LEVEL=warn",
+	)
+	logPath := filepath.Join(dir, "mailroom.log") // not on the full disk
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	began := time.Now()
+	proc := e2e.Start(t, bin, env, logPath, "serve")
+	if err := proc.WaitReady(ctx, base, 60*time.Second); err != nil {
+		t.Fatalf("mailroom serve: %v", err)
+	}
+	ld := startFaultLoad(ctx, base, 2)
+	defer ld.stop()
+	target := int64(300)
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+		func() string {
+			return fmt.Sprintf("load: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+		})
+
+	// The fault: fill the disk.
+	filler := filepath.Join(disk, "filler")
+	fillStart := time.Now()
+	fillDisk(t, filler)
+	acceptedAtFault := ld.accepted.Load()
+	t.Logf("disk full after %d accepted (%d delivered)", acceptedAtFault, srv.Count())
+
+	// Writes fail once SQLite must grow a file; under load that is soon. Then every
+	// POST is a 503 in the error shape, and /readyz says so.
+	refusedAtFault := ld.refused.Load()
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.refused.Load() >= refusedAtFault+50 },
+		func() string { return fmt.Sprintf("no 503s while the disk is full: %s", ld.summary()) })
+	var r apptest.Response
+	apptest.Eventually(t, 30*time.Second, func() bool {
+		r = apptest.Do(t, base, http.MethodPost, "/api/emails", apptest.NewEmail("probe@example.com"))
+		return r.Status != http.StatusAccepted
+	}, func() string { return "every POST is still accepted while the disk is full" })
+	checkUnavailable(t, r)
+	var ready apptest.Response
+	apptest.Eventually(t, 30*time.Second, func() bool {
+		ready = apptest.Do(t, base, http.MethodGet, "/readyz", nil)
+		return ready.Status == http.StatusServiceUnavailable
+	}, func() string {
+		return fmt.Sprintf("/readyz = %d %s while the disk is full, want 503", ready.Status, ready.Body)
+	})
+	if log := proc.Log(); !strings.Contains(log, "database or disk is full") {
+		t.Errorf("the log does not say the disk is full:\n%s", e2e.LogTail(log, 3000))
+	}
+	t.Logf("full disk: first 503 %s after the fill; /readyz %s", time.Since(fillStart).Round(time.Millisecond), ready.Body)
+
+	// The disk stays full for diskFullFor (a timer, as an outage lasts), with the
+	// load and the deliveries of the accepted backlog going on.
+	<-time.After(time.Until(fillStart.Add(diskFullFor)))
+	refusedDuring := ld.refused.Load() - refusedAtFault
+
+	// The fault goes away.
+	faultLasted := time.Since(fillStart)
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	apptest.Eventually(t, 60*time.Second, func() bool {
+		return apptest.Do(t, base, http.MethodGet, "/readyz", nil).Status == http.StatusOK
+	}, func() string { return "/readyz does not recover once the disk has room again" })
+	readyAgain := time.Since(freed)
+	target = ld.accepted.Load() + 200
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+		func() string {
+			return fmt.Sprintf("POST does not recover: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+		})
+	ids := ld.stop()
+	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.summary())
+	ld.mu.Lock()
+	if ld.slowest > 5*time.Second {
+		t.Errorf("the slowest POST took %s: a full disk must be answered, not waited out", ld.slowest)
+	}
+	for status := range ld.statuses {
+		if status != http.StatusServiceUnavailable {
+			t.Errorf("answers other than 202 and 503 while the disk was full: %s", strings.Join(ld.bodies, "; "))
+		}
+	}
+	ld.mu.Unlock()
+
+	rx := newReceivedIndex()
+	apptest.Eventually(t, 120*time.Second, func() bool {
+		rx.update(srv)
+		return rx.missing(ids) == 0
+	}, func() string {
+		return fmt.Sprintf("%d of %d accepted emails never reached the SMTP server (e.g. %v); %d received",
+			rx.missing(ids), len(ids), rx.someMissing(ids, 5), srv.Count())
+	})
+	checkAllSent(t, ctx, base, ids)
+	dups := rx.duplicates()
+	t.Logf("FIGURES disk full: %d emails answered 202 (%d before the fault) and %d answered 503 (%d while full) in %s; disk full for %s; /readyz 200 again %s after space was freed; all delivered %s after; %d received, %d duplicates, 0 lost, 0 dead",
+		len(ids), acceptedAtFault, ld.refused.Load(), refusedDuring, time.Since(began).Round(time.Second), faultLasted.Round(100*time.Millisecond),
+		readyAgain.Round(time.Millisecond), time.Since(freed).Round(100*time.Millisecond), srv.Count(), dups)
+	// A send whose record the full disk refused is remembered in memory and
+	// recorded on redelivery, not sent again: no copy, as long as the process lives.
+	if dups != 0 {
+		t.Errorf("%d duplicate deliveries across a full disk, want none", dups)
+	}
+	terminate(t, proc)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on dir (created) and unmounts it when the
+// test ends. It fails the test where mounting is not allowed.
+func mountTmpfs(t *testing.T, dir string, size int) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV,
+		"size="+strconv.Itoa(size)+",mode=0700"); err != nil {
+		t.Fatalf("mount a tmpfs for the disk-full fault (needs root or CAP_SYS_ADMIN): %v", err)
+	}
+	// Registered after the process's own cleanup (Start comes later), so it runs
+	// after the process is gone; MNT_DETACH in case something still holds a file.
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes path until the file system has no byte left.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatalf("fill the disk: %v", err)
+		}
+	}
+}
+
+// checkUnavailable asserts a 503 in the contract's error shape.
+func checkUnavailable(t *testing.T, r apptest.Response) {
+	t.Helper()
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("POST while the disk is full: %d %s, want 503", r.Status, r.Body)
+	}
+	var b struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &b); err != nil || b.Error.Code != "unavailable" || b.Error.Message == "" {
+		t.Fatalf("503 body %s, want the error shape with code unavailable (%v)", r.Body, err)
+	}
+	if strings.Contains(strings.ToLower(string(r.Body)), "sqlite") || strings.Contains(string(r.Body), "disk") {
+		t.Errorf("503 body %s shows the cause; it belongs in the log", r.Body)
+	}
+}

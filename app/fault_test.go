@@ -1,0 +1,291 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/e2e"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+)
+
+// smtpOutage is how long the SMTP server is down in TestSMTPFaultsUnderLoad.
+const smtpOutage = 20 * time.Second
+
+// faultLanes is delivery.concurrency in the fault tests.
+const faultLanes = 8
+
+// TestSMTPFaultsUnderLoad is the delivery promise across SMTP faults, with the real
+// binary under continuous load: first the server cuts the connection in the middle
+// of DATA for a number of messages, then it is down for 20 s (new connections
+// refused, and every open connection cut at its next DATA, as when the server
+// process dies). Retries (10 attempts, 200 ms doubling to at most 5 s: 26 s of
+// backoff in all) outlast the outage, so every email answered 202 must reach the
+// server and be `sent`, none `dead`. A dropped DATA is never recorded by the server,
+// so a duplicate here would be Mailroom's doing: they are counted and reported.
+func TestSMTPFaultsUnderLoad(t *testing.T) {
+	t.Parallel()
+	bin := e2e.Build(t)
+	srv := smtptest.Start(t)
+	dir := t.TempDir()
+	addr := e2e.FreeAddr(t)
+	base := "http://" + addr
+	env := e2e.Env(
+		"MAILROOM_DB_PATH="+filepath.Join(dir, "mailroom.db"),
+		"MAILROOM_HTTP_ADDR="+addr,
+		"MAILROOM_DELIVERY_TRANSPORT=smtp",
+		"MAILROOM_SMTP_HOST="+srv.Host(),
+		"MAILROOM_SMTP_PORT="+strconv.Itoa(srv.Port()),
+		"MAILROOM_SMTP_TLS=none",
+		"MAILROOM_SMTP_TIMEOUT=5s",
+		"MAILROOM_RETRY_MAX_ATTEMPTS=10",
+		"MAILROOM_RETRY_INITIAL_INTERVAL=200ms",
+		"MAILROOM_RETRY_MULTIPLIER=2",
+		"MAILROOM_RETRY_MAX_INTERVAL=5s",
+		"MAILROOM_OUTBOX_POLL_INTERVAL=100ms",
+		"MAILROOM_HTTP_SHUTDOWN_TIMEOUT=10s",
+		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(faultLanes),
+		"MAILROOM_LOG_LEVEL=warn",
+	)
+	logPath := filepath.Join(dir, "mailroom.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	began := time.Now()
+	proc := e2e.Start(t, bin, env, logPath, "serve")
+	if err := proc.WaitReady(ctx, base, 60*time.Second); err != nil {
+		t.Fatalf("mailroom serve: %v", err)
+	}
+	ld := startFaultLoad(ctx, base, 2)
+	defer ld.stop()
+	waitAccepted := func(n int64) {
+		t.Helper()
+		target := ld.accepted.Load() + n
+		apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+			func() string {
+				return fmt.Sprintf("load: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+			})
+	}
+	waitAccepted(100)
+
+	// Phase 1: the next 40 messages are cut off mid-DATA. Once 100 more have
+	// arrived, at least 100-faultLanes DATA began after the drops were set, and
+	// drops are taken first: all 40 happened.
+	const drops = 40
+	srv.DropDuringData(drops)
+	delivered := srv.Count()
+	apptest.Eventually(t, 60*time.Second, func() bool { return srv.Count() >= delivered+drops+60 },
+		func() string {
+			return fmt.Sprintf("after the drops: %d delivered, want %d", srv.Count(), delivered+drops+60)
+		})
+	t.Logf("phase 1: %d DATA cut; %d accepted, %d delivered", drops, ld.accepted.Load(), srv.Count())
+
+	// Phase 2: the server is down for smtpOutage, ended by a timer.
+	if err := srv.RefuseConnections(true); err != nil {
+		t.Fatal(err)
+	}
+	srv.DropDuringData(1 << 30)
+	outageStart, atOutage := time.Now(), srv.Count()
+	acceptedAtOutage := ld.accepted.Load()
+	back := make(chan error, 1)
+	time.AfterFunc(smtpOutage, func() {
+		srv.DropDuringData(0)
+		back <- srv.RefuseConnections(false)
+	})
+	select {
+	case err := <-back:
+		if err != nil {
+			t.Fatalf("bring the SMTP server back: %v", err)
+		}
+	case <-time.After(smtpOutage + 30*time.Second):
+		t.Fatal("the outage timer did not fire")
+	}
+	// Only a DATA already past its drop check when the outage began can arrive.
+	t.Logf("phase 2: outage of %s; %d accepted meanwhile, %d delivered meanwhile",
+		time.Since(outageStart).Round(time.Millisecond), ld.accepted.Load()-acceptedAtOutage, srv.Count()-atOutage)
+
+	waitAccepted(100)
+	ids := ld.stop()
+	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.summary())
+	if len(ld.statuses) != 0 {
+		t.Errorf("under SMTP faults every POST must be answered 202: %s", ld.summary())
+	}
+
+	rx := newReceivedIndex()
+	apptest.Eventually(t, 120*time.Second, func() bool {
+		rx.update(srv)
+		return rx.missing(ids) == 0
+	}, func() string {
+		return fmt.Sprintf("%d of %d accepted emails never reached the SMTP server (e.g. %v); %d received",
+			rx.missing(ids), len(ids), rx.someMissing(ids, 5), srv.Count())
+	})
+	recovered := time.Since(outageStart) - smtpOutage
+	checkAllSent(t, ctx, base, ids)
+	dups := rx.duplicates()
+	t.Logf("FIGURES smtp faults: %d emails answered 202 in %s; %d DATA cut, then %s outage; all delivered %s after the outage ended; %d messages received, %d duplicates, 0 dead",
+		len(ids), time.Since(began).Round(time.Second), drops, smtpOutage, recovered.Round(100*time.Millisecond), srv.Count(), dups)
+	if dups != 0 {
+		t.Errorf("%d duplicate deliveries: the server never recorded a cut-off DATA, so every copy past the first is Mailroom's", dups)
+	}
+	terminate(t, proc)
+}
+
+// faultLoad posts emails from several goroutines until stopped, like load, and also
+// keeps what a fault test reports: the slowest answer, a sample of transport errors
+// and the bodies of answers other than 202.
+type faultLoad struct {
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	accepted atomic.Int64
+	refused  atomic.Int64 // answers other than 202
+	mu       sync.Mutex
+	ids      []string
+	statuses map[int]int
+	errs     []string // a sample of transport errors
+	bodies   []string // a sample of bodies other than 202
+	slowest  time.Duration
+	stopOnce sync.Once
+}
+
+func startFaultLoad(ctx context.Context, base string, workers int) *faultLoad {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &faultLoad{cancel: cancel, statuses: map[int]int{}}
+	client := e2e.NewHTTPClient()
+	client.Timeout = 30 * time.Second
+	for w := range workers {
+		l.wg.Go(func() {
+			for seq := 0; ctx.Err() == nil; seq++ {
+				body, _ := json.Marshal(map[string]any{
+					"from":    "Fault Test <fault@example.com>",
+					"to":      []string{fmt.Sprintf("w%d-%d@example.com", w, seq)},
+					"subject": fmt.Sprintf("fault test %d/%d", w, seq),
+					"text":    "Delivered whatever happens to the server or the disk.",
+				})
+				start := time.Now()
+				status, answer, err := postRaw(ctx, client, base, body)
+				took := time.Since(start)
+				l.mu.Lock()
+				l.slowest = max(l.slowest, took)
+				switch {
+				case err != nil && ctx.Err() != nil:
+				case err != nil:
+					if len(l.errs) < 5 {
+						l.errs = append(l.errs, fmt.Sprintf("after %s: %v", took.Round(time.Millisecond), err))
+					}
+					l.statuses[0]++
+				case status == http.StatusAccepted:
+					var acc e2e.Accepted
+					if json.Unmarshal(answer, &acc) == nil && acc.ID != "" {
+						l.ids = append(l.ids, acc.ID)
+						l.accepted.Add(1)
+					} else {
+						l.errs = append(l.errs, fmt.Sprintf("202 with body %q", answer))
+					}
+				default:
+					l.refused.Add(1)
+					l.statuses[status]++
+					if len(l.bodies) < 5 {
+						l.bodies = append(l.bodies, fmt.Sprintf("%d %s", status, answer))
+					}
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+// postRaw posts body to base/api/emails with the test key and returns the answer.
+func postRaw(ctx context.Context, c *http.Client, base string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/emails", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	e2e.Authorize(req)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, err
+}
+
+// stop ends the load, waits for the clients and returns every id answered 202.
+func (l *faultLoad) stop() []string {
+	l.stopOnce.Do(func() {
+		l.cancel()
+		l.wg.Wait()
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ids)
+}
+
+func (l *faultLoad) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("answers other than 202 %v (0 = transport error), slowest answer %s, errors %q, bodies %q",
+		l.statuses, l.slowest.Round(time.Millisecond), l.errs, l.bodies)
+}
+
+// checkAllSent waits until every id is listed as sent, and checks that no email is
+// dead.
+func checkAllSent(t *testing.T, ctx context.Context, base string, ids []string) {
+	t.Helper()
+	client := e2e.NewHTTPClient()
+	var notSent []string
+	apptest.Eventually(t, 60*time.Second, func() bool {
+		sent, err := e2e.ListAll(ctx, client, base, "status=sent", 100)
+		if err != nil {
+			t.Logf("list sent: %v", err)
+			return false
+		}
+		set := make(map[string]bool, len(sent))
+		for _, e := range sent {
+			set[e.ID] = true
+		}
+		notSent = notSent[:0]
+		for _, id := range ids {
+			if !set[id] {
+				notSent = append(notSent, id)
+			}
+		}
+		return len(notSent) == 0
+	}, func() string {
+		var states []string
+		for _, id := range notSent[:min(len(notSent), 5)] {
+			var e e2e.Email
+			st, err := e2e.GetJSON(ctx, client, base, "/api/emails/"+id, &e)
+			states = append(states, fmt.Sprintf("%s: %d %v %s attempts=%d %q", id, st, err, e.Status, e.Attempts, e.LastError))
+		}
+		return fmt.Sprintf("%d of %d accepted emails are not sent: %v", len(notSent), len(ids), states)
+	})
+	dead, err := e2e.ListAll(ctx, client, base, "status=dead", 100)
+	if err != nil || len(dead) != 0 {
+		t.Errorf("dead emails: %d (%v), want none", len(dead), err)
+	}
+}
+
+// terminate stops proc with SIGTERM, expecting exit code 0 and no data race.
+func terminate(t *testing.T, proc *e2e.Process) {
+	t.Helper()
+	code, err := proc.Terminate(30 * time.Second)
+	if err != nil || code != 0 {
+		t.Errorf("exit code %d (%v) after SIGTERM, want 0; log:\n%s", code, err, e2e.LogTail(proc.Log(), 4000))
+	}
+	if log := proc.Log(); e2e.HasDataRace(log) {
+		t.Errorf("the race detector found a data race in mailroom serve:\n%s", e2e.LogTail(log, 20000))
+	}
+}

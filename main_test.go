@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mailroom/mailroom/app/apptest"
+)
+
+// mailroom runs the command in-process as the binary would, and returns its exit
+// code, stdout and stderr.
+func mailroom(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	code = run(args, &out, &errs)
+	return code, out.String(), errs.String()
+}
+
+var keyLine = regexp.MustCompile(`^mr_[A-Za-z0-9_-]{43}\n$`)
+
+type listedKey struct {
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	Scope     string  `json:"scope"`
+	Prefix    string  `json:"prefix"`
+	RevokedAt *string `json:"revoked_at"`
+}
+
+func TestKeysCreateListAndRevoke(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "mailroom.db")
+
+	code, out, errs := mailroom(t, "keys", "create", "--name", "ci deploys", "--scope", "send", "--db", db)
+	if code != 0 || !keyLine.MatchString(out) {
+		t.Fatalf("keys create: exit %d, stdout %q, stderr %q; want 0 and the key alone on stdout", code, out, errs)
+	}
+	key := strings.TrimSpace(out)
+	if !strings.Contains(errs, "Keep the key") || strings.Contains(errs, key) {
+		t.Errorf("keys create stderr %q: want advice to keep the key, and not the key again", errs)
+	}
+
+	code, out, errs = mailroom(t, "keys", "list", "--db", db)
+	if code != 0 {
+		t.Fatalf("keys list: exit %d, %s", code, errs)
+	}
+	if strings.Contains(out, key[len("mr_")+8:]) {
+		t.Errorf("keys list shows the secret part of the key:\n%s", out)
+	}
+	var keys []listedKey
+	if err := json.Unmarshal([]byte(out), &keys); err != nil {
+		t.Fatalf("keys list is not JSON: %v\n%s", err, out)
+	}
+	if len(keys) != 1 || keys[0].Name != "ci deploys" || keys[0].Scope != "send" || keys[0].Prefix != key[:11] || keys[0].RevokedAt != nil {
+		t.Fatalf("keys list = %+v, want the one send key with prefix %s", keys, key[:11])
+	}
+
+	code, out, errs = mailroom(t, "keys", "revoke", "--db", db, keys[0].ID)
+	if code != 0 || !strings.Contains(out, "revoked "+keys[0].ID) {
+		t.Fatalf("keys revoke: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	_, out, _ = mailroom(t, "keys", "list", "--db", db)
+	keys = nil
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
+		t.Errorf("keys list after revoke = %s, want the key with revoked_at", out)
+	}
+
+	refused := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"create without a scope", []string{"keys", "create", "--name", "x", "--db", db}, "scope"},
+		{"create with an unknown scope", []string{"keys", "create", "--name", "x", "--scope", "root", "--db", db}, "scope"},
+		{"create without a name", []string{"keys", "create", "--scope", "admin", "--db", db}, "name"},
+		{"revoke of an unknown key", []string{"keys", "revoke", "--db", db, "no-such-key"}, "not found"},
+		{"revoke without an id", []string{"keys", "revoke", "--db", db}, "usage"},
+		{"an unknown subcommand", []string{"keys", "rotate", "--db", db}, "usage"},
+		{"no subcommand", []string{"keys"}, "usage"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name+" fails with a reason", func(t *testing.T) {
+			code, out, errs := mailroom(t, tt.args...)
+			if code != 1 || out != "" || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing on stdout, and %q on stderr", code, out, errs, tt.want)
+			}
+		})
+	}
+}
+
+// TestKeysCommandsActOnARunningServer: a key made by the CLI works on the next
+// request to a server on the same database, and stops working on the next request
+// after the CLI revokes it.
+func TestKeysCommandsActOnARunningServer(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, apptest.Config(t))
+	db := in.Config.DB.Path
+
+	code, out, errs := mailroom(t, "keys", "create", "--name", "ops", "--scope", "admin", "--db", db)
+	if code != 0 {
+		t.Fatalf("keys create: exit %d, %s", code, errs)
+	}
+	key := strings.TrimSpace(out)
+	if r := in.Do(t, http.MethodGet, "/api/dead-letters", nil, apptest.Bearer(key)...); r.Status != http.StatusOK {
+		t.Fatalf("the new admin key: %d %s", r.Status, r.Body)
+	}
+	var keys []listedKey
+	_, out, _ = mailroom(t, "keys", "list", "--db", db)
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 1 {
+		t.Fatalf("keys list = %s, want one key", out)
+	}
+	if code, _, errs := mailroom(t, "keys", "revoke", "--db", db, keys[0].ID); code != 0 {
+		t.Fatalf("keys revoke: exit %d, %s", code, errs)
+	}
+	if r := in.Do(t, http.MethodGet, "/api/dead-letters", nil, apptest.Bearer(key)...); r.Status != http.StatusUnauthorized {
+		t.Errorf("the revoked key: %d %s, want 401", r.Status, r.Body)
+	}
+}
+
+func TestServeRefusesAnAddressReachableFromOtherHostsWithNoKey(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "mailroom.db")
+	code, out, errs := mailroom(t, "serve", "--db", db, "--http-addr", "0.0.0.0:0")
+	if code != 1 || !strings.Contains(errs, "http.addr 0.0.0.0:0") || !strings.Contains(errs, "mailroom keys create") {
+		t.Errorf("serve: exit %d, stdout %q, stderr %q; want 1 and a reason naming http.addr and the way out", code, out, errs)
+	}
+	if regexp.MustCompile(`mr_[A-Za-z0-9_-]{43}`).MatchString(errs + out) {
+		t.Errorf("a refused serve printed a key:\n%s%s", out, errs)
+	}
+}

@@ -1,0 +1,173 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// maxGroup is the most transactions one commit carries.
+const maxGroup = 256
+
+// ErrClosed is returned by Tx after Close.
+var ErrClosed = errors.New("database closed")
+
+// groupCommit runs every write transaction of the process through one goroutine that
+// folds all transactions waiting at that moment into one SQLite transaction, each in
+// a savepoint of its own, commits once and then answers each caller. SQLite has one
+// writer and synchronous=FULL costs an fsync per commit; sharing that fsync among
+// everything that queued during the previous one is where the write throughput is.
+// A caller's error rolls back only its own savepoint; a failed commit fails every
+// caller in the group, so nobody is told "committed" for work that is not.
+type groupCommit struct {
+	db      *sql.DB
+	jobs    chan *txJob
+	stop    chan struct{}
+	stopped sync.WaitGroup
+	// mu orders submits before close: once closed is set, no job enters jobs, so
+	// the final drain sees every job that did.
+	mu     sync.RWMutex
+	closed bool
+}
+
+type txJob struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	done chan error
+}
+
+func newGroupCommit(db *sql.DB) *groupCommit {
+	g := &groupCommit{db: db, jobs: make(chan *txJob, maxGroup), stop: make(chan struct{})}
+	g.stopped.Add(1)
+	go g.run()
+	return g
+}
+
+func (g *groupCommit) submit(ctx context.Context, fn func(*sql.Tx) error) error {
+	j := &txJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case g.jobs <- j:
+		g.mu.RUnlock()
+	case <-ctx.Done():
+		g.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, the job is committed or failed whatever the caller does: wait.
+	return <-j.done
+}
+
+// close finishes every queued job, then stops.
+func (g *groupCommit) close() {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.stop)
+	}
+	g.mu.Unlock()
+	g.stopped.Wait()
+}
+
+func (g *groupCommit) run() {
+	defer g.stopped.Done()
+	batch := make([]*txJob, 0, maxGroup)
+	for {
+		select {
+		case j := <-g.jobs:
+			batch = append(batch[:0], j)
+		case <-g.stop:
+			for {
+				select {
+				case j := <-g.jobs:
+					g.commit([]*txJob{j})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxGroup {
+			select {
+			case j := <-g.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		g.commit(batch)
+	}
+}
+
+func (g *groupCommit) commit(batch []*txJob) {
+	results := make([]error, len(batch))
+	err := g.runBatch(batch, results)
+	for i, j := range batch {
+		if err != nil && results[i] == nil {
+			results[i] = err
+		}
+		j.done <- results[i]
+	}
+}
+
+// runBatch runs the jobs in one transaction. It returns an error that fails every
+// job (begin or commit failed); a job's own error is in results.
+func (g *groupCommit) runBatch(batch []*txJob, results []error) error {
+	// The transaction's own context is never cancelled: one caller giving up must
+	// not roll back the others' work.
+	ctx := context.Background()
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if len(batch) == 1 {
+		if err := runJob(batch[0], tx); err != nil {
+			_ = tx.Rollback()
+			results[0] = err
+			return nil
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	for i, j := range batch {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT g"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		if results[i] = runJob(j, tx); results[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO g"); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("rollback to savepoint: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE g"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// runJob runs one caller's function, unless the caller already gave up. A panic is
+// turned into that caller's error so the committer goroutine survives it.
+func runJob(j *txJob, tx *sql.Tx) (err error) {
+	if err := j.ctx.Err(); err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("transaction function panicked: %v", r)
+		}
+	}()
+	return j.fn(tx)
+}

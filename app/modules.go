@@ -28,11 +28,7 @@ func buildModules(cfg *config.Config, db *sqlite.DB, box *outbox.Outbox, log *sl
 		DefaultFrom:   cfg.SMTP.From,
 		ConsumerGroup: "mailroom-emails",
 	}, db, box, reg)
-	dcfg := DeliveryConfig(cfg)
-	// The raw message of an email is readable by whoever may read the email: the
-	// emails module, which records who sent each one, answers that.
-	dcfg.CanRead = em.AuthorizeRead
-	dl, err := delivery.New(dcfg, db, box, log)
+	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@
 package delivery
 
 import (
-	"context"
 	"io/fs"
 	"log/slog"
 	"time"
@@ -40,11 +39,6 @@ type Config struct {
 	SMTP        SMTPConfig
 	DefaultFrom string
 	Retry       RetryPolicy
-	// CanRead answers whether the request's caller may read an email, before its
-	// raw message is served: nil, or the error to answer (not_found for an email of
-	// another API key). The emails module, which knows who sent what, provides it;
-	// when nil, only admin keys read raw messages.
-	CanRead func(ctx context.Context, emailID string) error
 }
 
 // SMTPConfig configures the smtp transport.
@@ -83,7 +77,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Modu
 			SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup,
 			Now: time.Now, Log: log.With("module", "delivery"), Unrecorded: app.NewUnrecorded(),
 		},
-		http: ports.HTTP{Store: store, CanRead: cfg.CanRead},
+		http: ports.HTTP{Store: store},
 	}, nil
 }
 

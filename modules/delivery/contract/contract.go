@@ -23,6 +23,9 @@ type SendEmail struct {
 	Tags          []string          `json:"tags,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
 	CreatedAt     time.Time         `json:"created_at"`
+	// OwnerKeyID is the API key that sent the email; delivery shows the rendered
+	// message to that key (and admins) only.
+	OwnerKeyID string `json:"owner_key_id,omitempty"`
 	// Attempt is the 1-based try this message stands for; a redelivered message
 	// whose attempt was already recorded is acknowledged without sending again.
 	Attempt int `json:"attempt"`

@@ -70,10 +70,10 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 		}
 		if len(o.Message.Raw) > 0 {
 			_, err = tx.ExecContext(ctx,
-				`INSERT INTO delivery_messages (email_id, message_id, raw, rendered_at) VALUES (?, ?, ?, ?)
+				`INSERT INTO delivery_messages (email_id, message_id, raw, rendered_at, owner_key_id) VALUES (?, ?, ?, ?, ?)
 				 ON CONFLICT (email_id) DO UPDATE SET message_id = excluded.message_id, raw = excluded.raw,
-				   rendered_at = excluded.rendered_at`,
-				st.EmailID, o.Message.MessageID, o.Message.Raw, now.UnixMilli())
+				   rendered_at = excluded.rendered_at, owner_key_id = excluded.owner_key_id`,
+				st.EmailID, o.Message.MessageID, o.Message.Raw, now.UnixMilli(), o.OwnerKeyID)
 			if err != nil {
 				return fmt.Errorf("store rendered message: %w", err)
 			}
@@ -109,16 +109,19 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 }
 
 // Raw implements app.Store.
-func (s Store) Raw(ctx context.Context, emailID string) ([]byte, error) {
-	var raw []byte
-	err := s.DB.Read.QueryRowContext(ctx, `SELECT raw FROM delivery_messages WHERE email_id = ?`, emailID).Scan(&raw)
+func (s Store) Raw(ctx context.Context, emailID string) ([]byte, string, error) {
+	var (
+		raw   []byte
+		owner string
+	)
+	err := s.DB.Read.QueryRowContext(ctx, `SELECT raw, owner_key_id FROM delivery_messages WHERE email_id = ?`, emailID).Scan(&raw, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apperr.NotFound("rendered message of email", emailID)
+		return nil, "", apperr.NotFound("rendered message of email", emailID)
 	}
 	if err != nil {
-		return nil, apperr.Unavailable("cannot read the rendered message", err)
+		return nil, "", apperr.Unavailable("cannot read the rendered message", err)
 	}
-	return raw, nil
+	return raw, owner, nil
 }
 
 func newMessage(uuid, key, correlationID string, payload any) (*message.Message, error) {

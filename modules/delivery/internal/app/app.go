@@ -42,6 +42,8 @@ type State struct {
 type Outcome struct {
 	State   State
 	Message render.Message
+	// OwnerKeyID is the API key that sent the email, stored with the message.
+	OwnerKeyID string
 	// Events are published on topics.events, keyed by the email id.
 	Events []Event
 	// Retry, when set, is the SendEmail of the next attempt, due at RetryAt.
@@ -59,7 +61,8 @@ type Event struct {
 type Store interface {
 	Load(ctx context.Context, emailID string) (State, bool, error)
 	Record(ctx context.Context, o Outcome, correlationID string) error
-	Raw(ctx context.Context, emailID string) ([]byte, error)
+	// Raw returns the rendered message and the API key that sent the email.
+	Raw(ctx context.Context, emailID string) (raw []byte, ownerKeyID string, err error)
 }
 
 // Transport hands a rendered message to a mail server (or captures it).

@@ -157,7 +157,7 @@ func (h SendEmail) Handle(msg *message.Message) error {
 		return h.fail(ctx, msg, cmd, st, rendered, err, h.IsPermanent(err), log)
 	}
 	st.Attempts, st.Status, st.LastReply = cmd.Attempt, StatusSent, reply
-	out := Outcome{State: st, Message: rendered, Events: []Event{{contract.EventEmailSent,
+	out := Outcome{State: st, Message: rendered, OwnerKeyID: cmd.OwnerKeyID, Events: []Event{{contract.EventEmailSent,
 		contract.EmailSent{EmailID: cmd.EmailID, Attempt: cmd.Attempt, Reply: reply, At: h.Now()}}}}
 	if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
 		// The server has the email. A redelivery to this process records it from
@@ -183,7 +183,7 @@ func (h SendEmail) fail(ctx context.Context, msg *message.Message, cmd contract.
 	st.LastFailedAt = &now
 	failed := Event{contract.EventEmailAttemptFailed, contract.EmailAttemptFailed{
 		EmailID: cmd.EmailID, Attempt: cmd.Attempt, Error: sendErr.Error(), Permanent: permanent, At: now}}
-	out := Outcome{State: st, Message: rendered, Events: []Event{failed}}
+	out := Outcome{State: st, Message: rendered, OwnerKeyID: cmd.OwnerKeyID, Events: []Event{failed}}
 
 	if !permanent && cmd.Attempt < h.Retry.MaxAttempts {
 		next := cmd

@@ -42,7 +42,7 @@ func (s *flakyStore) Record(_ context.Context, o Outcome, _ string) error {
 	return nil
 }
 
-func (s *flakyStore) Raw(context.Context, string) ([]byte, error) { return nil, nil }
+func (s *flakyStore) Raw(context.Context, string) ([]byte, string, error) { return nil, "", nil }
 
 func (s *flakyStore) setFailing(on bool) {
 	s.mu.Lock()

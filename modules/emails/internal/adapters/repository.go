@@ -141,7 +141,7 @@ func sendMessage(e domain.Email) (*message.Message, error) {
 		EmailID: e.ID, CorrelationID: e.CorrelationID,
 		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
-		CreatedAt: e.CreatedAt, Attempt: 1,
+		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode SendEmail: %w", err)

@@ -42,9 +42,6 @@ type Repository interface {
 	// one transaction and returns once it is committed.
 	Accept(ctx context.Context, e NewEmail) (Accepted, error)
 	Get(ctx context.Context, id string) (domain.Email, error)
-	// SentBy returns the id of the API key that sent the email ("" if none was
-	// recorded), or not_found.
-	SentBy(ctx context.Context, id string) (string, error)
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent.

@@ -28,22 +28,6 @@ func (h GetEmail) Handle(ctx context.Context, id string, by auth.Principal) (dom
 	return e, nil
 }
 
-// Authorize returns nil when by may read the email, and the same not_found error as
-// Handle otherwise: other modules serving parts of an email (its raw message) ask it.
-func (h GetEmail) Authorize(ctx context.Context, id string, by auth.Principal) error {
-	if by.SeesEverything() {
-		return nil
-	}
-	owner, err := h.Repo.SentBy(ctx, id)
-	if err != nil {
-		return err
-	}
-	if !by.CanSee(owner) {
-		return apperr.NotFound("email", id)
-	}
-	return nil
-}
-
 // ListEmails pages through emails, newest first.
 type ListEmails struct{ Repo Repository }
 

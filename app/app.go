@@ -103,11 +103,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	if a.modules, err = buildModules(cfg, a.db, a.box, a.log, a.registry, o.notices); err != nil {
 		return nil, err
 	}
-	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), outbox.RelayConfig{
-		Workers:      relayWorkers(cfg),
-		BatchSize:    cfg.Outbox.BatchSize,
-		PollInterval: cfg.Outbox.PollInterval,
-	}, a.log.With("component", "outbox"))
+	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))
 	a.registry.MustRegister(outboxCollector{db: a.db})
 
 	a.echo = httpserver.New(httpserver.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes}, a.log, a.registry)
@@ -158,13 +154,20 @@ func apiGuardOf(modules []Module) (echo.MiddlewareFunc, error) {
 	return guards[0], nil
 }
 
-// relayWorkers matches the relay's workers to the lanes of the send topic on Go
-// channels (worker i feeds lane i), and to the partitions on Kafka.
-func relayWorkers(cfg *config.Config) int {
-	if cfg.Broker.Kind == config.BrokerGoChannel {
-		return cfg.Delivery.Concurrency
+// relayConfig fits the relay to the broker. On Go channels each publish waits for
+// its handler, so there is one publisher per lane of the send topic, one message
+// each; on Kafka a batch costs one round trip, so one publisher per partition sends
+// batches.
+func relayConfig(cfg *config.Config) outbox.RelayConfig {
+	rc := outbox.RelayConfig{
+		Workers:      cfg.Topics.Partitions,
+		BatchSize:    cfg.Outbox.BatchSize,
+		PollInterval: cfg.Outbox.PollInterval,
 	}
-	return cfg.Topics.Partitions
+	if cfg.Broker.Kind == config.BrokerGoChannel {
+		rc.Workers, rc.RunSize = cfg.Delivery.Concurrency, 1
+	}
+	return rc
 }
 
 // OpenDatabase opens the database and applies every migration; `mailroom migrate`

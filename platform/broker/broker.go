@@ -45,7 +45,7 @@ func newGoChannel(logger watermill.LoggerAdapter) *Broker {
 	ps := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
 	return &Broker{
 		kind:       config.BrokerGoChannel,
-		publisher:  &lanePublisher{Publisher: ps, lanes: map[string]int{}},
+		publisher:  &lanePublisher{Publisher: ps, lanes: map[string]chan int{}},
 		subscriber: func(string) (message.Subscriber, error) { return ps, nil },
 		ping:       func(context.Context) error { return nil },
 		closers:    []io.Closer{ps},

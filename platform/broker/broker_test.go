@@ -116,21 +116,13 @@ func keyedMsg(key, payload string) *message.Message {
 	return m
 }
 
-// keysOnDistinctLanes returns n keys whose hashes fall on n different lanes.
-func keysOnDistinctLanes(tb testing.TB, n int) []string {
-	tb.Helper()
-	byLane := map[uint32]string{}
-	for i := 0; len(byLane) < n && i < 10000; i++ {
-		key := fmt.Sprintf("email-%d", i)
-		lane := broker.KeyHash(key) % uint32(n)
-		if _, taken := byLane[lane]; !taken {
-			byLane[lane] = key
-		}
+// distinctKeys returns n different partition keys.
+func distinctKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("email-%d", i)
 	}
-	if len(byLane) < n {
-		tb.Fatalf("found keys for only %d of %d lanes", len(byLane), n)
-	}
-	return slices.Collect(maps.Values(byLane))
+	return keys
 }
 
 func TestTheDefaultBrokerIsGoChannels(t *testing.T) {
@@ -154,7 +146,7 @@ func TestAnUnknownBrokerKindIsRefusedByName(t *testing.T) {
 	}
 }
 
-func TestLanesSpreadMessagesByPartitionKeyAndKeepEachKeysOrder(t *testing.T) {
+func TestLanesTakeWhicheverLaneIsFreeAndKeepEachCallsOrder(t *testing.T) {
 	const lanes, publishers, keysPerPublisher, rounds = 4, 4, 8, 10
 	b := newBroker(t)
 	r := newRouter(t, b, 0)
@@ -207,32 +199,20 @@ func TestLanesSpreadMessagesByPartitionKeyAndKeepEachKeysOrder(t *testing.T) {
 	if len(got) != publishers*keysPerPublisher {
 		t.Fatalf("%d keys delivered, want %d", len(got), publishers*keysPerPublisher)
 	}
-	handlerOfLane := map[uint32]string{}
+	handlers := map[string]bool{}
 	for key, ds := range got {
 		var seqs []int
 		for _, d := range ds {
 			seqs = append(seqs, d.seq)
+			handlers[d.handler] = true
 		}
 		if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(seqs, want) {
 			t.Errorf("key %s delivered as %v, want %v", key, seqs, want)
 		}
-		// Every message of a key goes to the one lane its hash names, and keys on
-		// different lanes go to different handlers.
-		lane := broker.KeyHash(key) % lanes
-		for _, d := range ds {
-			if h, seen := handlerOfLane[lane]; !seen {
-				handlerOfLane[lane] = d.handler
-			} else if h != d.handler {
-				t.Errorf("key %s (lane %d) handled by %s and by %s", key, lane, h, d.handler)
-			}
-		}
 	}
-	distinct := map[string]bool{}
-	for _, h := range handlerOfLane {
-		distinct[h] = true
-	}
-	if len(handlerOfLane) != lanes || len(distinct) != lanes {
-		t.Errorf("keys reached %d lanes through %d handlers, want %d of each: %v", len(handlerOfLane), len(distinct), lanes, handlerOfLane)
+	// Lanes are handed out in turn as they come free, so every lane served.
+	if len(handlers) != lanes {
+		t.Errorf("messages reached %d handlers, want all %d lanes: %v", len(handlers), lanes, handlers)
 	}
 }
 
@@ -300,7 +280,7 @@ func TestLanesRunHandlersConcurrently(t *testing.T) {
 	runRouter(t, r)
 
 	var wg sync.WaitGroup
-	for _, key := range keysOnDistinctLanes(t, lanes) {
+	for _, key := range distinctKeys(lanes) {
 		wg.Go(func() {
 			if err := publishWithin(b.Publisher(), sendTopic, keyedMsg(key, "x")); err != nil {
 				t.Error(err)

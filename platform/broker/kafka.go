@@ -72,7 +72,7 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 	}
 	b := &Broker{
 		kind:      config.BrokerKafka,
-		publisher: &lanePublisher{Publisher: pub, lanes: map[string]int{}},
+		publisher: &lanePublisher{Publisher: pub, lanes: map[string]chan int{}},
 		closers:   []io.Closer{pub},
 	}
 	b.subscriber = func(group string) (message.Subscriber, error) {

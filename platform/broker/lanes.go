@@ -2,72 +2,56 @@ package broker
 
 import (
 	"fmt"
-	"hash/fnv"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// PartitionKeyKey is the metadata key holding a message's partition key. Messages with
-// one key keep their order: on Kafka they share a partition, on Go channels a lane.
+// PartitionKeyKey is the metadata key holding a message's partition key: on Kafka the
+// record key, so one email's messages share a partition and keep their order.
 const PartitionKeyKey = "partition_key"
-
-// KeyHash maps a partition key to a number; the outbox relay and the lanes use it
-// alike, so relay worker i feeds exactly lane i.
-func KeyHash(key string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return h.Sum32()
-}
 
 // laneTopic is the Go-channel topic of one lane of a laned topic.
 func laneTopic(topic string, lane int) string { return fmt.Sprintf("%s~lane-%d", topic, lane) }
 
-// lanePublisher spreads the messages of laned topics over their lanes by partition
-// key. A Go-channel subscriber takes one message at a time, so lanes are how several
-// sends are in flight at once without giving up per-key order.
+// lanePublisher spreads the messages of laned topics over their lanes. A Go-channel
+// subscriber takes one message at a time and Publish waits for its handler, so lanes
+// are how several sends are in flight at once. Each Publish call takes whichever
+// lane is free, so no lane idles while another has a queue. Order per key is the
+// caller's to keep: the outbox relay never has two messages of one key in flight.
 type lanePublisher struct {
 	message.Publisher
 	mu    sync.RWMutex
-	lanes map[string]int
+	lanes map[string]chan int // topic -> free lanes
 }
 
 func (p *lanePublisher) setLanes(topic string, n int) {
+	free := make(chan int, n)
+	for i := 0; i < n; i++ {
+		free <- i
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lanes[topic] = n
+	p.lanes[topic] = free
 }
 
-func (p *lanePublisher) lanesOf(topic string) int {
+func (p *lanePublisher) freeLanes(topic string) chan int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.lanes[topic]
 }
 
-// Publish sends each message to its lane, keeping the order of messages per lane.
+// Publish sends msgs, in order, on one free lane of a laned topic, or on the topic
+// itself otherwise.
 func (p *lanePublisher) Publish(topic string, msgs ...*message.Message) error {
-	n := p.lanesOf(topic)
-	if n <= 1 {
+	free := p.freeLanes(topic)
+	if free == nil {
 		return p.Publisher.Publish(topic, msgs...)
 	}
-	start := 0
-	for i := 1; i <= len(msgs); i++ {
-		if i < len(msgs) && laneOf(msgs[i], n) == laneOf(msgs[start], n) {
-			continue
-		}
-		lane := laneOf(msgs[start], n)
-		if err := p.Publisher.Publish(laneTopic(topic, lane), msgs[start:i]...); err != nil {
-			return fmt.Errorf("publish %s lane %d: %w", topic, lane, err)
-		}
-		start = i
+	lane := <-free
+	defer func() { free <- lane }()
+	if err := p.Publisher.Publish(laneTopic(topic, lane), msgs...); err != nil {
+		return fmt.Errorf("publish %s lane %d: %w", topic, lane, err)
 	}
 	return nil
-}
-
-func laneOf(msg *message.Message, lanes int) int {
-	key := msg.Metadata.Get(PartitionKeyKey)
-	if key == "" {
-		key = msg.UUID
-	}
-	return int(KeyHash(key) % uint32(lanes))
 }

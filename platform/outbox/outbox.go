@@ -47,9 +47,9 @@ func (o *Outbox) Add(ctx context.Context, tx *sql.Tx, topic string, msg *message
 		due = at.UnixMilli()
 	}
 	_, err = tx.ExecContext(ctx,
-		`INSERT INTO outbox (uuid, topic, partition_key, key_hash, payload, metadata, created_at, available_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		msg.UUID, topic, key, int64(broker.KeyHash(key)), []byte(msg.Payload), string(meta), now, due)
+		`INSERT INTO outbox (uuid, topic, partition_key, payload, metadata, created_at, available_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		msg.UUID, topic, key, []byte(msg.Payload), string(meta), now, due)
 	if err != nil {
 		return fmt.Errorf("outbox: insert %s message %s: %w", topic, msg.UUID, err)
 	}

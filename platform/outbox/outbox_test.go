@@ -541,7 +541,8 @@ func TestPublishedHookRunsInTheDeletingTransaction(t *testing.T) {
 	if _, err := e.db.Write.Exec("CREATE TABLE hook_log (uuid TEXT NOT NULL, topic TEXT NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	msgs := []*message.Message{newMsg("k", "a"), newMsg("k", "b")}
+	// Two keys, so that both rows travel in one unit (one key's rows go one by one).
+	msgs := []*message.Message{newMsg("k1", "a"), newMsg("k2", "b")}
 	e.add(t, "email.send", time.Time{}, msgs...)
 
 	type observation struct {

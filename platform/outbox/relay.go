@@ -24,17 +24,26 @@ type PublishedHook func(ctx context.Context, tx *sql.Tx, topic string, msgs []*m
 
 // RelayConfig tunes the relay.
 type RelayConfig struct {
-	// Workers is how many publishers run at once. Rows are split among them by the
-	// hash of their partition key, so per-key order holds; on Go channels it equals
-	// the lanes of the send topic, so worker i feeds lane i and never waits on another.
+	// Workers is how many publishes run at once. On Go channels it equals the lanes
+	// of the send topic, so every lane has a publisher; on Kafka, the partitions.
 	Workers int
-	// BatchSize is the most rows a worker publishes in one go.
+	// BatchSize is the most due rows the relay reads and plans in one go.
 	BatchSize int
-	// PollInterval is how often a worker looks for due rows when nothing woke it.
+	// RunSize is the most rows one Publish call carries: large on Kafka, where a
+	// batch costs one round trip; 1 on Go channels, where each message waits for its
+	// handler and small units keep every lane busy to the end.
+	RunSize int
+	// PollInterval is how often the relay looks for due rows when nothing woke it.
 	PollInterval time.Duration
 }
 
 // Relay publishes outbox rows and deletes them once the broker accepted them.
+//
+// One dispatcher reads due rows in (due time, id) order and hands them to Workers
+// publishers in units of up to RunSize rows with distinct partition keys. A key with
+// a row in flight gets no other unit until that row is done, so rows of one key are
+// published in order, one after the other, while different keys go in parallel on
+// whichever publisher is free: no worker idles while another has a backlog.
 type Relay struct {
 	db     *sqlite.DB
 	box    *Outbox
@@ -53,6 +62,9 @@ func NewRelay(db *sqlite.DB, box *Outbox, pub message.Publisher, cfg RelayConfig
 	if cfg.BatchSize < 1 {
 		cfg.BatchSize = 256
 	}
+	if cfg.RunSize < 1 {
+		cfg.RunSize = 32
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
@@ -66,129 +78,196 @@ func (r *Relay) OnPublished(hook PublishedHook) {
 	r.hooks = append(r.hooks, hook)
 }
 
+type row struct {
+	id    int64
+	key   string
+	topic string
+	msg   *message.Message
+}
+
+// unit is what one Publish call carries: rows of one topic with distinct keys.
+type unit []row
+
+type unitDone struct {
+	unit unit
+	err  error
+}
+
 // Run publishes until ctx is done. It starts only once ready is closed (the routers
 // are running): on Go channels a message published before its subscriber exists is
-// dropped. On return every publish in flight has finished.
+// dropped. On return every publish in flight has finished; what was not published
+// stays in the outbox.
 func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 	select {
 	case <-ready:
 	case <-ctx.Done():
 		return nil
 	}
+	wake := r.box.subscribe()
+	units := make(chan unit)
+	done := make(chan unitDone, r.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.Workers; i++ {
-		wake := r.box.subscribe()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.work(ctx, i, wake)
+			for u := range units {
+				done <- unitDone{unit: u, err: r.publish(u)}
+			}
 		}()
 	}
-	wg.Wait()
-	return nil
-}
+	defer func() {
+		close(units)
+		wg.Wait()
+	}()
 
-func (r *Relay) work(ctx context.Context, worker int, wake <-chan struct{}) {
-	backoff := time.Duration(0)
-	timer := time.NewTimer(0)
+	var (
+		plan     = newPlan()
+		pending  []unit // planned, not yet handed to a worker
+		inFlight int
+		backoff  time.Duration
+		paused   bool // after a failure, until the timer fires
+		fetch    = true
+		timer    = time.NewTimer(0)
+	)
 	defer timer.Stop()
-	for {
-		n, next, err := r.publishDue(ctx, worker)
-		wait := r.cfg.PollInterval
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return
-		case err != nil:
-			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			wait = backoff
-			r.log.Warn("outbox relay: publish failed, will retry", "worker", worker, "retry_in", backoff, "error", err)
-		case n > 0:
-			backoff = 0
-			continue // more may be due at once
-		case !next.IsZero():
-			wait = min(wait, max(time.Until(next), time.Millisecond))
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-			if backoff > 0 {
-				// The broker failed recently: a commit is no reason to hammer it.
-				select {
-				case <-ctx.Done():
-					return
-				case <-timer.C:
-				}
-			}
-		case <-timer.C:
-		}
+	resetTimer := func(d time.Duration) {
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
 			default:
 			}
 		}
+		timer.Reset(d)
+	}
+	for {
+		if fetch && !paused && len(pending) < r.cfg.Workers {
+			fetch = false
+			next, err := r.planDue(ctx, plan, &pending)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				r.log.Warn("outbox relay: cannot read due rows", "error", err)
+				resetTimer(r.cfg.PollInterval)
+			case !next.IsZero():
+				resetTimer(min(r.cfg.PollInterval, max(time.Until(next), time.Millisecond)))
+			default:
+				resetTimer(r.cfg.PollInterval)
+			}
+		}
+		var (
+			send chan unit
+			head unit
+		)
+		if len(pending) > 0 && !paused {
+			send, head = units, pending[0]
+		}
+		select {
+		case <-ctx.Done():
+			for ; inFlight > 0; inFlight-- {
+				plan.release((<-done).unit)
+			}
+			return nil
+		case send <- head:
+			pending = pending[1:]
+			inFlight++
+		case d := <-done:
+			inFlight--
+			plan.release(d.unit)
+			if d.err != nil {
+				backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+				r.log.Warn("outbox relay: publish failed, will retry", "retry_in", backoff, "error", d.err)
+				// Drop the plan: the failed rows come first again after the pause.
+				for _, u := range pending {
+					plan.release(u)
+				}
+				pending, paused = nil, true
+				resetTimer(backoff)
+				continue
+			}
+			backoff = 0
+			fetch = true
+		case <-wake:
+			fetch = true
+		case <-timer.C:
+			paused, fetch = false, true
+		}
 	}
 }
 
-// maxRun is the most rows one Publish call carries. Between calls the relay checks
-// for shutdown; on Go channels each message waits for its handler, so this bounds
-// how long a stop waits for the relay.
-const maxRun = 32
-
-type row struct {
-	id    int64
-	topic string
-	msg   *message.Message
+// plan remembers which rows and keys are planned or in flight.
+type plan struct {
+	ids  map[int64]bool
+	keys map[string]bool
 }
 
-// publishDue publishes one batch of this worker's due rows. It returns how many it
-// published and, when none were due, when the next row of this worker falls due.
-func (r *Relay) publishDue(ctx context.Context, worker int) (int, time.Time, error) {
+func newPlan() *plan { return &plan{ids: map[int64]bool{}, keys: map[string]bool{}} }
+
+func (p *plan) release(u unit) {
+	for _, rw := range u {
+		delete(p.ids, rw.id)
+		delete(p.keys, rw.key)
+	}
+}
+
+// planDue reads due rows and appends units of those not yet planned to pending. A
+// row whose key is taken (planned, in flight, or held back by an earlier row of the
+// same key in this read) waits. It returns when the next row falls due, when none is
+// due now.
+func (r *Relay) planDue(ctx context.Context, p *plan, pending *[]unit) (time.Time, error) {
 	now := time.Now().UnixMilli()
-	rows, err := r.due(ctx, worker, now)
-	if err != nil || len(rows) == 0 {
-		if err == nil {
-			next, nerr := r.nextDue(ctx, worker, now)
-			return 0, next, nerr
-		}
-		return 0, time.Time{}, err
+	rows, err := r.due(ctx, now, len(p.ids)+r.cfg.BatchSize)
+	if err != nil {
+		return time.Time{}, err
 	}
-	published := 0
-	for start := 0; start < len(rows); {
-		if start > 0 && ctx.Err() != nil {
-			// Shutting down: what is not yet published stays in the outbox.
-			return published, time.Time{}, nil
+	held := map[string]bool{}
+	var cur unit
+	flush := func() {
+		if len(cur) > 0 {
+			*pending = append(*pending, cur)
+			cur = nil
 		}
-		end := start + 1
-		for end < len(rows) && end-start < maxRun && rows[end].topic == rows[start].topic {
-			end++
-		}
-		run := rows[start:end]
-		msgs := make([]*message.Message, len(run))
-		for i, row := range run {
-			msgs[i] = row.msg
-		}
-		at := time.Now()
-		if err := r.pub.Publish(run[0].topic, msgs...); err != nil {
-			return published, time.Time{}, fmt.Errorf("publish %s: %w", run[0].topic, err)
-		}
-		if err := r.markPublished(context.WithoutCancel(ctx), run[0].topic, run, at); err != nil {
-			return published, time.Time{}, err
-		}
-		published += len(run)
-		start = end
 	}
-	return published, time.Time{}, nil
+	planned := 0
+	for _, rw := range rows {
+		if p.ids[rw.id] {
+			continue
+		}
+		if p.keys[rw.key] || held[rw.key] {
+			held[rw.key] = true
+			continue
+		}
+		if len(cur) > 0 && (cur[0].topic != rw.topic || len(cur) == r.cfg.RunSize) {
+			flush()
+		}
+		p.ids[rw.id], p.keys[rw.key] = true, true
+		held[rw.key] = true
+		cur = append(cur, rw)
+		planned++
+	}
+	flush()
+	if planned > 0 || len(rows) > 0 {
+		return time.Time{}, nil
+	}
+	return r.nextDue(ctx, now)
 }
 
-func (r *Relay) due(ctx context.Context, worker int, now int64) ([]row, error) {
+// publish publishes one unit and deletes its rows once the broker accepted them.
+func (r *Relay) publish(u unit) error {
+	msgs := make([]*message.Message, len(u))
+	for i, rw := range u {
+		msgs[i] = rw.msg
+	}
+	at := time.Now()
+	if err := r.pub.Publish(u[0].topic, msgs...); err != nil {
+		return fmt.Errorf("publish %s: %w", u[0].topic, err)
+	}
+	return r.markPublished(context.Background(), u[0].topic, u, at)
+}
+
+func (r *Relay) due(ctx context.Context, now int64, limit int) ([]row, error) {
 	q, err := r.db.Read.QueryContext(ctx,
-		`SELECT id, uuid, topic, payload, metadata FROM outbox
-		 WHERE available_at <= ? AND key_hash % ? = ?
-		 ORDER BY available_at, id LIMIT ?`,
-		now, r.cfg.Workers, worker, r.cfg.BatchSize)
+		`SELECT id, uuid, topic, partition_key, payload, metadata FROM outbox
+		 WHERE available_at <= ? ORDER BY available_at, id LIMIT ?`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: select due rows: %w", err)
 	}
@@ -201,7 +280,7 @@ func (r *Relay) due(ctx context.Context, worker int, now int64) ([]row, error) {
 			payload  []byte
 			metadata string
 		)
-		if err := q.Scan(&rw.id, &uuid, &rw.topic, &payload, &metadata); err != nil {
+		if err := q.Scan(&rw.id, &uuid, &rw.topic, &rw.key, &payload, &metadata); err != nil {
 			return nil, fmt.Errorf("outbox: scan row: %w", err)
 		}
 		rw.msg = message.NewMessage(uuid, payload)
@@ -213,11 +292,9 @@ func (r *Relay) due(ctx context.Context, worker int, now int64) ([]row, error) {
 	return rows, q.Err()
 }
 
-func (r *Relay) nextDue(ctx context.Context, worker int, now int64) (time.Time, error) {
+func (r *Relay) nextDue(ctx context.Context, now int64) (time.Time, error) {
 	var next sql.NullInt64
-	err := r.db.Read.QueryRowContext(ctx,
-		`SELECT MIN(available_at) FROM outbox WHERE available_at > ? AND key_hash % ? = ?`,
-		now, r.cfg.Workers, worker).Scan(&next)
+	err := r.db.Read.QueryRowContext(ctx, `SELECT MIN(available_at) FROM outbox WHERE available_at > ?`, now).Scan(&next)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("outbox: next due row: %w", err)
 	}

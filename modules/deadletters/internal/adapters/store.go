@@ -45,7 +45,7 @@ func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
 			 ON CONFLICT (dedupe_key) DO NOTHING`,
 			l.DedupeKey, l.EmailID, l.Replay, app.StatusParked, l.Reason, l.ErrorClass, l.Attempts, l.SMTPReply,
 			l.OriginalTopic, l.OriginalPartition, l.OriginalOffset, l.ConsumerGroup, l.Handler,
-			milli(l.FirstFailedAt), milli(l.LastFailedAt), l.Payload, string(meta), l.CreatedAt.UnixMilli())
+			sqlite.MillisOrNull(l.FirstFailedAt), sqlite.MillisOrNull(l.LastFailedAt), l.Payload, string(meta), l.CreatedAt.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("insert dead letter: %w", err)
 		}
@@ -246,23 +246,8 @@ func scanLetter(s scanner) (app.Letter, error) {
 	if offset.Valid {
 		l.OriginalOffset = &offset.Int64
 	}
-	l.FirstFailedAt, l.LastFailedAt, l.ResolvedAt = timePtr(first), timePtr(last), timePtr(resolved)
+	l.FirstFailedAt, l.LastFailedAt, l.ResolvedAt = sqlite.TimeOrNil(first), sqlite.TimeOrNil(last), sqlite.TimeOrNil(resolved)
 	l.CreatedAt = time.UnixMilli(created).UTC()
 	_ = json.Unmarshal([]byte(meta), &l.Metadata)
 	return l, nil
-}
-
-func milli(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixMilli()
-}
-
-func timePtr(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := time.UnixMilli(v.Int64).UTC()
-	return &t
 }

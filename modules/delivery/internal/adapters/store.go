@@ -46,7 +46,7 @@ func (s Store) Load(ctx context.Context, emailID string) (app.State, bool, error
 	if err != nil {
 		return st, false, fmt.Errorf("load delivery state: %w", err)
 	}
-	st.FirstFailedAt, st.LastFailedAt = timePtr(first), timePtr(lastAt)
+	st.FirstFailedAt, st.LastFailedAt = sqlite.TimeOrNil(first), sqlite.TimeOrNil(lastAt)
 	return st, true, nil
 }
 
@@ -64,7 +64,7 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 			   error_class = excluded.error_class, first_failed_at = excluded.first_failed_at,
 			   last_failed_at = excluded.last_failed_at, updated_at = excluded.updated_at`,
 			st.EmailID, st.Replay, st.Attempts, st.Status, st.LastError, st.LastReply, st.ErrorClass,
-			unixMilli(st.FirstFailedAt), unixMilli(st.LastFailedAt), now.UnixMilli())
+			sqlite.MillisOrNull(st.FirstFailedAt), sqlite.MillisOrNull(st.LastFailedAt), now.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("upsert delivery state: %w", err)
 		}
@@ -135,19 +135,4 @@ func newMessage(uuid, key, correlationID string, payload any) (*message.Message,
 		msg.Metadata.Set(middleware.CorrelationIDMetadataKey, correlationID)
 	}
 	return msg, nil
-}
-
-func unixMilli(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixMilli()
-}
-
-func timePtr(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := time.UnixMilli(v.Int64).UTC()
-	return &t
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
 const emailColumns = `e.id, e.status, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject,
@@ -141,18 +142,10 @@ func scanEmail(s scanner) (domain.Email, error) {
 	}
 	e.CreatedAt = time.UnixMilli(created).UTC()
 	e.UpdatedAt = time.UnixMilli(updated).UTC()
-	e.NextAttemptAt = timePtr(next)
-	e.SentAt = timePtr(sent)
-	e.SendAt = timePtr(sendAt)
+	e.NextAttemptAt = sqlite.TimeOrNil(next)
+	e.SentAt = sqlite.TimeOrNil(sent)
+	e.SendAt = sqlite.TimeOrNil(sendAt)
 	return e, nil
-}
-
-func timePtr(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := time.UnixMilli(v.Int64).UTC()
-	return &t
 }
 
 // acceptedEvent is the first entry of every timeline, derived from the email itself.

@@ -7,13 +7,18 @@
 #   make kafka-up-cluster   3 nodes: bootstrap 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096
 #   make kafka-status       which nodes run, bootstrap servers
 #   make kafka-down         stop all nodes, remove the state dir
+#   make bench-kafka        the Kafka benchmarks on a node of their own (started and
+#                           stopped around them; port base BENCH_KAFKA_PORT_BASE)
 #
-# MAILROOM_KAFKA_* settings pass through from the environment or the make
-# command line, e.g.  make kafka-up MAILROOM_KAFKA_PORT_BASE=19092
+# KAFKA_LOCAL_* settings pass through from the environment or the make
+# command line, e.g.  make kafka-up KAFKA_LOCAL_PORT_BASE=19092
 
 KAFKA_SH := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))/../scripts/kafka.sh
 
-.PHONY: kafka-fetch kafka-up kafka-up-cluster kafka-down kafka-status
+BENCH_KAFKA_PORT_BASE ?= 19192
+BENCH_KAFKA_STATE     ?= /tmp/mailroom-kafka-bench
+
+.PHONY: kafka-fetch kafka-up kafka-up-cluster kafka-down kafka-status bench-kafka
 
 kafka-fetch:
 	bash $(KAFKA_SH) fetch
@@ -29,3 +34,14 @@ kafka-down:
 
 kafka-status:
 	bash $(KAFKA_SH) status
+
+# bench-kafka: relay throughput to Kafka beside raw Sarama, and end-to-end emails/s
+# on Kafka beside Go channels (app/kafka_bench_test.go). The node is always stopped.
+bench-kafka:
+	@export KAFKA_LOCAL_PORT_BASE=$(BENCH_KAFKA_PORT_BASE) KAFKA_LOCAL_STATE=$(BENCH_KAFKA_STATE); \
+	bash $(KAFKA_SH) down >/dev/null 2>&1 || true; \
+	brokers=$$(bash $(KAFKA_SH) up --nodes 1) || exit 1; \
+	status=0; \
+	KAFKA_TEST_BROKERS=$$brokers $(or $(GO),go) test -count=1 -tags kafka -run '^$$' -bench Kafka -benchtime 1x ./app/ || status=$$?; \
+	bash $(KAFKA_SH) down; \
+	exit $$status

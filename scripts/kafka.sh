@@ -19,13 +19,15 @@
 #   scripts/kafka.sh stop NODE_ID [--dir D]       SIGTERM one node (graceful)
 #   scripts/kafka.sh start NODE_ID [--dir D]      start a node again on its old storage
 #   scripts/kafka.sh stop-all|start-all [--dir D] stop/start every node, keep data (outage tests)
+#   scripts/kafka.sh restart [--dir D]            stop-all then start-all, one at a time per state
+#                                                 dir (a second restart waits for the first)
 #   scripts/kafka.sh status [--dir D]             nodes + bootstrap; exit 0 iff all run, else 3
 #   scripts/kafka.sh bootstrap [--dir D]          print only the bootstrap servers string
 #   scripts/kafka.sh wait [--dir D]               wait until every running node is ready
 #   scripts/kafka.sh topics [--dir D] ARGS...     kafka-topics (--bootstrap-server added if absent)
 #   scripts/kafka.sh run-class CLASS ARGS...      any Kafka tool main class with the jars
 #
-# Node ids are 1..N. Ports (P = MAILROOM_KAFKA_PORT_BASE, default 9092):
+# Node ids are 1..N. Ports (P = KAFKA_LOCAL_PORT_BASE, default 9092):
 #   node k: client (PLAINTEXT) 127.0.0.1:P+2(k-1), controller 127.0.0.1:P+2(k-1)+1
 #   --nodes 1: node 1 = 9092 / 9093                     bootstrap 127.0.0.1:9092
 #   --nodes 3: 9092/9093, 9094/9095, 9096/9097          bootstrap 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096
@@ -38,21 +40,21 @@
 #   broker session timeout 6 s (a SIGKILLed broker is fenced after ~6 s).
 #
 # Environment (all optional):
-#   MAILROOM_KAFKA_VERSION        Kafka version from Maven Central   (4.1.2)
-#   MAILROOM_KAFKA_HOME           jar cache, outside the repo        ($HOME/.cache/mailroom/kafka)
-#   MAILROOM_KAFKA_STATE          state dir (configs, data, logs)    (/tmp/mailroom-kafka)
-#   MAILROOM_KAFKA_PORT_BASE      first client port                  (9092)
-#   MAILROOM_KAFKA_HEAP           broker -Xmx                        (512m)
-#   MAILROOM_KAFKA_READY_TIMEOUT  seconds to wait for readiness      (120)
-#   MAILROOM_KAFKA_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (15)
-#   MAILROOM_KAFKA_LOG_LEVEL      broker root log level              (INFO)
-#   MAILROOM_KAFKA_JVM_OPTS       broker GC/JIT flags  (-XX:+UseSerialGC -XX:TieredStopAtLevel=1;
+#   KAFKA_LOCAL_VERSION        Kafka version from Maven Central   (4.1.2)
+#   KAFKA_LOCAL_HOME           jar cache, outside the repo        ($HOME/.cache/mailroom/kafka)
+#   KAFKA_LOCAL_STATE          state dir (configs, data, logs)    (/tmp/mailroom-kafka)
+#   KAFKA_LOCAL_PORT_BASE      first client port                  (9092)
+#   KAFKA_LOCAL_HEAP           broker -Xmx                        (512m)
+#   KAFKA_LOCAL_READY_TIMEOUT  seconds to wait for readiness      (120)
+#   KAFKA_LOCAL_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (15)
+#   KAFKA_LOCAL_LOG_LEVEL      broker root log level              (INFO)
+#   KAFKA_LOCAL_JVM_OPTS       broker GC/JIT flags  (-XX:+UseSerialGC -XX:TieredStopAtLevel=1;
 #                                 for load tests use e.g. -XX:+UseG1GC)
-#   MAILROOM_KAFKA_EXTRA_PROPS    extra server.properties lines, appended (later wins)
-#   MAILROOM_KAFKA_MVN_ARGS       extra mvn arguments for fetch (e.g. -Dmaven.repo.local=...)
+#   KAFKA_LOCAL_EXTRA_PROPS    extra server.properties lines, appended (later wins)
+#   KAFKA_LOCAL_MVN_ARGS       extra mvn arguments for fetch (e.g. -Dmaven.repo.local=...)
 #   JAVA_HOME                     Java 17+ to use (else `java` on PATH)
 #
-# Stopping: SIGTERM, then SIGKILL after MAILROOM_KAFKA_STOP_TIMEOUT. A clean stop
+# Stopping: SIGTERM, then SIGKILL after KAFKA_LOCAL_STOP_TIMEOUT. A clean stop
 # of all 3 nodes takes ~7 s (the last controller waits 5 s for its lost quorum).
 # Now and then one node hangs: its broker waits (up to 5 min) for a controller
 # to approve its controlled shutdown, but the other nodes, hence the quorum, are
@@ -62,22 +64,33 @@
 # data/, node.pid, node.log}. Node stdout/stderr (the Kafka log) is node-K/node.log.
 set -euo pipefail
 
-KAFKA_VERSION="${MAILROOM_KAFKA_VERSION:-4.1.2}"
+# These settings were named MAILROOM_KAFKA_* once. Mailroom's config refuses unknown
+# MAILROOM_* variables (a leftover one stops `mailroom serve`), and ignoring it here
+# would silently run with the default: refuse it by its new name.
+for legacy in VERSION HOME STATE PORT_BASE HEAP READY_TIMEOUT STOP_TIMEOUT LOG_LEVEL JVM_OPTS EXTRA_PROPS MVN_ARGS; do
+  old="MAILROOM_KAFKA_$legacy"
+  if [[ -n "${!old+set}" ]]; then
+    printf 'kafka.sh: error: %s is now KAFKA_LOCAL_%s (and Mailroom would refuse the old name)\n' "$old" "$legacy" >&2
+    exit 1
+  fi
+done
+unset legacy old
+KAFKA_VERSION="${KAFKA_LOCAL_VERSION:-4.1.2}"
 LOG4J_VERSION="2.25.3" # matches log4j-core that kafka-server 4.1.2 depends on
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-CACHE_ROOT="${MAILROOM_KAFKA_HOME:-${HOME:-/tmp}/.cache/mailroom/kafka}"
+CACHE_ROOT="${KAFKA_LOCAL_HOME:-${HOME:-/tmp}/.cache/mailroom/kafka}"
 CACHE_DIR="$CACHE_ROOT/$KAFKA_VERSION"
 LIBS="$CACHE_DIR/libs"
-STATE="${MAILROOM_KAFKA_STATE:-/tmp/mailroom-kafka}"
+STATE="${KAFKA_LOCAL_STATE:-/tmp/mailroom-kafka}"
 HOST="127.0.0.1"
-PORT_BASE="${MAILROOM_KAFKA_PORT_BASE:-9092}"
-HEAP="${MAILROOM_KAFKA_HEAP:-512m}"
-READY_TIMEOUT="${MAILROOM_KAFKA_READY_TIMEOUT:-120}"
-STOP_TIMEOUT="${MAILROOM_KAFKA_STOP_TIMEOUT:-15}"
-LOG_LEVEL="${MAILROOM_KAFKA_LOG_LEVEL:-INFO}"
+PORT_BASE="${KAFKA_LOCAL_PORT_BASE:-9092}"
+HEAP="${KAFKA_LOCAL_HEAP:-512m}"
+READY_TIMEOUT="${KAFKA_LOCAL_READY_TIMEOUT:-120}"
+STOP_TIMEOUT="${KAFKA_LOCAL_STOP_TIMEOUT:-15}"
+LOG_LEVEL="${KAFKA_LOCAL_LOG_LEVEL:-INFO}"
 # Serial GC + C1 only: on 2 cores this halves the CPU a node burns to start
 # (~2.6 vs ~4.8 CPU-s) and idles at ~2% of a core; fine for test traffic.
-JVM_OPTS="${MAILROOM_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
+JVM_OPTS="${KAFKA_LOCAL_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 
 log() { printf 'kafka.sh: %s\n' "$*" >&2; }
@@ -156,8 +169,8 @@ cmd_fetch() {
       rm -f "$CACHE_DIR/.complete"
       pom_xml >"$CACHE_DIR/pom.xml"
       rm -rf "$LIBS.tmp"
-      # shellcheck disable=SC2086 # MAILROOM_KAFKA_MVN_ARGS is a word list
-      if ! mvn -B -q -f "$CACHE_DIR/pom.xml" ${MAILROOM_KAFKA_MVN_ARGS:-} \
+      # shellcheck disable=SC2086 # KAFKA_LOCAL_MVN_ARGS is a word list
+      if ! mvn -B -q -f "$CACHE_DIR/pom.xml" ${KAFKA_LOCAL_MVN_ARGS:-} \
         "$DEP_PLUGIN:copy-dependencies" -DincludeScope=runtime \
         -DoutputDirectory="$LIBS.tmp" >"$CACHE_DIR/fetch.log" 2>&1; then
         tail -n 30 "$CACHE_DIR/fetch.log" >&2
@@ -259,8 +272,8 @@ log.cleaner.threads=1
 broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=6000
 EOF
-  if [[ -n "${MAILROOM_KAFKA_EXTRA_PROPS:-}" ]]; then
-    printf '\n# MAILROOM_KAFKA_EXTRA_PROPS\n%s\n' "$MAILROOM_KAFKA_EXTRA_PROPS" >>"$dir/server.properties"
+  if [[ -n "${KAFKA_LOCAL_EXTRA_PROPS:-}" ]]; then
+    printf '\n# KAFKA_LOCAL_EXTRA_PROPS\n%s\n' "$KAFKA_LOCAL_EXTRA_PROPS" >>"$dir/server.properties"
   fi
 }
 
@@ -312,7 +325,7 @@ check_ports_free() {
   local k p
   for k in "$@"; do
     for p in "$(client_port "$k")" "$(controller_port "$k")"; do
-      port_open "$p" && die "port $p is already in use (another Kafka? set MAILROOM_KAFKA_PORT_BASE)"
+      port_open "$p" && die "port $p is already in use (another Kafka? set KAFKA_LOCAL_PORT_BASE)"
     done
   done
   return 0
@@ -323,12 +336,14 @@ start_node() {
   dir="$(node_dir "$k")"
   if pid="$(node_pid "$k")"; then log "node $k already running (pid $pid)"; return 0; fi
   check_ports_free "$k"
-  # setsid: the broker outlives this script and the caller's process group.
+  # setsid: the broker outlives this script and the caller's process group. 8>&- 9>&-:
+  # it must not inherit the fetch and restart lock files, or it holds the lock for
+  # as long as it runs and the next restart waits for it forever.
   # shellcheck disable=SC2086 # JVM_OPTS is a word list
   setsid "$JAVA" -Xms128m -Xmx"$HEAP" $JVM_OPTS -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$STATE/broker-log4j2.properties" \
     -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
-    >>"$dir/node.log" 2>&1 </dev/null &
+    >>"$dir/node.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$dir/node.pid"
   disown "$!" # no "Killed" job notices from bash
   log "node $k started (pid $!, client $HOST:$(client_port "$k"), log $dir/node.log)"
@@ -552,6 +567,23 @@ cmd_start_all() {
   wait_ready
 }
 
+cmd_restart() {
+  parse_dir "$@"
+  load_cluster
+  check_java
+  # Serialise: Watermill's reconnect test fires restarts from goroutines, and a
+  # stop-all landing inside another restart's start-all would kill a starting node.
+  exec 9>"$STATE/.restart.lock"
+  command -v flock >/dev/null && flock 9
+  local k
+  # shellcheck disable=SC2046
+  stop_nodes TERM "$STOP_TIMEOUT" $(all_nodes)
+  for k in $(all_nodes); do start_node "$k"; done
+  wait_ready
+  exec 9>&-
+  log "restarted"
+}
+
 cmd_wait() {
   parse_dir "$@"
   load_cluster
@@ -612,6 +644,7 @@ main() {
     start) cmd_start "$@" ;;
     stop-all) cmd_stop_all "$@" ;;
     start-all) cmd_start_all "$@" ;;
+    restart) cmd_restart "$@" ;;
     status) cmd_status "$@" ;;
     bootstrap) cmd_bootstrap "$@" ;;
     wait) cmd_wait "$@" ;;

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -61,22 +63,33 @@ func ConsumerConfig() *sarama.Config {
 	return c
 }
 
+// newKafka builds the Kafka broker. It tries to provision the topics at once: with
+// Kafka up, Mailroom starts with its topics in place, and an existing topic with too
+// few partitions stops start-up with the reason. With Kafka down it starts anyway:
+// /readyz answers 503, the API keeps accepting into the outbox, and a background
+// loop connects when Kafka is back; then subscribers subscribe and the producer
+// opens on the relay's next publish.
 func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, error) {
 	brokers := cfg.Kafka.Brokers
-	if err := ProvisionTopics(brokers, TopicSpecs(cfg)); err != nil {
-		return nil, err
+	conn := newKafkaConn(brokers, TopicSpecs(cfg), logger)
+	if err := conn.attempt(); err != nil {
+		if errors.Is(err, ErrTooFewPartitions) {
+			return nil, err
+		}
+		logger.Error("Kafka unreachable at start; accepting into the outbox and retrying", err,
+			watermill.LogFields{"brokers": brokers})
+		conn.retryInBackground(err)
 	}
-	pub, err := newBatchPublisher(brokers, ProducerConfig(), partitionMarshaler)
-	if err != nil {
-		return nil, err
-	}
+	pub := newKafkaPublisher(conn, brokers, ProducerConfig, partitionMarshaler)
+	subs := &closerList{}
 	b := &Broker{
 		kind:      config.BrokerKafka,
 		publisher: &lanePublisher{Publisher: pub, lanes: map[string]chan int{}},
-		closers:   []io.Closer{pub},
+		// conn first: no provisioning after Close; the router closed the subscribers.
+		closers: []io.Closer{conn, subs, pub},
 	}
 	b.subscriber = func(group string) (message.Subscriber, error) {
-		sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
+		inner, err := kafka.NewSubscriber(kafka.SubscriberConfig{
 			Brokers:               brokers,
 			Unmarshaler:           partitionMarshaler,
 			OverwriteSaramaConfig: ConsumerConfig(),
@@ -87,11 +100,48 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 		if err != nil {
 			return nil, fmt.Errorf("kafka subscriber %s: %w", group, err)
 		}
-		b.closers = append(b.closers, sub)
+		sub := &kafkaSubscriber{
+			conn: conn, inner: inner, log: logger, retrySleep: time.Second,
+			initialize: func(topic string) error {
+				return ProvisionTopics(brokers, []TopicSpec{topicSpec(cfg, topic)})
+			},
+			closing: make(chan struct{}),
+		}
+		subs.add(sub)
 		return sub, nil
 	}
-	b.ping = func(ctx context.Context) error { return pingKafka(ctx, brokers) }
+	b.ping = func(ctx context.Context) error {
+		if err := conn.err(); err != nil {
+			return err
+		}
+		return pingKafka(ctx, brokers)
+	}
 	return b, nil
+}
+
+// closerList closes what was added to it, in order; it is safe for concurrent use.
+type closerList struct {
+	mu   sync.Mutex
+	list []io.Closer
+}
+
+func (l *closerList) add(c io.Closer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, c)
+}
+
+// Close closes every closer and joins their errors.
+func (l *closerList) Close() error {
+	l.mu.Lock()
+	list := l.list
+	l.list = nil
+	l.mu.Unlock()
+	var errs []error
+	for _, c := range list {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // pingKafka asks the cluster for its metadata.
@@ -118,9 +168,11 @@ func pingKafka(ctx context.Context, brokers []string) error {
 // partitions as the send topic, so a dead letter can keep its original partition
 // (Spring Kafka creates DLTs with one partition: spring-kafka #1700).
 func TopicSpecs(cfg *config.Config) []TopicSpec {
-	spec := func(name string) TopicSpec {
-		return TopicSpec{Name: name, Partitions: cfg.Topics.Partitions,
-			ReplicationFactor: cfg.Topics.ReplicationFactor, MinInsyncReplicas: cfg.Topics.MinISR()}
-	}
-	return []TopicSpec{spec(cfg.Topics.Send), spec(cfg.Topics.DeadLetter), spec(cfg.Topics.Events)}
+	return []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events)}
+}
+
+// topicSpec is topic as cfg's topics section says to create it.
+func topicSpec(cfg *config.Config, topic string) TopicSpec {
+	return TopicSpec{Name: topic, Partitions: cfg.Topics.Partitions,
+		ReplicationFactor: cfg.Topics.ReplicationFactor, MinInsyncReplicas: cfg.Topics.MinISR()}
 }

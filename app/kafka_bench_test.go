@@ -1,0 +1,295 @@
+//go:build kafka
+
+package app_test
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/e2e"
+	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/config"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// The Kafka benchmarks run against the node in KAFKA_TEST_BROKERS; `make bench-kafka`
+// starts one, runs
+//
+//	go test -tags kafka -run '^$' -bench Kafka -benchtime 1x ./app/
+//
+// and stops it. They report figures and assert nothing.
+
+const (
+	relayBenchMessages = 20000
+	relayBenchPayload  = 1000 // bytes, about a SendEmail command
+	relayBenchRun      = 32   // rows per Publish call: the relay's default RunSize, used on Kafka
+)
+
+// BenchmarkKafkaRelayThroughput measures messages/s through the outbox relay into a
+// real Kafka with Mailroom's producer (acks=all, idempotent, zstd): N outbox rows
+// are committed, then a Relay with one worker per partition publishes them through
+// the Kafka broker's publisher until every row is out (published and deleted). The
+// baseline in the same run is a raw Sarama SyncProducer with the same configuration
+// sending the same records (same marshaler, keys, headers, payloads) with
+// SendMessages in batches of the relay's size from as many goroutines.
+// x_raw = relay/raw (target >= 0.8).
+func BenchmarkKafkaRelayThroughput(b *testing.B) {
+	cfg := kafkaConfig(b)
+	brk, err := broker.New(cfg, watermill.NopLogger{})
+	if err != nil {
+		b.Fatalf("broker: %v", err)
+	}
+	defer brk.Close()
+	rawTopic := cfg.Topics.Send + ".raw"
+	if err := broker.ProvisionTopics(cfg.Kafka.Brokers, []broker.TopicSpec{{Name: rawTopic,
+		Partitions: cfg.Topics.Partitions, ReplicationFactor: 1, MinInsyncReplicas: 1}}); err != nil {
+		b.Fatalf("raw topic: %v", err)
+	}
+	producer, err := sarama.NewSyncProducer(cfg.Kafka.Brokers, broker.ProducerConfig())
+	if err != nil {
+		b.Fatalf("raw producer: %v", err)
+	}
+	defer producer.Close()
+	workers := cfg.Topics.Partitions
+
+	// Warm both paths (JIT on the broker, connections, producer ids) before timing.
+	relayRun(b, cfg, brk.Publisher(), newRelayMessages(2000), workers)
+	rawRun(b, producer, rawTopic, newRelayMessages(2000), workers)
+
+	var relayTime, rawTime time.Duration
+	timed := &timedPublisher{Publisher: brk.Publisher()}
+	b.ResetTimer()
+	for b.Loop() {
+		relayTime += relayRun(b, cfg, timed, newRelayMessages(relayBenchMessages), workers)
+		rawTime += rawRun(b, producer, rawTopic, newRelayMessages(relayBenchMessages), workers)
+	}
+	relayRate := float64(b.N*relayBenchMessages) / relayTime.Seconds()
+	rawRate := float64(b.N*relayBenchMessages) / rawTime.Seconds()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(relayRate, "relay_msgs/s")
+	b.ReportMetric(rawRate, "raw_sarama_msgs/s")
+	b.ReportMetric(relayRate/rawRate, "x_raw")
+	// The share of the relay's publisher time spent inside Publish (waiting for
+	// Kafka); the rest is the relay's own work: reading, planning, deleting rows.
+	b.ReportMetric(time.Duration(timed.busy.Load()).Seconds()/(float64(workers)*relayTime.Seconds()), "publish_share")
+}
+
+// timedPublisher adds up the time spent in Publish.
+type timedPublisher struct {
+	message.Publisher
+	busy atomic.Int64 // nanoseconds
+}
+
+// Publish publishes through the wrapped publisher and counts the time it took.
+func (p *timedPublisher) Publish(topic string, msgs ...*message.Message) error {
+	start := time.Now()
+	err := p.Publisher.Publish(topic, msgs...)
+	p.busy.Add(int64(time.Since(start)))
+	return err
+}
+
+// newRelayMessages builds n messages shaped like SendEmail commands: a ~1 KB
+// payload, keyed by their own id.
+func newRelayMessages(n int) []*message.Message {
+	payload := []byte(strings.Repeat("x", relayBenchPayload))
+	msgs := make([]*message.Message, n)
+	for i := range msgs {
+		m := message.NewMessage(watermill.NewUUID(), payload)
+		m.Metadata.Set(broker.PartitionKeyKey, m.UUID)
+		m.Metadata.Set("event_type", "SendEmail")
+		msgs[i] = m
+	}
+	return msgs
+}
+
+// relayRun commits msgs to a fresh outbox (untimed), then times a Relay publishing
+// them through pub until all are out.
+func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*message.Message, workers int) time.Duration {
+	b.Helper()
+	b.StopTimer()
+	db, err := sqlite.Open(filepath.Join(b.TempDir(), "relay.db"))
+	if err != nil {
+		b.Fatalf("open db: %v", err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if err := sqlite.Migrate(ctx, db, sqlite.MigrationSet{Name: "platform", FS: migrations.For("platform")}); err != nil {
+		b.Fatalf("migrate: %v", err)
+	}
+	box := outbox.New()
+	for chunk := range slices.Chunk(msgs, 1000) {
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			for _, m := range chunk {
+				if err := box.Add(ctx, tx, cfg.Topics.Send, m, time.Time{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatalf("fill outbox: %v", err)
+		}
+	}
+	// As app.New configures it on Kafka: a publisher per partition, the default
+	// RunSize (relayBenchRun rows per Publish).
+	relay := outbox.NewRelay(db, box, pub, outbox.RelayConfig{Workers: workers, BatchSize: cfg.Outbox.BatchSize, PollInterval: time.Second},
+		slog.New(slog.DiscardHandler))
+	var published atomic.Int64
+	done := make(chan struct{})
+	var once sync.Once
+	relay.OnPublished(func(_ context.Context, _ *sql.Tx, _ string, ms []*message.Message, _ time.Time) error {
+		if published.Add(int64(len(ms))) >= int64(len(msgs)) {
+			once.Do(func() { close(done) })
+		}
+		return nil
+	})
+	runCtx, cancel := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	close(ready)
+	relayDone := make(chan struct{})
+	b.StartTimer()
+	start := time.Now()
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(runCtx, ready)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("relay published %d of %d in 5 minutes", published.Load(), len(msgs))
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	<-relayDone
+	if s, err := outbox.ReadStats(ctx, db); err != nil || s.Pending != 0 {
+		b.Fatalf("outbox after the relay: %+v %v", s, err)
+	}
+	b.StartTimer()
+	return elapsed
+}
+
+// rawRun times a raw SyncProducer sending msgs in batches of relayBenchRun from
+// `workers` goroutines, each batch marshaled just before it is sent, as the broker's
+// publisher does.
+func rawRun(b *testing.B, producer sarama.SyncProducer, topic string, msgs []*message.Message, workers int) time.Duration {
+	b.Helper()
+	marshaler := kafka.NewWithPartitioningMarshaler(func(_ string, m *message.Message) (string, error) {
+		return m.Metadata.Get(broker.PartitionKeyKey), nil
+	})
+	shares := make([][]*message.Message, workers)
+	for i, m := range msgs {
+		shares[i%workers] = append(shares[i%workers], m)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for run := range slices.Chunk(shares[w], relayBenchRun) {
+				batch := make([]*sarama.ProducerMessage, len(run))
+				for i, m := range run {
+					pm, err := marshaler.Marshal(topic, m)
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					batch[i] = pm
+				}
+				if err := producer.SendMessages(batch); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			b.Fatalf("raw SendMessages: %v", err)
+		}
+	}
+	return elapsed
+}
+
+// BenchmarkKafkaEndToEndCapture measures emails/s from the first POST to the last
+// `sent` on the capture transport, as BenchmarkEndToEndCapture does, on Go channels
+// and on Kafka in the same run, with acceptance-to-sent latency on each.
+// x_gochannel = kafka/gochannel.
+func BenchmarkKafkaEndToEndCapture(b *testing.B) {
+	kinds := []struct {
+		name   string
+		config func(testing.TB) *config.Config
+	}{
+		{config.BrokerGoChannel, apptest.Config},
+		{config.BrokerKafka, kafkaConfig},
+	}
+	rates := map[string]float64{}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, k := range kinds {
+			rate, p50, p99 := endToEndOnce(b, k.config(b), "e2e-"+k.name)
+			rates[k.name] += rate
+			b.ReportMetric(ms(p50), k.name+"_p50_ms")
+			b.ReportMetric(ms(p99), k.name+"_p99_ms")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	for name, r := range rates {
+		b.ReportMetric(r/float64(b.N), name+"_emails/s")
+	}
+	b.ReportMetric(rates[config.BrokerKafka]/rates[config.BrokerGoChannel], "x_gochannel")
+}
+
+// endToEndOnce starts an app on cfg, posts endToEndBatch emails from benchClients
+// clients, waits until all are sent and returns emails/s (first created_at to last
+// sent_at) and the p50 and p99 latency from acceptance to sent.
+func endToEndOnce(b *testing.B, cfg *config.Config, tag string) (float64, time.Duration, time.Duration) {
+	b.Helper()
+	in := apptest.Start(b, cfg)
+	defer in.Stop(b)
+	client := e2e.NewHTTPClient()
+	if _, err := runClients(endToEndBatch, benchClients, postOp(client, in.URL, tag)); err != nil {
+		b.Fatalf("post: %v", err)
+	}
+	waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, endToEndBatch, 5*time.Minute)
+	b.StopTimer()
+	defer b.StartTimer()
+	items, err := e2e.ListAll(context.Background(), client, in.URL, "tag="+tag, 100)
+	if err != nil || len(items) != endToEndBatch {
+		b.Fatalf("list %s: %d items, %v", tag, len(items), err)
+	}
+	first, last := items[0].CreatedAt, time.Time{}
+	latencies := make([]time.Duration, 0, len(items))
+	for _, e := range items {
+		if e.SentAt == nil {
+			b.Fatalf("email %s has no sent_at", e.ID)
+		}
+		latencies = append(latencies, e.SentAt.Sub(e.CreatedAt))
+		if e.CreatedAt.Before(first) {
+			first = e.CreatedAt
+		}
+		if e.SentAt.After(last) {
+			last = *e.SentAt
+		}
+	}
+	slices.Sort(latencies)
+	return float64(len(items)) / last.Sub(first).Seconds(), percentile(latencies, 0.50), percentile(latencies, 0.99)
+}

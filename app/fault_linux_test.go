@@ -44,20 +44,10 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	disk := mountTmpfs(t, filepath.Join(dir, "disk"), diskSize)
 	addr := e2e.FreeAddr(t)
 	base := "http://" + addr
-	env := e2e.Env(
-		"MAILROOM_DB_PATH="+filepath.Join(disk, "mailroom.db"),
-		"MAILROOM_HTTP_ADDR="+addr,
-		"MAILROOM_DELIVERY_TRANSPORT=smtp",
-		"MAILROOM_SMTP_HOST="+srv.Host(),
-		"MAILROOM_SMTP_PORT="+strconv.Itoa(srv.Port()),
-		"MAILROOM_SMTP_TLS=none",
-		"MAILROOM_SMTP_TIMEOUT=5s",
+	env := e2e.SMTPEnv(filepath.Join(disk, "mailroom.db"), addr, srv.Host(), srv.Port(),
 		"MAILROOM_RETRY_INITIAL_INTERVAL=200ms",
 		"MAILROOM_RETRY_MAX_INTERVAL=2s",
-		"MAILROOM_OUTBOX_POLL_INTERVAL=100ms",
-		"MAILROOM_HTTP_SHUTDOWN_TIMEOUT=10s",
 		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(faultLanes),
-		"MAILROOM_LOG_LEVEL=warn",
 	)
 	logPath := filepath.Join(dir, "mailroom.log") // not on the full disk
 	ctx, cancel := context.WithCancel(context.Background())

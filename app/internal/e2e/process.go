@@ -57,6 +57,24 @@ func Env(vars ...string) []string {
 	return append(env, vars...)
 }
 
+// SMTPEnv is Env for a binary that serves on addr with its database at dbPath and
+// sends to the SMTP server at host:port without TLS, with the short timeouts and poll
+// interval the tests want. vars come last, so they override any of these.
+func SMTPEnv(dbPath, addr, host string, port int, vars ...string) []string {
+	return Env(append([]string{
+		"MAILROOM_DB_PATH=" + dbPath,
+		"MAILROOM_HTTP_ADDR=" + addr,
+		"MAILROOM_DELIVERY_TRANSPORT=smtp",
+		"MAILROOM_SMTP_HOST=" + host,
+		"MAILROOM_SMTP_PORT=" + strconv.Itoa(port),
+		"MAILROOM_SMTP_TLS=none",
+		"MAILROOM_SMTP_TIMEOUT=5s",
+		"MAILROOM_OUTBOX_POLL_INTERVAL=100ms",
+		"MAILROOM_HTTP_SHUTDOWN_TIMEOUT=10s",
+		"MAILROOM_LOG_LEVEL=warn",
+	}, vars...)...)
+}
+
 // Start runs `bin args...` with env, its stdout and stderr appended to logPath, and
 // registers a cleanup that SIGKILLs it if it still runs when the test ends.
 func Start(tb testing.TB, bin string, env []string, logPath string, args ...string) *Process {

@@ -613,6 +613,42 @@ func TestPublishedHookRunsInTheDeletingTransaction(t *testing.T) {
 	}
 }
 
+// TestAKeysNextRowFollowsOnceTheBrokerAcceptedTheLastEvenBeforeItIsDeleted holds the
+// deleting transaction of the first row and checks that the key's later rows still
+// go out, in order, and that no row is published twice while its delete is pending.
+func TestAKeysNextRowFollowsOnceTheBrokerAcceptedTheLastEvenBeforeItIsDeleted(t *testing.T) {
+	e := newEnv(t)
+	msgs := []*message.Message{newMsg("k1", "a"), newMsg("k1", "b"), newMsg("k1", "c")}
+	e.add(t, "email.send", time.Time{}, msgs...)
+	release := make(chan struct{})
+	var once sync.Once
+	relay := e.newRelay(outbox.RelayConfig{Workers: 2, PollInterval: time.Minute})
+	relay.OnPublished(func(context.Context, *sql.Tx, string, []*message.Message, time.Time) error {
+		once.Do(func() { <-release }) // the first delete waits
+		return nil
+	})
+	run(t, relay, closedChan())
+
+	want := []string{msgs[0].UUID, msgs[1].UUID, msgs[2].UUID}
+	eventually(t, "all three rows are published while the first delete waits", func() bool {
+		return len(e.pub.acceptedUUIDs()) == len(want)
+	})
+	if got := e.pub.acceptedUUIDs(); !slices.Equal(got, want) {
+		t.Fatalf("published %v, want %v in order", got, want)
+	}
+	stays(t, 200*time.Millisecond, "no row is published again while its delete is pending", func() bool {
+		return len(e.pub.acceptedUUIDs()) == len(want)
+	})
+	if s := e.stats(t); s.Pending != len(want) {
+		t.Fatalf("outbox holds %d rows while the delete waits, want %d", s.Pending, len(want))
+	}
+	close(release)
+	eventually(t, "the rows leave the outbox", func() bool { return e.stats(t).Pending == 0 })
+	if got := e.pub.acceptedUUIDs(); !slices.Equal(got, want) {
+		t.Fatalf("published %v, want each row exactly once: %v", got, want)
+	}
+}
+
 func TestReadStatsCountsPendingAndDueRows(t *testing.T) {
 	e := newEnv(t)
 	start := time.Now()

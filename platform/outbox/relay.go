@@ -1,11 +1,14 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,15 +91,33 @@ type row struct {
 // unit is what one Publish call carries: rows of one topic with distinct keys.
 type unit []row
 
-type unitDone struct {
+// published is a unit the broker accepted, waiting for its rows to be deleted.
+type published struct {
 	unit unit
-	err  error
+	at   time.Time // when its publish began, for the hooks
+}
+
+type unitDone struct {
+	published
+	err error
+}
+
+type deleteDone struct {
+	batch []published
+	err   error
 }
 
 // Run publishes until ctx is done. It starts only once ready is closed (the routers
 // are running): on Go channels a message published before its subscriber exists is
-// dropped. On return every publish in flight has finished; what was not published
-// stays in the outbox.
+// dropped. On return every publish in flight has finished and every published row
+// is deleted (or, if the database refused, left to be published again); what was
+// not published stays in the outbox.
+//
+// Publishing and deleting overlap: a worker takes its next unit as soon as the
+// broker accepted the last one, while one deleter removes published rows (and runs
+// the hooks) in the background, many units per transaction. A published row stays
+// planned until it is deleted, so it is never read and published twice, but its key
+// is free at once: the key's next row may follow it to the broker, in order.
 func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 	select {
 	case <-ready:
@@ -104,7 +125,8 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 		return nil
 	}
 	wake := r.box.subscribe()
-	units := make(chan unit)
+	// Buffered, so a worker finds its next unit even while the dispatcher reads.
+	units := make(chan unit, r.cfg.Workers)
 	done := make(chan unitDone, r.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.Workers; i++ {
@@ -112,19 +134,32 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 		go func() {
 			defer wg.Done()
 			for u := range units {
-				done <- unitDone{unit: u, err: r.publish(u)}
+				at := time.Now()
+				done <- unitDone{published: published{unit: u, at: at}, err: r.publish(u)}
 			}
 		}()
 	}
+	deletes := make(chan []published)
+	deleted := make(chan deleteDone, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for batch := range deletes {
+			deleted <- deleteDone{batch: batch, err: r.markPublished(context.Background(), batch)}
+		}
+	}()
 	defer func() {
 		close(units)
+		close(deletes)
 		wg.Wait()
 	}()
 
 	var (
 		plan     = newPlan()
-		pending  []unit // planned, not yet handed to a worker
+		pending  []unit      // planned, not yet handed to a worker
+		toDelete []published // published, not yet handed to the deleter
 		inFlight int
+		deleting bool // the deleter has a batch
 		backoff  time.Duration
 		paused   bool // after a failure, until the timer fires
 		fetch    = true
@@ -139,6 +174,17 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 			}
 		}
 		timer.Reset(d)
+	}
+	finishDelete := func(d deleteDone) {
+		deleting = false
+		for _, p := range d.batch {
+			plan.releaseRows(p.unit)
+		}
+		if d.err != nil {
+			// The rows stay in the outbox and are published again: a duplicate,
+			// never a loss.
+			r.log.Warn("outbox relay: cannot delete published rows, they will be published again", "error", d.err)
+		}
 	}
 	for {
 		if fetch && !paused && len(pending) < r.cfg.Workers {
@@ -155,25 +201,45 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 			}
 		}
 		var (
-			send chan unit
-			head unit
+			send    chan unit
+			head    unit
+			del     chan []published
+			delHead []published
 		)
 		if len(pending) > 0 && !paused {
 			send, head = units, pending[0]
 		}
+		if len(toDelete) > 0 && !deleting {
+			del, delHead = deletes, toDelete
+		}
 		select {
 		case <-ctx.Done():
 			for ; inFlight > 0; inFlight-- {
-				plan.release((<-done).unit)
+				d := <-done
+				if d.err == nil {
+					toDelete = append(toDelete, d.published)
+				}
+			}
+			if deleting {
+				finishDelete(<-deleted)
+			}
+			if len(toDelete) > 0 {
+				deletes <- toDelete
+				finishDelete(<-deleted)
 			}
 			return nil
 		case send <- head:
 			pending = pending[1:]
 			inFlight++
+		case del <- delHead:
+			toDelete, deleting = nil, true
+		case d := <-deleted:
+			finishDelete(d)
+			fetch = true
 		case d := <-done:
 			inFlight--
-			plan.release(d.unit)
 			if d.err != nil {
+				plan.release(d.unit)
 				backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 				r.log.Warn("outbox relay: publish failed, will retry", "retry_in", backoff, "error", d.err)
 				// Drop the plan: the failed rows come first again after the pause.
@@ -184,6 +250,8 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 				resetTimer(backoff)
 				continue
 			}
+			plan.releaseKeys(d.unit)
+			toDelete = append(toDelete, d.published)
 			backoff = 0
 			fetch = true
 		case <-wake:
@@ -194,7 +262,8 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 	}
 }
 
-// plan remembers which rows and keys are planned or in flight.
+// plan remembers which rows are planned, in flight or awaiting deletion, and which
+// keys are planned or in flight.
 type plan struct {
 	ids  map[int64]bool
 	keys map[string]bool
@@ -202,10 +271,23 @@ type plan struct {
 
 func newPlan() *plan { return &plan{ids: map[int64]bool{}, keys: map[string]bool{}} }
 
+// release forgets u entirely: it was not published.
 func (p *plan) release(u unit) {
+	p.releaseKeys(u)
+	p.releaseRows(u)
+}
+
+// releaseKeys frees u's keys once the broker accepted u.
+func (p *plan) releaseKeys(u unit) {
+	for _, rw := range u {
+		delete(p.keys, rw.key)
+	}
+}
+
+// releaseRows forgets u's rows once they are deleted (or failed to be).
+func (p *plan) releaseRows(u unit) {
 	for _, rw := range u {
 		delete(p.ids, rw.id)
-		delete(p.keys, rw.key)
 	}
 }
 
@@ -215,7 +297,7 @@ func (p *plan) release(u unit) {
 // due now.
 func (r *Relay) planDue(ctx context.Context, p *plan, pending *[]unit) (time.Time, error) {
 	now := time.Now().UnixMilli()
-	rows, err := r.due(ctx, now, len(p.ids)+r.cfg.BatchSize)
+	rows, err := r.due(ctx, now, r.cfg.BatchSize, p.ids)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -229,9 +311,6 @@ func (r *Relay) planDue(ctx context.Context, p *plan, pending *[]unit) (time.Tim
 	}
 	planned := 0
 	for _, rw := range rows {
-		if p.ids[rw.id] {
-			continue
-		}
 		if p.keys[rw.key] || held[rw.key] {
 			held[rw.key] = true
 			continue
@@ -245,29 +324,37 @@ func (r *Relay) planDue(ctx context.Context, p *plan, pending *[]unit) (time.Tim
 		planned++
 	}
 	flush()
-	if planned > 0 || len(rows) > 0 {
+	if planned > 0 || len(rows) > 0 || len(p.ids) > 0 {
 		return time.Time{}, nil
 	}
 	return r.nextDue(ctx, now)
 }
 
-// publish publishes one unit and deletes its rows once the broker accepted them.
+// publish publishes one unit.
 func (r *Relay) publish(u unit) error {
 	msgs := make([]*message.Message, len(u))
 	for i, rw := range u {
 		msgs[i] = rw.msg
 	}
-	at := time.Now()
 	if err := r.pub.Publish(u[0].topic, msgs...); err != nil {
 		return fmt.Errorf("publish %s: %w", u[0].topic, err)
 	}
-	return r.markPublished(context.Background(), u[0].topic, u, at)
+	return nil
 }
 
-func (r *Relay) due(ctx context.Context, now int64, limit int) ([]row, error) {
+// due reads up to limit due rows in (due time, id) order, leaving out those in
+// skip (already planned). SQLite leaves them out on the index, so a long plan costs
+// no row reads: a published row waiting for its delete is not read again and again.
+func (r *Relay) due(ctx context.Context, now int64, limit int, skip map[int64]bool) ([]row, error) {
+	// Never null: NOT IN a set holding NULL matches nothing.
+	planned, err := json.Marshal(slices.AppendSeq(make([]int64, 0, len(skip)), maps.Keys(skip)))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: encode planned ids: %w", err)
+	}
 	q, err := r.db.Read.QueryContext(ctx,
 		`SELECT id, uuid, topic, partition_key, payload, metadata FROM outbox
-		 WHERE available_at <= ? ORDER BY available_at, id LIMIT ?`, now, limit)
+		 WHERE available_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
+		 ORDER BY available_at, id LIMIT ?`, now, string(planned), limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: select due rows: %w", err)
 	}
@@ -275,16 +362,14 @@ func (r *Relay) due(ctx context.Context, now int64, limit int) ([]row, error) {
 	var rows []row
 	for q.Next() {
 		var (
-			rw       row
-			uuid     string
-			payload  []byte
-			metadata string
+			rw                      row
+			uuid, payload, metadata sql.RawBytes
 		)
 		if err := q.Scan(&rw.id, &uuid, &rw.topic, &rw.key, &payload, &metadata); err != nil {
 			return nil, fmt.Errorf("outbox: scan row: %w", err)
 		}
-		rw.msg = message.NewMessage(uuid, payload)
-		if err := json.Unmarshal([]byte(metadata), &rw.msg.Metadata); err != nil {
+		rw.msg = message.NewMessage(string(uuid), bytes.Clone(payload))
+		if err := json.Unmarshal(metadata, &rw.msg.Metadata); err != nil {
 			return nil, fmt.Errorf("outbox: row %d metadata: %w", rw.id, err)
 		}
 		rows = append(rows, rw)
@@ -304,31 +389,35 @@ func (r *Relay) nextDue(ctx context.Context, now int64) (time.Time, error) {
 	return time.UnixMilli(next.Int64), nil
 }
 
-func (r *Relay) markPublished(ctx context.Context, topic string, rows []row, at time.Time) error {
-	ids := make([]string, len(rows))
-	args := make([]any, len(rows))
-	msgs := make([]*message.Message, len(rows))
-	for i, rw := range rows {
-		ids[i] = "?"
-		args[i] = rw.id
-		msgs[i] = rw.msg
-	}
+// markPublished deletes the rows of batch and runs the hooks for each unit, in one
+// transaction.
+func (r *Relay) markPublished(ctx context.Context, batch []published) error {
 	r.hookMu.RLock()
 	hooks := r.hooks
 	r.hookMu.RUnlock()
+	n := 0
 	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (`+strings.Join(ids, ",")+`)`, args...); err != nil {
-			return fmt.Errorf("delete published rows: %w", err)
-		}
-		for _, hook := range hooks {
-			if err := hook(ctx, tx, topic, msgs, at); err != nil {
-				return fmt.Errorf("published hook: %w", err)
+		for _, p := range batch {
+			ids := make([]string, len(p.unit))
+			args := make([]any, len(p.unit))
+			msgs := make([]*message.Message, len(p.unit))
+			for i, rw := range p.unit {
+				ids[i], args[i], msgs[i] = "?", rw.id, rw.msg
+			}
+			n += len(p.unit)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (`+strings.Join(ids, ",")+`)`, args...); err != nil {
+				return fmt.Errorf("delete published rows: %w", err)
+			}
+			for _, hook := range hooks {
+				if err := hook(ctx, tx, p.unit[0].topic, msgs, p.at); err != nil {
+					return fmt.Errorf("published hook: %w", err)
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("outbox: mark %d rows published: %w", len(rows), err)
+		return fmt.Errorf("outbox: mark %d rows published: %w", n, err)
 	}
 	return nil
 }

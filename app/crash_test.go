@@ -3,16 +3,11 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/mail"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,26 +52,26 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	proc := start()
-	ld := startLoad(ctx, base, 8)
-	defer ld.stop()
+	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 8, Subject: "crash test"})
+	defer ld.Stop()
 
 	const kills = 3
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	for k := 1; k <= kills; k++ {
-		target := ld.accepted.Load() + int64(100+rng.IntN(300))
-		apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+		target := ld.Accepted.Load() + int64(100+rng.IntN(300))
+		apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= target },
 			func() string {
-				return fmt.Sprintf("load: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+				return fmt.Sprintf("load: %d accepted, want %d; %s", ld.Accepted.Load(), target, ld.Summary())
 			})
 		proc.Kill()
-		t.Logf("kill -9 #%d after %d accepted (%d delivered so far)", k, ld.accepted.Load(), srv.Count())
+		t.Logf("kill -9 #%d after %d accepted (%d delivered so far)", k, ld.Accepted.Load(), srv.Count())
 		proc = start()
 	}
-	target := ld.accepted.Load() + 200
-	apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
-		func() string { return fmt.Sprintf("load: %d accepted, want %d", ld.accepted.Load(), target) })
-	ids := ld.stop()
-	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.summary())
+	target := ld.Accepted.Load() + 200
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= target },
+		func() string { return fmt.Sprintf("load: %d accepted, want %d", ld.Accepted.Load(), target) })
+	ids := ld.Stop()
+	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.Summary())
 
 	// Every 202 reaches the SMTP server...
 	rx := newReceivedIndex()
@@ -133,75 +128,6 @@ func TestCrashRecovery(t *testing.T) {
 	if log := proc.Log(); e2e.HasDataRace(log) {
 		t.Errorf("the race detector found a data race in mailroom serve:\n%s", e2e.LogTail(log, 20000))
 	}
-}
-
-// load posts emails from several goroutines until stopped and records every id
-// answered 202.
-type load struct {
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	accepted atomic.Int64
-	failures atomic.Int64 // transport errors: the process was down or killed mid-request
-	mu       sync.Mutex
-	ids      []string
-	statuses map[int]int // answers other than 202
-	stopOnce sync.Once
-}
-
-func startLoad(ctx context.Context, base string, workers int) *load {
-	ctx, cancel := context.WithCancel(ctx)
-	l := &load{cancel: cancel, statuses: map[int]int{}}
-	client := e2e.NewHTTPClient()
-	client.Timeout = 10 * time.Second
-	for w := range workers {
-		l.wg.Go(func() {
-			for seq := 0; ctx.Err() == nil; seq++ {
-				body, _ := json.Marshal(map[string]any{
-					"from":    "Crash Test <crash@example.com>",
-					"to":      []string{fmt.Sprintf("w%d-%d@example.com", w, seq)},
-					"subject": fmt.Sprintf("crash test %d/%d", w, seq),
-					"text":    "Delivered whatever happens to the process.",
-				})
-				acc, status, err := e2e.PostEmail(ctx, client, base, body)
-				switch {
-				case err != nil:
-					l.failures.Add(1)
-					// The process is down: do not spin while it restarts.
-					select {
-					case <-ctx.Done():
-					case <-time.After(5 * time.Millisecond):
-					}
-				case status == http.StatusAccepted:
-					l.mu.Lock()
-					l.ids = append(l.ids, acc.ID)
-					l.mu.Unlock()
-					l.accepted.Add(1)
-				default:
-					l.mu.Lock()
-					l.statuses[status]++
-					l.mu.Unlock()
-				}
-			}
-		})
-	}
-	return l
-}
-
-// stop ends the load, waits for the clients and returns every id answered 202.
-func (l *load) stop() []string {
-	l.stopOnce.Do(func() {
-		l.cancel()
-		l.wg.Wait()
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.ids)
-}
-
-func (l *load) summary() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return fmt.Sprintf("%d transport errors, other answers %v", l.failures.Load(), l.statuses)
 }
 
 // receivedIndex maps X-Mailroom-Email-ID to how many times the SMTP server got it,

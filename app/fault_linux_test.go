@@ -57,26 +57,26 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	if err := proc.WaitReady(ctx, base, 60*time.Second); err != nil {
 		t.Fatalf("mailroom serve: %v", err)
 	}
-	ld := startFaultLoad(ctx, base, 2)
-	defer ld.stop()
+	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "disk full test"})
+	defer ld.Stop()
 	target := int64(300)
-	apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= target },
 		func() string {
-			return fmt.Sprintf("load: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+			return fmt.Sprintf("load: %d accepted, want %d; %s", ld.Accepted.Load(), target, ld.Summary())
 		})
 
 	// The fault: fill the disk.
 	filler := filepath.Join(disk, "filler")
 	fillStart := time.Now()
 	fillDisk(t, filler)
-	acceptedAtFault := ld.accepted.Load()
+	acceptedAtFault := ld.Accepted.Load()
 	t.Logf("disk full after %d accepted (%d delivered)", acceptedAtFault, srv.Count())
 
 	// Writes fail once SQLite must grow a file; under load that is soon. Then every
 	// POST is a 503 in the error shape, and /readyz says so.
-	refusedAtFault := ld.refused.Load()
-	apptest.Eventually(t, 60*time.Second, func() bool { return ld.refused.Load() >= refusedAtFault+50 },
-		func() string { return fmt.Sprintf("no 503s while the disk is full: %s", ld.summary()) })
+	refusedAtFault := ld.Refused.Load()
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.Refused.Load() >= refusedAtFault+50 },
+		func() string { return fmt.Sprintf("no 503s while the disk is full: %s", ld.Summary()) })
 	var r apptest.Response
 	apptest.Eventually(t, 30*time.Second, func() bool {
 		r = apptest.Do(t, base, http.MethodPost, "/api/emails", apptest.NewEmail("probe@example.com"))
@@ -98,7 +98,7 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	// The disk stays full for diskFullFor (a timer, as an outage lasts), with the
 	// load and the deliveries of the accepted backlog going on.
 	<-time.After(time.Until(fillStart.Add(diskFullFor)))
-	refusedDuring := ld.refused.Load() - refusedAtFault
+	refusedDuring := ld.Refused.Load() - refusedAtFault
 
 	// The fault goes away.
 	faultLasted := time.Since(fillStart)
@@ -110,23 +110,24 @@ func TestDiskFullUnderLoad(t *testing.T) {
 		return apptest.Do(t, base, http.MethodGet, "/readyz", nil).Status == http.StatusOK
 	}, func() string { return "/readyz does not recover once the disk has room again" })
 	readyAgain := time.Since(freed)
-	target = ld.accepted.Load() + 200
-	apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+	target = ld.Accepted.Load() + 200
+	apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= target },
 		func() string {
-			return fmt.Sprintf("POST does not recover: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+			return fmt.Sprintf("POST does not recover: %d accepted, want %d; %s", ld.Accepted.Load(), target, ld.Summary())
 		})
-	ids := ld.stop()
-	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.summary())
-	ld.mu.Lock()
-	if ld.slowest > 5*time.Second {
-		t.Errorf("the slowest POST took %s: a full disk must be answered, not waited out", ld.slowest)
+	ids := ld.Stop()
+	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.Summary())
+	if slowest := ld.Slowest(); slowest > 5*time.Second {
+		t.Errorf("the slowest POST took %s: a full disk must be answered, not waited out", slowest)
 	}
-	for status := range ld.statuses {
+	for status := range ld.Statuses() {
 		if status != http.StatusServiceUnavailable {
-			t.Errorf("answers other than 202 and 503 while the disk was full: %s", strings.Join(ld.bodies, "; "))
+			t.Errorf("answers other than 202 and 503 while the disk was full: %s", ld.Summary())
 		}
 	}
-	ld.mu.Unlock()
+	if n := ld.Failures.Load(); n > 0 {
+		t.Errorf("%d POSTs got no answer while the disk was full: %s", n, ld.Summary())
+	}
 
 	rx := newReceivedIndex()
 	apptest.Eventually(t, 120*time.Second, func() bool {
@@ -139,7 +140,7 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	checkAllSent(t, ctx, base, ids)
 	dups := rx.duplicates()
 	t.Logf("FIGURES disk full: %d emails answered 202 (%d before the fault) and %d answered 503 (%d while full) in %s; disk full for %s; /readyz 200 again %s after space was freed; all delivered %s after; %d received, %d duplicates, 0 lost, 0 dead",
-		len(ids), acceptedAtFault, ld.refused.Load(), refusedDuring, time.Since(began).Round(time.Second), faultLasted.Round(100*time.Millisecond),
+		len(ids), acceptedAtFault, ld.Refused.Load(), refusedDuring, time.Since(began).Round(time.Second), faultLasted.Round(100*time.Millisecond),
 		readyAgain.Round(time.Millisecond), time.Since(freed).Round(100*time.Millisecond), srv.Count(), dups)
 	// A send whose record the full disk refused is remembered in memory and
 	// recorded on redelivery, not sent again: no copy, as long as the process lives.

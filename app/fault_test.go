@@ -1,17 +1,10 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,14 +49,14 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 	if err := proc.WaitReady(ctx, base, 60*time.Second); err != nil {
 		t.Fatalf("mailroom serve: %v", err)
 	}
-	ld := startFaultLoad(ctx, base, 2)
-	defer ld.stop()
+	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "fault test"})
+	defer ld.Stop()
 	waitAccepted := func(n int64) {
 		t.Helper()
-		target := ld.accepted.Load() + n
-		apptest.Eventually(t, 60*time.Second, func() bool { return ld.accepted.Load() >= target },
+		target := ld.Accepted.Load() + n
+		apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= target },
 			func() string {
-				return fmt.Sprintf("load: %d accepted, want %d; %s", ld.accepted.Load(), target, ld.summary())
+				return fmt.Sprintf("load: %d accepted, want %d; %s", ld.Accepted.Load(), target, ld.Summary())
 			})
 	}
 	waitAccepted(100)
@@ -78,7 +71,7 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 		func() string {
 			return fmt.Sprintf("after the drops: %d delivered, want %d", srv.Count(), delivered+drops+60)
 		})
-	t.Logf("phase 1: %d DATA cut; %d accepted, %d delivered", drops, ld.accepted.Load(), srv.Count())
+	t.Logf("phase 1: %d DATA cut; %d accepted, %d delivered", drops, ld.Accepted.Load(), srv.Count())
 
 	// Phase 2: the server is down for smtpOutage, ended by a timer.
 	if err := srv.RefuseConnections(true); err != nil {
@@ -86,7 +79,7 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 	}
 	srv.DropDuringData(1 << 30)
 	outageStart, atOutage := time.Now(), srv.Count()
-	acceptedAtOutage := ld.accepted.Load()
+	acceptedAtOutage := ld.Accepted.Load()
 	back := make(chan error, 1)
 	time.AfterFunc(smtpOutage, func() {
 		srv.DropDuringData(0)
@@ -102,13 +95,13 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 	}
 	// Only a DATA already past its drop check when the outage began can arrive.
 	t.Logf("phase 2: outage of %s; %d accepted meanwhile, %d delivered meanwhile",
-		time.Since(outageStart).Round(time.Millisecond), ld.accepted.Load()-acceptedAtOutage, srv.Count()-atOutage)
+		time.Since(outageStart).Round(time.Millisecond), ld.Accepted.Load()-acceptedAtOutage, srv.Count()-atOutage)
 
 	waitAccepted(100)
-	ids := ld.stop()
-	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.summary())
-	if len(ld.statuses) != 0 {
-		t.Errorf("under SMTP faults every POST must be answered 202: %s", ld.summary())
+	ids := ld.Stop()
+	t.Logf("load stopped: %d answered 202; %s", len(ids), ld.Summary())
+	if !ld.AllAccepted() {
+		t.Errorf("under SMTP faults every POST must be answered 202: %s", ld.Summary())
 	}
 
 	rx := newReceivedIndex()
@@ -128,106 +121,6 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 		t.Errorf("%d duplicate deliveries: the server never recorded a cut-off DATA, so every copy past the first is Mailroom's", dups)
 	}
 	terminate(t, proc)
-}
-
-// faultLoad posts emails from several goroutines until stopped, like load, and also
-// keeps what a fault test reports: the slowest answer, a sample of transport errors
-// and the bodies of answers other than 202.
-type faultLoad struct {
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	accepted atomic.Int64
-	refused  atomic.Int64 // answers other than 202
-	mu       sync.Mutex
-	ids      []string
-	statuses map[int]int
-	errs     []string // a sample of transport errors
-	bodies   []string // a sample of bodies other than 202
-	slowest  time.Duration
-	stopOnce sync.Once
-}
-
-func startFaultLoad(ctx context.Context, base string, workers int) *faultLoad {
-	ctx, cancel := context.WithCancel(ctx)
-	l := &faultLoad{cancel: cancel, statuses: map[int]int{}}
-	client := e2e.NewHTTPClient()
-	client.Timeout = 30 * time.Second
-	for w := range workers {
-		l.wg.Go(func() {
-			for seq := 0; ctx.Err() == nil; seq++ {
-				body, _ := json.Marshal(map[string]any{
-					"from":    "Fault Test <fault@example.com>",
-					"to":      []string{fmt.Sprintf("w%d-%d@example.com", w, seq)},
-					"subject": fmt.Sprintf("fault test %d/%d", w, seq),
-					"text":    "Delivered whatever happens to the server or the disk.",
-				})
-				start := time.Now()
-				status, answer, err := postRaw(ctx, client, base, body)
-				took := time.Since(start)
-				l.mu.Lock()
-				l.slowest = max(l.slowest, took)
-				switch {
-				case err != nil && ctx.Err() != nil:
-				case err != nil:
-					if len(l.errs) < 5 {
-						l.errs = append(l.errs, fmt.Sprintf("after %s: %v", took.Round(time.Millisecond), err))
-					}
-					l.statuses[0]++
-				case status == http.StatusAccepted:
-					var acc e2e.Accepted
-					if json.Unmarshal(answer, &acc) == nil && acc.ID != "" {
-						l.ids = append(l.ids, acc.ID)
-						l.accepted.Add(1)
-					} else {
-						l.errs = append(l.errs, fmt.Sprintf("202 with body %q", answer))
-					}
-				default:
-					l.refused.Add(1)
-					l.statuses[status]++
-					if len(l.bodies) < 5 {
-						l.bodies = append(l.bodies, fmt.Sprintf("%d %s", status, answer))
-					}
-				}
-				l.mu.Unlock()
-			}
-		})
-	}
-	return l
-}
-
-// postRaw posts body to base/api/emails with the test key and returns the answer.
-func postRaw(ctx context.Context, c *http.Client, base string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/emails", bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	e2e.Authorize(req)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw, err
-}
-
-// stop ends the load, waits for the clients and returns every id answered 202.
-func (l *faultLoad) stop() []string {
-	l.stopOnce.Do(func() {
-		l.cancel()
-		l.wg.Wait()
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.ids)
-}
-
-func (l *faultLoad) summary() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return fmt.Sprintf("answers other than 202 %v (0 = transport error), slowest answer %s, errors %q, bodies %q",
-		l.statuses, l.slowest.Round(time.Millisecond), l.errs, l.bodies)
 }
 
 // checkAllSent waits until every id is listed as sent, and checks that no email is

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/e2e"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
@@ -31,11 +32,11 @@ func TestKafkaHALosesNothingWhenPartitionLeadersDie(t *testing.T) {
 
 	// A steady 100 emails/s offered, below what three partitions deliver on this
 	// machine: the backlog a kill leaves is bounded, so the drain below is too.
-	ld := startSteadyLoad(context.Background(), in.URL, 4, 40*time.Millisecond)
-	defer ld.stop()
+	ld := e2e.StartLoad(context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 40 * time.Millisecond, Subject: "kafka ha"})
+	defer ld.Stop()
 	waitSent := func(n int64) {
-		apptest.Eventually(t, time.Minute, func() bool { return ld.accepted.Load() >= n },
-			func() string { return fmt.Sprintf("%d of %d emails accepted; %s", ld.accepted.Load(), n, ld.summary()) })
+		apptest.Eventually(t, time.Minute, func() bool { return ld.Accepted.Load() >= n },
+			func() string { return fmt.Sprintf("%d of %d emails accepted; %s", ld.Accepted.Load(), n, ld.Summary()) })
 	}
 
 	killed := map[int32]bool{}
@@ -46,19 +47,19 @@ func TestKafkaHALosesNothingWhenPartitionLeadersDie(t *testing.T) {
 			leader = kc.leaderOf(cfg.Topics.Send, 2, kc.brokers)
 		}
 		killed[leader] = true
-		t.Logf("round %d: SIGKILL node %d, leader of %s/%d, after %d emails", round+1, leader, cfg.Topics.Send, partition, ld.accepted.Load())
+		t.Logf("round %d: SIGKILL node %d, leader of %s/%d, after %d emails", round+1, leader, cfg.Topics.Send, partition, ld.Accepted.Load())
 		kc.script("kill", strconv.Itoa(int(leader)))
 		before := srv.Count()
-		waitSent(ld.accepted.Load() + 150)
+		waitSent(ld.Accepted.Load() + 150)
 		// Mail keeps flowing on the surviving brokers.
 		apptest.Eventually(t, 2*time.Minute, func() bool { return srv.Count() > before+100 },
 			func() string { return fmt.Sprintf("delivered %d since the kill", srv.Count()-before) })
 		kc.script("start", strconv.Itoa(int(leader)))
 		kc.script("wait")
 	}
-	accepted := ld.stop()
-	if ld.failures.Load() > 0 || len(ld.statusCounts()) > 0 {
-		t.Errorf("the API did not answer 202 to every POST: %s", ld.summary())
+	accepted := ld.Stop()
+	if !ld.AllAccepted() {
+		t.Errorf("the API did not answer 202 to every POST: %s", ld.Summary())
 	}
 	t.Logf("%d emails accepted; waiting for all to reach the SMTP server", len(accepted))
 	assertAllDelivered(t, srv, cfg, accepted, 3*time.Minute)

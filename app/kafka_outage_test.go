@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,14 +43,14 @@ func TestKafkaOutageOfTwentySecondsLosesNothingWhileTheAPIKeepsAccepting(t *test
 	apptest.UseSMTP(cfg, srv)
 	in := apptest.Start(t, cfg)
 
-	ld := startSteadyLoad(context.Background(), in.URL, 4, 20*time.Millisecond)
-	defer ld.stop()
+	ld := e2e.StartLoad(context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 20 * time.Millisecond, Subject: "kafka outage"})
+	defer ld.Stop()
 	rx := newReceivedIndex()
 	apptest.Eventually(t, time.Minute, func() bool {
 		rx.update(srv)
-		return ld.accepted.Load() >= 300 && len(rx.count) >= 100
+		return ld.Accepted.Load() >= 300 && len(rx.count) >= 100
 	}, func() string {
-		return fmt.Sprintf("before the outage: %d accepted, %d delivered; %s", ld.accepted.Load(), len(rx.count), ld.summary())
+		return fmt.Sprintf("before the outage: %d accepted, %d delivered; %s", ld.Accepted.Load(), len(rx.count), ld.Summary())
 	})
 	if got := readyz(t, in.URL); got != http.StatusOK {
 		t.Fatalf("/readyz before the outage = %d, want 200", got)
@@ -61,7 +58,7 @@ func TestKafkaOutageOfTwentySecondsLosesNothingWhileTheAPIKeepsAccepting(t *test
 
 	kc.script("stop-all")
 	outage := time.NewTimer(outageDuration)
-	acceptedAtStop := ld.accepted.Load()
+	acceptedAtStop := ld.Accepted.Load()
 	t.Logf("%s stopped after %d emails accepted, %d delivered", kc, acceptedAtStop, len(rx.count))
 	apptest.Eventually(t, 30*time.Second, func() bool {
 		return kc.refusing() && readyz(t, in.URL) == http.StatusServiceUnavailable
@@ -71,8 +68,8 @@ func TestKafkaOutageOfTwentySecondsLosesNothingWhileTheAPIKeepsAccepting(t *test
 	if got := readyz(t, in.URL); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after %s without Kafka = %d, want 503", outageDuration, got)
 	}
-	duringOutage := ld.accepted.Load() - acceptedAtStop
-	t.Logf("%d emails accepted during the %s outage; %s", duringOutage, outageDuration, ld.summary())
+	duringOutage := ld.Accepted.Load() - acceptedAtStop
+	t.Logf("%d emails accepted during the %s outage; %s", duringOutage, outageDuration, ld.Summary())
 	if duringOutage < 500 {
 		t.Errorf("only %d emails accepted during a %s outage at ~200/s offered: the API stalled", duringOutage, outageDuration)
 	}
@@ -80,14 +77,14 @@ func TestKafkaOutageOfTwentySecondsLosesNothingWhileTheAPIKeepsAccepting(t *test
 	kc.script("start-all")
 	apptest.Eventually(t, time.Minute, func() bool { return readyz(t, in.URL) == http.StatusOK },
 		func() string { return "/readyz answering 200 after Kafka came back" })
-	target := ld.accepted.Load() + 200
-	apptest.Eventually(t, time.Minute, func() bool { return ld.accepted.Load() >= target },
+	target := ld.Accepted.Load() + 200
+	apptest.Eventually(t, time.Minute, func() bool { return ld.Accepted.Load() >= target },
 		func() string {
-			return fmt.Sprintf("after the outage: %d accepted, want %d", ld.accepted.Load(), target)
+			return fmt.Sprintf("after the outage: %d accepted, want %d", ld.Accepted.Load(), target)
 		})
-	ids := ld.stop()
-	if ld.failures.Load() > 0 || len(ld.statusCounts()) > 0 {
-		t.Errorf("the API did not answer 202 to every POST: %s", ld.summary())
+	ids := ld.Stop()
+	if !ld.AllAccepted() {
+		t.Errorf("the API did not answer 202 to every POST: %s", ld.Summary())
 	}
 
 	apptest.Eventually(t, 3*time.Minute, func() bool {
@@ -254,83 +251,4 @@ func countStatus(tb testing.TB, base, status string) int {
 		tb.Fatalf("list %s emails: %d %v", status, st, err)
 	}
 	return len(page.Items)
-}
-
-// steadyLoad posts emails from several goroutines at a bounded rate until stopped,
-// and records every id answered 202 and every other answer. Its goroutines never
-// fail the test; the test reads the tallies.
-type steadyLoad struct {
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	accepted atomic.Int64
-	failures atomic.Int64 // no HTTP answer at all
-	mu       sync.Mutex
-	ids      []string
-	statuses map[int]int // answers other than 202
-	stopOnce sync.Once
-}
-
-// startSteadyLoad starts workers that each post one email per every (a pace, not a
-// synchronisation: it bounds the backlog the test must drain).
-func startSteadyLoad(ctx context.Context, base string, workers int, every time.Duration) *steadyLoad {
-	ctx, cancel := context.WithCancel(ctx)
-	l := &steadyLoad{cancel: cancel, statuses: map[int]int{}}
-	client := e2e.NewHTTPClient()
-	client.Timeout = 10 * time.Second
-	for w := range workers {
-		l.wg.Go(func() {
-			pace := time.NewTicker(every)
-			defer pace.Stop()
-			for seq := 0; ; seq++ {
-				select {
-				case <-ctx.Done():
-					return
-				case <-pace.C:
-				}
-				body, _ := json.Marshal(apptest.NewEmail(fmt.Sprintf("w%d-%d@example.com", w, seq)))
-				acc, status, err := e2e.PostEmail(ctx, client, base, body)
-				switch {
-				case err != nil && ctx.Err() != nil:
-					return
-				case err != nil:
-					l.failures.Add(1)
-				case status == http.StatusAccepted:
-					l.mu.Lock()
-					l.ids = append(l.ids, acc.ID)
-					l.mu.Unlock()
-					l.accepted.Add(1)
-				default:
-					l.mu.Lock()
-					l.statuses[status]++
-					l.mu.Unlock()
-				}
-			}
-		})
-	}
-	return l
-}
-
-// stop ends the load, waits for its goroutines and returns every id answered 202.
-func (l *steadyLoad) stop() []string {
-	l.stopOnce.Do(func() {
-		l.cancel()
-		l.wg.Wait()
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.ids)
-}
-
-func (l *steadyLoad) statusCounts() map[int]int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := map[int]int{}
-	for k, v := range l.statuses {
-		out[k] = v
-	}
-	return out
-}
-
-func (l *steadyLoad) summary() string {
-	return fmt.Sprintf("%d accepted, %d without answer, other answers %v", l.accepted.Load(), l.failures.Load(), l.statusCounts())
 }

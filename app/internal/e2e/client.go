@@ -49,29 +49,33 @@ type Accepted struct {
 // on 202, the answer; err is a transport or decoding error. It never fails a test,
 // so goroutines may call it.
 func PostEmail(ctx context.Context, c *http.Client, baseURL string, body []byte) (Accepted, int, error) {
+	status, raw, err := Post(ctx, c, baseURL, body)
+	if err != nil || status != http.StatusAccepted {
+		return Accepted{}, status, err
+	}
+	var acc Accepted
+	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == "" {
+		return Accepted{}, status, fmt.Errorf("decode 202 body %q: %v", raw, err)
+	}
+	return acc, status, nil
+}
+
+// Post posts a JSON body to baseURL/api/emails with the test key and returns the
+// status and the raw answer, whatever it is.
+func Post(ctx context.Context, c *http.Client, baseURL string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/emails", bytes.NewReader(body))
 	if err != nil {
-		return Accepted{}, 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	Authorize(req)
 	resp, err := c.Do(req)
 	if err != nil {
-		return Accepted{}, 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Accepted{}, resp.StatusCode, err
-	}
-	if resp.StatusCode != http.StatusAccepted {
-		return Accepted{}, resp.StatusCode, nil
-	}
-	var acc Accepted
-	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == "" {
-		return Accepted{}, resp.StatusCode, fmt.Errorf("decode 202 body %q: %v", raw, err)
-	}
-	return acc, resp.StatusCode, nil
+	return resp.StatusCode, raw, err
 }
 
 // GetJSON GETs baseURL+path into v and returns the status; v is decoded only on 200.

@@ -27,7 +27,7 @@ func buildModules(cfg *config.Config, db *sqlite.DB, box *outbox.Outbox, log *sl
 		EventsTopic:   cfg.Topics.Events,
 		DefaultFrom:   cfg.SMTP.From,
 		ConsumerGroup: "mailroom-emails",
-	}, db, box, reg)
+	}, db, box, log, reg)
 	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ package emails
 import (
 	"context"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -38,8 +39,8 @@ type Module struct {
 	events ports.Events
 }
 
-// New builds the module.
-func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, reg prometheus.Registerer) *Module {
+// New builds the module; reg, if not nil, gets its metrics.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
 	repo := adapters.NewRepository(db, box, cfg.SendTopic)
 	m := &Module{
 		cfg:  cfg,
@@ -49,7 +50,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, reg prometheus.Registere
 			Get:    app.GetEmail{Repo: repo},
 			List:   app.ListEmails{Repo: repo},
 		},
-		events: ports.Events{Apply: app.ApplyEvent{Repo: repo}},
+		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 	}
 	if reg != nil {
 		reg.MustRegister(statusCollector{repo: repo})

@@ -106,7 +106,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}
 	wmetrics.NewPrometheusMetricsBuilder(a.registry, "mailroom", "").AddPrometheusRouterMetrics(a.router)
 
-	if a.modules, err = buildModules(cfg, a.db, a.box, a.log, a.registry, o.notices); err != nil {
+	if a.modules, err = buildModules(cfg, a.instanceID, a.db, a.box, a.log, a.registry, o.notices); err != nil {
 		return nil, err
 	}
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))

@@ -500,5 +500,9 @@ func openCLI(t *testing.T, cfg *config.Config) *deadletters.Module {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return deadletters.New(app.DeadLettersConfig(cfg), db, outbox.New())
+	id, err := db.InstanceID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New())
 }

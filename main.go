@@ -145,7 +145,7 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		fmt.Fprintln(stderr, "mailroom:", err)
 		return 1
 	}
-	m := deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New())
+	m := deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "mailroom dlt:", err)
 		return 1

@@ -28,12 +28,13 @@ func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *out
 		EventsTopic:   cfg.Topics.Events,
 		DefaultFrom:   cfg.SMTP.From,
 		ConsumerGroup: EmailsConsumerGroup(instanceID),
+		InstanceID:    instanceID,
 	}, db, box, log, reg)
 	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
 	if err != nil {
 		return nil, err
 	}
-	dd := deadletters.New(DeadLettersConfig(cfg, instanceID), db, box)
+	dd := deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log)
 	return []Module{keys, em, dl, dd}, nil
 }
 
@@ -79,6 +80,7 @@ func DeadLettersConfig(cfg *config.Config, instanceID string) deadletters.Config
 		EventsTopic:     cfg.Topics.Events,
 		DeadLetterTopic: cfg.Topics.DeadLetter,
 		ConsumerGroup:   DeadLettersConsumerGroup(instanceID),
+		InstanceID:      instanceID,
 	}
 }
 

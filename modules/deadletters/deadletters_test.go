@@ -18,6 +18,7 @@ import (
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/platform/config"
+	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
@@ -504,5 +505,5 @@ func openCLI(t *testing.T, cfg *config.Config) *deadletters.Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New())
+	return deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
 }

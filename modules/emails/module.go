@@ -29,6 +29,10 @@ type Config struct {
 	EventsTopic   string
 	DefaultFrom   string
 	ConsumerGroup string
+	// InstanceID is this instance's id; every SendEmail the module accepts carries it
+	// as its OriginInstance, so that only this instance parks its dead letter. Empty,
+	// the commands carry no origin, and every instance parks their dead letters.
+	InstanceID string
 }
 
 // Module is the emails module.
@@ -41,7 +45,7 @@ type Module struct {
 
 // New builds the module; reg, if not nil, gets its metrics.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
-	repo := adapters.NewRepository(db, box, cfg.SendTopic)
+	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.InstanceID)
 	m := &Module{
 		cfg:  cfg,
 		repo: repo,

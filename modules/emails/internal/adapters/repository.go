@@ -28,21 +28,23 @@ const IdempotencyWindow = 24 * time.Hour
 // Repository stores emails in the emails_* tables and queues their SendEmail
 // message in the outbox in the same transaction.
 type Repository struct {
-	db        *sqlite.DB
-	box       *outbox.Outbox
-	sendTopic string
-	now       func() time.Time
+	db         *sqlite.DB
+	box        *outbox.Outbox
+	sendTopic  string
+	instanceID string
+	now        func() time.Time
 }
 
-// NewRepository returns a repository on db, queueing SendEmail commands in box.
-func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic string) *Repository {
-	return &Repository{db: db, box: box, sendTopic: sendTopic, now: time.Now}
+// NewRepository returns a repository on db, queueing SendEmail commands in box,
+// each with instanceID as its origin.
+func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic, instanceID string) *Repository {
+	return &Repository{db: db, box: box, sendTopic: sendTopic, instanceID: instanceID, now: time.Now}
 }
 
 // Accept implements app.Repository. Concurrent requests share one commit (the
 // database group-commits writes), and each is answered only once it is durable.
 func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, error) {
-	row, err := encodeEmail(e.Email)
+	row, err := encodeEmail(e.Email, r.instanceID)
 	if err != nil {
 		return app.Accepted{}, err
 	}
@@ -73,13 +75,13 @@ type encodedEmail struct {
 	msg                         *message.Message
 }
 
-func encodeEmail(e domain.Email) (encodedEmail, error) {
+func encodeEmail(e domain.Email, origin string) (encodedEmail, error) {
 	row := encodedEmail{to: jsonList(e.To), cc: jsonList(e.Cc), bcc: jsonList(e.Bcc), tags: jsonList(e.Tags), metadata: jsonMap(e.Metadata)}
 	if e.SendAt != nil {
 		row.sendAt = e.SendAt.UnixMilli()
 	}
 	var err error
-	row.msg, err = sendMessage(e)
+	row.msg, err = sendMessage(e, origin)
 	return row, err
 }
 
@@ -135,13 +137,14 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
 }
 
-// sendMessage is the SendEmail command for the first try of e.
-func sendMessage(e domain.Email) (*message.Message, error) {
+// sendMessage is the SendEmail command for the first try of e, accepted by the
+// instance with id origin.
+func sendMessage(e domain.Email, origin string) (*message.Message, error) {
 	payload, err := json.Marshal(delivery.SendEmail{
 		EmailID: e.ID, CorrelationID: e.CorrelationID,
 		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
-		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID,
+		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID, OriginInstance: origin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode SendEmail: %w", err)

@@ -140,7 +140,12 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		return 1
 	}
 	defer db.Close()
-	m := deadletters.New(app.DeadLettersConfig(cfg), db, outbox.New())
+	id, err := db.InstanceID(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "mailroom:", err)
+		return 1
+	}
+	m := deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "mailroom dlt:", err)
 		return 1

@@ -47,6 +47,9 @@ type App struct {
 	ready    chan struct{}
 	closeMu  sync.Mutex
 	closed   bool
+
+	// instanceID names this instance (see InstanceID).
+	instanceID string
 }
 
 // Option changes how New builds the app.
@@ -85,6 +88,9 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	if a.db, err = OpenDatabase(context.Background(), cfg); err != nil {
 		return nil, err
 	}
+	if a.instanceID, err = a.db.InstanceID(context.Background()); err != nil {
+		return nil, err
+	}
 	a.box = outbox.New()
 	// Watermill logs every handler start and stop at info; that is debug to us.
 	wlog := watermill.NewSlogLoggerWithLevelMapping(a.log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
@@ -100,7 +106,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}
 	wmetrics.NewPrometheusMetricsBuilder(a.registry, "mailroom", "").AddPrometheusRouterMetrics(a.router)
 
-	if a.modules, err = buildModules(cfg, a.db, a.box, a.log, a.registry, o.notices); err != nil {
+	if a.modules, err = buildModules(cfg, a.instanceID, a.db, a.box, a.log, a.registry, o.notices); err != nil {
 		return nil, err
 	}
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))
@@ -188,6 +194,12 @@ func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
 	return db, nil
 }
 
+// InstanceID is the id this instance's database was given when it was first
+// migrated: the same across restarts on one database, different for every database.
+// On Kafka the consumers every instance needs its own copy of (the emails' events,
+// the dead letters) use consumer groups named after it.
+func (a *App) InstanceID() string { return a.instanceID }
+
 // Addr is the address the HTTP server listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
@@ -227,7 +239,7 @@ func (a *App) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second}
 	a.echo.Server = srv
 	go func() { httpDone <- srv.Serve(a.listener) }()
-	a.log.Info("mailroom serving", "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
+	a.log.Info("mailroom serving", "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
 
 	var runErr error
 	select {

@@ -179,6 +179,15 @@ func (r *receivedIndex) duplicates() int {
 	return n
 }
 
+// duplicatesOf counts the copies beyond the first of the emails in ids.
+func (r *receivedIndex) duplicatesOf(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		n += max(r.count[id]-1, 0)
+	}
+	return n
+}
+
 // unknown counts distinct emails received that are not in ids: accepted by a
 // process killed before its 202 reached the client.
 func (r *receivedIndex) unknown(ids []string) int {

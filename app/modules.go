@@ -18,21 +18,23 @@ import (
 // ModuleNames lists every module, in migration order.
 var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys"}
 
-// buildModules is the list of modules, each built from its part of the config.
-// notices receives what the operator must see on the terminal (the first admin key).
-func buildModules(cfg *config.Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
+// buildModules is the list of modules, each built from its part of the config and
+// instanceID (the database's, see App.InstanceID). notices receives what the
+// operator must see on the terminal (the first admin key).
+func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
 	keys := apikeys.New(APIKeysConfig(cfg, notices), db, log)
 	em := emails.New(emails.Config{
 		SendTopic:     cfg.Topics.Send,
 		EventsTopic:   cfg.Topics.Events,
 		DefaultFrom:   cfg.SMTP.From,
-		ConsumerGroup: "mailroom-emails",
-	}, db, box, reg)
+		ConsumerGroup: EmailsConsumerGroup(instanceID),
+		InstanceID:    instanceID,
+	}, db, box, log, reg)
 	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
 	if err != nil {
 		return nil, err
 	}
-	dd := deadletters.New(DeadLettersConfig(cfg), db, box)
+	dd := deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log)
 	return []Module{keys, em, dl, dd}, nil
 }
 
@@ -70,12 +72,31 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 	}
 }
 
-// DeadLettersConfig is the deadletters module's part of the config.
-func DeadLettersConfig(cfg *config.Config) deadletters.Config {
+// DeadLettersConfig is the deadletters module's part of the config, for the
+// instance whose database has instanceID.
+func DeadLettersConfig(cfg *config.Config, instanceID string) deadletters.Config {
 	return deadletters.Config{
 		SendTopic:       cfg.Topics.Send,
 		EventsTopic:     cfg.Topics.Events,
 		DeadLetterTopic: cfg.Topics.DeadLetter,
-		ConsumerGroup:   "mailroom-deadletters",
+		ConsumerGroup:   DeadLettersConsumerGroup(instanceID),
+		InstanceID:      instanceID,
 	}
+}
+
+// EmailsConsumerGroup is the Kafka consumer group in which the instance with
+// instanceID reads topics.events. Each instance has a database of its own, so each
+// must read every event and keep those about its own emails: a group shared by the
+// instances would hand an event to one of them only, often not the one holding the
+// email, and that email's status would stay stale. Delivery, by contrast, shares
+// kafka.consumer_group, so that each email is sent once. A new group starts at the
+// oldest offset; re-reading old events is harmless (each is applied once).
+func EmailsConsumerGroup(instanceID string) string { return "mailroom-emails." + instanceID }
+
+// DeadLettersConsumerGroup is the Kafka consumer group in which the instance with
+// instanceID reads topics.dead_letter: one per instance, like EmailsConsumerGroup,
+// so that the instance that accepted an email sees its dead letter, whichever
+// instance sent it.
+func DeadLettersConsumerGroup(instanceID string) string {
+	return "mailroom-deadletters." + instanceID
 }

@@ -14,10 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/mailroom/mailroom/app"
 	"github.com/mailroom/mailroom/app/internal/e2e"
+	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
+	"github.com/mailroom/mailroom/platform/sqlite"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
@@ -110,6 +115,81 @@ func (in *Instance) Stop(tb testing.TB) {
 		}
 	case <-time.After(60 * time.Second):
 		tb.Errorf("app did not shut down in 60s")
+	}
+}
+
+// Database opens cfg's database with every migration applied, as the app does, and
+// closes it when the test ends: for module tests that build one module by hand.
+func Database(tb testing.TB, cfg *config.Config) *sqlite.DB {
+	tb.Helper()
+	db, err := app.OpenDatabase(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("open database: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// RunHandlers runs the message handlers that each register adds (a module's
+// RegisterHandlers) on the broker cfg names and a router built as the app builds
+// it, without HTTP or outbox relay, until the test ends. It returns once they are
+// subscribed, with the broker's publisher: a test publishes a message as another
+// instance or an older version would and sees what the module makes of it. On Go
+// channels Publish returns once the handler acknowledged the message.
+func RunHandlers(tb testing.TB, cfg *config.Config, register ...func(*message.Router, *broker.Broker) error) message.Publisher {
+	tb.Helper()
+	b, err := broker.New(cfg, watermill.NopLogger{})
+	if err != nil {
+		tb.Fatalf("broker: %v", err)
+	}
+	r, err := broker.NewRouter(broker.RouterConfig{DeadLetterTopic: cfg.Topics.DeadLetter, CloseTimeout: 10 * time.Second},
+		b.Publisher(), watermill.NopLogger{})
+	if err != nil {
+		tb.Fatalf("router: %v", err)
+	}
+	for _, reg := range register {
+		if err := reg(r, b); err != nil {
+			tb.Fatalf("register handlers: %v", err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	tb.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			tb.Errorf("router close: %v", err)
+		}
+		if err := <-done; err != nil {
+			tb.Errorf("router: %v", err)
+		}
+		if err := b.Close(); err != nil {
+			tb.Errorf("broker close: %v", err)
+		}
+	})
+	select {
+	case <-r.Running():
+	case err := <-done:
+		done <- err // for the cleanup
+		tb.Fatalf("router stopped before it ran: %v", err)
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("router not running after 30s")
+	}
+	return b.Publisher()
+}
+
+// Publish publishes msgs to topic and fails the test unless Publish returns nil
+// within 10 s. On Go channels that means the handler acknowledged each message: a
+// message it nacks is redelivered until the deadline.
+func Publish(tb testing.TB, pub message.Publisher, topic string, msgs ...*message.Message) {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() { done <- pub.Publish(topic, msgs...) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("publish to %s: %v", topic, err)
+		}
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("publish to %s: not acknowledged after 10s", topic)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/platform/config"
+	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
@@ -500,5 +501,9 @@ func openCLI(t *testing.T, cfg *config.Config) *deadletters.Module {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return deadletters.New(app.DeadLettersConfig(cfg), db, outbox.New())
+	id, err := db.InstanceID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
 }

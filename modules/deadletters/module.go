@@ -5,7 +5,9 @@ package deadletters
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -26,6 +28,11 @@ type Config struct {
 	EventsTopic     string
 	DeadLetterTopic string
 	ConsumerGroup   string
+	// InstanceID is this instance's id. The module parks only the dead letters whose
+	// SendEmail names it as the origin (or names none): with several instances on
+	// one Kafka cluster, each reads the whole dead-letter topic, and a dead letter
+	// belongs with the instance that accepted its email. Required for the handler.
+	InstanceID string
 }
 
 // Module is the deadletters module.
@@ -35,10 +42,11 @@ type Module struct {
 	manage app.Manage
 }
 
-// New builds the module.
-func New(cfg Config, db *sqlite.DB, box *outbox.Outbox) *Module {
+// New builds the module; log gets what the dead-letter handler has to say.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) *Module {
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, Now: time.Now}
-	return &Module{cfg: cfg, park: app.Park{Store: store, Now: time.Now}, manage: app.Manage{Store: store}}
+	park := app.Park{Store: store, InstanceID: cfg.InstanceID, Now: time.Now, Log: log.With("module", "deadletters")}
+	return &Module{cfg: cfg, park: park, manage: app.Manage{Store: store}}
 }
 
 // Name implements app.Module.
@@ -51,8 +59,12 @@ func (m *Module) Migrations() fs.FS { return migrations.For("deadletters") }
 func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{Manage: m.manage}.Register(api) }
 
 // RegisterHandlers implements app.Module. The handler stores dead letters; it never
-// goes to the dead-letter topic itself, since its errors are never permanent.
+// goes to the dead-letter topic itself, since its errors are never permanent. It
+// needs Config.InstanceID to tell this instance's dead letters from others'.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
+	if m.cfg.InstanceID == "" {
+		return errors.New("deadletters: no instance id, so no way to tell this instance's dead letters from other instances'")
+	}
 	return b.AddConsumer(r, "deadletters.park", m.cfg.DeadLetterTopic, m.cfg.ConsumerGroup, 1, m.park.Handle)
 }
 

@@ -6,6 +6,7 @@ package emails
 import (
 	"context"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -28,6 +29,10 @@ type Config struct {
 	EventsTopic   string
 	DefaultFrom   string
 	ConsumerGroup string
+	// InstanceID is this instance's id; every SendEmail the module accepts carries it
+	// as its OriginInstance, so that only this instance parks its dead letter. Empty,
+	// the commands carry no origin, and every instance parks their dead letters.
+	InstanceID string
 }
 
 // Module is the emails module.
@@ -38,9 +43,9 @@ type Module struct {
 	events ports.Events
 }
 
-// New builds the module.
-func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, reg prometheus.Registerer) *Module {
-	repo := adapters.NewRepository(db, box, cfg.SendTopic)
+// New builds the module; reg, if not nil, gets its metrics.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
+	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.InstanceID)
 	m := &Module{
 		cfg:  cfg,
 		repo: repo,
@@ -49,7 +54,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, reg prometheus.Registere
 			Get:    app.GetEmail{Repo: repo},
 			List:   app.ListEmails{Repo: repo},
 		},
-		events: ports.Events{Apply: app.ApplyEvent{Repo: repo}},
+		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 	}
 	if reg != nil {
 		reg.MustRegister(statusCollector{repo: repo})

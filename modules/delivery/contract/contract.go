@@ -26,6 +26,18 @@ type SendEmail struct {
 	// OwnerKeyID is the API key that sent the email; delivery shows the rendered
 	// message to that key (and admins) only.
 	OwnerKeyID string `json:"owner_key_id,omitempty"`
+	// OriginInstance is the instance id of the Mailroom that accepted the email.
+	// Instances have a database each and all read the dead-letter topic; only the
+	// origin holds the email, so only it parks the email's dead letter. It is empty
+	// in commands from versions before it existed, and every instance parks those.
+	//
+	// It is a field, not message metadata: the command is rebuilt from its payload
+	// for every retry (by delivery) and every replay (by deadletters), so a field
+	// travels with each copy without either module knowing of it, where metadata
+	// would have to be copied by hand wherever a new message is made (and a copy
+	// forgotten would park that email's dead letter in every instance again). The
+	// dead-letter topic carries the payload unchanged, so it reaches deadletters.
+	OriginInstance string `json:"origin_instance,omitempty"`
 	// Attempt is the 1-based try this message stands for; a redelivered message
 	// whose attempt was already recorded is acknowledged without sending again.
 	Attempt int `json:"attempt"`

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -11,16 +12,33 @@ import (
 
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+	"github.com/mailroom/mailroom/platform/logging"
 )
 
-// Park stores each message of topics.dead_letter as a letter.
+// Park stores each message of topics.dead_letter that belongs to this instance as a
+// letter.
 type Park struct {
 	Store Store
-	Now   func() time.Time
+	// InstanceID is this instance's id, matched against each SendEmail's origin.
+	InstanceID string
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
-// Handle is the Watermill handler; storing twice is a no-op.
+// Handle is the Watermill handler; storing twice is a no-op. A dead letter whose
+// SendEmail names another instance as its origin is acknowledged and not stored:
+// that instance accepted the email, holds it in its own database, and parks the
+// letter itself (every instance reads the whole dead-letter topic). A message with
+// no origin (from a version before origins, or not a SendEmail at all: a poison
+// message) is stored, as it always was: no instance could otherwise claim it.
 func (h Park) Handle(msg *message.Message) error {
+	var cmd delivery.SendEmail
+	decoded := json.Unmarshal(msg.Payload, &cmd) == nil
+	if decoded && cmd.OriginInstance != "" && cmd.OriginInstance != h.InstanceID {
+		h.Log.DebugContext(msg.Context(), "dead letter of an email another instance accepted; left to it",
+			logging.KeyEmailID, cmd.EmailID, "origin_instance", cmd.OriginInstance, "message_uuid", msg.UUID)
+		return nil
+	}
 	m := msg.Metadata
 	l := Letter{
 		EmailID:       m.Get(dlt.MetaEmailID),
@@ -50,12 +68,9 @@ func (h Park) Handle(msg *message.Message) error {
 	l.OriginalOffset = parseInt(m.Get(dlt.MetaOriginalOffset))
 	l.FirstFailedAt = parseTime(m.Get(dlt.MetaFirstFailureAt))
 	l.LastFailedAt = parseTime(m.Get(dlt.MetaLastFailureAt))
-	if l.EmailID == "" {
-		// A handler that set no metadata: try the payload.
-		var cmd delivery.SendEmail
-		if json.Unmarshal(msg.Payload, &cmd) == nil {
-			l.EmailID, l.Replay = cmd.EmailID, cmd.Replay
-		}
+	if l.EmailID == "" && decoded {
+		// A handler that set no metadata: take the payload's word.
+		l.EmailID, l.Replay = cmd.EmailID, cmd.Replay
 	}
 	l.DedupeKey = fmt.Sprintf("%s/r%d", l.EmailID, l.Replay)
 	if l.EmailID == "" {

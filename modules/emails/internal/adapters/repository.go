@@ -28,21 +28,23 @@ const IdempotencyWindow = 24 * time.Hour
 // Repository stores emails in the emails_* tables and queues their SendEmail
 // message in the outbox in the same transaction.
 type Repository struct {
-	db        *sqlite.DB
-	box       *outbox.Outbox
-	sendTopic string
-	now       func() time.Time
+	db         *sqlite.DB
+	box        *outbox.Outbox
+	sendTopic  string
+	instanceID string
+	now        func() time.Time
 }
 
-// NewRepository returns a repository on db, queueing SendEmail commands in box.
-func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic string) *Repository {
-	return &Repository{db: db, box: box, sendTopic: sendTopic, now: time.Now}
+// NewRepository returns a repository on db, queueing SendEmail commands in box,
+// each with instanceID as its origin.
+func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic, instanceID string) *Repository {
+	return &Repository{db: db, box: box, sendTopic: sendTopic, instanceID: instanceID, now: time.Now}
 }
 
 // Accept implements app.Repository. Concurrent requests share one commit (the
 // database group-commits writes), and each is answered only once it is durable.
 func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, error) {
-	row, err := encodeEmail(e.Email)
+	row, err := encodeEmail(e.Email, r.instanceID)
 	if err != nil {
 		return app.Accepted{}, err
 	}
@@ -73,13 +75,13 @@ type encodedEmail struct {
 	msg                         *message.Message
 }
 
-func encodeEmail(e domain.Email) (encodedEmail, error) {
+func encodeEmail(e domain.Email, origin string) (encodedEmail, error) {
 	row := encodedEmail{to: jsonList(e.To), cc: jsonList(e.Cc), bcc: jsonList(e.Bcc), tags: jsonList(e.Tags), metadata: jsonMap(e.Metadata)}
 	if e.SendAt != nil {
 		row.sendAt = e.SendAt.UnixMilli()
 	}
 	var err error
-	row.msg, err = sendMessage(e)
+	row.msg, err = sendMessage(e, origin)
 	return row, err
 }
 
@@ -135,13 +137,14 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
 }
 
-// sendMessage is the SendEmail command for the first try of e.
-func sendMessage(e domain.Email) (*message.Message, error) {
+// sendMessage is the SendEmail command for the first try of e, accepted by the
+// instance with id origin.
+func sendMessage(e domain.Email, origin string) (*message.Message, error) {
 	payload, err := json.Marshal(delivery.SendEmail{
 		EmailID: e.ID, CorrelationID: e.CorrelationID,
 		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
-		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID,
+		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID, OriginInstance: origin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode SendEmail: %w", err)
@@ -167,38 +170,43 @@ func insertEvent(ctx context.Context, tx *sql.Tx, emailID, typ string, at time.T
 }
 
 // Apply implements app.Repository.
-func (r *Repository) Apply(ctx context.Context, ch app.Change) error {
+func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult, error) {
 	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	if ch.At.IsZero() {
 		ch.At = r.now()
 	}
+	var res app.ApplyResult
 	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
-		return applyChange(ctx, tx, ch)
+		var err error
+		res, err = applyChange(ctx, tx, ch)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("apply %s to %s: %w", ch.Type, ch.EmailID, err)
+		return 0, fmt.Errorf("apply %s to %s: %w", ch.Type, ch.EmailID, err)
 	}
-	return nil
+	return res, nil
 }
 
-func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) error {
+// applyChange records ch in tx. An email this database does not hold (another
+// instance's, or a bogus id) is app.UnknownEmail, not an error: nothing is written.
+func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResult, error) {
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil // not ours (another instance's database, or a poison message): nothing to record
+		return app.UnknownEmail, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read status: %w", err)
+		return 0, fmt.Errorf("read status: %w", err)
 	}
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (source_id) DO NOTHING`,
 		ch.EmailID, ch.Type, ch.At.UnixMilli(), ch.Detail, nullable(ch.SourceID))
 	if err != nil {
-		return fmt.Errorf("insert event: %w", err)
+		return 0, fmt.Errorf("insert event: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil // seen before
+		return app.AppliedBefore, nil
 	}
 	next, moved := domain.Transition(domain.Status(status), ch.Type)
 	sets := []string{"updated_at = ?"}
@@ -231,9 +239,9 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) error {
 	}
 	args = append(args, ch.EmailID)
 	if _, err := tx.ExecContext(ctx, `UPDATE emails_emails SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
-		return fmt.Errorf("update email: %w", err)
+		return 0, fmt.Errorf("update email: %w", err)
 	}
-	return nil
+	return app.Applied, nil
 }
 
 // RecordPublished notes on each email's timeline that its SendEmail left the outbox;
@@ -246,7 +254,8 @@ func (r *Repository) RecordPublished(ctx context.Context, tx *sql.Tx, topic stri
 	for _, m := range msgs {
 		ch := app.Change{EmailID: m.Metadata.Get(broker.PartitionKeyKey), SourceID: "published/" + m.UUID,
 			Type: domain.EventPublished, At: at, Detail: "to " + topic}
-		if err := applyChange(ctx, tx, ch); err != nil {
+		// The relay publishes only this database's rows, so the email is here.
+		if _, err := applyChange(ctx, tx, ch); err != nil {
 			return err
 		}
 	}

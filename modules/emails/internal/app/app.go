@@ -44,9 +44,26 @@ type Repository interface {
 	Get(ctx context.Context, id string) (domain.Email, error)
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
 	// Apply records an event on an email's timeline and moves its status; sourceID
-	// makes it idempotent.
-	Apply(ctx context.Context, ch Change) error
+	// makes it idempotent. It says which of the three things it did.
+	Apply(ctx context.Context, ch Change) (ApplyResult, error)
 }
+
+// ApplyResult is what Repository.Apply did with a change. The handler needs to know
+// an unknown email from an applied change: with several instances on one Kafka
+// cluster each one reads every event, and most are about other instances' emails.
+type ApplyResult int
+
+const (
+	// Applied means the change is on the email's timeline now.
+	Applied ApplyResult = iota
+	// AppliedBefore means the change's SourceID was applied already (a redelivery):
+	// nothing changed.
+	AppliedBefore
+	// UnknownEmail means no email with that id is in this database: another instance
+	// accepted it (each instance has its own database), or the event is bogus.
+	// Nothing changed.
+	UnknownEmail
+)
 
 // Change is one event about an email, as applied to its record.
 type Change struct {

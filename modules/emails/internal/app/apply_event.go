@@ -4,26 +4,43 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+	"github.com/mailroom/mailroom/platform/logging"
 )
 
 // ApplyEvent keeps an email's status and timeline up to date from the events the
 // delivery and deadletters modules publish.
-type ApplyEvent struct{ Repo Repository }
+type ApplyEvent struct {
+	Repo Repository
+	Log  *slog.Logger
+}
 
 // Handle applies one event; eventType is its metadata event_type and sourceID the
 // message id, which makes a redelivered event a no-op. Unknown event types are
-// ignored so that new producers do not break old consumers.
+// ignored so that new producers do not break old consumers. An event about an email
+// this database does not hold is acknowledged and dropped, logged at debug only: on
+// Kafka every instance reads every event (a consumer group per instance), so most of
+// them are about emails other instances accepted, and each of those instances
+// applies its own.
 func (h ApplyEvent) Handle(ctx context.Context, eventType, sourceID string, payload []byte) error {
 	ch, ok, err := changeOf(eventType, payload)
 	if err != nil || !ok {
 		return err
 	}
 	ch.SourceID = sourceID
-	return h.Repo.Apply(ctx, ch)
+	res, err := h.Repo.Apply(ctx, ch)
+	if err != nil {
+		return err
+	}
+	if res == UnknownEmail {
+		h.Log.DebugContext(ctx, "event about an email this instance did not accept; ignored",
+			logging.KeyEmailID, ch.EmailID, "event_type", eventType, "source_id", sourceID)
+	}
+	return nil
 }
 
 func changeOf(eventType string, payload []byte) (Change, bool, error) {

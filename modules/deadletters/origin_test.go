@@ -1,0 +1,104 @@
+package deadletters_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/mailroom/mailroom/app"
+	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/modules/deadletters"
+	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
+	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// deadLetter is a message of the dead-letter topic as delivery leaves it: the
+// SendEmail payload with dead-letter metadata.
+func deadLetter(t *testing.T, emailID, origin string) *message.Message {
+	t.Helper()
+	b, err := json.Marshal(delivery.SendEmail{EmailID: emailID, To: []string{"x@example.com"}, Subject: "Hi",
+		Text: "hi", Attempt: 1, OriginInstance: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage(emailID+"/1", b)
+	msg.Metadata.Set(dlt.MetaEmailID, emailID)
+	msg.Metadata.Set(dlt.MetaAttempts, "1")
+	msg.Metadata.Set(dlt.MetaErrorClass, "permanent")
+	msg.Metadata.Set(dlt.MetaErrorMessage, "550 5.1.1 no such user")
+	return msg
+}
+
+// Every instance reads the whole dead-letter topic; each parks only the dead letters
+// of the emails it accepted, and those nobody can claim (no origin: older versions,
+// poison messages), as before origins existed.
+func TestOnlyTheInstanceThatAcceptedAnEmailParksItsDeadLetter(t *testing.T) {
+	cfg := apptest.Config(t)
+	db := apptest.Database(t, cfg)
+	log, logs := apptest.NewLogs()
+	m := deadletters.New(app.DeadLettersConfig(cfg, "me"), db, outbox.New(), log)
+	pub := apptest.RunHandlers(t, cfg, m.RegisterHandlers)
+
+	poison := message.NewMessage("poison-1", []byte("not a SendEmail"))
+	apptest.Publish(t, pub, cfg.Topics.DeadLetter,
+		deadLetter(t, "e-other", "someone-else"),
+		deadLetter(t, "e-mine", "me"),
+		deadLetter(t, "e-old", ""),
+		poison,
+	) // returns once each was acknowledged
+
+	letters, err := m.List(context.Background(), "", "", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parked []string
+	for _, l := range letters {
+		parked = append(parked, l.EmailID)
+	}
+	if want := []string{"", "e-mine", "e-old"}; !slices.Equal(sorted(parked...), want) {
+		t.Errorf("parked the dead letters of %q, want %q (this instance's, the one with no origin, the poison message)", sorted(parked...), want)
+	}
+	lines := logs.With("dead letter of an email another instance accepted; left to it")
+	if len(lines) != 1 || lines[0].Level != slog.LevelDebug || lines[0].Attrs["email_id"] != "e-other" ||
+		lines[0].Attrs["origin_instance"] != "someone-else" {
+		t.Errorf("logged %+v; want one debug line naming e-other and its origin", logs.Lines())
+	}
+}
+
+func TestTheDeadLetterHandlerRefusesToRunWithoutAnInstanceID(t *testing.T) {
+	cfg := apptest.Config(t)
+	m := deadletters.New(app.DeadLettersConfig(cfg, ""), apptest.Database(t, cfg), outbox.New(), slog.Default())
+	if err := m.RegisterHandlers(nil, nil); err == nil {
+		t.Fatal("RegisterHandlers without an instance id succeeded: it would park no instance's dead letters")
+	}
+}
+
+// The whole app on Go channels: an email it accepted and the SMTP server refused
+// carries the app's instance id to the dead letters, which park it.
+func TestADeadLetterCarriesTheInstanceThatAcceptedItsEmail(t *testing.T) {
+	in, srv := start(t)
+	id := kill(t, in, srv, "origin@example.com", 550)
+
+	db, err := sqlite.Open(in.Config.DB.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var payload []byte
+	if err := db.Read.QueryRow(`SELECT payload FROM deadletters_letters WHERE email_id = ?`, id).Scan(&payload); err != nil {
+		t.Fatalf("read the parked payload of %s: %v", id, err)
+	}
+	var cmd delivery.SendEmail
+	if err := json.Unmarshal(payload, &cmd); err != nil {
+		t.Fatalf("parked payload %s: %v", payload, err)
+	}
+	if cmd.OriginInstance == "" || cmd.OriginInstance != in.App.InstanceID() {
+		t.Errorf("the parked SendEmail names origin %q, want the app's instance id %q", cmd.OriginInstance, in.App.InstanceID())
+	}
+}

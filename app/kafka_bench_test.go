@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,15 +70,21 @@ func BenchmarkKafkaRelayThroughput(b *testing.B) {
 	workers := cfg.Topics.Partitions
 
 	// Warm both paths (JIT on the broker, connections, producer ids) before timing.
-	relayRun(b, cfg, brk.Publisher(), newRelayMessages(2000), workers)
+	_, _ = relayRun(b, cfg, brk.Publisher(), newRelayMessages(2000), workers)
 	rawRun(b, producer, rawTopic, newRelayMessages(2000), workers)
 
-	var relayTime, rawTime time.Duration
+	var (
+		relayTime, rawTime time.Duration
+		relayCPU, rawCPU   time.Duration
+	)
 	timed := &timedPublisher{Publisher: brk.Publisher()}
 	b.ResetTimer()
 	for b.Loop() {
-		relayTime += relayRun(b, cfg, timed, newRelayMessages(relayBenchMessages), workers)
+		wall, cpu := relayRun(b, cfg, timed, newRelayMessages(relayBenchMessages), workers)
+		relayTime, relayCPU = relayTime+wall, relayCPU+cpu
+		cpu0 := processCPU(b)
 		rawTime += rawRun(b, producer, rawTopic, newRelayMessages(relayBenchMessages), workers)
+		rawCPU += processCPU(b) - cpu0
 	}
 	relayRate := float64(b.N*relayBenchMessages) / relayTime.Seconds()
 	rawRate := float64(b.N*relayBenchMessages) / rawTime.Seconds()
@@ -85,6 +92,11 @@ func BenchmarkKafkaRelayThroughput(b *testing.B) {
 	b.ReportMetric(relayRate, "relay_msgs/s")
 	b.ReportMetric(rawRate, "raw_sarama_msgs/s")
 	b.ReportMetric(relayRate/rawRate, "x_raw")
+	// CPU this process spent per message (the broker's is not counted): on a small
+	// machine shared with the broker, the relay's own work is what the broker lacks.
+	perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N*relayBenchMessages) }
+	b.ReportMetric(perMsg(relayCPU), "relay_cpu_us/msg")
+	b.ReportMetric(perMsg(rawCPU), "raw_cpu_us/msg")
 	// The share of the relay's publisher time spent inside Publish (waiting for
 	// Kafka); the rest is the relay's own work: reading, planning, deleting rows.
 	b.ReportMetric(time.Duration(timed.busy.Load()).Seconds()/(float64(workers)*relayTime.Seconds()), "publish_share")
@@ -119,8 +131,9 @@ func newRelayMessages(n int) []*message.Message {
 }
 
 // relayRun commits msgs to a fresh outbox (untimed), then times a Relay publishing
-// them through pub until all are out.
-func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*message.Message, workers int) time.Duration {
+// them through pub until all are out; it returns the time and the process CPU time
+// that took.
+func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*message.Message, workers int) (time.Duration, time.Duration) {
 	b.Helper()
 	b.StopTimer()
 	db, err := sqlite.Open(filepath.Join(b.TempDir(), "relay.db"))
@@ -169,6 +182,7 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 	close(ready)
 	relayDone := make(chan struct{})
 	b.StartTimer()
+	cpu0 := processCPU(b)
 	start := time.Now()
 	go func() {
 		defer close(relayDone)
@@ -180,6 +194,7 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 		b.Fatalf("relay published %d of %d in 5 minutes", published.Load(), len(msgs))
 	}
 	elapsed := time.Since(start)
+	cpu := processCPU(b) - cpu0
 	b.StopTimer()
 	cancel()
 	<-relayDone
@@ -187,7 +202,16 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 		b.Fatalf("outbox after the relay: %+v %v", s, err)
 	}
 	b.StartTimer()
-	return elapsed
+	return elapsed, cpu
+}
+
+// processCPU is the user and system CPU time this process has used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rawRun times a raw SyncProducer sending msgs in batches of relayBenchRun from

@@ -283,7 +283,16 @@ func TestCommittedRowsArePublishedAndRolledBackRowsNeverAre(t *testing.T) {
 	}
 }
 
+// TestOrderHoldsPerPartitionKeyAcrossKeysAndWorkers runs with a short poll, where the
+// relay's sweeps also start over on the clock, and a long one, where only a freed
+// key or the end of the due rows makes a sweep start over.
 func TestOrderHoldsPerPartitionKeyAcrossKeysAndWorkers(t *testing.T) {
+	for _, poll := range []time.Duration{20 * time.Millisecond, time.Minute} {
+		t.Run(fmt.Sprintf("poll %s", poll), func(t *testing.T) { testOrderHoldsPerPartitionKey(t, poll) })
+	}
+}
+
+func testOrderHoldsPerPartitionKey(t *testing.T, poll time.Duration) {
 	e := newEnv(t)
 	const keys, perKey, backlog = 37, 15, 8
 	want := map[string][]string{}
@@ -314,7 +323,7 @@ func TestOrderHoldsPerPartitionKeyAcrossKeysAndWorkers(t *testing.T) {
 	// A backlog committed at once (rows sharing their due millisecond, so only the
 	// insertion order orders them), then rounds committed while the relay publishes.
 	addRound(0, backlog)
-	run(t, e.newRelay(outbox.RelayConfig{Workers: 4, BatchSize: 5, PollInterval: 20 * time.Millisecond}), closedChan())
+	run(t, e.newRelay(outbox.RelayConfig{Workers: 4, BatchSize: 5, PollInterval: poll}), closedChan())
 	for seq := backlog; seq < perKey; seq++ {
 		addRound(seq, seq+1)
 		e.box.Notify()

@@ -83,6 +83,7 @@ func (r *Relay) OnPublished(hook PublishedHook) {
 
 type row struct {
 	id    int64
+	at    int64 // available_at: with id, the row's place in due order
 	key   string
 	topic string
 	msg   *message.Message
@@ -181,8 +182,9 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 			plan.releaseRows(p.unit)
 		}
 		if d.err != nil {
-			// The rows stay in the outbox and are published again: a duplicate,
-			// never a loss.
+			// The rows stay in the outbox, behind the sweep, and are published
+			// again: a duplicate, never a loss.
+			plan.sweeping = false
 			r.log.Warn("outbox relay: cannot delete published rows, they will be published again", "error", d.err)
 		}
 	}
@@ -262,29 +264,45 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 	}
 }
 
-// plan remembers which rows are planned, in flight or awaiting deletion, and which
-// keys are planned or in flight.
+// plan remembers which rows are planned, in flight or awaiting deletion, which keys
+// are planned or in flight, and how far the current sweep through the due rows got.
 type plan struct {
 	ids  map[int64]bool
 	keys map[string]bool
+	// A sweep reads due rows forward from a cursor, so rows planned earlier (still in
+	// the outbox until deleted) are not read again on every read. held keeps the keys
+	// of rows the sweep passed without planning: their later rows must wait too, and
+	// once such a key is free the sweep starts over to pick its row up.
+	sweeping bool
+	cursorAt int64
+	cursorID int64
+	held     map[string]bool
+	began    time.Time // when the sweep started over last
 }
 
-func newPlan() *plan { return &plan{ids: map[int64]bool{}, keys: map[string]bool{}} }
+func newPlan() *plan {
+	return &plan{ids: map[int64]bool{}, keys: map[string]bool{}, held: map[string]bool{}}
+}
 
-// release forgets u entirely: it was not published.
+// release forgets u entirely: it was not published. Its rows are behind the sweep's
+// cursor, so the sweep starts over.
 func (p *plan) release(u unit) {
 	p.releaseKeys(u)
 	p.releaseRows(u)
+	p.sweeping = false
 }
 
 // releaseKeys frees u's keys once the broker accepted u.
 func (p *plan) releaseKeys(u unit) {
 	for _, rw := range u {
 		delete(p.keys, rw.key)
+		if p.held[rw.key] {
+			p.sweeping = false // the key's next row is behind the cursor
+		}
 	}
 }
 
-// releaseRows forgets u's rows once they are deleted (or failed to be).
+// releaseRows forgets u's rows once they are deleted.
 func (p *plan) releaseRows(u unit) {
 	for _, rw := range u {
 		delete(p.ids, rw.id)
@@ -293,15 +311,26 @@ func (p *plan) releaseRows(u unit) {
 
 // planDue reads due rows and appends units of those not yet planned to pending. A
 // row whose key is taken (planned, in flight, or held back by an earlier row of the
-// same key in this read) waits. It returns when the next row falls due, when none is
-// due now.
+// same key) waits. It returns when the next row falls due, when none is due now.
+//
+// Reads continue the current sweep from its cursor. The sweep starts over from the
+// first due row when it reached the end of the due rows, when a held key or a failed
+// row was released, and at least every PollInterval, which also picks up a row that
+// became visible behind the cursor (committed late, or due late).
 func (r *Relay) planDue(ctx context.Context, p *plan, pending *[]unit) (time.Time, error) {
-	now := time.Now().UnixMilli()
-	rows, err := r.due(ctx, now, r.cfg.BatchSize, p.ids)
+	now := time.Now()
+	if p.sweeping && now.Sub(p.began) >= r.cfg.PollInterval {
+		p.sweeping = false
+	}
+	if !p.sweeping {
+		clear(p.held)
+		p.began = now
+	}
+	rows, read, err := r.due(ctx, now.UnixMilli(), r.cfg.BatchSize, p)
 	if err != nil {
+		p.sweeping = false
 		return time.Time{}, err
 	}
-	held := map[string]bool{}
 	var cur unit
 	flush := func() {
 		if len(cur) > 0 {
@@ -309,25 +338,24 @@ func (r *Relay) planDue(ctx context.Context, p *plan, pending *[]unit) (time.Tim
 			cur = nil
 		}
 	}
-	planned := 0
 	for _, rw := range rows {
-		if p.keys[rw.key] || held[rw.key] {
-			held[rw.key] = true
+		if p.keys[rw.key] || p.held[rw.key] {
+			p.held[rw.key] = true
 			continue
 		}
 		if len(cur) > 0 && (cur[0].topic != rw.topic || len(cur) == r.cfg.RunSize) {
 			flush()
 		}
 		p.ids[rw.id], p.keys[rw.key] = true, true
-		held[rw.key] = true
 		cur = append(cur, rw)
-		planned++
 	}
 	flush()
-	if planned > 0 || len(rows) > 0 || len(p.ids) > 0 {
+	// A short read reached the end: the next read starts over.
+	p.sweeping = read == r.cfg.BatchSize
+	if len(rows) > 0 || len(p.ids) > 0 {
 		return time.Time{}, nil
 	}
-	return r.nextDue(ctx, now)
+	return r.nextDue(ctx, now.UnixMilli())
 }
 
 // publish publishes one unit.
@@ -342,39 +370,59 @@ func (r *Relay) publish(u unit) error {
 	return nil
 }
 
-// due reads up to limit due rows in (due time, id) order, leaving out those in
-// skip (already planned). SQLite leaves them out on the index, so a long plan costs
-// no row reads: a published row waiting for its delete is not read again and again.
-func (r *Relay) due(ctx context.Context, now int64, limit int, skip map[int64]bool) ([]row, error) {
-	// Never null: NOT IN a set holding NULL matches nothing.
-	planned, err := json.Marshal(slices.AppendSeq(make([]int64, 0, len(skip)), maps.Keys(skip)))
-	if err != nil {
-		return nil, fmt.Errorf("outbox: encode planned ids: %w", err)
+// due reads up to limit due rows in (due time, id) order, past the sweep's cursor
+// while it sweeps, from the first due row otherwise, and returns those not yet
+// planned and how many it read; it moves the cursor to the last row read. Starting
+// over, SQLite leaves the planned rows out itself, so a published row waiting for
+// its delete costs no read.
+func (r *Relay) due(ctx context.Context, now int64, limit int, p *plan) ([]row, int, error) {
+	const cols = `SELECT id, available_at, uuid, topic, partition_key, payload, metadata FROM outbox `
+	var (
+		q   *sql.Rows
+		err error
+	)
+	if p.sweeping {
+		q, err = r.db.Read.QueryContext(ctx, cols+
+			`WHERE available_at <= ? AND (available_at, id) > (?, ?)
+			 ORDER BY available_at, id LIMIT ?`, now, p.cursorAt, p.cursorID, limit)
+	} else {
+		// Never null: NOT IN a set holding NULL matches nothing.
+		planned, jerr := json.Marshal(slices.AppendSeq(make([]int64, 0, len(p.ids)), maps.Keys(p.ids)))
+		if jerr != nil {
+			return nil, 0, fmt.Errorf("outbox: encode planned ids: %w", jerr)
+		}
+		q, err = r.db.Read.QueryContext(ctx, cols+
+			`WHERE available_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
+			 ORDER BY available_at, id LIMIT ?`, now, string(planned), limit)
 	}
-	q, err := r.db.Read.QueryContext(ctx,
-		`SELECT id, uuid, topic, partition_key, payload, metadata FROM outbox
-		 WHERE available_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
-		 ORDER BY available_at, id LIMIT ?`, now, string(planned), limit)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: select due rows: %w", err)
+		return nil, 0, fmt.Errorf("outbox: select due rows: %w", err)
 	}
 	defer q.Close()
-	var rows []row
+	var (
+		rows []row
+		read int
+	)
 	for q.Next() {
 		var (
 			rw                      row
 			uuid, payload, metadata sql.RawBytes
 		)
-		if err := q.Scan(&rw.id, &uuid, &rw.topic, &rw.key, &payload, &metadata); err != nil {
-			return nil, fmt.Errorf("outbox: scan row: %w", err)
+		if err := q.Scan(&rw.id, &rw.at, &uuid, &rw.topic, &rw.key, &payload, &metadata); err != nil {
+			return nil, 0, fmt.Errorf("outbox: scan row: %w", err)
+		}
+		read++
+		p.cursorAt, p.cursorID = rw.at, rw.id
+		if p.ids[rw.id] {
+			continue // planned in an earlier sweep that got further
 		}
 		rw.msg = message.NewMessage(string(uuid), bytes.Clone(payload))
 		if err := json.Unmarshal(metadata, &rw.msg.Metadata); err != nil {
-			return nil, fmt.Errorf("outbox: row %d metadata: %w", rw.id, err)
+			return nil, 0, fmt.Errorf("outbox: row %d metadata: %w", rw.id, err)
 		}
 		rows = append(rows, rw)
 	}
-	return rows, q.Err()
+	return rows, read, q.Err()
 }
 
 func (r *Relay) nextDue(ctx context.Context, now int64) (time.Time, error) {

@@ -45,7 +45,10 @@ func DecodeJSON(c echo.Context, v any) error {
 	return Unmarshal(body, v)
 }
 
-// Unmarshal is DecodeJSON without the HTTP: it decodes body into v strictly.
+// Unmarshal is DecodeJSON without the HTTP: it decodes body into v strictly. A body
+// of the usual shape is decoded in one pass (fastUnmarshal); anything else, and every
+// body that is refused, takes the general path, which checks the structure and then
+// decodes with encoding/json.
 func Unmarshal(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apperr.New(apperr.CodeInvalidJSON, "request body is empty")
@@ -57,6 +60,17 @@ func Unmarshal(body []byte, v any) error {
 		// Without this, a body of null decodes into v without error and leaves it zero.
 		return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON object")
 	}
+	if fastUnmarshal(body, v) {
+		return nil
+	}
+	return unmarshalGeneral(body, v)
+}
+
+// unmarshalGeneral is Unmarshal's general path, for any body and any v: a pass that
+// checks keys and depth, then encoding/json. Every refusal after Unmarshal's first
+// checks (empty, UTF-8, an object), and its message, comes from here: the fast path
+// (fastjson.go) only ever accepts.
+func unmarshalGeneral(body []byte, v any) error {
 	if err := checkStructure(body, reflect.TypeOf(v)); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -207,6 +208,20 @@ func BenchmarkDecodeJSON(b *testing.B) {
 		var v benchShape
 		if err := DecodeJSON(c, &v); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestReadBodyReadsWhatReadAllWouldRead: the presized read returns the same bytes as
+// io.ReadAll whether the declared length is right, missing, too short or too long.
+func TestReadBodyReadsWhatReadAllWouldRead(t *testing.T) {
+	body := strings.Repeat("x", 3000)
+	for _, declared := range []int64{3000, -1, 0, 10, 2999, 3001, 5000, presizeLimit + 1} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.ContentLength = declared
+		got, err := readBody(req)
+		if err != nil || string(got) != body {
+			t.Errorf("declared %d: read %d bytes, %v; want %d bytes", declared, len(got), err, len(body))
 		}
 	}
 }

@@ -19,12 +19,13 @@ unit:
 test-kafka:
 	bash scripts/test-kafka.sh
 
-## fuzz: each fuzz target for FUZZTIME (60 s in all by default); the seed corpora
-## in testdata/fuzz/ run with every plain `go test` too.
+## fuzz: each fuzz target for FUZZTIME (90 s in all by default); the seed corpora
+## in testdata/fuzz/ and the f.Add seeds run with every plain `go test` too.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./modules/emails/internal/ports/
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./modules/delivery/internal/render/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastDecodeMatchesStrictDecode$$' -fuzztime $(FUZZTIME) ./platform/httpserver/
 
 ## build: the one binary.
 build:

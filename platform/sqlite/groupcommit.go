@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -19,8 +20,9 @@ var ErrClosed = errors.New("database closed")
 // a savepoint of its own, commits once and then answers each caller. SQLite has one
 // writer and synchronous=FULL costs an fsync per commit; sharing that fsync among
 // everything that queued during the previous one is where the write throughput is.
-// A caller's error rolls back only its own savepoint; a failed commit fails every
-// caller in the group, so nobody is told "committed" for work that is not.
+// A caller's error rolls back only its own work (the group is then run again with a
+// savepoint each, see runBatch); a failed commit fails every caller in the group, so
+// nobody is told "committed" for work that is not.
 type groupCommit struct {
 	db      *sql.DB
 	jobs    chan *txJob
@@ -91,6 +93,13 @@ func (g *groupCommit) run() {
 				}
 			}
 		}
+		// Yield once before folding the group: goroutines that are ready to run
+		// (typically callers the previous commit just answered, about to submit
+		// their next transaction) run first and join this group instead of the
+		// next, which takes a commit, and its fsync, of its own. A linger without a
+		// timer: it waits only for work that is runnable now, so with nothing else
+		// to run the group is committed at once.
+		runtime.Gosched()
 	fill:
 		for len(batch) < maxGroup {
 			select {
@@ -117,6 +126,13 @@ func (g *groupCommit) commit(batch []*txJob) {
 
 // runBatch runs the jobs in one transaction. It returns an error that fails every
 // job (begin or commit failed); a job's own error is in results.
+//
+// A batch is first run as it usually ends: every job succeeds, so no savepoints are
+// needed, and each would cost two statements and the copying of every page a job
+// touches into SQLite's sub-journal. If a job fails, its partial writes cannot be
+// undone alone: the transaction is rolled back and the batch runs again with a
+// savepoint around each job, whose failure then rolls back only that savepoint.
+// Functions therefore may run twice (see DB.Tx).
 func (g *groupCommit) runBatch(batch []*txJob, results []error) error {
 	// The transaction's own context is never cancelled: one caller giving up must
 	// not roll back the others' work.
@@ -125,16 +141,33 @@ func (g *groupCommit) runBatch(batch []*txJob, results []error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if len(batch) == 1 {
-		if err := runJob(batch[0], tx); err != nil {
-			_ = tx.Rollback()
-			results[0] = err
-			return nil
+	failed := false
+	for i, j := range batch {
+		if results[i] = runJob(j, tx); results[i] != nil {
+			failed = true
+			break
 		}
+	}
+	if !failed {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 		return nil
+	}
+	_ = tx.Rollback()
+	if len(batch) == 1 {
+		return nil // nothing else to keep: the job's error is its result
+	}
+	clear(results)
+	return g.runIsolated(ctx, batch, results)
+}
+
+// runIsolated runs the jobs in one transaction, each in a savepoint of its own, so
+// that a job's failure rolls back only its own writes.
+func (g *groupCommit) runIsolated(ctx context.Context, batch []*txJob, results []error) error {
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
 	}
 	for i, j := range batch {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT g"); err != nil {

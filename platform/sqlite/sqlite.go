@@ -76,10 +76,16 @@ func (db *DB) Path() string { return db.path }
 // Tx runs fn as one write transaction: its changes are committed if it returns nil
 // and discarded if it returns an error, and Tx returns once that is durable. Writes
 // from the whole process are group-committed (see groupCommit), so fn shares the
-// SQLite transaction with others, in a savepoint of its own: it must not COMMIT,
-// ROLLBACK or keep tx after returning, and should not run a statement with a context
-// that may be cancelled mid-statement (SQLite's interrupt would roll back the group;
-// the group then fails as a whole and every caller sees the error).
+// SQLite transaction with others: it must not COMMIT, ROLLBACK or keep tx after
+// returning, and should not run a statement with a context that may be cancelled
+// mid-statement (SQLite's interrupt would roll back the group; the group then fails
+// as a whole and every caller sees the error).
+//
+// fn may run twice: when another function of its group fails, the group is rolled
+// back and run again with a savepoint around each function (cheaper than a
+// savepoint each every time, since failures are rare). Only the last run's writes
+// count, so fn must act only through tx, and set from scratch anything it reports
+// to its caller (a counter it increments must start at zero inside fn).
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return db.writes.submit(ctx, fn)
 }

@@ -37,6 +37,7 @@ func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
 	meta, _ := json.Marshal(l.Metadata)
 	inserted := false
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		inserted = false // fn may run twice (sqlite.DB.Tx)
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO deadletters_letters (dedupe_key, email_id, replay, status, reason, error_class, attempts,
 			   smtp_reply, original_topic, original_partition, original_offset, consumer_group, handler,
@@ -132,6 +133,7 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 	now := s.Now()
 	replayed := 0
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		replayed = 0 // fn may run twice (sqlite.DB.Tx)
 		for _, id := range emailIDs {
 			l, err := parked(ctx, tx, id)
 			if errors.Is(err, sql.ErrNoRows) {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -203,15 +202,6 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 	}
 	b.StartTimer()
 	return elapsed, cpu
-}
-
-// processCPU is the user and system CPU time this process has used so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rawRun times a raw SyncProducer sending msgs in batches of relayBenchRun from

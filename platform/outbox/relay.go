@@ -445,6 +445,7 @@ func (r *Relay) markPublished(ctx context.Context, batch []published) error {
 	r.hookMu.RUnlock()
 	n := 0
 	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+		n = 0 // fn may run again, after another function of its group failed
 		for _, p := range batch {
 			ids := make([]string, len(p.unit))
 			args := make([]any, len(p.unit))

@@ -53,13 +53,8 @@ func TestKafkaInstancesEachKeepTheOutcomeOfTheEmailsTheyAccepted(t *testing.T) {
 		t.Fatalf("kafka admin: %v", err)
 	}
 	defer admin.Close()
-	group, topic := cfg.Kafka.ConsumerGroup, cfg.Topics.Send
-	var shared map[string][]int32
-	apptest.Eventually(t, 90*time.Second, func() bool {
-		shared = assignment(t, admin, group, topic)
-		return len(shared) == 2 && countPartitions(shared) == cfg.Topics.Partitions && everyMemberHasPartitions(shared)
-	}, func() string { return fmt.Sprintf("both instances sharing %s in group %s: %v", topic, group, shared) })
-	t.Logf("instances A %s and B %s share %s: %v", idA, idB, topic, shared)
+	shared := waitForTwoMembersSharing(t, admin, cfg)
+	t.Logf("instances A %s and B %s share %s: %v", idA, idB, cfg.Topics.Send, shared)
 
 	// Six dead emails each: spread by key over the partitions, some are sent (and
 	// dead-lettered) by the other instance.

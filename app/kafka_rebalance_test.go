@@ -19,6 +19,7 @@ import (
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/app/internal/e2e"
 	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
@@ -64,11 +65,7 @@ func TestKafkaRebalanceGivesAKilledInstancesPartitionsToTheOtherAndLosesNothing(
 	}
 	defer admin.Close()
 	group, topic := cfg.Kafka.ConsumerGroup, cfg.Topics.Send
-	var before map[string][]int32
-	apptest.Eventually(t, 90*time.Second, func() bool {
-		before = assignment(t, admin, group, topic)
-		return len(before) == 2 && countPartitions(before) == cfg.Topics.Partitions && everyMemberHasPartitions(before)
-	}, func() string { return fmt.Sprintf("both instances sharing %s in group %s: %v", topic, group, before) })
+	before := waitForTwoMembersSharing(t, admin, cfg)
 	t.Logf("group %s before the kill: %v", group, before)
 
 	idsB := postEmails(t, instB.URL, "b", 450)
@@ -155,6 +152,19 @@ func TestKafkaRebalanceGivesAKilledInstancesPartitionsToTheOtherAndLosesNothing(
 	if log := procA.Log(); e2e.HasDataRace(log) {
 		t.Errorf("data race in instance A:\n%s", e2e.LogTail(log, 20000))
 	}
+}
+
+// waitForTwoMembersSharing waits until two members of the delivery group share every
+// partition of the send topic, each holding some, and returns the assignment.
+func waitForTwoMembersSharing(tb testing.TB, admin sarama.ClusterAdmin, cfg *config.Config) map[string][]int32 {
+	tb.Helper()
+	group, topic := cfg.Kafka.ConsumerGroup, cfg.Topics.Send
+	var a map[string][]int32
+	apptest.Eventually(tb, 90*time.Second, func() bool {
+		a = assignment(tb, admin, group, topic)
+		return len(a) == 2 && countPartitions(a) == cfg.Topics.Partitions && everyMemberHasPartitions(a)
+	}, func() string { return fmt.Sprintf("two instances sharing %s in group %s: %v", topic, group, a) })
+	return a
 }
 
 // assignment maps each member of group to its partitions of topic.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,6 +44,7 @@ type ErrorDetail struct {
 // route, 405, 413 from the body limit) are mapped too; anything else is a 500 whose
 // cause is logged and never shown.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	unavailable := &sampler{every: time.Second}
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -59,7 +62,16 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// An outage (full disk, broken database) fails every request alike: a
+			// warning a second, with how many it stands for, not one per request.
+			if n := unavailable.take(time.Now()); n > 0 {
+				log.Warn("requests refused: service unavailable", "method", c.Request().Method, "path", c.Path(),
+					"status", status, "error", err, "refused", n,
+					"correlation_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			}
+		case status >= 500:
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "error", err,
 				"correlation_id", c.Response().Header().Get(echo.HeaderXRequestID))
 		}
@@ -92,4 +104,27 @@ func fromEcho(he *echo.HTTPError) *apperr.Error {
 		return apperr.New(apperr.CodeUnavailable, "service unavailable")
 	}
 	return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error", Err: he}
+}
+
+// sampler lets one event through per interval and counts the ones it held back, so
+// a condition that fails every request is logged, not flooded.
+type sampler struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time
+	held  int
+}
+
+// take records one event at now and returns how many events the one let through
+// stands for (itself and those held back since the last), or 0 to hold it back.
+func (s *sampler) take(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held++
+	if now.Before(s.next) {
+		return 0
+	}
+	n := s.held
+	s.held, s.next = 0, now.Add(s.every)
+	return n
 }

@@ -253,3 +253,26 @@ func TestASuccessfulRequestDecodesWithinTheLimit(t *testing.T) {
 		t.Errorf("status %d, body %s", rec.Code, rec.Body)
 	}
 }
+
+// TestAnOutageIsLoggedAsOneWarningNotOneErrorPerRequest refuses a burst of requests
+// with 503, as a full disk does: the log holds a warning standing for the burst, not
+// an error per request.
+func TestAnOutageIsLoggedAsOneWarningNotOneErrorPerRequest(t *testing.T) {
+	e, logs := newServer(t)
+	const burst = 50
+	for range burst {
+		if rec := serve(e, httptest.NewRequest(http.MethodGet, "/unavailable", nil)); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", rec.Code)
+		}
+	}
+	log := logs.String()
+	if n := strings.Count(log, "level=WARN"); n == 0 || n >= burst/2 {
+		t.Errorf("%d warnings for %d refused requests within a second or two, want a few; log:\n%s", n, burst, log)
+	}
+	if strings.Contains(log, "level=ERROR") {
+		t.Errorf("a 503 is logged as an error; log:\n%s", log)
+	}
+	if !strings.Contains(log, "refused=1 ") {
+		t.Errorf("the first refusal is not logged at once; log:\n%s", log)
+	}
+}

@@ -32,8 +32,9 @@ commands:
   version   print the version
   dlt       list, replay or discard dead letters:
               mailroom dlt list [--reason TEXT] [--since T] [--until T] [--limit N]
-              mailroom dlt replay EMAIL_ID | --all [--reason TEXT] [--since T] [--until T]
-              mailroom dlt discard EMAIL_ID
+              mailroom dlt replay ID | --all [--reason TEXT] [--since T] [--until T]
+              mailroom dlt discard ID
+            (ID: an email id, or a letter's "id" from the list: letter-N)
   keys      manage API keys (the key is printed once, by create; only its hash is stored):
               mailroom keys create --name NAME --scope send|admin
               mailroom keys list
@@ -180,7 +181,7 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		fmt.Fprintf(stdout, "%sed %s\n", sub, args[0])
 		return 0
 	}
-	return fail(errors.New("usage: mailroom dlt list | replay EMAIL_ID | replay --all [filter] | discard EMAIL_ID"))
+	return fail(errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
 }
 
 // runKeys manages API keys on the database directly, like runDLT: a key created or

@@ -86,9 +86,9 @@ func (m *Module) List(ctx context.Context, reason, since, until string, limit in
 	return out, err
 }
 
-// Replay replays one email's parked letter, for the CLI.
-func (m *Module) Replay(ctx context.Context, emailID string) error {
-	return m.manage.Replay(ctx, emailID)
+// Replay replays a parked letter, named by its email id or its own id, for the CLI.
+func (m *Module) Replay(ctx context.Context, ref string) error {
+	return m.manage.Replay(ctx, ref)
 }
 
 // ReplayMatching replays every parked letter matching the filter, for the CLI.
@@ -100,7 +100,8 @@ func (m *Module) ReplayMatching(ctx context.Context, reason, since, until string
 	return m.manage.ReplayMatching(ctx, f)
 }
 
-// Discard discards one email's parked letter, for the CLI.
-func (m *Module) Discard(ctx context.Context, emailID string) error {
-	return m.manage.Discard(ctx, emailID)
+// Discard discards a parked letter, named by its email id or its own id (a poison
+// message has no email id), for the CLI.
+func (m *Module) Discard(ctx context.Context, ref string) error {
+	return m.manage.Discard(ctx, ref)
 }

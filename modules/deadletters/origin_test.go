@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -100,5 +101,48 @@ func TestADeadLetterCarriesTheInstanceThatAcceptedItsEmail(t *testing.T) {
 	}
 	if cmd.OriginInstance == "" || cmd.OriginInstance != in.App.InstanceID() {
 		t.Errorf("the parked SendEmail names origin %q, want the app's instance id %q", cmd.OriginInstance, in.App.InstanceID())
+	}
+}
+
+// A poison message has no email id; its letter is named by its own id, by which an
+// operator discards it. It cannot be replayed: there is no SendEmail to send again.
+func TestAPoisonMessagesLetterIsDiscardedByItsOwnID(t *testing.T) {
+	cfg := apptest.Config(t)
+	m := deadletters.New(app.DeadLettersConfig(cfg, "me"), apptest.Database(t, cfg), outbox.New(), slog.Default())
+	pub := apptest.RunHandlers(t, cfg, m.RegisterHandlers)
+	apptest.Publish(t, pub, cfg.Topics.DeadLetter, message.NewMessage("poison-1", []byte("not a SendEmail")),
+		deadLetter(t, "e-mine", "me"))
+	ctx := context.Background()
+
+	letters, err := m.List(ctx, "", "", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{} // email id -> letter id
+	for _, l := range letters {
+		if l.ID == "" || l.ID == l.EmailID {
+			t.Fatalf("letter %+v has no id of its own", l)
+		}
+		ids[l.EmailID] = l.ID
+	}
+	poisonID, ok := ids[""]
+	if !ok || len(ids) != 2 {
+		t.Fatalf("parked letters %+v, want the poison message's and e-mine's", letters)
+	}
+	if err := m.Replay(ctx, poisonID); err == nil || !strings.Contains(err.Error(), "cannot be replayed") {
+		t.Errorf("replaying the poison message: %v, want a refusal saying it cannot be replayed", err)
+	}
+	if err := m.Discard(ctx, poisonID); err != nil {
+		t.Fatalf("discard %s: %v", poisonID, err)
+	}
+	if err := m.Discard(ctx, poisonID); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("discarding %s twice: %v, want not found", poisonID, err)
+	}
+	// The other letter answers to its own id as well as to its email's.
+	if err := m.Discard(ctx, ids["e-mine"]); err != nil {
+		t.Fatalf("discard e-mine by %s: %v", ids["e-mine"], err)
+	}
+	if left, err := m.List(ctx, "", "", "", 100); err != nil || len(left) != 0 {
+		t.Errorf("parked letters after both discards: %+v %v", left, err)
 	}
 }

@@ -144,7 +144,7 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 			}
 			var cmd delivery.SendEmail
 			if err := json.Unmarshal(l.Payload, &cmd); err != nil || cmd.EmailID == "" {
-				return &apperr.Error{Code: apperr.CodeConflict, Message: fmt.Sprintf("dead letter of %s holds an unreadable payload and cannot be replayed", id)}
+				return &apperr.Error{Code: apperr.CodeConflict, Message: fmt.Sprintf("dead letter %s holds no readable SendEmail and cannot be replayed; discard it", id)}
 			}
 			cmd.Replay = l.Replay + 1
 			cmd.Attempt = 1
@@ -182,13 +182,13 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 }
 
 // Discard implements app.Store.
-func (s Store) Discard(ctx context.Context, emailID string) error {
+func (s Store) Discard(ctx context.Context, ref string) error {
 	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	now := s.Now()
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		l, err := parked(ctx, tx, emailID)
+		l, err := parked(ctx, tx, ref)
 		if errors.Is(err, sql.ErrNoRows) {
-			return apperr.NotFound("parked dead letter of email", emailID)
+			return apperr.NotFound("parked dead letter", ref)
 		}
 		if err != nil {
 			return err
@@ -196,7 +196,10 @@ func (s Store) Discard(ctx context.Context, emailID string) error {
 		if err := resolve(ctx, tx, l.ID, app.StatusDiscarded, now); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, emailID, l.Replay, dlt.EventEmailDiscarded, dlt.EmailDiscarded{EmailID: emailID, At: now})
+		if l.EmailID == "" {
+			return nil // a poison message: no email to tell
+		}
+		return s.event(ctx, tx, l.EmailID, l.Replay, dlt.EventEmailDiscarded, dlt.EmailDiscarded{EmailID: l.EmailID, At: now})
 	})
 	if err != nil {
 		if _, ok := apperr.As(err); ok {
@@ -208,12 +211,21 @@ func (s Store) Discard(ctx context.Context, emailID string) error {
 	return nil
 }
 
-func parked(ctx context.Context, tx *sql.Tx, emailID string) (app.Letter, error) {
-	row := tx.QueryRowContext(ctx, `SELECT `+letterColumns+` FROM deadletters_letters
-		WHERE email_id = ? AND status = ? ORDER BY id DESC LIMIT 1`, emailID, app.StatusParked)
+// parked reads the parked letter ref names: an email id, or a letter's own key
+// (app.LetterKey), which is how a letter with no email id (a poison message) is
+// named.
+func parked(ctx context.Context, tx *sql.Tx, ref string) (app.Letter, error) {
+	var row *sql.Row
+	if id, ok := app.ParseLetterKey(ref); ok {
+		row = tx.QueryRowContext(ctx, `SELECT `+letterColumns+` FROM deadletters_letters
+			WHERE id = ? AND status = ?`, id, app.StatusParked)
+	} else {
+		row = tx.QueryRowContext(ctx, `SELECT `+letterColumns+` FROM deadletters_letters
+			WHERE email_id = ? AND status = ? ORDER BY id DESC LIMIT 1`, ref, app.StatusParked)
+	}
 	l, err := scanLetter(row)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return l, fmt.Errorf("read dead letter of %s: %w", emailID, err)
+		return l, fmt.Errorf("read dead letter %s: %w", ref, err)
 	}
 	return l, err
 }

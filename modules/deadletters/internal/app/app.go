@@ -55,9 +55,10 @@ type Store interface {
 	// Park stores a letter; it returns false when it was already stored.
 	Park(ctx context.Context, l Letter) (bool, error)
 	List(ctx context.Context, f Filter) ([]Letter, error)
-	// Replay re-sends the parked letters of the given emails from a fresh attempt
-	// count and returns how many it replayed.
-	Replay(ctx context.Context, emailIDs []string) (int, error)
-	// Discard marks the parked letter of an email discarded.
-	Discard(ctx context.Context, emailID string) error
+	// Replay re-sends the parked letters refs name (email ids or LetterKeys) from a
+	// fresh attempt count and returns how many it replayed.
+	Replay(ctx context.Context, refs []string) (int, error)
+	// Discard marks the parked letter ref names (an email id or a LetterKey)
+	// discarded.
+	Discard(ctx context.Context, ref string) error
 }

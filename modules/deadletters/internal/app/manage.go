@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/mailroom/mailroom/platform/apperr"
 )
@@ -42,14 +44,14 @@ func (h Manage) List(ctx context.Context, f Filter) ([]Letter, int64, error) {
 	return items, next, nil
 }
 
-// Replay sends one email's parked letter again.
-func (h Manage) Replay(ctx context.Context, emailID string) error {
-	n, err := h.Store.Replay(ctx, []string{emailID})
+// Replay sends a parked letter again; ref is its email id or its LetterKey.
+func (h Manage) Replay(ctx context.Context, ref string) error {
+	n, err := h.Store.Replay(ctx, []string{ref})
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return apperr.NotFound("parked dead letter of email", emailID)
+		return apperr.NotFound("parked dead letter", ref)
 	}
 	return nil
 }
@@ -82,7 +84,26 @@ func (h Manage) ReplayMatching(ctx context.Context, f Filter) (int, error) {
 	}
 }
 
-// Discard throws one email's parked letter away; the email stays dead.
-func (h Manage) Discard(ctx context.Context, emailID string) error {
-	return h.Store.Discard(ctx, emailID)
+// Discard throws a parked letter away (ref: its email id or its LetterKey); the
+// email stays dead.
+func (h Manage) Discard(ctx context.Context, ref string) error {
+	return h.Store.Discard(ctx, ref)
+}
+
+// letterKeyPrefix starts a letter's own key; an email id (a UUID) never does.
+const letterKeyPrefix = "letter-"
+
+// LetterKey names a letter by itself rather than by its email, for the API and the
+// CLI: a poison message has no email id, and is discarded by this key.
+func LetterKey(l Letter) string { return letterKeyPrefix + strconv.FormatInt(l.ID, 10) }
+
+// ParseLetterKey returns the letter id a LetterKey names; ok is false for anything
+// else (an email id).
+func ParseLetterKey(ref string) (int64, bool) {
+	rest, found := strings.CutPrefix(ref, letterKeyPrefix)
+	if !found {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
 }

@@ -29,6 +29,9 @@ func (h HTTP) Register(g *echo.Group) {
 
 // LetterResponse is a dead letter as the API and the CLI show it.
 type LetterResponse struct {
+	// ID names the letter in /api/dead-letters/{id}: the email id works as well, but
+	// a poison message has none.
+	ID                string     `json:"id"`
 	EmailID           string     `json:"email_id"`
 	Status            string     `json:"status"`
 	Reason            string     `json:"reason"`
@@ -50,7 +53,7 @@ type LetterResponse struct {
 // ToResponse shapes a letter for output. ReplayCount counts how many times the email
 // reached the dead letters, this time included; Replays how many replays preceded it.
 func ToResponse(l app.Letter) LetterResponse {
-	return LetterResponse{EmailID: l.EmailID, Status: l.Status, Reason: l.Reason, ErrorClass: l.ErrorClass,
+	return LetterResponse{ID: app.LetterKey(l), EmailID: l.EmailID, Status: l.Status, Reason: l.Reason, ErrorClass: l.ErrorClass,
 		Attempts: l.Attempts, SMTPReply: l.SMTPReply, Replays: l.Replay, ReplayCount: l.Replay + 1,
 		OriginalTopic: l.OriginalTopic, OriginalPartition: l.OriginalPartition, OriginalOffset: l.OriginalOffset,
 		ConsumerGroup: l.ConsumerGroup, FirstFailedAt: l.FirstFailedAt, LastFailedAt: l.LastFailedAt,

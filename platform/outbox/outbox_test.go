@@ -680,3 +680,35 @@ func TestReadStatsCountsPendingAndDueRows(t *testing.T) {
 		t.Errorf("OldestDueAge = %s, want between 0 and %s", s.OldestDueAge, elapsed)
 	}
 }
+
+// TestUnitsNoWorkerStartedStayInTheOutboxOnCancel cancels the relay while its only
+// worker is inside Publish and the next units are planned: those are not published
+// during shutdown; they stay in the outbox for the next start.
+func TestUnitsNoWorkerStartedStayInTheOutboxOnCancel(t *testing.T) {
+	e := newEnv(t)
+	gate := make(chan struct{})
+	e.pub.gate = gate
+	e.pub.entered = make(chan struct{}, 16)
+	msgs := []*message.Message{newMsg("k1", "a"), newMsg("k2", "b"), newMsg("k3", "c")}
+	e.add(t, "email.send", time.Time{}, msgs...)
+
+	r := run(t, e.newRelay(outbox.RelayConfig{Workers: 1, RunSize: 1, PollInterval: time.Minute}), closedChan())
+	select {
+	case <-e.pub.entered:
+	case <-time.After(waitTimeout):
+		t.Fatal("the relay never called Publish")
+	}
+	r.cancel()
+	close(gate)
+	select {
+	case <-r.done:
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not return after the in-flight publish finished")
+	}
+	if got := e.pub.acceptedUUIDs(); !slices.Equal(got, []string{msgs[0].UUID}) {
+		t.Errorf("published %v during shutdown, want only the one in flight (%s)", got, msgs[0].UUID)
+	}
+	if s := e.stats(t); s.Pending != 2 {
+		t.Errorf("%d rows left in the outbox, want the 2 not started", s.Pending)
+	}
+}

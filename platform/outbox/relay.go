@@ -135,6 +135,11 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 		go func() {
 			defer wg.Done()
 			for u := range units {
+				if ctx.Err() != nil {
+					// Shutting down: a unit not started is not started.
+					done <- unitDone{published: published{unit: u}, err: ctx.Err()}
+					continue
+				}
 				at := time.Now()
 				done <- unitDone{published: published{unit: u, at: at}, err: r.publish(u)}
 			}
@@ -188,7 +193,38 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 			r.log.Warn("outbox relay: cannot delete published rows, they will be published again", "error", d.err)
 		}
 	}
+	// shutdown lets what is in flight finish and deletes what was published.
+	shutdown := func() {
+		// Units no worker has taken yet are not started: they stay in the outbox.
+	drain:
+		for {
+			select {
+			case u := <-units:
+				inFlight--
+				plan.release(u)
+			default:
+				break drain
+			}
+		}
+		for ; inFlight > 0; inFlight-- {
+			d := <-done
+			if d.err == nil {
+				toDelete = append(toDelete, d.published)
+			}
+		}
+		if deleting {
+			finishDelete(<-deleted)
+		}
+		if len(toDelete) > 0 {
+			deletes <- toDelete
+			finishDelete(<-deleted)
+		}
+	}
 	for {
+		if ctx.Err() != nil {
+			shutdown()
+			return nil
+		}
 		if fetch && !paused && len(pending) < r.cfg.Workers {
 			fetch = false
 			next, err := r.planDue(ctx, plan, &pending)
@@ -216,19 +252,7 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 		}
 		select {
 		case <-ctx.Done():
-			for ; inFlight > 0; inFlight-- {
-				d := <-done
-				if d.err == nil {
-					toDelete = append(toDelete, d.published)
-				}
-			}
-			if deleting {
-				finishDelete(<-deleted)
-			}
-			if len(toDelete) > 0 {
-				deletes <- toDelete
-				finishDelete(<-deleted)
-			}
+			shutdown()
 			return nil
 		case send <- head:
 			pending = pending[1:]
@@ -240,6 +264,10 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 			fetch = true
 		case d := <-done:
 			inFlight--
+			if d.err != nil && ctx.Err() != nil {
+				plan.release(d.unit) // not started: shutting down
+				continue
+			}
 			if d.err != nil {
 				plan.release(d.unit)
 				backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)

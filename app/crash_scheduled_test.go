@@ -30,11 +30,7 @@ func TestScheduledRetryAndSendSurviveKill9(t *testing.T) {
 	logPath := filepath.Join(dir, "mailroom.log")
 	start := func() *e2e.Process {
 		t.Helper()
-		p := e2e.Start(t, bin, env, logPath, "serve")
-		if err := p.WaitReady(context.Background(), base, 60*time.Second); err != nil {
-			t.Fatalf("mailroom serve: %v", err)
-		}
-		return p
+		return e2e.Serve(t, context.Background(), bin, env, logPath, base)
 	}
 	get := func(id string) apptest.Email {
 		t.Helper()

@@ -42,11 +42,8 @@ func TestCrashRecovery(t *testing.T) {
 	defer cancel()
 	start := func() *e2e.Process {
 		t.Helper()
-		p := e2e.Start(t, bin, env, logPath, "serve")
 		began := time.Now()
-		if err := p.WaitReady(ctx, base, 60*time.Second); err != nil {
-			t.Fatalf("mailroom serve: %v", err)
-		}
+		p := e2e.Serve(t, ctx, bin, env, logPath, base)
 		t.Logf("pid %d ready in %s", p.Pid(), time.Since(began).Round(time.Millisecond))
 		return p
 	}

@@ -53,10 +53,7 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
-	proc := e2e.Start(t, bin, env, logPath, "serve")
-	if err := proc.WaitReady(ctx, base, 60*time.Second); err != nil {
-		t.Fatalf("mailroom serve: %v", err)
-	}
+	proc := e2e.Serve(t, ctx, bin, env, logPath, base)
 	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "disk full test"})
 	defer ld.Stop()
 	target := int64(300)

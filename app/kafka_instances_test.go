@@ -39,10 +39,7 @@ func TestKafkaInstancesEachKeepTheOutcomeOfTheEmailsTheyAccepted(t *testing.T) {
 	dir := t.TempDir()
 	addrA, dbA := e2e.FreeAddr(t), filepath.Join(dir, "a.db")
 	baseA := "http://" + addrA
-	procA := e2e.Start(t, bin, subprocessEnv(cfg, srv, dbA, addrA), filepath.Join(dir, "a.log"), "serve")
-	if err := procA.WaitReady(ctx, baseA, 60*time.Second); err != nil {
-		t.Fatalf("instance A: %v", err)
-	}
+	procA := e2e.Serve(t, ctx, bin, subprocessEnv(cfg, srv, dbA, addrA), filepath.Join(dir, "a.log"), baseA)
 	idA, idB := instanceIDOf(t, dbA), instB.App.InstanceID()
 	if idA == idB {
 		t.Fatalf("both instances have the instance id %s", idA)

@@ -51,11 +51,7 @@ func TestKafkaRebalanceGivesAKilledInstancesPartitionsToTheOtherAndLosesNothing(
 	logA := filepath.Join(dir, "a.log")
 	startA := func() *e2e.Process {
 		t.Helper()
-		p := e2e.Start(t, bin, envA, logA, "serve")
-		if err := p.WaitReady(ctx, baseA, 60*time.Second); err != nil {
-			t.Fatalf("instance A: %v", err)
-		}
-		return p
+		return e2e.Serve(t, ctx, bin, envA, logA, baseA)
 	}
 	procA := startA()
 

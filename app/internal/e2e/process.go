@@ -104,6 +104,18 @@ func Start(tb testing.TB, bin string, env []string, logPath string, args ...stri
 	return p
 }
 
+// Serve starts `bin serve` as Start does and waits until it answers /readyz at
+// baseURL, failing the test (with the end of the log) if it is not ready within a
+// minute.
+func Serve(tb testing.TB, ctx context.Context, bin string, env []string, logPath, baseURL string) *Process {
+	tb.Helper()
+	p := Start(tb, bin, env, logPath, "serve")
+	if err := p.WaitReady(ctx, baseURL, 60*time.Second); err != nil {
+		tb.Fatalf("mailroom serve: %v; log:\n%s", err, LogTail(p.Log(), 4000))
+	}
+	return p
+}
+
 // Pid is the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 

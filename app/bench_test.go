@@ -361,19 +361,8 @@ func BenchmarkEndToEndCapture(b *testing.B) {
 		if err != nil || len(items) != endToEndBatch {
 			b.Fatalf("list %s: %d items, %v", tag, len(items), err)
 		}
-		first, last := items[0].CreatedAt, time.Time{}
-		for _, e := range items {
-			if e.SentAt == nil {
-				b.Fatalf("email %s has no sent_at", e.ID)
-			}
-			latencies = append(latencies, e.SentAt.Sub(e.CreatedAt))
-			if e.CreatedAt.Before(first) {
-				first = e.CreatedAt
-			}
-			if e.SentAt.After(last) {
-				last = *e.SentAt
-			}
-		}
+		first, last, lat := sentTimes(b, items)
+		latencies = append(latencies, lat...)
 		span += last.Sub(first)
 		b.StartTimer()
 	}
@@ -470,4 +459,25 @@ func BenchmarkHealthyMailUnderTransientFailures(b *testing.B) {
 	b.ReportMetric(rates[false], "all_healthy_emails/s")
 	b.ReportMetric(rates[true], "healthy_with_10pct_failing_emails/s")
 	b.ReportMetric(rates[true]/rates[false], "x_all_healthy")
+}
+
+// sentTimes returns the first acceptance and the last send among items, all sent,
+// and each one's latency from acceptance to sent.
+func sentTimes(b *testing.B, items []e2e.Email) (first, last time.Time, latencies []time.Duration) {
+	b.Helper()
+	first = items[0].CreatedAt
+	latencies = make([]time.Duration, 0, len(items))
+	for _, e := range items {
+		if e.SentAt == nil {
+			b.Fatalf("email %s has no sent_at", e.ID)
+		}
+		latencies = append(latencies, e.SentAt.Sub(e.CreatedAt))
+		if e.CreatedAt.Before(first) {
+			first = e.CreatedAt
+		}
+		if e.SentAt.After(last) {
+			last = *e.SentAt
+		}
+	}
+	return first, last, latencies
 }

@@ -295,20 +295,7 @@ func endToEndOnce(b *testing.B, cfg *config.Config, tag string) (float64, time.D
 	if err != nil || len(items) != endToEndBatch {
 		b.Fatalf("list %s: %d items, %v", tag, len(items), err)
 	}
-	first, last := items[0].CreatedAt, time.Time{}
-	latencies := make([]time.Duration, 0, len(items))
-	for _, e := range items {
-		if e.SentAt == nil {
-			b.Fatalf("email %s has no sent_at", e.ID)
-		}
-		latencies = append(latencies, e.SentAt.Sub(e.CreatedAt))
-		if e.CreatedAt.Before(first) {
-			first = e.CreatedAt
-		}
-		if e.SentAt.After(last) {
-			last = *e.SentAt
-		}
-	}
+	first, last, latencies := sentTimes(b, items)
 	slices.Sort(latencies)
 	return float64(len(items)) / last.Sub(first).Seconds(), percentile(latencies, 0.50), percentile(latencies, 0.99)
 }

@@ -116,9 +116,11 @@ type deleteDone struct {
 //
 // Publishing and deleting overlap: a worker takes its next unit as soon as the
 // broker accepted the last one, while one deleter removes published rows (and runs
-// the hooks) in the background, many units per transaction. A published row stays
-// planned until it is deleted, so it is never read and published twice, but its key
-// is free at once: the key's next row may follow it to the broker, in order.
+// the hooks) in the background, many units per transaction. A published row and its
+// key stay planned until the row is deleted, so it is never read and published
+// twice, and the key's next row follows only once the hooks have recorded this one:
+// what a consumer does with the next message is never recorded before this one's
+// "published".
 func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 	select {
 	case <-ready:
@@ -184,7 +186,7 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 	finishDelete := func(d deleteDone) {
 		deleting = false
 		for _, p := range d.batch {
-			plan.releaseRows(p.unit)
+			plan.release(p.unit)
 		}
 		if d.err != nil {
 			// The rows stay in the outbox, behind the sweep, and are published
@@ -276,11 +278,11 @@ func (r *Relay) Run(ctx context.Context, ready <-chan struct{}) error {
 				for _, u := range pending {
 					plan.release(u)
 				}
+				plan.sweeping = false // the released rows are behind the cursor
 				pending, paused = nil, true
 				resetTimer(backoff)
 				continue
 			}
-			plan.releaseKeys(d.unit)
 			toDelete = append(toDelete, d.published)
 			backoff = 0
 			fetch = true
@@ -312,15 +314,14 @@ func newPlan() *plan {
 	return &plan{ids: map[int64]bool{}, keys: map[string]bool{}, held: map[string]bool{}}
 }
 
-// release forgets u entirely: it was not published. Its rows are behind the sweep's
-// cursor, so the sweep starts over.
+// release forgets u: it was deleted, or it was not published (then the caller
+// makes the sweep start over, as its rows are behind the cursor).
 func (p *plan) release(u unit) {
 	p.releaseKeys(u)
 	p.releaseRows(u)
-	p.sweeping = false
 }
 
-// releaseKeys frees u's keys once the broker accepted u.
+// releaseKeys frees u's keys.
 func (p *plan) releaseKeys(u unit) {
 	for _, rw := range u {
 		delete(p.keys, rw.key)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mailroom/mailroom/platform/apperr"
@@ -193,6 +194,11 @@ func ParseAddress(field, s string, allowName bool) (string, error) {
 	// decode to CR LF, which would be stored and rendered as it decoded.
 	if err := headerSafe(field, a.Name); err != nil {
 		return "", apperr.Invalid(field, "display name, once decoded, must be UTF-8 without CR, LF or NUL")
+	}
+	// Nor other control characters: a quoted display name cannot hold them, so
+	// "=?utf-8?q?=01?=" would be stored as a name that does not parse back.
+	if strings.ContainsFunc(a.Name, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
+		return "", apperr.Invalid(field, "display name, once decoded, must not contain control characters")
 	}
 	if a.Name == "" || !allowName {
 		return a.Address, nil

@@ -87,37 +87,33 @@ func (s Store) CountUsable(ctx context.Context) (int, error) {
 }
 
 func (s Store) query(ctx context.Context, q string, args ...any) ([]domain.Key, error) {
-	rows, err := s.DB.Read.QueryContext(ctx, q, args...)
+	keys, err := sqlite.Query(ctx, s.DB, scanKey, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query API keys: %w", err)
-	}
-	defer rows.Close()
-	var out []domain.Key
-	for rows.Next() {
-		var (
-			k       domain.Key
-			scope   string
-			hash    []byte
-			created int64
-			revoked sql.NullInt64
-		)
-		if err := rows.Scan(&k.ID, &k.Name, &scope, &k.Prefix, &hash, &created, &revoked); err != nil {
-			return nil, fmt.Errorf("read API key: %w", err)
-		}
-		if len(hash) != len(k.Hash) {
-			return nil, fmt.Errorf("API key %s: stored hash has %d bytes, want %d", k.ID, len(hash), len(k.Hash))
-		}
-		copy(k.Hash[:], hash)
-		k.Scope = auth.Scope(scope)
-		k.CreatedAt = time.UnixMilli(created).UTC()
-		if revoked.Valid {
-			t := time.UnixMilli(revoked.Int64).UTC()
-			k.RevokedAt = &t
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read API keys: %w", err)
 	}
-	return out, nil
+	return keys, nil
+}
+
+func scanKey(s sqlite.Scanner) (domain.Key, error) {
+	var (
+		k       domain.Key
+		scope   string
+		hash    []byte
+		created int64
+		revoked sql.NullInt64
+	)
+	if err := s.Scan(&k.ID, &k.Name, &scope, &k.Prefix, &hash, &created, &revoked); err != nil {
+		return k, err
+	}
+	if len(hash) != len(k.Hash) {
+		return k, fmt.Errorf("API key %s: stored hash has %d bytes, want %d", k.ID, len(hash), len(k.Hash))
+	}
+	copy(k.Hash[:], hash)
+	k.Scope = auth.Scope(scope)
+	k.CreatedAt = time.UnixMilli(created).UTC()
+	if revoked.Valid {
+		t := time.UnixMilli(revoked.Int64).UTC()
+		k.RevokedAt = &t
+	}
+	return k, nil
 }

@@ -108,20 +108,11 @@ func (s Store) List(ctx context.Context, f app.Filter) ([]app.Letter, error) {
 	}
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := s.DB.Read.QueryContext(ctx, q, args...)
+	out, err := sqlite.Query(ctx, s.DB, scanLetter, q, args...)
 	if err != nil {
 		return nil, apperr.Unavailable("cannot list dead letters", err)
 	}
-	defer rows.Close()
-	var out []app.Letter
-	for rows.Next() {
-		l, err := scanLetter(rows)
-		if err != nil {
-			return nil, apperr.Unavailable("cannot list dead letters", err)
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Replay implements app.Store.
@@ -238,9 +229,7 @@ func resolve(ctx context.Context, tx *sql.Tx, id int64, status string, at time.T
 	return nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanLetter(s scanner) (app.Letter, error) {
+func scanLetter(s sqlite.Scanner) (app.Letter, error) {
 	var (
 		l                     app.Letter
 		partition, offset     sql.NullInt64

@@ -29,25 +29,20 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email", err)
 	}
-	e.Events = append(e.Events, acceptedEvent(e))
-	rows, err := r.db.Read.QueryContext(ctx, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY id`, id)
+	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY id`, id)
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email's events", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var ev domain.Event
-		var at int64
-		if err := rows.Scan(&ev.Type, &at, &ev.Detail); err != nil {
-			return e, apperr.Unavailable("cannot read the email's events", err)
-		}
-		ev.At = time.UnixMilli(at).UTC()
-		e.Events = append(e.Events, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return e, apperr.Unavailable("cannot read the email's events", err)
-	}
+	e.Events = append([]domain.Event{acceptedEvent(e)}, events...)
 	return e, nil
+}
+
+func scanEvent(s sqlite.Scanner) (domain.Event, error) {
+	var ev domain.Event
+	var at int64
+	err := s.Scan(&ev.Type, &at, &ev.Detail)
+	ev.At = time.UnixMilli(at).UTC()
+	return ev, err
 }
 
 // List implements app.Repository.
@@ -77,20 +72,8 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email
 	}
 	q += " ORDER BY e.id DESC LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := r.db.Read.QueryContext(ctx, q, args...)
+	out, err := sqlite.Query(ctx, r.db, scanEmail, q, args...)
 	if err != nil {
-		return nil, apperr.Unavailable("cannot list emails", err)
-	}
-	defer rows.Close()
-	var out []domain.Email
-	for rows.Next() {
-		e, err := scanEmail(rows)
-		if err != nil {
-			return nil, apperr.Unavailable("cannot list emails", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, apperr.Unavailable("cannot list emails", err)
 	}
 	return out, nil
@@ -98,26 +81,25 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email
 
 // CountByStatus counts emails per status, for metrics.
 func (r *Repository) CountByStatus(ctx context.Context) (map[domain.Status]int, error) {
-	rows, err := r.db.Read.QueryContext(ctx, `SELECT status, COUNT(*) FROM emails_emails GROUP BY status`)
+	type count struct {
+		status string
+		n      int
+	}
+	counts, err := sqlite.Query(ctx, r.db, func(s sqlite.Scanner) (c count, err error) {
+		err = s.Scan(&c.status, &c.n)
+		return c, err
+	}, `SELECT status, COUNT(*) FROM emails_emails GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("count emails by status: %w", err)
 	}
-	defer rows.Close()
-	out := map[domain.Status]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, fmt.Errorf("count emails by status: %w", err)
-		}
-		out[domain.Status(s)] = n
+	out := make(map[domain.Status]int, len(counts))
+	for _, c := range counts {
+		out[domain.Status(c.status)] = c.n
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanEmail(s scanner) (domain.Email, error) {
+func scanEmail(s sqlite.Scanner) (domain.Email, error) {
 	var (
 		e                               domain.Email
 		status, to, cc, bcc, tags, meta string

@@ -3,13 +3,11 @@ package app_test
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/app/internal/e2e"
-	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
 // TestScheduledRetryAndSendSurviveKill9: a retry waiting for its due time and an
@@ -18,19 +16,14 @@ import (
 // then sent) and the scheduled email goes out, not before its send_at.
 func TestScheduledRetryAndSendSurviveKill9(t *testing.T) {
 	t.Parallel()
-	bin := e2e.Build(t)
-	srv := smtptest.Start(t)
-	dir := t.TempDir()
-	addr := e2e.FreeAddr(t)
-	base := "http://" + addr
-	env := e2e.SMTPEnv(filepath.Join(dir, "mailroom.db"), addr, srv.Host(), srv.Port(),
+	rig := e2e.NewRig(t, "",
 		"MAILROOM_RETRY_INITIAL_INTERVAL=4s",
 		"MAILROOM_RETRY_MAX_ATTEMPTS=3",
 	)
-	logPath := filepath.Join(dir, "mailroom.log")
+	srv, base := rig.SMTP, rig.Base
 	start := func() *e2e.Process {
 		t.Helper()
-		return e2e.Serve(t, context.Background(), bin, env, logPath, base)
+		return rig.Serve(t, context.Background())
 	}
 	get := func(id string) apptest.Email {
 		t.Helper()

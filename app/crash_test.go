@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/mail"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -27,23 +26,18 @@ const crashLanes = 16
 // only counted.
 func TestCrashRecovery(t *testing.T) {
 	t.Parallel()
-	bin := e2e.Build(t)
-	srv := smtptest.Start(t)
-	dir := t.TempDir()
-	addr := e2e.FreeAddr(t)
-	base := "http://" + addr
-	env := e2e.SMTPEnv(filepath.Join(dir, "mailroom.db"), addr, srv.Host(), srv.Port(),
+	rig := e2e.NewRig(t, "",
 		"MAILROOM_RETRY_INITIAL_INTERVAL=50ms",
 		"MAILROOM_RETRY_MAX_INTERVAL=1s",
 		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(crashLanes),
 	)
-	logPath := filepath.Join(dir, "mailroom.log")
+	srv, base := rig.SMTP, rig.Base
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := func() *e2e.Process {
 		t.Helper()
 		began := time.Now()
-		p := e2e.Serve(t, ctx, bin, env, logPath, base)
+		p := rig.Serve(t, ctx)
 		t.Logf("pid %d ready in %s", p.Pid(), time.Since(began).Round(time.Millisecond))
 		return p
 	}
@@ -72,13 +66,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// Every 202 reaches the SMTP server...
 	rx := newReceivedIndex()
-	apptest.Eventually(t, 90*time.Second, func() bool {
-		rx.update(srv)
-		return rx.missing(ids) == 0
-	}, func() string {
-		return fmt.Sprintf("%d of %d accepted emails never reached the SMTP server (e.g. %v); %d messages received",
-			rx.missing(ids), len(ids), rx.someMissing(ids, 5), srv.Count())
-	})
+	rx.waitReceived(t, srv, ids, 90*time.Second, nil)
 	// ...and is recorded as sent, none dead.
 	checkAllSent(t, ctx, base, ids)
 
@@ -119,6 +107,23 @@ func (r *receivedIndex) update(srv *smtptest.Server) {
 		r.count[id]++
 	}
 	r.scanned = len(msgs)
+}
+
+// waitReceived waits until every email in ids reached srv, and fails the test after
+// timeout naming some that did not; more, if not nil, adds to that message.
+func (r *receivedIndex) waitReceived(t *testing.T, srv *smtptest.Server, ids []string, timeout time.Duration, more func() string) {
+	t.Helper()
+	apptest.Eventually(t, timeout, func() bool {
+		r.update(srv)
+		return r.missing(ids) == 0
+	}, func() string {
+		msg := fmt.Sprintf("%d of %d accepted emails never reached the SMTP server (e.g. %v); %d messages received",
+			r.missing(ids), len(ids), r.someMissing(ids, 5), srv.Count())
+		if more != nil {
+			msg += "; " + more()
+		}
+		return msg
+	})
 }
 
 func (r *receivedIndex) missing(ids []string) int {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/app/internal/e2e"
-	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
 // diskSize is the size of the tmpfs the database lives on in TestDiskFullUnderLoad.
@@ -38,22 +37,17 @@ const diskFullFor = 10 * time.Second
 // 202, before, during or after the fault, must reach the SMTP server and be `sent`.
 func TestDiskFullUnderLoad(t *testing.T) {
 	t.Parallel()
-	bin := e2e.Build(t)
-	srv := smtptest.Start(t)
-	dir := t.TempDir()
-	disk := mountTmpfs(t, filepath.Join(dir, "disk"), diskSize)
-	addr := e2e.FreeAddr(t)
-	base := "http://" + addr
-	env := e2e.SMTPEnv(filepath.Join(disk, "mailroom.db"), addr, srv.Host(), srv.Port(),
+	disk := mountTmpfs(t, filepath.Join(t.TempDir(), "disk"), diskSize)
+	rig := e2e.NewRig(t, filepath.Join(disk, "mailroom.db"), // the log stays off the full disk
 		"MAILROOM_RETRY_INITIAL_INTERVAL=200ms",
 		"MAILROOM_RETRY_MAX_INTERVAL=2s",
 		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(faultLanes),
 	)
-	logPath := filepath.Join(dir, "mailroom.log") // not on the full disk
+	srv, base := rig.SMTP, rig.Base
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
-	proc := e2e.Serve(t, ctx, bin, env, logPath, base)
+	proc := rig.Serve(t, ctx)
 	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "disk full test"})
 	defer ld.Stop()
 	target := int64(300)
@@ -127,13 +121,7 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	}
 
 	rx := newReceivedIndex()
-	apptest.Eventually(t, 120*time.Second, func() bool {
-		rx.update(srv)
-		return rx.missing(ids) == 0
-	}, func() string {
-		return fmt.Sprintf("%d of %d accepted emails never reached the SMTP server (e.g. %v); %d received",
-			rx.missing(ids), len(ids), rx.someMissing(ids, 5), srv.Count())
-	})
+	rx.waitReceived(t, srv, ids, 120*time.Second, nil)
 	checkAllSent(t, ctx, base, ids)
 	dups := rx.duplicates()
 	t.Logf("FIGURES disk full: %d emails answered 202 (%d before the fault) and %d answered 503 (%d while full) in %s; disk full for %s; /readyz 200 again %s after space was freed; all delivered %s after; %d received, %d duplicates, 0 lost, 0 dead",

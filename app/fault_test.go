@@ -3,14 +3,12 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/app/internal/e2e"
-	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
 // smtpOutage is how long the SMTP server is down in TestSMTPFaultsUnderLoad.
@@ -29,23 +27,18 @@ const faultLanes = 8
 // so a duplicate here would be Mailroom's doing: they are counted and reported.
 func TestSMTPFaultsUnderLoad(t *testing.T) {
 	t.Parallel()
-	bin := e2e.Build(t)
-	srv := smtptest.Start(t)
-	dir := t.TempDir()
-	addr := e2e.FreeAddr(t)
-	base := "http://" + addr
-	env := e2e.SMTPEnv(filepath.Join(dir, "mailroom.db"), addr, srv.Host(), srv.Port(),
+	rig := e2e.NewRig(t, "",
 		"MAILROOM_RETRY_MAX_ATTEMPTS=10",
 		"MAILROOM_RETRY_INITIAL_INTERVAL=200ms",
 		"MAILROOM_RETRY_MULTIPLIER=2",
 		"MAILROOM_RETRY_MAX_INTERVAL=5s",
 		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(faultLanes),
 	)
-	logPath := filepath.Join(dir, "mailroom.log")
+	srv, base := rig.SMTP, rig.Base
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
-	proc := e2e.Serve(t, ctx, bin, env, logPath, base)
+	proc := rig.Serve(t, ctx)
 	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "fault test"})
 	defer ld.Stop()
 	waitAccepted := func(n int64) {
@@ -102,13 +95,7 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 	}
 
 	rx := newReceivedIndex()
-	apptest.Eventually(t, 120*time.Second, func() bool {
-		rx.update(srv)
-		return rx.missing(ids) == 0
-	}, func() string {
-		return fmt.Sprintf("%d of %d accepted emails never reached the SMTP server (e.g. %v); %d received",
-			rx.missing(ids), len(ids), rx.someMissing(ids, 5), srv.Count())
-	})
+	rx.waitReceived(t, srv, ids, 120*time.Second, nil)
 	recovered := time.Since(outageStart) - smtpOutage
 	checkAllSent(t, ctx, base, ids)
 	dups := rx.duplicates()

@@ -37,7 +37,9 @@ func NewSMTP(cfg SMTPConfig) *SMTP {
 
 // Send delivers msg over an idle connection or a new one; see Transport.Send and
 // conn.deliver for what counts as permanent. A reused connection that turns out
-// broken before any recipient was given is replaced by a fresh one, once.
+// broken before any recipient was given is replaced by a fresh one, once; the other
+// idle connections are dropped with it, as whatever broke one (a server restart, a
+// network change) most likely broke them all.
 //
 // Cancelling ctx closes the connection and returns a transient error wrapping the
 // cause, except after the whole message was written: then the server's verdict is
@@ -65,6 +67,7 @@ func (s *SMTP) Send(ctx context.Context, msg render.Message) (string, error) {
 		}
 		c.close(err)
 		if redial && tries == 0 && ctx.Err() == nil {
+			s.dropIdle()
 			continue
 		}
 		return "", err
@@ -75,13 +78,21 @@ func (s *SMTP) Send(ctx context.Context, msg render.Message) (string, error) {
 // those sends end.
 func (s *SMTP) Close() error {
 	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.dropIdle()
+	return nil
+}
+
+// dropIdle closes every idle connection, so the next acquire dials.
+func (s *SMTP) dropIdle() {
+	s.mu.Lock()
 	idle := s.idle
-	s.idle, s.closed = nil, true
+	s.idle = nil
 	s.mu.Unlock()
 	for _, c := range idle {
 		c.close(nil)
 	}
-	return nil
 }
 
 // acquire returns the most recently used idle connection that is not too old,

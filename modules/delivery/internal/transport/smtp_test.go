@@ -416,6 +416,52 @@ func TestSMTPRedialsOnceWhenAnIdleConnectionBroke(t *testing.T) {
 	}
 }
 
+// TestSMTPDropsEveryIdleConnectionWhenOneBroke: a server restart breaks every pooled
+// connection at once. The send that finds the first broken one must not spend its
+// one redial on the next broken one (it did: three attempts of one email, each
+// "rset: EOF", and the email was dead while the server was up).
+func TestSMTPDropsEveryIdleConnectionWhenOneBroke(t *testing.T) {
+	const pooled = 4
+	srv := smtptest.Start(t, smtptest.WithReplyDelay(300*time.Millisecond))
+	proxy := startProxy(t, srv.Addr())
+	cfg := config(srv)
+	cfg.Port = proxy.port()
+	cfg.MaxIdleConns = pooled
+	tr := newSMTP(t, cfg)
+
+	// Sends in flight at once each dial a connection, and all are pooled after.
+	var wg sync.WaitGroup
+	errs := make(chan error, pooled)
+	for i := range pooled {
+		wg.Go(func() {
+			_, err := tr.Send(context.Background(), message(t, fmt.Sprintf("pool-%d", i), []string{fmt.Sprintf("p%d@example.com", i)}))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("filling the pool: %v", err)
+		}
+	}
+	if got := srv.Connections(); got != pooled {
+		t.Fatalf("%d connections after %d overlapping sends, want %d: the sends did not overlap", got, pooled, pooled)
+	}
+
+	proxy.cut() // every pooled connection is now dead, as after a server restart
+	msg := message(t, "after-restart", []string{"b@example.com"})
+	if _, err := tr.Send(context.Background(), msg); err != nil {
+		t.Fatalf("send after every pooled connection broke: %v", err)
+	}
+	if got := srv.MessagesTo("b@example.com"); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) {
+		t.Fatalf("server received %+v", got)
+	}
+	if got := srv.Connections(); got != pooled+1 {
+		t.Errorf("connections = %d, want %d: one fresh dial after the break", got, pooled+1)
+	}
+}
+
 func TestSMTPCancellationAbortsPromptly(t *testing.T) {
 	cases := []struct {
 		name string

@@ -41,6 +41,10 @@ func TestKafkaAndGoChannelsRetryDeadLetterAndReplayAlike(t *testing.T) {
 			if !hasEvents(e, "attempt_failed", "retry_scheduled", "sent") {
 				t.Errorf("timeline %v lacks attempt_failed, retry_scheduled and sent", eventTypes(e))
 			}
+			checkOldestFirst(t, e)
+			if e.LastError != "" {
+				t.Errorf("last_error %q on a sent email: the failures are in the timeline, not the current state", e.LastError)
+			}
 		}},
 		{"a recipient answering 550 is dead after one try", func(t *testing.T, in *apptest.Instance, srv *smtptest.Server) {
 			const to = "gone@example.com"
@@ -79,6 +83,9 @@ func TestKafkaAndGoChannelsRetryDeadLetterAndReplayAlike(t *testing.T) {
 			if !hasEvents(e, "dead_lettered", "replayed", "sent") {
 				t.Errorf("timeline %v lacks dead_lettered, replayed and sent", eventTypes(e))
 			}
+			// "replayed" reaches the timeline over the events topic, after the relay
+			// recorded the replay's "published" directly: the order is by time.
+			checkOldestFirst(t, e)
 			if n := len(srv.MessagesTo(to)); n != 1 {
 				t.Errorf("the SMTP server received %d copies, want 1", n)
 			}
@@ -97,6 +104,18 @@ func TestKafkaAndGoChannelsRetryDeadLetterAndReplayAlike(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) { c.run(t, in, srv) })
 			}
 		})
+	}
+}
+
+// checkOldestFirst fails the test unless e's timeline is oldest first, as the
+// contract has it.
+func checkOldestFirst(t *testing.T, e apptest.Email) {
+	t.Helper()
+	for i := 1; i < len(e.Events); i++ {
+		if prev, ev := e.Events[i-1], e.Events[i]; ev.At.Before(prev.At) {
+			t.Errorf("timeline not oldest first: %s at %s listed after %s at %s (%v)",
+				ev.Type, ev.At.Format(time.RFC3339Nano), prev.Type, prev.At.Format(time.RFC3339Nano), eventTypes(e))
+		}
 	}
 }
 

@@ -81,4 +81,7 @@ type EmailRetryScheduled struct {
 	NextAttempt   int       `json:"next_attempt"`
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	LastError     string    `json:"last_error"`
+	// At is when the retry was scheduled (the failure's time); zero in events
+	// published before it existed.
+	At time.Time `json:"at"`
 }

@@ -192,7 +192,7 @@ func (h SendEmail) fail(ctx context.Context, msg *message.Message, cmd contract.
 		out.State.Status = StatusRetrying
 		out.Retry, out.RetryAt = &next, at
 		out.Events = append(out.Events, Event{contract.EventEmailRetryScheduled, contract.EmailRetryScheduled{
-			EmailID: cmd.EmailID, NextAttempt: next.Attempt, NextAttemptAt: at, LastError: sendErr.Error()}})
+			EmailID: cmd.EmailID, NextAttempt: next.Attempt, NextAttemptAt: at, LastError: sendErr.Error(), At: now}})
 		if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
 			return fmt.Errorf("record retry of %s: %w", cmd.EmailID, err)
 		}

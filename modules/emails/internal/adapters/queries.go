@@ -29,7 +29,10 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email", err)
 	}
-	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY id`, id)
+	// Oldest first by time, not by insertion: events come by different paths (the
+	// relay records "published" at once, a replay's "replayed" arrives later over
+	// the events topic), so rows are not always inserted in the order they happened.
+	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY at, id`, id)
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email's events", err)
 	}

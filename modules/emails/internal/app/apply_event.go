@@ -56,9 +56,11 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 		if err := decode(&e); err != nil {
 			return Change{}, false, err
 		}
-		at := e.At
+		at, noError := e.At, ""
+		// last_error is the current state: a sent email has none (its failed
+		// attempts stay in the timeline).
 		return Change{EmailID: e.EmailID, Type: domain.EventSent, At: e.At, Detail: e.Reply,
-			Attempts: &e.Attempt, SentAt: &at}, true, nil
+			Attempts: &e.Attempt, SentAt: &at, LastError: &noError}, true, nil
 	case delivery.EventEmailAttemptFailed:
 		var e delivery.EmailAttemptFailed
 		if err := decode(&e); err != nil {
@@ -74,7 +76,7 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 		}
 		next := e.NextAttemptAt
 		detail := fmt.Sprintf("attempt %d at %s", e.NextAttempt, next.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-		return Change{EmailID: e.EmailID, Type: domain.EventRetryScheduled, Detail: detail,
+		return Change{EmailID: e.EmailID, Type: domain.EventRetryScheduled, At: e.At, Detail: detail,
 			NextAttemptAt: &next}, true, nil
 	case dlt.EventEmailDeadLettered:
 		var e dlt.EmailDeadLettered

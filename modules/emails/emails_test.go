@@ -281,6 +281,19 @@ func TestAnUnknownEmailIsNotFound(t *testing.T) {
 			t.Errorf("GET %s: %s, want code not_found and no field", path, r.Body)
 		}
 	}
+	t.Run("a long id is echoed cut", func(t *testing.T) {
+		long := strings.Repeat("a", 5000)
+		for _, path := range []string{"/api/emails/" + long, "/api/emails/" + long + "/raw"} {
+			r := in.Do(t, http.MethodGet, path, nil)
+			if r.Status != http.StatusNotFound {
+				t.Fatalf("GET %.40s…: %d, want 404", path, r.Status)
+			}
+			msg := decodeError(t, r).Error.Message
+			if !strings.Contains(msg, `"`+strings.Repeat("a", 64)+`…"`) || strings.Contains(msg, strings.Repeat("a", 65)) {
+				t.Errorf("GET %.40s…: message of %d bytes %.100q…, want the id's first 64 characters and …", path, len(msg), msg)
+			}
+		}
+	})
 }
 
 func TestIdempotencyKey(t *testing.T) {

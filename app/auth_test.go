@@ -3,6 +3,7 @@ package app_test
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -229,6 +230,27 @@ func TestASendKeySeesOnlyItsOwnEmails(t *testing.T) {
 		}
 		if again != a {
 			t.Errorf("alice's repeat answered %s, want her first email %s", again, a)
+		}
+	})
+
+	t.Run("the raw message of another key's email answers as an unknown id does", func(t *testing.T) {
+		scheduledID := in.Send(t, map[string]any{"to": []string{"later@example.com"}, "subject": "later", "text": "hi",
+			"send_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, apptest.Bearer(bob)...)
+		unknownID := "0198a1b2-0000-7000-8000-000000000000"
+		// The id in the message is the one asked for; everything else must match.
+		answer := func(headers []string, id string) string {
+			r := in.Do(t, http.MethodGet, "/api/emails/"+id+"/raw", nil, headers...)
+			return strconv.Itoa(r.Status) + " " + strings.ReplaceAll(string(r.Body), id, "{id}")
+		}
+		want := answer(apptest.Bearer(bob), unknownID)
+		for name, got := range map[string]string{
+			"another send key's email":        answer(apptest.Bearer(bob), aliceID),
+			"the admin's email":               answer(apptest.Bearer(bob), adminID),
+			"its own email, not yet rendered": answer(apptest.Bearer(bob), scheduledID),
+		} {
+			if got != want {
+				t.Errorf("%s: %s; an unknown id: %s", name, got, want)
+			}
 		}
 	})
 }

@@ -512,6 +512,14 @@ func TestListFilters(t *testing.T) {
 		})
 	}
 
+	t.Run("an absent or empty limit means the default", func(t *testing.T) {
+		for _, q := range []url.Values{nil, {"limit": {""}}, {"limit": {""}, "cursor": {""}}} {
+			if got := len(listEmails(t, in, q).Items); got != len(ids) {
+				t.Errorf("?%s listed %d emails, want all %d", q.Encode(), got, len(ids))
+			}
+		}
+	})
+
 	t.Run("pages follow next_cursor to the end, newest first", func(t *testing.T) {
 		var got []string
 		cursor := ""
@@ -541,10 +549,17 @@ func TestListFilters(t *testing.T) {
 		{"a limit that is not a number is refused", "limit=ten", "limit"},
 		{"a limit over the page size is refused", "limit=101", "limit"},
 		{"a negative limit is refused", "limit=-1", "limit"},
+		{"a limit of 0 is refused, not taken as the default", "limit=0", "limit"},
+		{"a limit of -0 is refused, not taken as the default", "limit=-0", "limit"},
+		{"a cursor that is not an email id is refused", "cursor=garbage", "cursor"},
+		{"a cursor of zeros is refused", "cursor=00000000", "cursor"},
+		{"a cursor that is a UUID but not a v7 is refused", "cursor=0190c2a4-0000-4000-8000-000000000000", "cursor"},
+		{"a cursor in upper case is refused", "cursor=" + strings.ToUpper(ids[0]), "cursor"},
+		{"a cursor in braces is refused", "cursor={" + ids[0] + "}", "cursor"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			r := in.Do(t, http.MethodGet, "/api/emails?"+tt.query, nil)
+			r := in.Do(t, http.MethodGet, "/api/emails?"+url.PathEscape(tt.query), nil)
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("status %d %s, want 400", r.Status, r.Body)
 			}

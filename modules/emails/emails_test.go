@@ -242,6 +242,10 @@ func TestAcceptedEmailsAreAnsweredWithWhereToFindThem(t *testing.T) {
 			map[string]any{"send_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, "scheduled"},
 		{"an email with send_at in the past is queued",
 			map[string]any{"send_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, "queued"},
+		{"an email with send_at written with a lowercase t and z (RFC 3339 section 5.6) is scheduled",
+			map[string]any{"send_at": strings.ToLower(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))}, "scheduled"},
+		{"an email with send_at in another zone, lowercase t, is scheduled",
+			map[string]any{"send_at": strings.ToLower(time.Now().Add(time.Hour).In(time.FixedZone("", 9*3600)).Format(time.RFC3339))}, "scheduled"},
 		{"an email without from takes smtp.from", map[string]any{"from": nil}, "queued"},
 		{"an email to a one-label domain is accepted", map[string]any{"to": []string{"root@localhost"}}, "queued"},
 	}

@@ -144,7 +144,7 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	}
 	v.Metadata = d.Metadata
 	if d.SendAt != "" {
-		t, err := time.Parse(time.RFC3339, d.SendAt)
+		t, err := ParseSendAt(d.SendAt)
 		if err != nil {
 			return v, apperr.Invalid("send_at", "not an RFC 3339 time such as 2026-12-01T09:00:00Z")
 		}
@@ -248,4 +248,25 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// ParseSendAt parses a send_at: an RFC 3339 date-time, whose "T" and "Z" RFC 3339
+// allows in lower case too (section 5.6). time.Parse takes them in upper case only,
+// so they are raised first; no other letter is valid in the form anyway.
+func ParseSendAt(s string) (time.Time, error) {
+	if len(s) > 10 && (s[10] == 't' || s[len(s)-1] == 'z') {
+		b := []byte(s)
+		if b[10] == 't' {
+			b[10] = 'T'
+		}
+		if b[len(b)-1] == 'z' {
+			b[len(b)-1] = 'Z'
+		}
+		s = string(b)
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, fmt.Errorf("parse send_at: %w", err)
+	}
+	return t, nil
 }

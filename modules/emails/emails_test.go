@@ -332,6 +332,29 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 	})
 
+	t.Run("the same key with the same email in other words answers the first id again", func(t *testing.T) {
+		later := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+		pairs := []struct{ name, first, again string }{
+			{"an empty cc and none",
+				`{"to": ["a@example.com"], "subject": "cc", "text": "hi", "cc": []}`,
+				`{"to": ["a@example.com"], "subject": "cc", "text": "hi"}`},
+			{"empty tags, bcc and metadata and none",
+				`{"to": ["a@example.com"], "subject": "empties", "text": "hi"}`,
+				`{"to": ["a@example.com"], "subject": "empties", "text": "hi", "tags": [], "bcc": [], "metadata": {}}`},
+			{"one send_at instant in two zones",
+				`{"to": ["a@example.com"], "subject": "zones", "text": "hi", "send_at": "` + later.Format(time.RFC3339) + `"}`,
+				`{"to": ["a@example.com"], "subject": "zones", "text": "hi", "send_at": "` + later.In(time.FixedZone("", 9*3600)).Format(time.RFC3339) + `"}`},
+		}
+		for i, p := range pairs {
+			key := fmt.Sprintf("key-normalized-%d", i)
+			r1, a1 := post(t, p.first, key)
+			r2, a2 := post(t, p.again, key)
+			if a1.ID == "" || a1.ID != a2.ID {
+				t.Errorf("%s: answers %d %s and %d %s, want 202 twice with one id", p.name, r1.Status, r1.Body, r2.Status, r2.Body)
+			}
+		}
+	})
+
 	t.Run("the same key with a different body is a conflict", func(t *testing.T) {
 		_, a1 := post(t, body(map[string]any{"subject": "first"}), "key-conflict")
 		r, _ := post(t, body(map[string]any{"subject": "second"}), "key-conflict")

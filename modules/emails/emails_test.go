@@ -418,22 +418,30 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 	})
 
-	bad := []struct{ name, key string }{
-		{"a key with a tab is refused", "key\twith-tab"},
-		{"a key longer than 255 characters is refused", strings.Repeat("k", 256)},
-		{"a key with non-ASCII is refused", "clé"},
+	bad := []struct {
+		name string
+		keys []string
+	}{
+		{"a key with a tab is refused", []string{"key\twith-tab"}},
+		{"a key longer than 255 characters is refused", []string{strings.Repeat("k", 256)}},
+		{"a key with non-ASCII is refused", []string{"clé"}},
+		{"a key given twice is refused", []string{"key-twice-1", "key-twice-2"}},
+		{"the same key given twice is refused", []string{"key-twice", "key-twice"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, in.URL+"/api/emails", strings.NewReader(`{"to": ["a@example.com"], "subject": "k", "text": "hi"}`))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header["Idempotency-Key"] = []string{tt.key}
+			req.Header["Idempotency-Key"] = tt.keys
 			r := send(t, req)
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("status %d %s, want 400", r.Status, r.Body)
 			}
 			if b := decodeError(t, r); field(b) != "Idempotency-Key" {
 				t.Errorf("error %s, want field Idempotency-Key", r.Body)
+			}
+			if countSubject(t, in, "k") != 0 {
+				t.Errorf("the refused request stored an email")
 			}
 		})
 	}

@@ -60,7 +60,12 @@ func (h HTTP) postEmail(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	if _, present := c.Request().Header["Idempotency-Key"]; present && !validIdempotencyKey(key) {
+	keys, present := c.Request().Header["Idempotency-Key"]
+	if len(keys) > 1 {
+		// Which one counts would be a guess, and a proxy may have picked the other.
+		return apperr.Invalid("Idempotency-Key", "given more than once; send one")
+	}
+	if present && !validIdempotencyKey(key) {
 		return apperr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
 	}
 	var req sendRequest

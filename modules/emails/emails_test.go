@@ -115,6 +115,17 @@ func TestBadRequestsAreRefusedNamingTheField(t *testing.T) {
 		{name: "CR LF in a metadata value",
 			body: body(map[string]any{"metadata": map[string]string{"user_id": "42\r\nBcc: evil@example.com"}}), field: "metadata.user_id"},
 		{name: "a missing subject", body: body(map[string]any{"subject": nil}), field: "subject"},
+		{name: "an escape character in the subject", body: body(map[string]any{"subject": "Hi \x1b[31mred"}), field: "subject"},
+		{name: "a C0 control character in the subject", body: body(map[string]any{"subject": "Hi\x01"}), field: "subject"},
+		{name: "DEL in the subject", body: body(map[string]any{"subject": "Hi\x7f"}), field: "subject"},
+		{name: "a C1 NEXT LINE in the subject", body: body(map[string]any{"subject": "Hi\u0085there"}), field: "subject"},
+		{name: "a LINE SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2028there"}), field: "subject"},
+		{name: "a PARAGRAPH SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2029there"}), field: "subject"},
+		{name: "a number in the to list names the element", body: `{"to": [1], "subject": "s", "text": "t"}`, field: "to[0]"},
+		{name: "a null in the to list names the element", body: `{"to": ["a@example.com", null], "subject": "s", "text": "t"}`, field: "to[1]"},
+		{name: "a number as a metadata value names the key", body: body(map[string]any{"metadata": map[string]any{"a": 1}}), field: "metadata.a"},
+		{name: "a null metadata value is refused, not stored as empty",
+			body: `{"to": ["a@example.com"], "subject": "s", "text": "t", "metadata": {"a": null}}`, field: "metadata.a"},
 		{name: "a blank subject", body: body(map[string]any{"subject": "   "}), field: "subject"},
 		{name: "neither text nor html", body: body(map[string]any{"text": nil}), field: "text"},
 		{name: "a send_at that is not RFC 3339", body: body(map[string]any{"send_at": "tomorrow"}), field: "send_at"},
@@ -248,6 +259,7 @@ func TestAcceptedEmailsAreAnsweredWithWhereToFindThem(t *testing.T) {
 			map[string]any{"send_at": strings.ToLower(time.Now().Add(time.Hour).In(time.FixedZone("", 9*3600)).Format(time.RFC3339))}, "scheduled"},
 		{"an email without from takes smtp.from", map[string]any{"from": nil}, "queued"},
 		{"an email to a one-label domain is accepted", map[string]any{"to": []string{"root@localhost"}}, "queued"},
+		{"an email with a tab in its subject is accepted", map[string]any{"subject": "Hello\tthere"}, "queued"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

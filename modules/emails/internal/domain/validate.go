@@ -99,6 +99,9 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	if err := headerSafe("subject", d.Subject); err != nil {
 		return v, err
 	}
+	if strings.ContainsFunc(d.Subject, isSubjectControl) {
+		return v, apperr.Invalid("subject", "must not contain control characters")
+	}
 	if utf8.RuneCountInString(d.Subject) > MaxSubjectLen {
 		return v, apperr.Invalid("subject", "longer than %d characters", MaxSubjectLen)
 	}
@@ -230,6 +233,15 @@ func headerSafe(field, s string) error {
 		return apperr.Invalid(field, "not valid UTF-8")
 	}
 	return nil
+}
+
+// isSubjectControl reports whether r may not be in a subject, as it may not be in a
+// display name: a control character other than TAB (C0, DEL, C1 such as U+0085 NEXT
+// LINE), or U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR. A subject is one
+// line of text; these break it or hide in it where a reader of the header or a log
+// line does not see them.
+func isSubjectControl(r rune) bool {
+	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 // bodySafe refuses NUL and invalid UTF-8 in a body; line breaks are fine there.

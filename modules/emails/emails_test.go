@@ -5,6 +5,7 @@ package emails_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -193,6 +194,8 @@ func TestTheTransportOfTheBodyIsChecked(t *testing.T) {
 		{"a form is not JSON", []string{"Content-Type", "application/x-www-form-urlencoded"}, bytes.NewReader(valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
 		{"no content type is not JSON", nil, bytes.NewReader(valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
 		{"a charset other than UTF-8 is refused", []string{"Content-Type", "application/json; charset=latin1"}, bytes.NewReader(valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"a gzipped body is refused as such", []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}, gzipped(t, valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"an identity body is fine", []string{"Content-Type", "application/json", "Content-Encoding", "identity"}, bytes.NewReader(valid), http.StatusAccepted, ""},
 		{"JSON with charset utf-8 is fine", []string{"Content-Type", "application/json; charset=UTF-8"}, bytes.NewReader(valid), http.StatusAccepted, ""},
 		{"a body over http.max_body_bytes with its length", []string{"Content-Type", "application/json"}, bytes.NewReader(big), http.StatusRequestEntityTooLarge, "body_too_large"},
 		// io.MultiReader hides the length: the body is sent chunked.
@@ -214,11 +217,29 @@ func TestTheTransportOfTheBodyIsChecked(t *testing.T) {
 			if tt.code == "" {
 				return
 			}
-			if b := decodeError(t, r); b.Error.Code != tt.code {
+			b := decodeError(t, r)
+			if b.Error.Code != tt.code {
 				t.Fatalf("error %s, want code %s", r.Body, tt.code)
+			}
+			if ce := req.Header.Get("Content-Encoding"); ce != "" && (field(b) != "Content-Encoding" || !strings.Contains(b.Error.Message, ce)) {
+				t.Errorf("error %s, want it to name Content-Encoding %s", r.Body, ce)
 			}
 		})
 	}
+}
+
+// gzipped returns b compressed with gzip.
+func gzipped(t *testing.T, b []byte) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }
 
 func send(t *testing.T, req *http.Request) apptest.Response {

@@ -27,7 +27,7 @@ const jsonSpace = " \t\r\n"
 const maxJSONDepth = 16
 
 // DecodeJSON reads the request body into v strictly: the content type must be JSON,
-// the body valid UTF-8 holding exactly one object, with no unknown or duplicate keys
+// the body not content-coded, valid UTF-8 holding exactly one object, with no unknown or duplicate keys
 // and no deep nesting. A key must name a struct field exactly: encoding/json would
 // also take "To" or "ſubject" for "subject", a second key for one field that the
 // duplicate check would not see. Every failure is a 4xx apperr naming the problem.
@@ -40,6 +40,16 @@ func DecodeJSON(c echo.Context, v any) error {
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 			return apperr.New(apperr.CodeUnsupportedMedia, "charset must be utf-8, got %q", cs)
+		}
+	}
+	// A coded body (gzip, deflate, br) is not decoded here: refused as such, rather
+	// than read as JSON and called invalid UTF-8.
+	for _, ce := range c.Request().Header.Values(echo.HeaderContentEncoding) {
+		for coding := range strings.SplitSeq(ce, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return &apperr.Error{Code: apperr.CodeUnsupportedMedia, Field: echo.HeaderContentEncoding,
+					Message: fmt.Sprintf("%s: %q is not supported; send the body unencoded", echo.HeaderContentEncoding, apperr.Clip(coding))}
+			}
 		}
 	}
 	body, err := readBody(c.Request())

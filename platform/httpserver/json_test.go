@@ -204,6 +204,29 @@ func TestDecodeJSONTakesANullFieldAsAbsent(t *testing.T) {
 	}
 }
 
+func TestDecodeJSONRefusesACodedBodyNamingTheCoding(t *testing.T) {
+	for _, ce := range []string{"gzip", "deflate", "br", "identity, gzip", "GZIP"} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("\x1f\x8b\x08\x00"))
+		req.Header.Set(echo.HeaderContentType, "application/json")
+		req.Header.Set(echo.HeaderContentEncoding, ce)
+		var v request
+		err := httpserver.DecodeJSON(echo.New().NewContext(req, httptest.NewRecorder()), &v)
+		e, ok := apperr.As(err)
+		if !ok || e.Code != apperr.CodeUnsupportedMedia || e.Field != "Content-Encoding" || !strings.Contains(e.Message, "Content-Encoding") {
+			t.Errorf("Content-Encoding %q: %v, want unsupported_media_type naming Content-Encoding", ce, err)
+		}
+	}
+	for _, ce := range []string{"identity", "Identity", ""} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"subject":"x"}`))
+		req.Header.Set(echo.HeaderContentType, "application/json")
+		req.Header.Set(echo.HeaderContentEncoding, ce)
+		var v request
+		if err := httpserver.DecodeJSON(echo.New().NewContext(req, httptest.NewRecorder()), &v); err != nil || v.Subject != "x" {
+			t.Errorf("Content-Encoding %q: %v, %+v; want the body decoded", ce, err, v)
+		}
+	}
+}
+
 func TestUnmarshalAppliesTheSameRulesWithoutHTTP(t *testing.T) {
 	var v request
 	if err := httpserver.Unmarshal([]byte(`{"subject":"ok"}`), &v); err != nil || v.Subject != "ok" {

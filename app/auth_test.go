@@ -132,6 +132,30 @@ func TestEveryAPIRouteAnswersByTheKeyItIsGiven(t *testing.T) {
 		})
 	}
 
+	t.Run("a wrong method on a known /api path is 405 with Allow, as outside /api", func(t *testing.T) {
+		for _, tc := range []struct{ method, path, allow string }{
+			{http.MethodDelete, "/api/emails", "OPTIONS, GET, POST"},
+			{http.MethodPut, "/api/emails/0198a1b2-0000-7000-8000-000000000000", "OPTIONS, GET"},
+			{http.MethodGet, "/api/dead-letters/letter-1/replay", "OPTIONS, POST"},
+			{http.MethodDelete, "/healthz", "OPTIONS, GET"},
+		} {
+			r := in.Do(t, tc.method, tc.path, nil)
+			if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != tc.allow {
+				t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), r.Body, tc.allow)
+				continue
+			}
+			if code := errorCode(t, r); code != "method_not_allowed" {
+				t.Errorf("%s %s: code %q, want method_not_allowed", tc.method, tc.path, code)
+			}
+		}
+		if r := in.Do(t, http.MethodDelete, "/api/emails", nil, apptest.NoKey...); r.Status != http.StatusUnauthorized {
+			t.Errorf("DELETE /api/emails without a key: %d %s, want 401", r.Status, r.Body)
+		}
+		if r := in.Do(t, http.MethodGet, "/api/nothing-here", nil); r.Status != http.StatusNotFound {
+			t.Errorf("GET /api/nothing-here: %d %s, want 404", r.Status, r.Body)
+		}
+	})
+
 	t.Run("an unknown /api path without a key is 401, not 404", func(t *testing.T) {
 		if r := in.Do(t, http.MethodGet, "/api/nothing-here", nil, apptest.NoKey...); r.Status != http.StatusUnauthorized {
 			t.Errorf("%d %s, want 401", r.Status, r.Body)

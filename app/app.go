@@ -121,8 +121,9 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 		return nil, err
 	}
 	// The guard is in front of the group before any route is added: Echo gives a
-	// route the group's middleware as it stands when the route is added.
-	api := a.echo.Group("/api", guard)
+	// route the group's middleware as it stands when the route is added. A wrong
+	// method on a known /api path is 405 with Allow (httpserver.Group), as elsewhere.
+	api := httpserver.Group(a.echo, "/api", guard)
 	for _, m := range a.modules {
 		m.RegisterRoutes(api)
 		if err := m.RegisterHandlers(a.router, a.broker); err != nil {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,30 @@ func TestEveryAPIRouteAnswersByTheKeyItIsGiven(t *testing.T) {
 		})
 	}
 
+	t.Run("a wrong method on a known /api path is 405 with Allow, as outside /api", func(t *testing.T) {
+		for _, tc := range []struct{ method, path, allow string }{
+			{http.MethodDelete, "/api/emails", "OPTIONS, GET, POST"},
+			{http.MethodPut, "/api/emails/0198a1b2-0000-7000-8000-000000000000", "OPTIONS, GET"},
+			{http.MethodGet, "/api/dead-letters/letter-1/replay", "OPTIONS, POST"},
+			{http.MethodDelete, "/healthz", "OPTIONS, GET"},
+		} {
+			r := in.Do(t, tc.method, tc.path, nil)
+			if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != tc.allow {
+				t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), r.Body, tc.allow)
+				continue
+			}
+			if code := errorCode(t, r); code != "method_not_allowed" {
+				t.Errorf("%s %s: code %q, want method_not_allowed", tc.method, tc.path, code)
+			}
+		}
+		if r := in.Do(t, http.MethodDelete, "/api/emails", nil, apptest.NoKey...); r.Status != http.StatusUnauthorized {
+			t.Errorf("DELETE /api/emails without a key: %d %s, want 401", r.Status, r.Body)
+		}
+		if r := in.Do(t, http.MethodGet, "/api/nothing-here", nil); r.Status != http.StatusNotFound {
+			t.Errorf("GET /api/nothing-here: %d %s, want 404", r.Status, r.Body)
+		}
+	})
+
 	t.Run("an unknown /api path without a key is 401, not 404", func(t *testing.T) {
 		if r := in.Do(t, http.MethodGet, "/api/nothing-here", nil, apptest.NoKey...); r.Status != http.StatusUnauthorized {
 			t.Errorf("%d %s, want 401", r.Status, r.Body)
@@ -229,6 +254,27 @@ func TestASendKeySeesOnlyItsOwnEmails(t *testing.T) {
 		}
 		if again != a {
 			t.Errorf("alice's repeat answered %s, want her first email %s", again, a)
+		}
+	})
+
+	t.Run("the raw message of another key's email answers as an unknown id does", func(t *testing.T) {
+		scheduledID := in.Send(t, map[string]any{"to": []string{"later@example.com"}, "subject": "later", "text": "hi",
+			"send_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, apptest.Bearer(bob)...)
+		unknownID := "0198a1b2-0000-7000-8000-000000000000"
+		// The id in the message is the one asked for; everything else must match.
+		answer := func(headers []string, id string) string {
+			r := in.Do(t, http.MethodGet, "/api/emails/"+id+"/raw", nil, headers...)
+			return strconv.Itoa(r.Status) + " " + strings.ReplaceAll(string(r.Body), id, "{id}")
+		}
+		want := answer(apptest.Bearer(bob), unknownID)
+		for name, got := range map[string]string{
+			"another send key's email":        answer(apptest.Bearer(bob), aliceID),
+			"the admin's email":               answer(apptest.Bearer(bob), adminID),
+			"its own email, not yet rendered": answer(apptest.Bearer(bob), scheduledID),
+		} {
+			if got != want {
+				t.Errorf("%s: %s; an unknown id: %s", name, got, want)
+			}
 		}
 	})
 }

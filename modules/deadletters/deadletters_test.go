@@ -270,6 +270,11 @@ func TestListingFiltersAndPages(t *testing.T) {
 		{"an until that is not RFC 3339 is refused", "until=2026-13-01", "until"},
 		{"a cursor that is not a number is refused", "cursor=abc", "cursor"},
 		{"a limit over the page size is refused", "limit=100000", "limit"},
+		{"a limit of 0 is refused, not taken as the default", "limit=0", "limit"},
+		{"a limit of -0 is refused, not taken as the default", "limit=-0", "limit"},
+		{"a cursor of zeros is refused", "cursor=00000000", "cursor"},
+		{"a cursor with a leading zero is refused", "cursor=01", "cursor"},
+		{"a cursor with a plus sign is refused", "cursor=%2B1", "cursor"},
 		{"an unknown status is refused", "status=lost", "status"},
 	}
 	for _, tt := range bad {

@@ -5,6 +5,7 @@ package emails_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,6 +116,17 @@ func TestBadRequestsAreRefusedNamingTheField(t *testing.T) {
 		{name: "CR LF in a metadata value",
 			body: body(map[string]any{"metadata": map[string]string{"user_id": "42\r\nBcc: evil@example.com"}}), field: "metadata.user_id"},
 		{name: "a missing subject", body: body(map[string]any{"subject": nil}), field: "subject"},
+		{name: "an escape character in the subject", body: body(map[string]any{"subject": "Hi \x1b[31mred"}), field: "subject"},
+		{name: "a C0 control character in the subject", body: body(map[string]any{"subject": "Hi\x01"}), field: "subject"},
+		{name: "DEL in the subject", body: body(map[string]any{"subject": "Hi\x7f"}), field: "subject"},
+		{name: "a C1 NEXT LINE in the subject", body: body(map[string]any{"subject": "Hi\u0085there"}), field: "subject"},
+		{name: "a LINE SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2028there"}), field: "subject"},
+		{name: "a PARAGRAPH SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2029there"}), field: "subject"},
+		{name: "a number in the to list names the element", body: `{"to": [1], "subject": "s", "text": "t"}`, field: "to[0]"},
+		{name: "a null in the to list names the element", body: `{"to": ["a@example.com", null], "subject": "s", "text": "t"}`, field: "to[1]"},
+		{name: "a number as a metadata value names the key", body: body(map[string]any{"metadata": map[string]any{"a": 1}}), field: "metadata.a"},
+		{name: "a null metadata value is refused, not stored as empty",
+			body: `{"to": ["a@example.com"], "subject": "s", "text": "t", "metadata": {"a": null}}`, field: "metadata.a"},
 		{name: "a blank subject", body: body(map[string]any{"subject": "   "}), field: "subject"},
 		{name: "neither text nor html", body: body(map[string]any{"text": nil}), field: "text"},
 		{name: "a send_at that is not RFC 3339", body: body(map[string]any{"send_at": "tomorrow"}), field: "send_at"},
@@ -182,6 +194,8 @@ func TestTheTransportOfTheBodyIsChecked(t *testing.T) {
 		{"a form is not JSON", []string{"Content-Type", "application/x-www-form-urlencoded"}, bytes.NewReader(valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
 		{"no content type is not JSON", nil, bytes.NewReader(valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
 		{"a charset other than UTF-8 is refused", []string{"Content-Type", "application/json; charset=latin1"}, bytes.NewReader(valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"a gzipped body is refused as such", []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}, gzipped(t, valid), http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"an identity body is fine", []string{"Content-Type", "application/json", "Content-Encoding", "identity"}, bytes.NewReader(valid), http.StatusAccepted, ""},
 		{"JSON with charset utf-8 is fine", []string{"Content-Type", "application/json; charset=UTF-8"}, bytes.NewReader(valid), http.StatusAccepted, ""},
 		{"a body over http.max_body_bytes with its length", []string{"Content-Type", "application/json"}, bytes.NewReader(big), http.StatusRequestEntityTooLarge, "body_too_large"},
 		// io.MultiReader hides the length: the body is sent chunked.
@@ -203,11 +217,29 @@ func TestTheTransportOfTheBodyIsChecked(t *testing.T) {
 			if tt.code == "" {
 				return
 			}
-			if b := decodeError(t, r); b.Error.Code != tt.code {
+			b := decodeError(t, r)
+			if b.Error.Code != tt.code {
 				t.Fatalf("error %s, want code %s", r.Body, tt.code)
+			}
+			if ce := req.Header.Get("Content-Encoding"); ce != "" && (field(b) != "Content-Encoding" || !strings.Contains(b.Error.Message, ce)) {
+				t.Errorf("error %s, want it to name Content-Encoding %s", r.Body, ce)
 			}
 		})
 	}
+}
+
+// gzipped returns b compressed with gzip.
+func gzipped(t *testing.T, b []byte) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }
 
 func send(t *testing.T, req *http.Request) apptest.Response {
@@ -242,8 +274,13 @@ func TestAcceptedEmailsAreAnsweredWithWhereToFindThem(t *testing.T) {
 			map[string]any{"send_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, "scheduled"},
 		{"an email with send_at in the past is queued",
 			map[string]any{"send_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, "queued"},
+		{"an email with send_at written with a lowercase t and z (RFC 3339 section 5.6) is scheduled",
+			map[string]any{"send_at": strings.ToLower(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))}, "scheduled"},
+		{"an email with send_at in another zone, lowercase t, is scheduled",
+			map[string]any{"send_at": strings.ToLower(time.Now().Add(time.Hour).In(time.FixedZone("", 9*3600)).Format(time.RFC3339))}, "scheduled"},
 		{"an email without from takes smtp.from", map[string]any{"from": nil}, "queued"},
 		{"an email to a one-label domain is accepted", map[string]any{"to": []string{"root@localhost"}}, "queued"},
+		{"an email with a tab in its subject is accepted", map[string]any{"subject": "Hello\tthere"}, "queued"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,6 +318,19 @@ func TestAnUnknownEmailIsNotFound(t *testing.T) {
 			t.Errorf("GET %s: %s, want code not_found and no field", path, r.Body)
 		}
 	}
+	t.Run("a long id is echoed cut", func(t *testing.T) {
+		long := strings.Repeat("a", 5000)
+		for _, path := range []string{"/api/emails/" + long, "/api/emails/" + long + "/raw"} {
+			r := in.Do(t, http.MethodGet, path, nil)
+			if r.Status != http.StatusNotFound {
+				t.Fatalf("GET %.40s…: %d, want 404", path, r.Status)
+			}
+			msg := decodeError(t, r).Error.Message
+			if !strings.Contains(msg, `"`+strings.Repeat("a", 64)+`…"`) || strings.Contains(msg, strings.Repeat("a", 65)) {
+				t.Errorf("GET %.40s…: message of %d bytes %.100q…, want the id's first 64 characters and …", path, len(msg), msg)
+			}
+		}
+	})
 }
 
 func TestIdempotencyKey(t *testing.T) {
@@ -312,6 +362,29 @@ func TestIdempotencyKey(t *testing.T) {
 		r2, a2 := post(t, "{\n  \"text\": \"hi\",\n  \"subject\": \"respaced\",\n  \"to\": [\"a@example.com\"]\n}", "key-respaced")
 		if a1.ID == "" || a1.ID != a2.ID {
 			t.Fatalf("second answer %d %s, want the id %s", r2.Status, r2.Body, a1.ID)
+		}
+	})
+
+	t.Run("the same key with the same email in other words answers the first id again", func(t *testing.T) {
+		later := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+		pairs := []struct{ name, first, again string }{
+			{"an empty cc and none",
+				`{"to": ["a@example.com"], "subject": "cc", "text": "hi", "cc": []}`,
+				`{"to": ["a@example.com"], "subject": "cc", "text": "hi"}`},
+			{"empty tags, bcc and metadata and none",
+				`{"to": ["a@example.com"], "subject": "empties", "text": "hi"}`,
+				`{"to": ["a@example.com"], "subject": "empties", "text": "hi", "tags": [], "bcc": [], "metadata": {}}`},
+			{"one send_at instant in two zones",
+				`{"to": ["a@example.com"], "subject": "zones", "text": "hi", "send_at": "` + later.Format(time.RFC3339) + `"}`,
+				`{"to": ["a@example.com"], "subject": "zones", "text": "hi", "send_at": "` + later.In(time.FixedZone("", 9*3600)).Format(time.RFC3339) + `"}`},
+		}
+		for i, p := range pairs {
+			key := fmt.Sprintf("key-normalized-%d", i)
+			r1, a1 := post(t, p.first, key)
+			r2, a2 := post(t, p.again, key)
+			if a1.ID == "" || a1.ID != a2.ID {
+				t.Errorf("%s: answers %d %s and %d %s, want 202 twice with one id", p.name, r1.Status, r1.Body, r2.Status, r2.Body)
+			}
 		}
 	})
 
@@ -378,22 +451,30 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 	})
 
-	bad := []struct{ name, key string }{
-		{"a key with a tab is refused", "key\twith-tab"},
-		{"a key longer than 255 characters is refused", strings.Repeat("k", 256)},
-		{"a key with non-ASCII is refused", "clé"},
+	bad := []struct {
+		name string
+		keys []string
+	}{
+		{"a key with a tab is refused", []string{"key\twith-tab"}},
+		{"a key longer than 255 characters is refused", []string{strings.Repeat("k", 256)}},
+		{"a key with non-ASCII is refused", []string{"clé"}},
+		{"a key given twice is refused", []string{"key-twice-1", "key-twice-2"}},
+		{"the same key given twice is refused", []string{"key-twice", "key-twice"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, in.URL+"/api/emails", strings.NewReader(`{"to": ["a@example.com"], "subject": "k", "text": "hi"}`))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header["Idempotency-Key"] = []string{tt.key}
+			req.Header["Idempotency-Key"] = tt.keys
 			r := send(t, req)
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("status %d %s, want 400", r.Status, r.Body)
 			}
 			if b := decodeError(t, r); field(b) != "Idempotency-Key" {
 				t.Errorf("error %s, want field Idempotency-Key", r.Body)
+			}
+			if countSubject(t, in, "k") != 0 {
+				t.Errorf("the refused request stored an email")
 			}
 		})
 	}
@@ -499,6 +580,14 @@ func TestListFilters(t *testing.T) {
 		})
 	}
 
+	t.Run("an absent or empty limit means the default", func(t *testing.T) {
+		for _, q := range []url.Values{nil, {"limit": {""}}, {"limit": {""}, "cursor": {""}}} {
+			if got := len(listEmails(t, in, q).Items); got != len(ids) {
+				t.Errorf("?%s listed %d emails, want all %d", q.Encode(), got, len(ids))
+			}
+		}
+	})
+
 	t.Run("pages follow next_cursor to the end, newest first", func(t *testing.T) {
 		var got []string
 		cursor := ""
@@ -528,10 +617,17 @@ func TestListFilters(t *testing.T) {
 		{"a limit that is not a number is refused", "limit=ten", "limit"},
 		{"a limit over the page size is refused", "limit=101", "limit"},
 		{"a negative limit is refused", "limit=-1", "limit"},
+		{"a limit of 0 is refused, not taken as the default", "limit=0", "limit"},
+		{"a limit of -0 is refused, not taken as the default", "limit=-0", "limit"},
+		{"a cursor that is not an email id is refused", "cursor=garbage", "cursor"},
+		{"a cursor of zeros is refused", "cursor=00000000", "cursor"},
+		{"a cursor that is a UUID but not a v7 is refused", "cursor=0190c2a4-0000-4000-8000-000000000000", "cursor"},
+		{"a cursor in upper case is refused", "cursor=" + strings.ToUpper(ids[0]), "cursor"},
+		{"a cursor in braces is refused", "cursor={" + ids[0] + "}", "cursor"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			r := in.Do(t, http.MethodGet, "/api/emails?"+tt.query, nil)
+			r := in.Do(t, http.MethodGet, "/api/emails?"+url.PathEscape(tt.query), nil)
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("status %d %s, want 400", r.Status, r.Body)
 			}

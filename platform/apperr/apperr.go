@@ -56,9 +56,27 @@ func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidField, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
-// NotFound reports a missing resource.
+// NotFound reports a missing resource. The id comes from the client and is echoed
+// capped (Clip): a 5000-character path segment should not come back whole.
 func NotFound(what, id string) *Error {
-	return &Error{Code: CodeNotFound, Message: fmt.Sprintf("%s %q not found", what, id)}
+	return &Error{Code: CodeNotFound, Message: fmt.Sprintf("%s %q not found", what, Clip(id))}
+}
+
+// MaxEchoed is how many characters of a client's value a message repeats.
+const MaxEchoed = 64
+
+// Clip returns s cut to its first MaxEchoed characters, with "…" when it was longer,
+// for repeating a client's value in a message without repeating all of it. It counts
+// characters, not bytes, so the cut never splits one.
+func Clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == MaxEchoed {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
 }
 
 // Unavailable reports that a dependency (the database, the broker) cannot serve now;

@@ -111,7 +111,28 @@ func TestDecodeJSONRefusesBadBodiesNamingTheProblem(t *testing.T) {
 		{name: "a number where a list belongs", body: `{"to":5}`,
 			code: apperr.CodeInvalidField, field: "to", message: "array"},
 		{name: "a number in a list of strings", body: `{"to":["a@example.com",5]}`,
-			code: apperr.CodeInvalidField, field: "to", message: "string"},
+			code: apperr.CodeInvalidField, field: "to[1]", message: "to[1]: must be a string, not a number"},
+		{name: "an object in a list of strings", body: `{"to":[{}]}`,
+			code: apperr.CodeInvalidField, field: "to[0]", message: "must be a string, not an object"},
+		{name: "a null in a list of strings", body: `{"to":[null]}`,
+			code: apperr.CodeInvalidField, field: "to[0]", message: "must be a string, not null"},
+		{name: "a number as a map value", body: `{"metadata":{"a":1}}`,
+			code: apperr.CodeInvalidField, field: "metadata.a", message: "metadata.a: must be a string, not a number"},
+		{name: "a null map value", body: `{"metadata":{"a":"1","b":null}}`,
+			code: apperr.CodeInvalidField, field: "metadata.b", message: "metadata.b: must be a string, not null"},
+		{name: "a boolean where a string belongs", body: `{"subject":true}`,
+			code: apperr.CodeInvalidField, field: "subject", message: "must be a string, not a boolean"},
+		{name: "a trailing no-break space", body: "{\"subject\":\"x\"}\u00a0",
+			code: apperr.CodeInvalidJSON, message: `invalid character '\u00a0' (U+00A0)`},
+		{name: "a no-break space inside the object", body: "{\"subject\":\"x\"\u00a0}",
+			code: apperr.CodeInvalidJSON, message: `invalid character '\u00a0' (U+00A0)`},
+		{name: "an unquoted non-ASCII value", body: "{\"subject\":é}",
+			code: apperr.CodeInvalidJSON, message: `invalid character 'é' (U+00E9)`},
+		{name: "a leading no-break space", body: "\u00a0{\"subject\":\"x\"}",
+			code: apperr.CodeInvalidJSON, message: `invalid character '\u00a0' (U+00A0)`},
+		{name: "a body of no-break spaces", body: "\u00a0\u00a0", code: apperr.CodeInvalidJSON, message: "(U+00A0)"},
+		{name: "an unquoted emoji", body: "{\"subject\":\"x\",😀}",
+			code: apperr.CodeInvalidJSON, message: `invalid character '😀' (U+1F600)`},
 		{name: "a wrong type in a nested object", body: `{"nested":{"a":"x"}}`,
 			code: apperr.CodeInvalidField, field: "nested.a", message: "number"},
 		{name: "an object where a boolean belongs", body: `{"flag":{}}`,
@@ -173,6 +194,36 @@ func TestDecodeJSONRefusesBadBodiesNamingTheProblem(t *testing.T) {
 				t.Errorf("message %q spans lines", e.Message)
 			}
 		})
+	}
+}
+
+func TestDecodeJSONTakesANullFieldAsAbsent(t *testing.T) {
+	v, err := decode(t, "application/json", `{"subject":null,"to":null,"metadata":null,"count":null}`)
+	if err != nil || v.Subject != "" || v.To != nil || v.Metadata != nil || v.Count != 0 {
+		t.Errorf("DecodeJSON = %+v, %v; want every field absent", v, err)
+	}
+}
+
+func TestDecodeJSONRefusesACodedBodyNamingTheCoding(t *testing.T) {
+	for _, ce := range []string{"gzip", "deflate", "br", "identity, gzip", "GZIP"} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("\x1f\x8b\x08\x00"))
+		req.Header.Set(echo.HeaderContentType, "application/json")
+		req.Header.Set(echo.HeaderContentEncoding, ce)
+		var v request
+		err := httpserver.DecodeJSON(echo.New().NewContext(req, httptest.NewRecorder()), &v)
+		e, ok := apperr.As(err)
+		if !ok || e.Code != apperr.CodeUnsupportedMedia || e.Field != "Content-Encoding" || !strings.Contains(e.Message, "Content-Encoding") {
+			t.Errorf("Content-Encoding %q: %v, want unsupported_media_type naming Content-Encoding", ce, err)
+		}
+	}
+	for _, ce := range []string{"identity", "Identity", ""} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"subject":"x"}`))
+		req.Header.Set(echo.HeaderContentType, "application/json")
+		req.Header.Set(echo.HeaderContentEncoding, ce)
+		var v request
+		if err := httpserver.DecodeJSON(echo.New().NewContext(req, httptest.NewRecorder()), &v); err != nil || v.Subject != "x" {
+			t.Errorf("Content-Encoding %q: %v, %+v; want the body decoded", ce, err, v)
+		}
 	}
 }
 

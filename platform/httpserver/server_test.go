@@ -276,3 +276,54 @@ func TestAnOutageIsLoggedAsOneWarningNotOneErrorPerRequest(t *testing.T) {
 		t.Errorf("the first refusal is not logged at once; log:\n%s", log)
 	}
 }
+
+func TestAGroupAnswersAWrongMethodOnAKnownPathWith405AndAllow(t *testing.T) {
+	e, _ := newServer(t)
+	guarded := 0
+	g := httpserver.Group(e, "/api", func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { guarded++; return next(c) }
+	})
+	ok := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+	g.GET("/things", ok)
+	g.POST("/things", ok)
+	g.GET("/things/:id", ok)
+	g.DELETE("/things/:id", ok)
+	g.POST("/things/:id/poke", ok)
+	e.GET("/outside", ok)
+
+	cases := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodDelete, "/api/things", http.StatusMethodNotAllowed, "OPTIONS, GET, POST"},
+		{http.MethodPut, "/api/things/1", http.StatusMethodNotAllowed, "OPTIONS, DELETE, GET"},
+		{http.MethodGet, "/api/things/1/poke", http.StatusMethodNotAllowed, "OPTIONS, POST"},
+		{http.MethodOptions, "/api/things", http.StatusNoContent, "OPTIONS, GET, POST"},
+		{http.MethodGet, "/api/nothing", http.StatusNotFound, ""},
+		{http.MethodDelete, "/api", http.StatusNotFound, ""},
+		{http.MethodGet, "/api/things/1/poke/more", http.StatusNotFound, ""},
+		{http.MethodGet, "/api/things", http.StatusOK, ""},
+		// Echo's own answer outside the group, which the group's matches.
+		{http.MethodDelete, "/outside", http.StatusMethodNotAllowed, "OPTIONS, GET"},
+	}
+	for _, tc := range cases {
+		guarded = 0
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || rec.Header().Get(echo.HeaderAllow) != tc.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d Allow %q; body %s", tc.method, tc.path, rec.Code,
+				rec.Header().Get(echo.HeaderAllow), tc.status, tc.allow, rec.Body)
+			continue
+		}
+		if strings.HasPrefix(tc.path, "/api") && guarded != 1 {
+			t.Errorf("%s %s: the group's middleware ran %d times, want once", tc.method, tc.path, guarded)
+		}
+		if tc.status == http.StatusMethodNotAllowed {
+			var body httpserver.ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error.Code != apperr.CodeMethodNotAllowed {
+				t.Errorf("%s %s: body %s, want the contract's shape with code method_not_allowed", tc.method, tc.path, rec.Body)
+			}
+		}
+	}
+}

@@ -74,13 +74,12 @@ func (h HTTP) list(c echo.Context) error {
 	if f.Until, err = queryTime(c, "until"); err != nil {
 		return err
 	}
-	if v := c.QueryParam("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil {
-			return apperr.Invalid("limit", "must be a whole number")
-		}
+	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPageSize); err != nil {
+		return err
 	}
 	if v := c.QueryParam("cursor"); v != "" {
-		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 {
+		// Only the form next_cursor is written in: "007" or "+7" is not one.
+		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 || strconv.FormatInt(f.Cursor, 10) != v {
 			return apperr.Invalid("cursor", "not a cursor from next_cursor")
 		}
 	}

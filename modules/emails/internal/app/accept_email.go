@@ -58,8 +58,42 @@ func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlatio
 
 // hashDraft fingerprints a request body by its meaning, not its bytes, so the same
 // email sent again with other spacing or key order still matches its first answer.
+// It hashes the draft normalized (normalizeDraft), so that bodies that mean the same
+// email also match: an empty list or object and an absent one, and one send_at
+// instant written in two zones.
 func hashDraft(d domain.Draft) string {
-	b, _ := json.Marshal(d) // a struct of strings, slices and a map: cannot fail
+	b, _ := json.Marshal(normalizeDraft(d)) // a struct of strings, slices and a map: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// normalizeDraft returns d with empty lists and maps absent (nil) and a send_at in
+// another zone, or with a lowercase t or z, as its UTC instant. A draft it leaves
+// unchanged (no empty list or map, send_at absent, unparsable or already written in
+// UTC with "T" and "Z") hashes as before normalization existed, so Idempotency-Keys
+// stored earlier still match their requests.
+func normalizeDraft(d domain.Draft) domain.Draft {
+	d.To, d.Cc, d.Bcc, d.Tags = nilIfEmpty(d.To), nilIfEmpty(d.Cc), nilIfEmpty(d.Bcc), nilIfEmpty(d.Tags)
+	if len(d.Metadata) == 0 {
+		d.Metadata = nil
+	}
+	if d.SendAt != "" && !writtenInUTC(d.SendAt) {
+		if t, err := domain.ParseSendAt(d.SendAt); err == nil {
+			d.SendAt = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return d
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// writtenInUTC reports whether a send_at reads YYYY-MM-DDT...Z, as an instant in UTC
+// is usually written: such a send_at is hashed as written.
+func writtenInUTC(s string) bool {
+	return len(s) > 10 && s[10] == 'T' && s[len(s)-1] == 'Z'
 }

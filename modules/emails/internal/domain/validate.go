@@ -99,6 +99,9 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	if err := headerSafe("subject", d.Subject); err != nil {
 		return v, err
 	}
+	if strings.ContainsFunc(d.Subject, isSubjectControl) {
+		return v, apperr.Invalid("subject", "must not contain control characters")
+	}
 	if utf8.RuneCountInString(d.Subject) > MaxSubjectLen {
 		return v, apperr.Invalid("subject", "longer than %d characters", MaxSubjectLen)
 	}
@@ -144,7 +147,7 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	}
 	v.Metadata = d.Metadata
 	if d.SendAt != "" {
-		t, err := time.Parse(time.RFC3339, d.SendAt)
+		t, err := ParseSendAt(d.SendAt)
 		if err != nil {
 			return v, apperr.Invalid("send_at", "not an RFC 3339 time such as 2026-12-01T09:00:00Z")
 		}
@@ -232,6 +235,15 @@ func headerSafe(field, s string) error {
 	return nil
 }
 
+// isSubjectControl reports whether r may not be in a subject, as it may not be in a
+// display name: a control character other than TAB (C0, DEL, C1 such as U+0085 NEXT
+// LINE), or U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR. A subject is one
+// line of text; these break it or hide in it where a reader of the header or a log
+// line does not see them.
+func isSubjectControl(r rune) bool {
+	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
 // bodySafe refuses NUL and invalid UTF-8 in a body; line breaks are fine there.
 func bodySafe(field, s string) error {
 	if strings.ContainsRune(s, 0) {
@@ -248,4 +260,25 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// ParseSendAt parses a send_at: an RFC 3339 date-time, whose "T" and "Z" RFC 3339
+// allows in lower case too (section 5.6). time.Parse takes them in upper case only,
+// so they are raised first; no other letter is valid in the form anyway.
+func ParseSendAt(s string) (time.Time, error) {
+	if len(s) > 10 && (s[10] == 't' || s[len(s)-1] == 'z') {
+		b := []byte(s)
+		if b[10] == 't' {
+			b[10] = 'T'
+		}
+		if b[len(b)-1] == 'z' {
+			b[len(b)-1] = 'Z'
+		}
+		s = string(b)
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, fmt.Errorf("parse send_at: %w", err)
+	}
+	return t, nil
 }

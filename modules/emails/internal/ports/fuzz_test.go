@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
@@ -38,6 +39,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"to":["a@example.com"],"subject":"s\r\nBcc: evil@example.com","text":"t"}`,
 		`{"from":"=?utf-8?b?YQ0KQmNjOiBldmlsQGV4YW1wbGUuY29t?= <a@example.com>","to":["a@example.com"],"subject":"s","text":"t"}`,
 		`{"to":["a@example.com"],"subject":"s","text":"t","metadata":{"k\u0000":"v","v":"\u000d"}}`,
+		`{"to":["a@example.com"],"subject":"s\u0085\u2028","text":"t","metadata":{"a":null,"b":""}}`,
+		`{"to":["a@example.com",1],"subject":"s","text":"t","send_at":"2026-12-01t09:00:00z"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -83,6 +86,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		for list, addrs := range map[string][]string{"to": v.To, "cc": v.Cc, "bcc": v.Bcc} {
 			for i, a := range addrs {
 				checkAddress(t, list+"["+strconv.Itoa(i)+"]", a)
+			}
+		}
+		if strings.ContainsFunc(v.Subject, func(r rune) bool {
+			return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+		}) {
+			t.Fatalf("accepted a subject with a control character: %q", v.Subject)
+		}
+		for k, val := range req.Metadata {
+			if val == "" && bytes.Contains(body, []byte("null")) {
+				// A null metadata value must be refused, not stored as "": only an
+				// empty string may become one.
+				var raw struct{ Metadata map[string]*string }
+				if err := json.Unmarshal(body, &raw); err == nil && raw.Metadata[k] == nil {
+					t.Fatalf("accepted metadata.%s = null as %q", k, val)
+				}
 			}
 		}
 		if strings.TrimSpace(v.Subject) == "" || (v.Text == "" && v.HTML == "") {

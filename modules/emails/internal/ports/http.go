@@ -3,9 +3,9 @@ package ports
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
@@ -60,7 +60,12 @@ func (h HTTP) postEmail(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	if _, present := c.Request().Header["Idempotency-Key"]; present && !validIdempotencyKey(key) {
+	keys, present := c.Request().Header["Idempotency-Key"]
+	if len(keys) > 1 {
+		// Which one counts would be a guess, and a proxy may have picked the other.
+		return apperr.Invalid("Idempotency-Key", "given more than once; send one")
+	}
+	if present && !validIdempotencyKey(key) {
 		return apperr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
 	}
 	var req sendRequest
@@ -150,12 +155,12 @@ type listResponse struct {
 
 func (h HTTP) listEmails(c echo.Context) error {
 	f := app.ListFilter{Status: domain.Status(c.QueryParam("status")), Tag: c.QueryParam("tag"), Cursor: c.QueryParam("cursor")}
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil {
-			return apperr.Invalid("limit", "must be a whole number")
-		}
-		f.Limit = n
+	if f.Cursor != "" && !validCursor(f.Cursor) {
+		return apperr.Invalid("cursor", "not a cursor from next_cursor (an email id)")
+	}
+	var err error
+	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPageSize); err != nil {
+		return err
 	}
 	by, err := auth.Require(c.Request().Context())
 	if err != nil {
@@ -170,4 +175,12 @@ func (h HTTP) listEmails(c echo.Context) error {
 		out.Items = append(out.Items, toResponse(e))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// validCursor reports whether s can be a next_cursor of the list: an email id, which
+// is a UUIDv7 in its lowercase canonical form. Anything else would page from a
+// meaningless place ("garbage" sorts after every id, "00000000" before them all).
+func validCursor(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.Version() == 7 && u.Variant() == uuid.RFC4122 && u.String() == s
 }

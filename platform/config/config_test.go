@@ -21,10 +21,17 @@ import (
 	"github.com/mailroom/mailroom/platform/config"
 )
 
-// writeFile writes a YAML config file into a fresh temporary directory.
+// writeFile writes a YAML config file into a fresh temporary directory. The
+// directory's name does not hold the test's name (as tb.TempDir's does), so that an
+// error naming the file cannot pass a test by quoting the test's name.
 func writeFile(tb testing.TB, body string) string {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "config.yaml")
+	dir, err := os.MkdirTemp("", "mailroom-config-")
+	if err != nil {
+		tb.Fatalf("make a temporary directory: %v", err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		tb.Fatalf("write config file: %v", err)
 	}
@@ -349,6 +356,72 @@ func flag(key, value string) func(testing.TB) config.Sources {
 
 func yamlFile(body string) func(testing.TB) config.Sources {
 	return func(tb testing.TB) config.Sources { return config.Sources{File: writeFile(tb, body)} }
+}
+
+// TestValuesMustHaveTheTypeOfTheirKey: nothing is rounded, reinterpreted or turned
+// from one kind into another behind the user's back. The file and the environment
+// are held to the same rules.
+func TestValuesMustHaveTheTypeOfTheirKey(t *testing.T) {
+	refused := []struct {
+		name string
+		key  string
+		want string // also in the error: the variable, or what was wrong
+		src  func(testing.TB) config.Sources
+	}{
+		{"a fraction for a whole number in the file", "topics.partitions", "3.7", yamlFile("topics:\n  partitions: 3.7\n")},
+		{"a fraction for the concurrency in the file", "delivery.concurrency", "1.9", yamlFile("delivery:\n  concurrency: 1.9\n")},
+		{"a bool for a port in the file", "smtp.port", "bool", yamlFile("smtp:\n  port: true\n")},
+		{"a bool for a host in the file", "smtp.host", "bool", yamlFile("smtp:\n  host: true\n")},
+		{"a bool for a list in the file", "kafka.brokers", "bool", yamlFile("kafka:\n  brokers: false\n")},
+		{"a list inside a list in the file", "kafka.brokers", "list", yamlFile("kafka:\n  brokers: [[a:1]]\n")},
+		{"hexadecimal from the environment", "topics.partitions", "MAILROOM_TOPICS_PARTITIONS", env("MAILROOM_TOPICS_PARTITIONS=0x10")},
+		{"a fraction from the environment", "delivery.concurrency", "MAILROOM_DELIVERY_CONCURRENCY", env("MAILROOM_DELIVERY_CONCURRENCY=1.9")},
+		{"a number too large", "http.max_body_bytes", "out of range", env("MAILROOM_HTTP_MAX_BODY_BYTES=99999999999999999999")},
+		{"an empty port from the environment", "smtp.port", "MAILROOM_SMTP_PORT", env("MAILROOM_SMTP_PORT=")},
+		{"an empty multiplier from the environment", "retry.multiplier", "MAILROOM_RETRY_MULTIPLIER", env("MAILROOM_RETRY_MULTIPLIER=")},
+		{"an empty duration from the environment", "retry.initial_interval", "MAILROOM_RETRY_INITIAL_INTERVAL", env("MAILROOM_RETRY_INITIAL_INTERVAL=")},
+		{"an exponent for a whole number from a flag", "smtp.port", "1e3", flag("smtp.port", "1e3")},
+	}
+	for _, c := range refused {
+		t.Run(c.name+" is refused", func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			for _, w := range []string{c.key, c.want} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans several lines", err)
+			}
+		})
+	}
+
+	accepted := []struct {
+		name  string
+		src   func(testing.TB) config.Sources
+		check func(*config.Config) (got, want any)
+	}{
+		{"a quoted whole number in the file", yamlFile("smtp:\n  port: \"2525\"\n"),
+			func(c *config.Config) (any, any) { return c.SMTP.Port, 2525 }},
+		{"an unquoted number for a password keeps its text", yamlFile("smtp:\n  password: 12345\n"),
+			func(c *config.Config) (any, any) { return c.SMTP.Password.Reveal(), "12345" }},
+		{"a whole number for the multiplier", yamlFile("retry:\n  multiplier: 3\n"),
+			func(c *config.Config) (any, any) { return c.Retry.Multiplier, 3.0 }},
+		{"comma-separated brokers in one string in the file", yamlFile("kafka:\n  brokers: \"a:1, b:2\"\n"),
+			func(c *config.Config) (any, any) { return c.Kafka.Brokers, []string{"a:1", "b:2"} }},
+		{"an empty string key from the environment", env("MAILROOM_SMTP_USERNAME="),
+			func(c *config.Config) (any, any) { return c.SMTP.Username, "" }},
+		{"a whole number with a sign from the environment", env("MAILROOM_SMTP_PORT=+2525"),
+			func(c *config.Config) (any, any) { return c.SMTP.Port, 2525 }},
+	}
+	for _, c := range accepted {
+		t.Run(c.name+" is accepted", func(t *testing.T) {
+			cfg := mustLoad(t, c.src(t))
+			if got, want := c.check(cfg); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %#v, want %#v", got, want)
+			}
+		})
+	}
 }
 
 func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {

@@ -28,9 +28,20 @@ type Sources struct {
 }
 
 // Load builds the configuration from defaults, file, environment and flags, and
-// validates it. Every error names the key or variable at fault.
+// validates it. Every error is one line naming the key or variable at fault and,
+// for a value that does not fit its key, where the value came from.
 func Load(src Sources) (*Config, error) {
+	cfg, err := load(src)
+	if err != nil {
+		return nil, errors.New(oneLine(err.Error()))
+	}
+	return cfg, nil
+}
+
+func load(src Sources) (*Config, error) {
 	defaults := Defaults()
+	// origin says where each key's value came from, for the error naming it.
+	origin := map[string]string{}
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
 		return nil, fmt.Errorf("load defaults: %w", err)
@@ -46,6 +57,9 @@ func Load(src Sources) (*Config, error) {
 		if err := checkKnown(fk.Keys(), defaults, "in "+src.File); err != nil {
 			return nil, err
 		}
+		for _, key := range fk.Keys() {
+			origin[key] = "in " + src.File
+		}
 		if err := k.Merge(fk); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", src.File, err)
 		}
@@ -53,6 +67,9 @@ func Load(src Sources) (*Config, error) {
 	env, err := fromEnviron(src.Environ, defaults)
 	if err != nil {
 		return nil, err
+	}
+	for key := range env {
+		origin[key] = "from " + EnvName(key)
 	}
 	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
 		return nil, fmt.Errorf("load environment: %w", err)
@@ -63,24 +80,19 @@ func Load(src Sources) (*Config, error) {
 			return nil, fmt.Errorf("unknown config key %q set by flag", key)
 		}
 		flags[key] = typed(defaults[key], v)
+		origin[key] = "from a flag"
 	}
 	if err := k.Load(confmap.Provider(flags, "."), nil); err != nil {
 		return nil, fmt.Errorf("load flags: %w", err)
 	}
 
 	var cfg Config
-	for _, key := range sortedKeys(defaults) {
-		// Decode key by key so that a bad value is reported with its key.
-		probe := koanf.New(".")
-		_ = probe.Load(confmap.Provider(defaults, "."), nil)
-		_ = probe.Set(key, k.Get(key))
-		var c Config
-		if err := probe.Unmarshal("", &c); err != nil {
-			return nil, fmt.Errorf("invalid config: %s: %s", key, cleanDecodeError(err))
+	if err := unmarshalStrict(k, &cfg); err != nil {
+		key, reason := decodeErrorKey(err)
+		if where := origin[key]; where != "" {
+			return nil, fmt.Errorf("invalid config: %s: %s (%s)", key, reason, where)
 		}
-	}
-	if err := k.Unmarshal("", &cfg); err != nil {
-		return nil, fmt.Errorf("invalid config: %w", err)
+		return nil, fmt.Errorf("invalid config: %s: %s", key, reason)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -116,17 +128,10 @@ func EnvName(key string) string {
 }
 
 // typed turns a string from the environment or a flag into a list where the key
-// holds a list; everything else is converted by the decoder.
+// holds a list; everything else is converted by strictHook.
 func typed(def any, v string) any {
 	if _, isList := def.([]string); isList {
-		if strings.TrimSpace(v) == "" {
-			return []string{}
-		}
-		parts := strings.Split(v, ",")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
-		}
-		return parts
+		return splitList(v)
 	}
 	return v
 }
@@ -143,29 +148,4 @@ func checkKnown(keys []string, defaults map[string]any, where string) error {
 		return fmt.Errorf("unknown config key %q %s", unknown[0], where)
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// cleanDecodeError turns mapstructure's multi-line report into one line.
-func cleanDecodeError(err error) string {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			break
-		}
-		err = u
-	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "* "); i >= 0 {
-		msg = msg[i+2:]
-	}
-	return strings.Join(strings.Fields(msg), " ")
 }

@@ -424,6 +424,37 @@ func TestValuesMustHaveTheTypeOfTheirKey(t *testing.T) {
 	}
 }
 
+// TestADurationNeedsAUnit: a bare number is refused the same way from the file and
+// from the environment, rather than read as nanoseconds.
+func TestADurationNeedsAUnit(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string
+		src  func(testing.TB) config.Sources
+	}{
+		{"retry.initial_interval in the file", "retry.initial_interval", yamlFile("retry:\n  initial_interval: 5\n")},
+		{"http.shutdown_timeout in the file", "http.shutdown_timeout", yamlFile("http:\n  shutdown_timeout: 30\n")},
+		{"outbox.poll_interval in the file", "outbox.poll_interval", yamlFile("outbox:\n  poll_interval: 1\n")},
+		{"a fraction in the file", "smtp.timeout", yamlFile("smtp:\n  timeout: 1.5\n")},
+		{"zero in the file", "retry.max_interval", yamlFile("retry:\n  max_interval: 0\n")},
+		{"a quoted number in the file", "retry.initial_interval", yamlFile("retry:\n  initial_interval: \"5\"\n")},
+		{"retry.initial_interval from the environment", "retry.initial_interval", env("MAILROOM_RETRY_INITIAL_INTERVAL=5")},
+		{"zero from the environment", "outbox.poll_interval", env("MAILROOM_OUTBOX_POLL_INTERVAL=0")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			if want := c.key + ": "; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "has no unit; write a duration such as") {
+				t.Errorf("error %q: want %q and that it has no unit", err, want)
+			}
+		})
+	}
+	cfg := mustLoad(t, config.Sources{File: writeFile(t, "retry:\n  initial_interval: 5s\n  max_interval: 90s\n")})
+	if cfg.Retry.InitialInterval != 5*time.Second || cfg.Retry.MaxInterval != 90*time.Second {
+		t.Errorf("durations with units = %v, %v; want 5s, 1m30s", cfg.Retry.InitialInterval, cfg.Retry.MaxInterval)
+	}
+}
+
 func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {
 	cases := []struct {
 		name string

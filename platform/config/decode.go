@@ -253,6 +253,11 @@ func toDuration(s scalar) (any, error) {
 	if s.Text == "" {
 		return nil, badValue("empty value; want a duration such as 1s")
 	}
+	// A bare number (5, 1.5, even 0) would be nanoseconds to the YAML decoder and
+	// "missing unit" to time.ParseDuration: the same mistake, told the same way.
+	if _, err := strconv.ParseFloat(s.Text, 64); err == nil || s.Tag == tagInt || s.Tag == tagFloat {
+		return nil, badValue("%s has no unit; write a duration such as %ss", show(s.Text), s.Text)
+	}
 	d, err := time.ParseDuration(s.Text)
 	if err != nil {
 		return nil, badValue("%s is not a duration such as 1s or 250ms", show(s.Text))

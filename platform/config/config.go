@@ -251,8 +251,8 @@ func (c *Config) Validate() error {
 	if c.Retry.InitialInterval <= 0 {
 		bad("retry.initial_interval", "must be positive")
 	}
-	if c.Retry.Multiplier < 1 {
-		bad("retry.multiplier", "must be at least 1, got %v", c.Retry.Multiplier)
+	if !(c.Retry.Multiplier >= 1) || math.IsInf(c.Retry.Multiplier, 0) {
+		bad("retry.multiplier", "must be a finite number at least 1, got %v", c.Retry.Multiplier)
 	}
 	if c.Retry.MaxInterval < c.Retry.InitialInterval {
 		bad("retry.max_interval", "must be at least retry.initial_interval")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -453,6 +454,42 @@ func TestADurationNeedsAUnit(t *testing.T) {
 	if cfg.Retry.InitialInterval != 5*time.Second || cfg.Retry.MaxInterval != 90*time.Second {
 		t.Errorf("durations with units = %v, %v; want 5s, 1m30s", cfg.Retry.InitialInterval, cfg.Retry.MaxInterval)
 	}
+}
+
+// TestFloatKeysMustBeFinite: NaN and infinity parse as floats but are no setting; a
+// NaN multiplier made every retry fire at once.
+func TestFloatKeysMustBeFinite(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string
+		src  func(testing.TB) config.Sources
+	}{
+		{"NaN multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=NaN")},
+		{"+Inf multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=+Inf")},
+		{"infinity multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=infinity")},
+		{"an overflowing multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=1e999")},
+		{".nan multiplier in the file", "retry.multiplier", yamlFile("retry:\n  multiplier: .nan\n")},
+		{".inf multiplier in the file", "retry.multiplier", yamlFile("retry:\n  multiplier: .inf\n")},
+		{"NaN rate limit from the environment", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=NaN")},
+		{"Inf rate limit from the environment", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=Inf")},
+		{".inf rate limit in the file", "auth.rate_limit", yamlFile("auth:\n  rate_limit: .inf\n")},
+		{"-.Inf rate limit in the file", "auth.rate_limit", yamlFile("auth:\n  rate_limit: -.Inf\n")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			if !strings.Contains(err.Error(), c.key+": ") || !strings.Contains(err.Error(), "not a finite number") {
+				t.Errorf("error %q: want it to name %s and say it is not a finite number", err, c.key)
+			}
+		})
+	}
+	t.Run("Validate refuses a NaN multiplier set in code", func(t *testing.T) {
+		cfg := mustLoad(t, config.Sources{})
+		cfg.Retry.Multiplier = math.NaN()
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "retry.multiplier") {
+			t.Errorf("Validate() = %v, want an error naming retry.multiplier", err)
+		}
+	})
 }
 
 func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {

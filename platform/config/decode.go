@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -236,9 +237,20 @@ func toFloat(s scalar) (any, error) {
 	case s.Text == "":
 		return nil, badValue("empty value; want a number")
 	}
+	if s.Tag == tagFloat {
+		switch strings.ToLower(strings.TrimLeft(s.Text, "+-")) {
+		case ".nan", ".inf": // YAML's spellings of NaN and infinity
+			return nil, badValue("%s is not a finite number", show(s.Text))
+		}
+	}
 	f, err := strconv.ParseFloat(s.Text, 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return nil, badValue("%s is not a number", show(s.Text))
+	}
+	// NaN, Inf and numbers too large for a float64 parse; none is a setting: a NaN
+	// multiplier fires every retry at once and an infinite rate limit is no limit.
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, badValue("%s is not a finite number", show(s.Text))
 	}
 	return f, nil
 }

@@ -169,11 +169,21 @@ func (s Secret) Format(f fmt.State, verb rune) {
 // Reveal returns the secret itself, for the one place that needs it.
 func (s Secret) Reveal() string { return string(s) }
 
-// Validate reports the first invalid value, naming its key.
+// Validate reports every invalid value, naming its key.
 func (c *Config) Validate() error {
+	return c.validate(nil)
+}
+
+// validate is Validate; where, when not nil, says where a key's value came from (a
+// file and line, a variable), for Load's errors.
+func (c *Config) validate(where func(key string) string) error {
 	var errs []string
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, key+": "+fmt.Sprintf(format, args...))
+		msg := key + ": " + fmt.Sprintf(format, args...)
+		if where != nil && where(key) != "" {
+			msg += " (" + where(key) + ")"
+		}
+		errs = append(errs, msg)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "not host:port: %v", err)

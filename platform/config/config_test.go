@@ -492,6 +492,54 @@ func TestFloatKeysMustBeFinite(t *testing.T) {
 	})
 }
 
+// TestFileErrorsAreOneLineNamingTheFileAndLine: whatever is wrong with the file, the
+// reason fits the contract's one line and says where to look.
+func TestFileErrorsAreOneLineNamingTheFileAndLine(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want []string // every one must appear in the error, beside the file's path
+	}{
+		{"a key set twice", "http:\n  addr: 127.0.0.1:1\n  addr: 127.0.0.1:2\n", []string{"line 3", "http.addr", "twice", "line 2"}},
+		{"a section set twice", "smtp:\n  host: a\nsmtp:\n  port: 25\n", []string{"line 3", "smtp", "twice"}},
+		{"a list at the top level", "- a\n", []string{"line 1", "top level is a list", "not a mapping"}},
+		{"a bare word at the top level", "hello\n", []string{"line 1", "top level is the value hello", "not a mapping"}},
+		{"a syntax error", "http: [unclosed\n", []string{"line"}},
+		{"a tab in the indentation", "http:\n\taddr: x\n", []string{"line"}},
+		{"an unknown key", "http:\n  addr: 127.0.0.1:1\n  adress: x\n", []string{"line 3", "http.adress"}},
+		{"a bad value", "retry:\n  max_attempts: 5\n  initial_interval: 5\n", []string{"line 3", "retry.initial_interval"}},
+		{"a value given to a section", "http: 5\n", []string{"line 1", "http", "section"}},
+		{"a value spanning lines", "http:\n  addr: |\n    a\n    b\n", []string{"http.addr"}},
+		{"hexadecimal for a whole number", "topics:\n  partitions: 0x10\n", []string{"line 2", "topics.partitions", "0x10"}},
+		{"nothing for a whole number", "smtp:\n  port:\n", []string{"line 2", "smtp.port", "no value"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeFile(t, c.body)
+			err := loadErr(t, config.Sources{File: path})
+			for _, w := range append(c.want, path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error %q spans several lines; startup errors are one line", err)
+			}
+		})
+	}
+}
+
+// TestFileValuesKeepTheirText: a scalar for a string key is taken as written, not as
+// a YAML library would read a number (012345 as octal, 1_000 as 1000).
+func TestFileValuesKeepTheirText(t *testing.T) {
+	for _, text := range []string{"012345", "1_000", "0x1F", "1e3", "2026-01-02"} {
+		cfg := mustLoad(t, config.Sources{File: writeFile(t, "smtp:\n  password: "+text+"\n  username: "+text+"\n")})
+		if cfg.SMTP.Password.Reveal() != text || cfg.SMTP.Username != text {
+			t.Errorf("smtp.password, smtp.username: %s = %q, %q; want the text as written", text, cfg.SMTP.Password.Reveal(), cfg.SMTP.Username)
+		}
+	}
+}
+
 func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {
 	cases := []struct {
 		name string

@@ -327,5 +327,6 @@ func oneLine(msg string) string {
 			kept = append(kept, l)
 		}
 	}
-	return strings.ReplaceAll(strings.Join(kept, "; "), ":; ", ": ")
+	joined := strings.Join(kept, "; ")
+	return strings.NewReplacer(":; ", ": ", "; :", ":").Replace(joined)
 }

@@ -3,13 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
-	"sort"
 	"strings"
 
-	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -47,20 +43,14 @@ func load(src Sources) (*Config, error) {
 		return nil, fmt.Errorf("load defaults: %w", err)
 	}
 	if src.File != "" {
-		if _, err := os.Stat(src.File); err != nil {
-			return nil, fmt.Errorf("config file: %w", err)
-		}
-		fk := koanf.New(".")
-		if err := fk.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", src.File, err)
-		}
-		if err := checkKnown(fk.Keys(), defaults, "in "+src.File); err != nil {
+		fv, err := readFile(src.File, defaults)
+		if err != nil {
 			return nil, err
 		}
-		for _, key := range fk.Keys() {
-			origin[key] = "in " + src.File
+		for key, line := range fv.lines {
+			origin[key] = fmt.Sprintf("in %s line %d", src.File, line)
 		}
-		if err := k.Merge(fk); err != nil {
+		if err := k.Load(confmap.Provider(fv.values, "."), nil); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", src.File, err)
 		}
 	}
@@ -94,7 +84,7 @@ func load(src Sources) (*Config, error) {
 		}
 		return nil, fmt.Errorf("invalid config: %s: %s", key, reason)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(func(key string) string { return origin[key] }); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -134,18 +124,4 @@ func typed(def any, v string) any {
 		return splitList(v)
 	}
 	return v
-}
-
-func checkKnown(keys []string, defaults map[string]any, where string) error {
-	var unknown []string
-	for _, key := range keys {
-		if _, ok := defaults[key]; !ok {
-			unknown = append(unknown, key)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("unknown config key %q %s", unknown[0], where)
-	}
-	return nil
 }

@@ -540,6 +540,34 @@ func TestFileValuesKeepTheirText(t *testing.T) {
 	}
 }
 
+// TestAnEmptySectionSetsNoKeys: a section written with nothing under it, as one does
+// while editing config.yaml, is the same as leaving it out.
+func TestAnEmptySectionSetsNoKeys(t *testing.T) {
+	defaults := mustLoad(t, config.Sources{})
+	for _, body := range []string{
+		"http:\n",
+		"http: {}\n",
+		"http: ~\n",
+		"http:\nsmtp:\nretry:\n",
+		"http:\n  # addr: 127.0.0.1:9\nsmtp: null\n",
+	} {
+		cfg := mustLoad(t, config.Sources{File: writeFile(t, body)})
+		if !reflect.DeepEqual(cfg, defaults) {
+			t.Errorf("file %q: got %+v, want the defaults", body, cfg)
+		}
+	}
+	cfg := mustLoad(t, config.Sources{File: writeFile(t, "http:\nsmtp:\n  host: mail.example\n")})
+	if cfg.SMTP.Host != "mail.example" || cfg.HTTP.Addr != defaults.HTTP.Addr {
+		t.Errorf("an empty http: beside smtp.host: got smtp.host %q, http.addr %q", cfg.SMTP.Host, cfg.HTTP.Addr)
+	}
+	for _, body := range []string{"rabbit:\n", "rabbit: {}\n"} {
+		err := loadErr(t, config.Sources{File: writeFile(t, body)})
+		if !strings.Contains(err.Error(), `unknown config key "rabbit"`) {
+			t.Errorf("file %q: error %q, want the unknown section named", body, err)
+		}
+	}
+}
+
 func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {
 	cases := []struct {
 		name string

@@ -70,10 +70,17 @@ func (r *fileReader) mapping(n *yaml.Node, prefix string) error {
 			return fmt.Errorf("config file %s line %d: %s is set twice (first on line %d)", r.path, kn.Line, key, line)
 		}
 		first[kn.Value] = kn.Line
+		// A known section with nothing under it (http: alone, or http: {}) sets no
+		// keys, as when it is left out; an unknown one is still refused by name.
+		empty := vn.Kind == yaml.MappingNode && len(vn.Content) == 0 ||
+			vn.Kind == yaml.ScalarNode && vn.ShortTag() == tagNull
+		if empty && isSection(key, r.defaults) {
+			continue
+		}
 		switch vn.Kind {
 		case yaml.MappingNode:
 			if len(vn.Content) == 0 {
-				r.set(key, kn.Line, nil) // no keys: refused below unless a known section
+				r.set(key, kn.Line, nil) // an unknown key, refused below
 				continue
 			}
 			if err := r.mapping(vn, key+"."); err != nil {
@@ -112,7 +119,7 @@ func (r *fileReader) checkKnown() error {
 		if _, ok := r.defaults[key]; ok {
 			continue
 		}
-		if isSection(key, r.defaults) && r.out.values[key] != nil {
+		if isSection(key, r.defaults) {
 			return fmt.Errorf("config file %s line %d: %s is a section: write its keys under it", r.path, r.out.lines[key], key)
 		}
 		return fmt.Errorf("unknown config key %q in %s line %d", key, r.path, r.out.lines[key])

@@ -132,3 +132,72 @@ func TestServeRefusesAnAddressReachableFromOtherHostsWithNoKey(t *testing.T) {
 		t.Errorf("a refused serve printed a key:\n%s%s", out, errs)
 	}
 }
+
+// TestAnUnknownFlagIsOneLineNamingIt: a mistyped flag is refused in one line naming
+// it and where to look, not with the flag list of every command.
+func TestAnUnknownFlagIsOneLineNamingIt(t *testing.T) {
+	t.Chdir(t.TempDir()) // nothing here may run, but if it did, not in the repository
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve", "--brokr", "kafka"}, []string{"-brokr", "see mailroom serve -h"}},
+		{[]string{"migrate", "--dbb", "x.db"}, []string{"-dbb", "see mailroom migrate -h"}},
+		{[]string{"dlt", "list", "--all"}, []string{"-all", "see mailroom dlt list -h"}},
+		{[]string{"keys", "list", "--scope", "admin"}, []string{"-scope", "see mailroom keys list -h"}},
+		{[]string{"version", "--db", "x.db"}, []string{"-db", "see mailroom version -h"}},
+		{[]string{"serve", "--db"}, []string{"-db", "argument"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errs := mailroom(t, c.args...)
+			if code == 0 || out != "" {
+				t.Errorf("exit %d, stdout %q; want a non-zero exit and nothing on stdout", code, out)
+			}
+			if strings.Count(errs, "\n") != 1 || !strings.HasSuffix(errs, "\n") {
+				t.Errorf("stderr %q: want one line", errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr %q does not say %q", errs, w)
+				}
+			}
+		})
+	}
+}
+
+// TestHelpListsOnlyTheFlagsOfTheCommand: -h of a command shows the flags it takes and
+// none of another command's.
+func TestHelpListsOnlyTheFlagsOfTheCommand(t *testing.T) {
+	cases := []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"serve", "-h"}, []string{"usage: mailroom serve", "-config", "-broker", "-http-addr", "-db"}, []string{"-all", "-name", "-scope", "-limit", "-reason"}},
+		{[]string{"migrate", "--help"}, []string{"usage: mailroom migrate", "-db"}, []string{"-all", "-name"}},
+		{[]string{"dlt", "list", "-h"}, []string{"-limit", "-reason", "-since", "-until", "-db"}, []string{"-all", "-name"}},
+		{[]string{"dlt", "replay", "-h"}, []string{"-all", "-reason", "ID"}, []string{"-limit", "-name"}},
+		{[]string{"keys", "create", "-h"}, []string{"-name", "-scope", "-db"}, []string{"-all", "-limit"}},
+		{[]string{"keys", "revoke", "-h"}, []string{"KEY_ID", "-db"}, []string{"-name", "-all"}},
+		{[]string{"version", "-h"}, []string{"usage: mailroom version"}, []string{"-db", "-config"}},
+		{[]string{"keys", "-h"}, []string{"create", "list", "revoke"}, []string{"-all"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errs := mailroom(t, c.args...)
+			if code != 0 || errs != "" {
+				t.Errorf("exit %d, stderr %q; want 0 and the help on stdout", code, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("help does not show %q:\n%s", w, out)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(out, n+" ") || strings.Contains(out, n+"\n") {
+					t.Errorf("help shows %q, a flag the command does not take:\n%s", n, out)
+				}
+			}
+		})
+	}
+}

@@ -207,6 +207,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailroom %s: %v (see mailroom %s -h)\n", cmd.name, err, cmd.name)
 		return 2
 	}
+	// Flags end at the first argument that is not one, so a stray word would make
+	// every flag after it an ignored argument: refuse it before anything runs.
+	if extra := fs.Args(); len(extra) > cmd.maxArgs {
+		fmt.Fprintf(stderr, "mailroom %s: unexpected argument %q: %s (see mailroom %s -h)\n",
+			cmd.name, extra[cmd.maxArgs], cmd.takes(extra[cmd.maxArgs]), cmd.name)
+		return 2
+	}
 	if cmd.name == "version" {
 		fmt.Fprintln(stdout, "mailroom", version)
 		return 0
@@ -255,6 +262,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// takes says what cmd takes, for the error refusing arg.
+func (cmd command) takes(arg string) string {
+	what := cmd.name + " takes no arguments"
+	if cmd.maxArgs > 0 {
+		what = cmd.name + " takes one argument, " + strings.Fields(cmd.args)[0]
+	}
+	if strings.HasPrefix(arg, "-") {
+		what += "; flags go before arguments"
+	}
+	return what
+}
+
 func isHelp(arg string) bool {
 	switch arg {
 	case "-h", "-help", "--help", "help":
@@ -284,6 +303,20 @@ type dltArgs struct {
 // runDLT works on the database directly, so it serves a stopped instance as well as
 // a running one: a replay is an outbox row, published by whichever instance runs.
 func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, a dltArgs, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "mailroom dlt:", err)
+		return 1
+	}
+	filtered := a.reason != "" || a.since != "" || a.until != ""
+	switch {
+	case sub == "list" && len(args) == 0:
+	case sub == "replay" && a.all && len(args) == 0:
+	case sub == "replay" && !a.all && filtered:
+		return fail(errors.New("--reason, --since and --until choose the letters of replay --all; with one ID they would be ignored"))
+	case (sub == "replay" || sub == "discard") && !a.all && len(args) == 1:
+	default:
+		return fail(errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
+	}
 	db, err := app.OpenDatabase(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "mailroom:", err)
@@ -296,10 +329,6 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		return 1
 	}
 	m := deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "mailroom dlt:", err)
-		return 1
-	}
 	switch {
 	case sub == "list":
 		items, err := m.List(ctx, a.reason, a.since, a.until, a.limit)
@@ -319,7 +348,7 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		}
 		fmt.Fprintf(stdout, "replayed %d\n", n)
 		return 0
-	case (sub == "replay" || sub == "discard") && len(args) == 1:
+	default: // replay or discard of one ID, checked above
 		op := m.Replay
 		if sub == "discard" {
 			op = m.Discard
@@ -330,7 +359,6 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		fmt.Fprintf(stdout, "%sed %s\n", sub, args[0])
 		return 0
 	}
-	return fail(errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
 }
 
 // runKeys manages API keys on the database directly, like runDLT: a key created or

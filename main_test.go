@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -199,5 +201,66 @@ func TestHelpListsOnlyTheFlagsOfTheCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCommandsRefuseStrayArguments: a word where no argument belongs is refused before
+// anything runs. It used to end flag parsing, so `migrate extra --db Y` migrated
+// ./data/mailroom.db and ignored --db.
+func TestCommandsRefuseStrayArguments(t *testing.T) {
+	t.Chdir(t.TempDir()) // where ./data/mailroom.db would be made
+	cases := []struct {
+		args []string
+		want string // the argument named in the error
+	}{
+		{[]string{"migrate", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"serve", "extra", "--db", "DB", "--http-addr", "127.0.0.1:0"}, `"extra"`},
+		{[]string{"version", "extra"}, `"extra"`},
+		{[]string{"dlt", "list", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"dlt", "discard", "--db", "DB", "id-1", "id-2"}, `"id-2"`},
+		{[]string{"dlt", "discard", "id-1", "--db", "DB"}, `"--db"`},
+		{[]string{"keys", "list", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"keys", "create", "--name", "n", "--scope", "admin", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"keys", "revoke", "--db", "DB", "key-1", "key-2"}, `"key-2"`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "y.db")
+			args := slices.Clone(c.args)
+			for i := range args {
+				if args[i] == "DB" {
+					args[i] = db
+				}
+			}
+			code, out, errs := mailroom(t, args...)
+			if code == 0 || out != "" {
+				t.Errorf("exit %d, stdout %q; want a non-zero exit and nothing on stdout", code, out)
+			}
+			if strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "unexpected argument "+c.want) {
+				t.Errorf("stderr %q: want one line naming the argument %s", errs, c.want)
+			}
+			for _, made := range []string{db, filepath.Join("data", "mailroom.db")} {
+				if _, err := os.Stat(made); err == nil {
+					t.Errorf("%s was made: the command ran", made)
+				}
+			}
+		})
+	}
+}
+
+// TestDLTReplayRefusesWhatItWouldIgnore: replay takes an ID or --all with a filter,
+// not both, and never ignores the filter.
+func TestDLTReplayRefusesWhatItWouldIgnore(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "mailroom.db")
+	for _, args := range [][]string{
+		{"dlt", "replay", "--all", "--db", db, "id-1"},
+		{"dlt", "replay", "--reason", "550", "--db", db, "id-1"},
+		{"dlt", "replay", "--db", db},
+	} {
+		code, out, errs := mailroom(t, args...)
+		if code != 1 || out != "" || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and a one-line reason", args, code, out, errs)
+		}
 	}
 }

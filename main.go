@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -22,8 +24,58 @@ import (
 	"github.com/mailroom/mailroom/platform/outbox"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; left at "dev",
+// versionLine takes the version from what the Go toolchain recorded in the binary.
 var version = "dev"
+
+// pseudoVersion matches a Go pseudo-version (v0.0.0-20261125140000-a1b2c3d4e5f6),
+// which go build gives an untagged commit: it is a commit, not a release, so it is
+// printed as dev with the revision (the pattern of golang.org/x/mod/module).
+var pseudoVersion = regexp.MustCompile(`^v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)\d{14}-[A-Za-z0-9]+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+
+// versionLine is what mailroom version prints, so that a binary says what it was
+// built from: the version set with -ldflags, else the module's version when it is a
+// release (go install ...@v1.2.3), else dev; then, when the build recorded them, the
+// short VCS revision, its time and whether the tree was modified:
+// "mailroom dev (a1b2c3d 2026-11-25T14:00:00Z, modified)".
+func versionLine(set string, info *debug.BuildInfo, ok bool) string {
+	v := set
+	if v == "" {
+		v = "dev"
+	}
+	if !ok || info == nil {
+		return "mailroom " + v
+	}
+	if mv := info.Main.Version; v == "dev" && mv != "" && mv != "(devel)" && !pseudoVersion.MatchString(mv) {
+		v = mv
+	}
+	var rev, at string
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 7 {
+				rev = rev[:7]
+			}
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	var detail []string
+	if built := strings.TrimSpace(rev + " " + at); built != "" {
+		detail = append(detail, built)
+	}
+	if modified {
+		detail = append(detail, "modified")
+	}
+	if len(detail) == 0 {
+		return "mailroom " + v
+	}
+	return "mailroom " + v + " (" + strings.Join(detail, ", ") + ")"
+}
 
 const usage = `usage: mailroom <command> [flags]
 
@@ -215,7 +267,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if cmd.name == "version" {
-		fmt.Fprintln(stdout, "mailroom", version)
+		info, ok := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionLine(version, info, ok))
 		return 0
 	}
 	flags := map[string]string{}

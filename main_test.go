@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -262,5 +263,51 @@ func TestDLTReplayRefusesWhatItWouldIgnore(t *testing.T) {
 		if code != 1 || out != "" || strings.Count(errs, "\n") != 1 {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and a one-line reason", args, code, out, errs)
 		}
+	}
+}
+
+func TestVersionLineSaysWhatTheBinaryWasBuiltFrom(t *testing.T) {
+	vcs := func(kv ...string) []debug.BuildSetting {
+		var out []debug.BuildSetting
+		for i := 0; i+1 < len(kv); i += 2 {
+			out = append(out, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	const rev = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+	cases := []struct {
+		name string
+		set  string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"no build information", "dev", nil, "mailroom dev"},
+		{"a build outside version control", "dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "mailroom dev"},
+		{"a modified checkout", "dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+			Settings: vcs("vcs", "git", "vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "true")},
+			"mailroom dev (a1b2c3d 2026-11-25T14:00:00Z, modified)"},
+		{"a clean checkout with a pseudo-version", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6"},
+			Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "false")},
+			"mailroom dev (a1b2c3d 2026-11-25T14:00:00Z)"},
+		{"a dirty pseudo-version", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6+dirty"},
+			Settings: vcs("vcs.revision", rev, "vcs.modified", "true")},
+			"mailroom dev (a1b2c3d, modified)"},
+		{"a release installed with go install", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "mailroom v1.4.0"},
+		{"a tagged checkout", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
+			Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z")},
+			"mailroom v1.4.0 (a1b2c3d 2026-11-25T14:00:00Z)"},
+		{"a version set with -ldflags wins", "1.5.0-rc1", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
+			Settings: vcs("vcs.revision", rev)}, "mailroom 1.5.0-rc1 (a1b2c3d)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := versionLine(c.set, c.info, c.info != nil); got != c.want {
+				t.Errorf("versionLine = %q, want %q", got, c.want)
+			}
+		})
+	}
+	code, out, _ := mailroom(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "mailroom ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("mailroom version: exit %d, stdout %q; want one line starting with mailroom", code, out)
 	}
 }

@@ -28,10 +28,12 @@ type Sources struct {
 // for a value that does not fit its key, where the value came from.
 func Load(src Sources) (*Config, error) {
 	cfg, err := load(src)
-	if err != nil {
+	if err != nil && strings.ContainsAny(err.Error(), "\n\r") {
+		// A value holding a newline (an address from a block scalar) reaches a
+		// message through an error of the standard library; keep it one line.
 		return nil, errors.New(oneLine(err.Error()))
 	}
-	return cfg, nil
+	return cfg, err
 }
 
 func load(src Sources) (*Config, error) {

@@ -11,6 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/mailroom/mailroom/app"
@@ -21,8 +24,58 @@ import (
 	"github.com/mailroom/mailroom/platform/outbox"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; left at "dev",
+// versionLine takes the version from what the Go toolchain recorded in the binary.
 var version = "dev"
+
+// pseudoVersion matches a Go pseudo-version (v0.0.0-20261125140000-a1b2c3d4e5f6),
+// which go build gives an untagged commit: it is a commit, not a release, so it is
+// printed as dev with the revision (the pattern of golang.org/x/mod/module).
+var pseudoVersion = regexp.MustCompile(`^v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)\d{14}-[A-Za-z0-9]+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+
+// versionLine is what mailroom version prints, so that a binary says what it was
+// built from: the version set with -ldflags, else the module's version when it is a
+// release (go install ...@v1.2.3), else dev; then, when the build recorded them, the
+// short VCS revision, its time and whether the tree was modified:
+// "mailroom dev (a1b2c3d 2026-11-25T14:00:00Z, modified)".
+func versionLine(set string, info *debug.BuildInfo, ok bool) string {
+	v := set
+	if v == "" {
+		v = "dev"
+	}
+	if !ok || info == nil {
+		return "mailroom " + v
+	}
+	if mv := info.Main.Version; v == "dev" && mv != "" && mv != "(devel)" && !pseudoVersion.MatchString(mv) {
+		v = mv
+	}
+	var rev, at string
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 7 {
+				rev = rev[:7]
+			}
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	var detail []string
+	if built := strings.TrimSpace(rev + " " + at); built != "" {
+		detail = append(detail, built)
+	}
+	if modified {
+		detail = append(detail, "modified")
+	}
+	if len(detail) == 0 {
+		return "mailroom " + v
+	}
+	return "mailroom " + v + " (" + strings.Join(detail, ", ") + ")"
+}
 
 const usage = `usage: mailroom <command> [flags]
 
@@ -40,8 +93,127 @@ commands:
               mailroom keys list
               mailroom keys revoke KEY_ID
 
-flags (every command): --config PATH, --broker gochannel|kafka, --http-addr HOST:PORT, --db PATH
+flags of serve, migrate, dlt and keys: --config PATH, --broker gochannel|kafka,
+--http-addr HOST:PORT, --db PATH; flags go before arguments.
+mailroom COMMAND -h lists the flags a command takes.
 `
+
+// options holds the value of every flag; each command registers only the flags it
+// takes, so a flag of another command is refused rather than ignored.
+type options struct {
+	config, broker, httpAddr, db string
+	dlt                          dltArgs
+	keyName, keyScope            string
+}
+
+// command is one thing mailroom does, as typed ("serve", "dlt list"), with the flags
+// it takes beside the config flags, so that -h lists exactly those and an unknown
+// flag is refused by name.
+type command struct {
+	name    string
+	summary string
+	// args is the synopsis of the positional arguments ("ID"); maxArgs how many
+	// there may be at most.
+	args    string
+	maxArgs int
+	// config says whether the command loads the configuration, and so takes
+	// --config, --broker, --http-addr and --db.
+	config bool
+	flags  func(fs *flag.FlagSet, o *options)
+}
+
+// commands lists every command; dlt and keys are groups of the commands under them.
+var commands = []command{
+	{name: "serve", summary: "run every module in one process", config: true},
+	{name: "migrate", summary: "apply the database migrations and exit", config: true},
+	{name: "version", summary: "print the version"},
+	{name: "dlt list", summary: "list dead letters as JSON", config: true, flags: func(fs *flag.FlagSet, o *options) {
+		dltFilterFlags(fs, o)
+		fs.IntVar(&o.dlt.limit, "limit", 100, "most letters to show")
+	}},
+	{name: "dlt replay", args: "ID | --all [filter flags]", maxArgs: 1, config: true,
+		summary: "send a dead letter again from a fresh attempt count (ID: an email id or letter-N)",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.BoolVar(&o.dlt.all, "all", false, "replay every parked letter matching the filter")
+			dltFilterFlags(fs, o)
+		}},
+	{name: "dlt discard", args: "ID", maxArgs: 1, config: true,
+		summary: "discard a dead letter; the email stays dead (ID: an email id or letter-N)"},
+	{name: "keys create", config: true, summary: "make an API key and print it once", flags: func(fs *flag.FlagSet, o *options) {
+		fs.StringVar(&o.keyName, "name", "", "the key's name, to tell keys apart")
+		fs.StringVar(&o.keyScope, "scope", "", "send (send and read its own emails) or admin (everything)")
+	}},
+	{name: "keys list", config: true, summary: "list API keys as JSON (never the keys themselves)"},
+	{name: "keys revoke", args: "KEY_ID", maxArgs: 1, config: true, summary: "revoke an API key"},
+}
+
+func dltFilterFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.dlt.reason, "reason", "", "only letters whose reason contains this text")
+	fs.StringVar(&o.dlt.since, "since", "", "only letters dead-lettered at or after this RFC 3339 time")
+	fs.StringVar(&o.dlt.until, "until", "", "only letters dead-lettered before this RFC 3339 time")
+}
+
+// flagSet is cmd's own flag set. It prints nothing itself: run reports a parse error
+// in one line and prints -h to stdout.
+func (cmd command) flagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("mailroom "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if cmd.config {
+		fs.StringVar(&o.config, "config", "", "YAML config file")
+		fs.StringVar(&o.broker, "broker", "", "broker kind: gochannel or kafka (broker.kind)")
+		fs.StringVar(&o.httpAddr, "http-addr", "", "HTTP listen address (http.addr)")
+		fs.StringVar(&o.db, "db", "", "SQLite database file (db.path)")
+	}
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	return fs
+}
+
+// help prints cmd's usage and the flags it takes, for -h.
+func (cmd command) help(w io.Writer, fs *flag.FlagSet) {
+	synopsis := "mailroom " + cmd.name
+	if hasFlags(fs) {
+		synopsis += " [flags]"
+	}
+	if cmd.args != "" {
+		synopsis += " " + cmd.args
+	}
+	fmt.Fprintf(w, "usage: %s\n%s\n", synopsis, cmd.summary)
+	if hasFlags(fs) {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// groupHelp prints the commands of a group (dlt, keys).
+func groupHelp(w io.Writer, group string) {
+	fmt.Fprintf(w, "usage: mailroom %s <command> [flags]\n\ncommands:\n", group)
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			fmt.Fprintf(w, "  %-8s %s\n", sub, c.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nmailroom %s COMMAND -h lists the flags a command takes.\n", group)
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -52,42 +224,60 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "mailroom", version)
-		return 0
-	case "help", "--help", "-h":
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "--version", "-version", "-v":
+		name = "version"
+	case "dlt", "keys":
+		group := name
+		if len(rest) > 0 && isHelp(rest[0]) {
+			groupHelp(stdout, group)
+			return 0
+		}
+		if len(rest) == 0 {
+			return groupUsage(stderr, group)
+		}
+		name, rest = group+" "+rest[0], rest[1:]
+		if _, ok := lookup(name); !ok {
+			return groupUsage(stderr, group)
+		}
 	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML config file")
-	brokerKind := fs.String("broker", "", "broker kind: gochannel or kafka (broker.kind)")
-	httpAddr := fs.String("http-addr", "", "HTTP listen address (http.addr)")
-	dbPath := fs.String("db", "", "SQLite database file (db.path)")
-	dltReason := fs.String("reason", "", "dlt: only letters whose reason contains this text")
-	dltSince := fs.String("since", "", "dlt: only letters dead-lettered at or after this RFC 3339 time")
-	dltUntil := fs.String("until", "", "dlt: only letters dead-lettered before this RFC 3339 time")
-	dltLimit := fs.Int("limit", 100, "dlt list: most letters to show")
-	dltAll := fs.Bool("all", false, "dlt replay: replay every parked letter matching the filter")
-	keyName := fs.String("name", "", "keys create: the key's name, to tell keys apart")
-	keyScope := fs.String("scope", "", "keys create: send (send and read its own emails) or admin (everything)")
-	var sub string
-	if (cmd == "dlt" || cmd == "keys") && len(rest) > 0 {
-		sub, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "mailroom: unknown command %q (see mailroom -h)\n", name)
 		return 2
 	}
+	var o options
+	fs := cmd.flagSet(&o)
+	if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+		cmd.help(stdout, fs)
+		return 0
+	} else if err != nil {
+		fmt.Fprintf(stderr, "mailroom %s: %v (see mailroom %s -h)\n", cmd.name, err, cmd.name)
+		return 2
+	}
+	// Flags end at the first argument that is not one, so a stray word would make
+	// every flag after it an ignored argument: refuse it before anything runs.
+	if extra := fs.Args(); len(extra) > cmd.maxArgs {
+		fmt.Fprintf(stderr, "mailroom %s: unexpected argument %q: %s (see mailroom %s -h)\n",
+			cmd.name, extra[cmd.maxArgs], cmd.takes(extra[cmd.maxArgs]), cmd.name)
+		return 2
+	}
+	if cmd.name == "version" {
+		info, ok := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionLine(version, info, ok))
+		return 0
+	}
 	flags := map[string]string{}
-	for key, v := range map[string]string{"broker.kind": *brokerKind, "http.addr": *httpAddr, "db.path": *dbPath} {
+	for key, v := range map[string]string{"broker.kind": o.broker, "http.addr": o.httpAddr, "db.path": o.db} {
 		if v != "" {
 			flags[key] = v
 		}
 	}
-	cfg, err := config.Load(config.Sources{File: *configPath, Environ: os.Environ(), Flags: flags})
+	cfg, err := config.Load(config.Sources{File: o.config, Environ: os.Environ(), Flags: flags})
 	if err != nil {
 		fmt.Fprintln(stderr, "mailroom:", err)
 		return 2
@@ -96,7 +286,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	switch cmd {
+	group, sub, _ := strings.Cut(cmd.name, " ")
+	switch group {
 	case "serve":
 		a, err := app.New(cfg, app.WithLogger(log), app.WithNotices(stderr))
 		if err != nil {
@@ -118,12 +309,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "migrations applied to", cfg.DB.Path)
 		return 0
 	case "dlt":
-		return runDLT(ctx, cfg, sub, fs.Args(), dltArgs{*dltReason, *dltSince, *dltUntil, *dltLimit, *dltAll}, stdout, stderr)
-	case "keys":
-		return runKeys(ctx, cfg, sub, fs.Args(), *keyName, *keyScope, stdout, stderr)
+		return runDLT(ctx, cfg, sub, fs.Args(), o.dlt, stdout, stderr)
+	default: // keys
+		return runKeys(ctx, cfg, sub, fs.Args(), o.keyName, o.keyScope, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "mailroom: unknown command %q\n\n%s", cmd, usage)
-	return 2
+}
+
+// takes says what cmd takes, for the error refusing arg.
+func (cmd command) takes(arg string) string {
+	what := cmd.name + " takes no arguments"
+	if cmd.maxArgs > 0 {
+		what = cmd.name + " takes one argument, " + strings.Fields(cmd.args)[0]
+	}
+	if strings.HasPrefix(arg, "-") {
+		what += "; flags go before arguments"
+	}
+	return what
+}
+
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// groupUsage refuses a group (dlt, keys) without a known command after it.
+func groupUsage(stderr io.Writer, group string) int {
+	var subs []string
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			subs = append(subs, sub)
+		}
+	}
+	fmt.Fprintf(stderr, "mailroom %s: usage: mailroom %s %s (see mailroom %s -h)\n", group, group, strings.Join(subs, "|"), group)
+	return 1
 }
 
 type dltArgs struct {
@@ -135,6 +356,20 @@ type dltArgs struct {
 // runDLT works on the database directly, so it serves a stopped instance as well as
 // a running one: a replay is an outbox row, published by whichever instance runs.
 func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, a dltArgs, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "mailroom dlt:", err)
+		return 1
+	}
+	filtered := a.reason != "" || a.since != "" || a.until != ""
+	switch {
+	case sub == "list" && len(args) == 0:
+	case sub == "replay" && a.all && len(args) == 0:
+	case sub == "replay" && !a.all && filtered:
+		return fail(errors.New("--reason, --since and --until choose the letters of replay --all; with one ID they would be ignored"))
+	case (sub == "replay" || sub == "discard") && !a.all && len(args) == 1:
+	default:
+		return fail(errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
+	}
 	db, err := app.OpenDatabase(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "mailroom:", err)
@@ -147,10 +382,6 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		return 1
 	}
 	m := deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "mailroom dlt:", err)
-		return 1
-	}
 	switch {
 	case sub == "list":
 		items, err := m.List(ctx, a.reason, a.since, a.until, a.limit)
@@ -170,7 +401,7 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		}
 		fmt.Fprintf(stdout, "replayed %d\n", n)
 		return 0
-	case (sub == "replay" || sub == "discard") && len(args) == 1:
+	default: // replay or discard of one ID, checked above
 		op := m.Replay
 		if sub == "discard" {
 			op = m.Discard
@@ -181,7 +412,6 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 		fmt.Fprintf(stdout, "%sed %s\n", sub, args[0])
 		return 0
 	}
-	return fail(errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
 }
 
 // runKeys manages API keys on the database directly, like runDLT: a key created or

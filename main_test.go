@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,5 +133,181 @@ func TestServeRefusesAnAddressReachableFromOtherHostsWithNoKey(t *testing.T) {
 	}
 	if regexp.MustCompile(`mr_[A-Za-z0-9_-]{43}`).MatchString(errs + out) {
 		t.Errorf("a refused serve printed a key:\n%s%s", out, errs)
+	}
+}
+
+// TestAnUnknownFlagIsOneLineNamingIt: a mistyped flag is refused in one line naming
+// it and where to look, not with the flag list of every command.
+func TestAnUnknownFlagIsOneLineNamingIt(t *testing.T) {
+	t.Chdir(t.TempDir()) // nothing here may run, but if it did, not in the repository
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve", "--brokr", "kafka"}, []string{"-brokr", "see mailroom serve -h"}},
+		{[]string{"migrate", "--dbb", "x.db"}, []string{"-dbb", "see mailroom migrate -h"}},
+		{[]string{"dlt", "list", "--all"}, []string{"-all", "see mailroom dlt list -h"}},
+		{[]string{"keys", "list", "--scope", "admin"}, []string{"-scope", "see mailroom keys list -h"}},
+		{[]string{"version", "--db", "x.db"}, []string{"-db", "see mailroom version -h"}},
+		{[]string{"serve", "--db"}, []string{"-db", "argument"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errs := mailroom(t, c.args...)
+			if code == 0 || out != "" {
+				t.Errorf("exit %d, stdout %q; want a non-zero exit and nothing on stdout", code, out)
+			}
+			if strings.Count(errs, "\n") != 1 || !strings.HasSuffix(errs, "\n") {
+				t.Errorf("stderr %q: want one line", errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr %q does not say %q", errs, w)
+				}
+			}
+		})
+	}
+}
+
+// TestHelpListsOnlyTheFlagsOfTheCommand: -h of a command shows the flags it takes and
+// none of another command's.
+func TestHelpListsOnlyTheFlagsOfTheCommand(t *testing.T) {
+	cases := []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"serve", "-h"}, []string{"usage: mailroom serve", "-config", "-broker", "-http-addr", "-db"}, []string{"-all", "-name", "-scope", "-limit", "-reason"}},
+		{[]string{"migrate", "--help"}, []string{"usage: mailroom migrate", "-db"}, []string{"-all", "-name"}},
+		{[]string{"dlt", "list", "-h"}, []string{"-limit", "-reason", "-since", "-until", "-db"}, []string{"-all", "-name"}},
+		{[]string{"dlt", "replay", "-h"}, []string{"-all", "-reason", "ID"}, []string{"-limit", "-name"}},
+		{[]string{"keys", "create", "-h"}, []string{"-name", "-scope", "-db"}, []string{"-all", "-limit"}},
+		{[]string{"keys", "revoke", "-h"}, []string{"KEY_ID", "-db"}, []string{"-name", "-all"}},
+		{[]string{"version", "-h"}, []string{"usage: mailroom version"}, []string{"-db", "-config"}},
+		{[]string{"keys", "-h"}, []string{"create", "list", "revoke"}, []string{"-all"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errs := mailroom(t, c.args...)
+			if code != 0 || errs != "" {
+				t.Errorf("exit %d, stderr %q; want 0 and the help on stdout", code, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("help does not show %q:\n%s", w, out)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(out, n+" ") || strings.Contains(out, n+"\n") {
+					t.Errorf("help shows %q, a flag the command does not take:\n%s", n, out)
+				}
+			}
+		})
+	}
+}
+
+// TestCommandsRefuseStrayArguments: a word where no argument belongs is refused before
+// anything runs. It used to end flag parsing, so `migrate extra --db Y` migrated
+// ./data/mailroom.db and ignored --db.
+func TestCommandsRefuseStrayArguments(t *testing.T) {
+	t.Chdir(t.TempDir()) // where ./data/mailroom.db would be made
+	cases := []struct {
+		args []string
+		want string // the argument named in the error
+	}{
+		{[]string{"migrate", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"serve", "extra", "--db", "DB", "--http-addr", "127.0.0.1:0"}, `"extra"`},
+		{[]string{"version", "extra"}, `"extra"`},
+		{[]string{"dlt", "list", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"dlt", "discard", "--db", "DB", "id-1", "id-2"}, `"id-2"`},
+		{[]string{"dlt", "discard", "id-1", "--db", "DB"}, `"--db"`},
+		{[]string{"keys", "list", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"keys", "create", "--name", "n", "--scope", "admin", "extra", "--db", "DB"}, `"extra"`},
+		{[]string{"keys", "revoke", "--db", "DB", "key-1", "key-2"}, `"key-2"`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "y.db")
+			args := slices.Clone(c.args)
+			for i := range args {
+				if args[i] == "DB" {
+					args[i] = db
+				}
+			}
+			code, out, errs := mailroom(t, args...)
+			if code == 0 || out != "" {
+				t.Errorf("exit %d, stdout %q; want a non-zero exit and nothing on stdout", code, out)
+			}
+			if strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "unexpected argument "+c.want) {
+				t.Errorf("stderr %q: want one line naming the argument %s", errs, c.want)
+			}
+			for _, made := range []string{db, filepath.Join("data", "mailroom.db")} {
+				if _, err := os.Stat(made); err == nil {
+					t.Errorf("%s was made: the command ran", made)
+				}
+			}
+		})
+	}
+}
+
+// TestDLTReplayRefusesWhatItWouldIgnore: replay takes an ID or --all with a filter,
+// not both, and never ignores the filter.
+func TestDLTReplayRefusesWhatItWouldIgnore(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "mailroom.db")
+	for _, args := range [][]string{
+		{"dlt", "replay", "--all", "--db", db, "id-1"},
+		{"dlt", "replay", "--reason", "550", "--db", db, "id-1"},
+		{"dlt", "replay", "--db", db},
+	} {
+		code, out, errs := mailroom(t, args...)
+		if code != 1 || out != "" || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and a one-line reason", args, code, out, errs)
+		}
+	}
+}
+
+func TestVersionLineSaysWhatTheBinaryWasBuiltFrom(t *testing.T) {
+	vcs := func(kv ...string) []debug.BuildSetting {
+		var out []debug.BuildSetting
+		for i := 0; i+1 < len(kv); i += 2 {
+			out = append(out, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	const rev = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+	cases := []struct {
+		name string
+		set  string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"no build information", "dev", nil, "mailroom dev"},
+		{"a build outside version control", "dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "mailroom dev"},
+		{"a modified checkout", "dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+			Settings: vcs("vcs", "git", "vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "true")},
+			"mailroom dev (a1b2c3d 2026-11-25T14:00:00Z, modified)"},
+		{"a clean checkout with a pseudo-version", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6"},
+			Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "false")},
+			"mailroom dev (a1b2c3d 2026-11-25T14:00:00Z)"},
+		{"a dirty pseudo-version", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6+dirty"},
+			Settings: vcs("vcs.revision", rev, "vcs.modified", "true")},
+			"mailroom dev (a1b2c3d, modified)"},
+		{"a release installed with go install", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "mailroom v1.4.0"},
+		{"a tagged checkout", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
+			Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z")},
+			"mailroom v1.4.0 (a1b2c3d 2026-11-25T14:00:00Z)"},
+		{"a version set with -ldflags wins", "1.5.0-rc1", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
+			Settings: vcs("vcs.revision", rev)}, "mailroom 1.5.0-rc1 (a1b2c3d)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := versionLine(c.set, c.info, c.info != nil); got != c.want {
+				t.Errorf("versionLine = %q, want %q", got, c.want)
+			}
+		})
+	}
+	code, out, _ := mailroom(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "mailroom ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("mailroom version: exit %d, stdout %q; want one line starting with mailroom", code, out)
 	}
 }

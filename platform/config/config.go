@@ -169,11 +169,21 @@ func (s Secret) Format(f fmt.State, verb rune) {
 // Reveal returns the secret itself, for the one place that needs it.
 func (s Secret) Reveal() string { return string(s) }
 
-// Validate reports the first invalid value, naming its key.
+// Validate reports every invalid value, naming its key.
 func (c *Config) Validate() error {
+	return c.validate(nil)
+}
+
+// validate is Validate; where, when not nil, says where a key's value came from (a
+// file and line, a variable), for Load's errors.
+func (c *Config) validate(where func(key string) string) error {
 	var errs []string
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, key+": "+fmt.Sprintf(format, args...))
+		msg := key + ": " + fmt.Sprintf(format, args...)
+		if where != nil && where(key) != "" {
+			msg += " (" + where(key) + ")"
+		}
+		errs = append(errs, msg)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "not host:port: %v", err)
@@ -251,8 +261,8 @@ func (c *Config) Validate() error {
 	if c.Retry.InitialInterval <= 0 {
 		bad("retry.initial_interval", "must be positive")
 	}
-	if c.Retry.Multiplier < 1 {
-		bad("retry.multiplier", "must be at least 1, got %v", c.Retry.Multiplier)
+	if !(c.Retry.Multiplier >= 1) || math.IsInf(c.Retry.Multiplier, 0) {
+		bad("retry.multiplier", "must be a finite number at least 1, got %v", c.Retry.Multiplier)
 	}
 	if c.Retry.MaxInterval < c.Retry.InitialInterval {
 		bad("retry.max_interval", "must be at least retry.initial_interval")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,10 +22,17 @@ import (
 	"github.com/mailroom/mailroom/platform/config"
 )
 
-// writeFile writes a YAML config file into a fresh temporary directory.
+// writeFile writes a YAML config file into a fresh temporary directory. The
+// directory's name does not hold the test's name (as tb.TempDir's does), so that an
+// error naming the file cannot pass a test by quoting the test's name.
 func writeFile(tb testing.TB, body string) string {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "config.yaml")
+	dir, err := os.MkdirTemp("", "mailroom-config-")
+	if err != nil {
+		tb.Fatalf("make a temporary directory: %v", err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		tb.Fatalf("write config file: %v", err)
 	}
@@ -349,6 +357,215 @@ func flag(key, value string) func(testing.TB) config.Sources {
 
 func yamlFile(body string) func(testing.TB) config.Sources {
 	return func(tb testing.TB) config.Sources { return config.Sources{File: writeFile(tb, body)} }
+}
+
+// TestValuesMustHaveTheTypeOfTheirKey: nothing is rounded, reinterpreted or turned
+// from one kind into another behind the user's back. The file and the environment
+// are held to the same rules.
+func TestValuesMustHaveTheTypeOfTheirKey(t *testing.T) {
+	refused := []struct {
+		name string
+		key  string
+		want string // also in the error: the variable, or what was wrong
+		src  func(testing.TB) config.Sources
+	}{
+		{"a fraction for a whole number in the file", "topics.partitions", "3.7", yamlFile("topics:\n  partitions: 3.7\n")},
+		{"a fraction for the concurrency in the file", "delivery.concurrency", "1.9", yamlFile("delivery:\n  concurrency: 1.9\n")},
+		{"a bool for a port in the file", "smtp.port", "bool", yamlFile("smtp:\n  port: true\n")},
+		{"a bool for a host in the file", "smtp.host", "bool", yamlFile("smtp:\n  host: true\n")},
+		{"a bool for a list in the file", "kafka.brokers", "bool", yamlFile("kafka:\n  brokers: false\n")},
+		{"a list inside a list in the file", "kafka.brokers", "list", yamlFile("kafka:\n  brokers: [[a:1]]\n")},
+		{"hexadecimal from the environment", "topics.partitions", "MAILROOM_TOPICS_PARTITIONS", env("MAILROOM_TOPICS_PARTITIONS=0x10")},
+		{"a fraction from the environment", "delivery.concurrency", "MAILROOM_DELIVERY_CONCURRENCY", env("MAILROOM_DELIVERY_CONCURRENCY=1.9")},
+		{"a number too large", "http.max_body_bytes", "out of range", env("MAILROOM_HTTP_MAX_BODY_BYTES=99999999999999999999")},
+		{"an empty port from the environment", "smtp.port", "MAILROOM_SMTP_PORT", env("MAILROOM_SMTP_PORT=")},
+		{"an empty multiplier from the environment", "retry.multiplier", "MAILROOM_RETRY_MULTIPLIER", env("MAILROOM_RETRY_MULTIPLIER=")},
+		{"an empty duration from the environment", "retry.initial_interval", "MAILROOM_RETRY_INITIAL_INTERVAL", env("MAILROOM_RETRY_INITIAL_INTERVAL=")},
+		{"an exponent for a whole number from a flag", "smtp.port", "1e3", flag("smtp.port", "1e3")},
+	}
+	for _, c := range refused {
+		t.Run(c.name+" is refused", func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			for _, w := range []string{c.key, c.want} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans several lines", err)
+			}
+		})
+	}
+
+	accepted := []struct {
+		name  string
+		src   func(testing.TB) config.Sources
+		check func(*config.Config) (got, want any)
+	}{
+		{"a quoted whole number in the file", yamlFile("smtp:\n  port: \"2525\"\n"),
+			func(c *config.Config) (any, any) { return c.SMTP.Port, 2525 }},
+		{"an unquoted number for a password keeps its text", yamlFile("smtp:\n  password: 12345\n"),
+			func(c *config.Config) (any, any) { return c.SMTP.Password.Reveal(), "12345" }},
+		{"a whole number for the multiplier", yamlFile("retry:\n  multiplier: 3\n"),
+			func(c *config.Config) (any, any) { return c.Retry.Multiplier, 3.0 }},
+		{"comma-separated brokers in one string in the file", yamlFile("kafka:\n  brokers: \"a:1, b:2\"\n"),
+			func(c *config.Config) (any, any) { return c.Kafka.Brokers, []string{"a:1", "b:2"} }},
+		{"an empty string key from the environment", env("MAILROOM_SMTP_USERNAME="),
+			func(c *config.Config) (any, any) { return c.SMTP.Username, "" }},
+		{"a whole number with a sign from the environment", env("MAILROOM_SMTP_PORT=+2525"),
+			func(c *config.Config) (any, any) { return c.SMTP.Port, 2525 }},
+	}
+	for _, c := range accepted {
+		t.Run(c.name+" is accepted", func(t *testing.T) {
+			cfg := mustLoad(t, c.src(t))
+			if got, want := c.check(cfg); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %#v, want %#v", got, want)
+			}
+		})
+	}
+}
+
+// TestADurationNeedsAUnit: a bare number is refused the same way from the file and
+// from the environment, rather than read as nanoseconds.
+func TestADurationNeedsAUnit(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string
+		src  func(testing.TB) config.Sources
+	}{
+		{"retry.initial_interval in the file", "retry.initial_interval", yamlFile("retry:\n  initial_interval: 5\n")},
+		{"http.shutdown_timeout in the file", "http.shutdown_timeout", yamlFile("http:\n  shutdown_timeout: 30\n")},
+		{"outbox.poll_interval in the file", "outbox.poll_interval", yamlFile("outbox:\n  poll_interval: 1\n")},
+		{"a fraction in the file", "smtp.timeout", yamlFile("smtp:\n  timeout: 1.5\n")},
+		{"zero in the file", "retry.max_interval", yamlFile("retry:\n  max_interval: 0\n")},
+		{"a quoted number in the file", "retry.initial_interval", yamlFile("retry:\n  initial_interval: \"5\"\n")},
+		{"retry.initial_interval from the environment", "retry.initial_interval", env("MAILROOM_RETRY_INITIAL_INTERVAL=5")},
+		{"zero from the environment", "outbox.poll_interval", env("MAILROOM_OUTBOX_POLL_INTERVAL=0")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			if want := c.key + ": "; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "has no unit; write a duration such as") {
+				t.Errorf("error %q: want %q and that it has no unit", err, want)
+			}
+		})
+	}
+	cfg := mustLoad(t, config.Sources{File: writeFile(t, "retry:\n  initial_interval: 5s\n  max_interval: 90s\n")})
+	if cfg.Retry.InitialInterval != 5*time.Second || cfg.Retry.MaxInterval != 90*time.Second {
+		t.Errorf("durations with units = %v, %v; want 5s, 1m30s", cfg.Retry.InitialInterval, cfg.Retry.MaxInterval)
+	}
+}
+
+// TestFloatKeysMustBeFinite: NaN and infinity parse as floats but are no setting; a
+// NaN multiplier made every retry fire at once.
+func TestFloatKeysMustBeFinite(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string
+		src  func(testing.TB) config.Sources
+	}{
+		{"NaN multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=NaN")},
+		{"+Inf multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=+Inf")},
+		{"infinity multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=infinity")},
+		{"an overflowing multiplier from the environment", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=1e999")},
+		{".nan multiplier in the file", "retry.multiplier", yamlFile("retry:\n  multiplier: .nan\n")},
+		{".inf multiplier in the file", "retry.multiplier", yamlFile("retry:\n  multiplier: .inf\n")},
+		{"NaN rate limit from the environment", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=NaN")},
+		{"Inf rate limit from the environment", "auth.rate_limit", env("MAILROOM_AUTH_RATE_LIMIT=Inf")},
+		{".inf rate limit in the file", "auth.rate_limit", yamlFile("auth:\n  rate_limit: .inf\n")},
+		{"-.Inf rate limit in the file", "auth.rate_limit", yamlFile("auth:\n  rate_limit: -.Inf\n")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := loadErr(t, c.src(t))
+			if !strings.Contains(err.Error(), c.key+": ") || !strings.Contains(err.Error(), "not a finite number") {
+				t.Errorf("error %q: want it to name %s and say it is not a finite number", err, c.key)
+			}
+		})
+	}
+	t.Run("Validate refuses a NaN multiplier set in code", func(t *testing.T) {
+		cfg := mustLoad(t, config.Sources{})
+		cfg.Retry.Multiplier = math.NaN()
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "retry.multiplier") {
+			t.Errorf("Validate() = %v, want an error naming retry.multiplier", err)
+		}
+	})
+}
+
+// TestFileErrorsAreOneLineNamingTheFileAndLine: whatever is wrong with the file, the
+// reason fits the contract's one line and says where to look.
+func TestFileErrorsAreOneLineNamingTheFileAndLine(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want []string // every one must appear in the error, beside the file's path
+	}{
+		{"a key set twice", "http:\n  addr: 127.0.0.1:1\n  addr: 127.0.0.1:2\n", []string{"line 3", "http.addr", "twice", "line 2"}},
+		{"a section set twice", "smtp:\n  host: a\nsmtp:\n  port: 25\n", []string{"line 3", "smtp", "twice"}},
+		{"a list at the top level", "- a\n", []string{"line 1", "top level is a list", "not a mapping"}},
+		{"a bare word at the top level", "hello\n", []string{"line 1", "top level is the value hello", "not a mapping"}},
+		{"a syntax error", "http: [unclosed\n", []string{"line"}},
+		{"a tab in the indentation", "http:\n\taddr: x\n", []string{"line"}},
+		{"an unknown key", "http:\n  addr: 127.0.0.1:1\n  adress: x\n", []string{"line 3", "http.adress"}},
+		{"a bad value", "retry:\n  max_attempts: 5\n  initial_interval: 5\n", []string{"line 3", "retry.initial_interval"}},
+		{"a value given to a section", "http: 5\n", []string{"line 1", "http", "section"}},
+		{"a value spanning lines", "http:\n  addr: |\n    a\n    b\n", []string{"http.addr"}},
+		{"hexadecimal for a whole number", "topics:\n  partitions: 0x10\n", []string{"line 2", "topics.partitions", "0x10"}},
+		{"nothing for a whole number", "smtp:\n  port:\n", []string{"line 2", "smtp.port", "no value"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeFile(t, c.body)
+			err := loadErr(t, config.Sources{File: path})
+			for _, w := range append(c.want, path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error %q spans several lines; startup errors are one line", err)
+			}
+		})
+	}
+}
+
+// TestFileValuesKeepTheirText: a scalar for a string key is taken as written, not as
+// a YAML library would read a number (012345 as octal, 1_000 as 1000).
+func TestFileValuesKeepTheirText(t *testing.T) {
+	for _, text := range []string{"012345", "1_000", "0x1F", "1e3", "2026-01-02"} {
+		cfg := mustLoad(t, config.Sources{File: writeFile(t, "smtp:\n  password: "+text+"\n  username: "+text+"\n")})
+		if cfg.SMTP.Password.Reveal() != text || cfg.SMTP.Username != text {
+			t.Errorf("smtp.password, smtp.username: %s = %q, %q; want the text as written", text, cfg.SMTP.Password.Reveal(), cfg.SMTP.Username)
+		}
+	}
+}
+
+// TestAnEmptySectionSetsNoKeys: a section written with nothing under it, as one does
+// while editing config.yaml, is the same as leaving it out.
+func TestAnEmptySectionSetsNoKeys(t *testing.T) {
+	defaults := mustLoad(t, config.Sources{})
+	for _, body := range []string{
+		"http:\n",
+		"http: {}\n",
+		"http: ~\n",
+		"http:\nsmtp:\nretry:\n",
+		"http:\n  # addr: 127.0.0.1:9\nsmtp: null\n",
+	} {
+		cfg := mustLoad(t, config.Sources{File: writeFile(t, body)})
+		if !reflect.DeepEqual(cfg, defaults) {
+			t.Errorf("file %q: got %+v, want the defaults", body, cfg)
+		}
+	}
+	cfg := mustLoad(t, config.Sources{File: writeFile(t, "http:\nsmtp:\n  host: mail.example\n")})
+	if cfg.SMTP.Host != "mail.example" || cfg.HTTP.Addr != defaults.HTTP.Addr {
+		t.Errorf("an empty http: beside smtp.host: got smtp.host %q, http.addr %q", cfg.SMTP.Host, cfg.HTTP.Addr)
+	}
+	for _, body := range []string{"rabbit:\n", "rabbit: {}\n"} {
+		err := loadErr(t, config.Sources{File: writeFile(t, body)})
+		if !strings.Contains(err.Error(), `unknown config key "rabbit"`) {
+			t.Errorf("file %q: error %q, want the unknown section named", body, err)
+		}
+	}
 }
 
 func TestUnreadableFilesAreRefusedNamingTheFile(t *testing.T) {

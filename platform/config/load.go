@@ -3,13 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
-	"sort"
 	"strings"
 
-	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -28,31 +24,44 @@ type Sources struct {
 }
 
 // Load builds the configuration from defaults, file, environment and flags, and
-// validates it. Every error names the key or variable at fault.
+// validates it. Every error is one line naming the key or variable at fault and,
+// for a value that does not fit its key, where the value came from.
 func Load(src Sources) (*Config, error) {
+	cfg, err := load(src)
+	if err != nil && strings.ContainsAny(err.Error(), "\n\r") {
+		// A value holding a newline (an address from a block scalar) reaches a
+		// message through an error of the standard library; keep it one line.
+		return nil, errors.New(oneLine(err.Error()))
+	}
+	return cfg, err
+}
+
+func load(src Sources) (*Config, error) {
 	defaults := Defaults()
+	// origin says where each key's value came from, for the error naming it.
+	origin := map[string]string{}
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
 		return nil, fmt.Errorf("load defaults: %w", err)
 	}
 	if src.File != "" {
-		if _, err := os.Stat(src.File); err != nil {
-			return nil, fmt.Errorf("config file: %w", err)
-		}
-		fk := koanf.New(".")
-		if err := fk.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", src.File, err)
-		}
-		if err := checkKnown(fk.Keys(), defaults, "in "+src.File); err != nil {
+		fv, err := readFile(src.File, defaults)
+		if err != nil {
 			return nil, err
 		}
-		if err := k.Merge(fk); err != nil {
+		for key, line := range fv.lines {
+			origin[key] = fmt.Sprintf("in %s line %d", src.File, line)
+		}
+		if err := k.Load(confmap.Provider(fv.values, "."), nil); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", src.File, err)
 		}
 	}
 	env, err := fromEnviron(src.Environ, defaults)
 	if err != nil {
 		return nil, err
+	}
+	for key := range env {
+		origin[key] = "from " + EnvName(key)
 	}
 	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
 		return nil, fmt.Errorf("load environment: %w", err)
@@ -63,26 +72,21 @@ func Load(src Sources) (*Config, error) {
 			return nil, fmt.Errorf("unknown config key %q set by flag", key)
 		}
 		flags[key] = typed(defaults[key], v)
+		origin[key] = "from a flag"
 	}
 	if err := k.Load(confmap.Provider(flags, "."), nil); err != nil {
 		return nil, fmt.Errorf("load flags: %w", err)
 	}
 
 	var cfg Config
-	for _, key := range sortedKeys(defaults) {
-		// Decode key by key so that a bad value is reported with its key.
-		probe := koanf.New(".")
-		_ = probe.Load(confmap.Provider(defaults, "."), nil)
-		_ = probe.Set(key, k.Get(key))
-		var c Config
-		if err := probe.Unmarshal("", &c); err != nil {
-			return nil, fmt.Errorf("invalid config: %s: %s", key, cleanDecodeError(err))
+	if err := unmarshalStrict(k, &cfg); err != nil {
+		key, reason := decodeErrorKey(err)
+		if where := origin[key]; where != "" {
+			return nil, fmt.Errorf("invalid config: %s: %s (%s)", key, reason, where)
 		}
+		return nil, fmt.Errorf("invalid config: %s: %s", key, reason)
 	}
-	if err := k.Unmarshal("", &cfg); err != nil {
-		return nil, fmt.Errorf("invalid config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(func(key string) string { return origin[key] }); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -116,56 +120,10 @@ func EnvName(key string) string {
 }
 
 // typed turns a string from the environment or a flag into a list where the key
-// holds a list; everything else is converted by the decoder.
+// holds a list; everything else is converted by strictHook.
 func typed(def any, v string) any {
 	if _, isList := def.([]string); isList {
-		if strings.TrimSpace(v) == "" {
-			return []string{}
-		}
-		parts := strings.Split(v, ",")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
-		}
-		return parts
+		return splitList(v)
 	}
 	return v
-}
-
-func checkKnown(keys []string, defaults map[string]any, where string) error {
-	var unknown []string
-	for _, key := range keys {
-		if _, ok := defaults[key]; !ok {
-			unknown = append(unknown, key)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("unknown config key %q %s", unknown[0], where)
-	}
-	return nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// cleanDecodeError turns mapstructure's multi-line report into one line.
-func cleanDecodeError(err error) string {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			break
-		}
-		err = u
-	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "* "); i >= 0 {
-		msg = msg[i+2:]
-	}
-	return strings.Join(strings.Fields(msg), " ")
 }

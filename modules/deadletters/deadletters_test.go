@@ -276,6 +276,7 @@ func TestListingFiltersAndPages(t *testing.T) {
 		{"a cursor with a leading zero is refused", "cursor=01", "cursor"},
 		{"a cursor with a plus sign is refused", "cursor=%2B1", "cursor"},
 		{"an unknown status is refused", "status=lost", "status"},
+		{"an until before since is refused", "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,6 +439,7 @@ func TestBulkReplayReplaysEveryMatchAndCountsThem(t *testing.T) {
 	bad := []struct{ name, body, field string }{
 		{"an unknown field is refused", `{"reason": "x"}`, "reason"},
 		{"a since that is not RFC 3339 is refused", `{"since": "last week"}`, "since"},
+		{"an until equal to since is refused", `{"since": "2026-01-01T09:00:00Z", "until": "2026-01-01T18:00:00+09:00"}`, "until"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

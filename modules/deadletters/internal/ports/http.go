@@ -4,6 +4,7 @@ package ports
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -66,14 +67,11 @@ type listResponse struct {
 }
 
 func (h HTTP) list(c echo.Context) error {
-	f := app.Filter{Status: c.QueryParam("status"), ReasonContains: c.QueryParam("reason_contains")}
-	var err error
-	if f.Since, err = queryTime(c, "since"); err != nil {
+	f, err := ParseFilter(c.QueryParam("reason_contains"), c.QueryParam("since"), c.QueryParam("until"))
+	if err != nil {
 		return err
 	}
-	if f.Until, err = queryTime(c, "until"); err != nil {
-		return err
-	}
+	f.Status = c.QueryParam("status")
 	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPageSize); err != nil {
 		return err
 	}
@@ -95,18 +93,6 @@ func (h HTTP) list(c echo.Context) error {
 		out.NextCursor = strconv.FormatInt(next, 10)
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-func queryTime(c echo.Context, name string) (*time.Time, error) {
-	v := c.QueryParam(name)
-	if v == "" {
-		return nil, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return nil, apperr.Invalid(name, "not an RFC 3339 time")
-	}
-	return &t, nil
 }
 
 func (h HTTP) replay(c echo.Context) error {
@@ -157,11 +143,16 @@ func ParseFilter(reason, since, until string) (app.Filter, error) {
 		if p.val == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339, p.val)
+		// RFC 3339 allows a lowercase t and z (section 5.6); Go's layout does not.
+		t, err := time.Parse(time.RFC3339, strings.ToUpper(p.val))
 		if err != nil {
 			return f, apperr.Invalid(p.name, "not an RFC 3339 time")
 		}
 		*p.dst = &t
+	}
+	// An empty range would match nothing: more likely a mistake than a question.
+	if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
+		return f, apperr.Invalid("until", "must be after since (%s)", f.Since.Format(time.RFC3339))
 	}
 	return f, nil
 }

@@ -159,15 +159,21 @@ func TestListingShowsWhyWhenAndWhere(t *testing.T) {
 		reason     string
 		errorClass string
 		attempts   int
+		code       string
 	}{
-		{"a permanent failure is listed with its reply after one attempt", permanent, noSuchUser, "permanent", 1},
-		{"an exhausted transient failure is listed after max_attempts attempts", exhausted, tryLater, "transient_exhausted", maxAttempts},
+		{"a permanent failure is listed with its reply after one attempt", permanent, noSuchUser, "permanent", 1, "550"},
+		{"an exhausted transient failure is listed after max_attempts attempts", exhausted, tryLater, "transient_exhausted", maxAttempts, "451"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, ok := got[tt.id]
 			if !ok {
 				t.Fatalf("email %s not listed", tt.id)
+			}
+			// smtp_reply is the server's last reply alone, code first; reason is the
+			// whole error (the step and the reply).
+			if !strings.HasPrefix(l.SMTPReply, tt.code) || !strings.Contains(strings.ToLower(l.SMTPReply), tt.reason) || strings.HasPrefix(l.SMTPReply, "smtp:") {
+				t.Errorf("smtp_reply %q: want the server's reply, %s ... %q", l.SMTPReply, tt.code, tt.reason)
 			}
 			if !strings.Contains(strings.ToLower(l.Reason), tt.reason) || l.ErrorClass != tt.errorClass || l.Attempts != tt.attempts {
 				t.Errorf("letter %+v: want reason with %q, error_class %s, %d attempts", l, tt.reason, tt.errorClass, tt.attempts)

@@ -73,7 +73,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Modu
 		transport: t,
 		send: app.SendEmail{
 			Store: store, Transport: t, Render: render.Options{DefaultFrom: cfg.DefaultFrom},
-			Retry: cfg.Retry, IsPermanent: transport.IsPermanent,
+			Retry: cfg.Retry, IsPermanent: transport.IsPermanent, ReplyOf: transport.ReplyOf,
 			SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup,
 			Now: time.Now, Log: log.With("module", "delivery"), Unrecorded: app.NewUnrecorded(),
 		},

@@ -33,6 +33,8 @@ type SendEmail struct {
 	Render      render.Options
 	Retry       RetryPolicy
 	IsPermanent func(error) bool
+	// ReplyOf is the mail server's reply in a Transport error, "" if none.
+	ReplyOf func(error) string
 	// SendTopic and ConsumerGroup are recorded with dead letters.
 	SendTopic     string
 	ConsumerGroup string
@@ -177,6 +179,9 @@ func (h SendEmail) fail(ctx context.Context, msg *message.Message, cmd contract.
 	now := h.Now()
 	st.Attempts = cmd.Attempt
 	st.LastError = sendErr.Error()
+	if h.ReplyOf != nil {
+		st.LastReply = h.ReplyOf(sendErr)
+	}
 	if st.FirstFailedAt == nil {
 		st.FirstFailedAt = &now
 	}
@@ -226,7 +231,7 @@ func (h SendEmail) markDead(msg *message.Message, cmd contract.SendEmail, st Sta
 	m.Set(dlt.MetaReplay, strconv.Itoa(cmd.Replay))
 	m.Set(dlt.MetaErrorClass, st.ErrorClass)
 	m.Set(dlt.MetaErrorMessage, st.LastError)
-	m.Set(dlt.MetaSMTPReply, st.LastError)
+	m.Set(dlt.MetaSMTPReply, st.LastReply)
 	if st.FirstFailedAt != nil {
 		m.Set(dlt.MetaFirstFailureAt, st.FirstFailedAt.UTC().Format(time.RFC3339Nano))
 	}

@@ -36,6 +36,17 @@ func (e *SendError) Error() string {
 // Unwrap returns Err, so errors.Is(err, context.Canceled) and the like work.
 func (e *SendError) Unwrap() error { return e.Err }
 
+// ReplyOf returns the server's reply carried by a *SendError in err's chain, code
+// included ("550 5.1.1 No such user"), or "" when the server gave none (a refused
+// connection, a timeout): dead letters show it apart from the whole error.
+func ReplyOf(err error) string {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.Reply
+	}
+	return ""
+}
+
 // IsPermanent reports whether err says that sending the same message again cannot
 // succeed. It honours a *SendError anywhere in the chain, and otherwise any error
 // with a `Permanent() bool` method, such as render.Error, so the caller can

@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/mailroom/mailroom/app"
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
@@ -69,6 +71,63 @@ func TestOnlyTheInstanceThatAcceptedAnEmailParksItsDeadLetter(t *testing.T) {
 	if len(lines) != 1 || lines[0].Level != slog.LevelDebug || lines[0].Attrs["email_id"] != "e-other" ||
 		lines[0].Attrs["origin_instance"] != "someone-else" {
 		t.Errorf("logged %+v; want one debug line naming e-other and its origin", logs.Lines())
+	}
+}
+
+// The events a dead letter causes (dead-lettered, replayed, discarded) carry the
+// correlation id of the request that sent the email, as every other event about it
+// does, so the emails module's logs of them tie back to that request.
+func TestEventsAboutADeadLetterCarryTheEmailsCorrelationID(t *testing.T) {
+	cfg := apptest.Config(t)
+	db := apptest.Database(t, cfg)
+	m := deadletters.New(app.DeadLettersConfig(cfg, "me"), db, outbox.New(), slog.Default())
+	pub := apptest.RunHandlers(t, cfg, m.RegisterHandlers)
+
+	for _, id := range []string{"e-replayed", "e-discarded"} {
+		msg := deadLetter(t, id, "me")
+		msg.Metadata.Set(middleware.CorrelationIDMetadataKey, "corr-"+id)
+		apptest.Publish(t, pub, cfg.Topics.DeadLetter, msg) // returns once parked
+	}
+	ctx := context.Background()
+	if err := m.Replay(ctx, "e-replayed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Discard(ctx, "e-discarded"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing publishes here: every message the module wrote is still in the outbox.
+	rows, err := db.Read.QueryContext(ctx, `SELECT topic, metadata FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := map[string]string{}
+	for rows.Next() {
+		var topic, raw string
+		if err := rows.Scan(&topic, &raw); err != nil {
+			t.Fatal(err)
+		}
+		var meta map[string]string
+		if err := json.Unmarshal([]byte(raw), &meta); err != nil {
+			t.Fatal(err)
+		}
+		name := topic + " " + meta[dlt.EventTypeKey]
+		seen[name] = meta[middleware.CorrelationIDMetadataKey]
+		if want := "corr-" + meta[broker.PartitionKeyKey]; seen[name] != want {
+			t.Errorf("%s about %s carries correlation id %q, want %q", name, meta[broker.PartitionKeyKey], seen[name], want)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		cfg.Topics.Events + " " + dlt.EventEmailDeadLettered, cfg.Topics.Events + " " + dlt.EventEmailReplayed,
+		cfg.Topics.Events + " " + dlt.EventEmailDiscarded, cfg.Topics.Send + " ",
+	} {
+		if _, ok := seen[want]; !ok {
+			t.Errorf("no %q message in the outbox; have %v", want, seen)
+		}
 	}
 }
 

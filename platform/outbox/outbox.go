@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/mailroom/mailroom/platform/broker"
 )
@@ -27,6 +28,23 @@ type Outbox struct {
 
 // New returns an empty Outbox.
 func New() *Outbox { return &Outbox{now: time.Now} }
+
+// NewMessage builds a message for Add the way every module's commands and events are
+// built: payload encoded as JSON, keyed by key (a key's messages keep their order,
+// on one Kafka partition or Go-channel lane) and carrying correlationID, when there
+// is one, so the consumer's logs tie back to the request that caused it.
+func NewMessage(uuid, key, correlationID string, payload any) (*message.Message, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", payload, err)
+	}
+	msg := message.NewMessage(uuid, b)
+	msg.Metadata.Set(broker.PartitionKeyKey, key)
+	if correlationID != "" {
+		msg.Metadata.Set(middleware.CorrelationIDMetadataKey, correlationID)
+	}
+	return msg, nil
+}
 
 // Add stores msg for publishing to topic, as part of tx. Rows are published in due
 // order, and in order per partition key (metadata broker.PartitionKeyKey). A zero at

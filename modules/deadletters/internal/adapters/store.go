@@ -10,14 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/platform/apperr"
-	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
@@ -54,7 +52,7 @@ func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
 			return nil
 		}
 		inserted = true
-		return s.event(ctx, tx, l.EmailID, l.Replay, dlt.EventEmailDeadLettered, dlt.EmailDeadLettered{
+		return s.event(ctx, tx, l, l.Replay, dlt.EventEmailDeadLettered, dlt.EmailDeadLettered{
 			EmailID: l.EmailID, Reason: l.Reason, Attempts: l.Attempts, Replay: l.Replay, At: l.CreatedAt})
 	})
 	if err == nil && inserted {
@@ -63,13 +61,14 @@ func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
 	return inserted, err
 }
 
-func (s Store) event(ctx context.Context, tx *sql.Tx, emailID string, replay int, typ string, payload any) error {
-	b, err := json.Marshal(payload)
+// event adds an event about letter l's email to the outbox, keyed by the email id
+// and carrying the correlation id of the request that sent the email.
+func (s Store) event(ctx context.Context, tx *sql.Tx, l app.Letter, replay int, typ string, payload any) error {
+	msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/%s", l.EmailID, replay, typ), l.EmailID,
+		l.Metadata[middleware.CorrelationIDMetadataKey], payload)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", typ, err)
+		return err
 	}
-	msg := message.NewMessage(fmt.Sprintf("%s/r%d/%s", emailID, replay, typ), b)
-	msg.Metadata.Set(broker.PartitionKeyKey, emailID)
 	msg.Metadata.Set(dlt.EventTypeKey, typ)
 	return s.Outbox.Add(ctx, tx, s.EventsTopic, msg, time.Time{})
 }
@@ -139,19 +138,17 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 			}
 			cmd.Replay = l.Replay + 1
 			cmd.Attempt = 1
-			b, err := json.Marshal(cmd)
-			if err != nil {
-				return fmt.Errorf("encode SendEmail: %w", err)
+			if cmd.CorrelationID == "" {
+				cmd.CorrelationID = l.Metadata[middleware.CorrelationIDMetadataKey]
 			}
-			msg := message.NewMessage(fmt.Sprintf("%s/r%d/a1", cmd.EmailID, cmd.Replay), b)
-			msg.Metadata.Set(broker.PartitionKeyKey, cmd.EmailID)
-			if cmd.CorrelationID != "" {
-				msg.Metadata.Set(middleware.CorrelationIDMetadataKey, cmd.CorrelationID)
+			msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/a1", cmd.EmailID, cmd.Replay), cmd.EmailID, cmd.CorrelationID, cmd)
+			if err != nil {
+				return err
 			}
 			if err := s.Outbox.Add(ctx, tx, s.SendTopic, msg, time.Time{}); err != nil {
 				return err
 			}
-			if err := s.event(ctx, tx, cmd.EmailID, cmd.Replay, dlt.EventEmailReplayed,
+			if err := s.event(ctx, tx, l, cmd.Replay, dlt.EventEmailReplayed,
 				dlt.EmailReplayed{EmailID: cmd.EmailID, Replay: cmd.Replay, At: now}); err != nil {
 				return err
 			}
@@ -190,7 +187,7 @@ func (s Store) Discard(ctx context.Context, ref string) error {
 		if l.EmailID == "" {
 			return nil // a poison message: no email to tell
 		}
-		return s.event(ctx, tx, l.EmailID, l.Replay, dlt.EventEmailDiscarded, dlt.EmailDiscarded{EmailID: l.EmailID, At: now})
+		return s.event(ctx, tx, l, l.Replay, dlt.EventEmailDiscarded, dlt.EmailDiscarded{EmailID: l.EmailID, At: now})
 	})
 	if err != nil {
 		if _, ok := apperr.As(err); ok {

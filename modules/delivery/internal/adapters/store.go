@@ -4,19 +4,14 @@ package adapters
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
 	"github.com/mailroom/mailroom/platform/apperr"
-	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
@@ -79,7 +74,7 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 			}
 		}
 		for _, ev := range o.Events {
-			msg, err := newMessage(fmt.Sprintf("%s/r%d/a%d/%s", st.EmailID, st.Replay, st.Attempts, ev.Type), st.EmailID, correlationID, ev.Payload)
+			msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/a%d/%s", st.EmailID, st.Replay, st.Attempts, ev.Type), st.EmailID, correlationID, ev.Payload)
 			if err != nil {
 				return err
 			}
@@ -90,7 +85,7 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 		}
 		if o.Retry != nil {
 			r := o.Retry
-			msg, err := newMessage(fmt.Sprintf("%s/r%d/a%d", r.EmailID, r.Replay, r.Attempt), r.EmailID, correlationID, r)
+			msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/a%d", r.EmailID, r.Replay, r.Attempt), r.EmailID, correlationID, r)
 			if err != nil {
 				return err
 			}
@@ -122,17 +117,4 @@ func (s Store) Raw(ctx context.Context, emailID string) ([]byte, string, error) 
 		return nil, "", apperr.Unavailable("cannot read the rendered message", err)
 	}
 	return raw, owner, nil
-}
-
-func newMessage(uuid, key, correlationID string, payload any) (*message.Message, error) {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", payload, err)
-	}
-	msg := message.NewMessage(uuid, b)
-	msg.Metadata.Set(broker.PartitionKeyKey, key)
-	if correlationID != "" {
-		msg.Metadata.Set(middleware.CorrelationIDMetadataKey, correlationID)
-	}
-	return msg, nil
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
@@ -140,33 +139,12 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 // sendMessage is the SendEmail command for the first try of e, accepted by the
 // instance with id origin.
 func sendMessage(e domain.Email, origin string) (*message.Message, error) {
-	payload, err := json.Marshal(delivery.SendEmail{
+	return outbox.NewMessage(e.ID+"/1", e.ID, e.CorrelationID, delivery.SendEmail{
 		EmailID: e.ID, CorrelationID: e.CorrelationID,
 		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
 		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID, OriginInstance: origin,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("encode SendEmail: %w", err)
-	}
-	msg := message.NewMessage(e.ID+"/1", payload)
-	msg.Metadata.Set(broker.PartitionKeyKey, e.ID)
-	msg.Metadata.Set(middleware.CorrelationIDMetadataKey, e.CorrelationID)
-	return msg, nil
-}
-
-func insertEvent(ctx context.Context, tx *sql.Tx, emailID, typ string, at time.Time, detail, sourceID string) error {
-	var src any
-	if sourceID != "" {
-		src = sourceID
-	}
-	_, err := tx.ExecContext(ctx,
-		`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)`,
-		emailID, typ, at.UnixMilli(), detail, src)
-	if err != nil {
-		return fmt.Errorf("insert %s event of %s: %w", typ, emailID, err)
-	}
-	return nil
 }
 
 // Apply implements app.Repository.

@@ -79,11 +79,14 @@ func (m *Module) List(ctx context.Context, reason, since, until string, limit in
 	}
 	f.Limit = limit
 	items, _, err := m.manage.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Letter, 0, len(items))
 	for _, l := range items {
 		out = append(out, ports.ToResponse(l))
 	}
-	return out, err
+	return out, nil
 }
 
 // Replay replays a parked letter, named by its email id or its own id, for the CLI.

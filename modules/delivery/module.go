@@ -4,6 +4,7 @@
 package delivery
 
 import (
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"time"
@@ -18,14 +19,9 @@ import (
 	"github.com/mailroom/mailroom/modules/delivery/internal/render"
 	"github.com/mailroom/mailroom/modules/delivery/internal/transport"
 	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
-)
-
-// Transports accepted by Config.Transport.
-const (
-	TransportCapture = "capture"
-	TransportSMTP    = "smtp"
 )
 
 // Config is what the delivery module needs to know.
@@ -34,7 +30,8 @@ type Config struct {
 	EventsTopic   string
 	ConsumerGroup string
 	// Lanes is how many sends run at once on the Go-channel broker.
-	Lanes       int
+	Lanes int
+	// Transport is config.TransportCapture or config.TransportSMTP.
 	Transport   string
 	SMTP        SMTPConfig
 	DefaultFrom string
@@ -57,8 +54,11 @@ type Module struct {
 
 // New builds the module and its transport.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Module, error) {
-	var t transport.Transport = transport.Capture{}
-	if cfg.Transport == TransportSMTP {
+	var t transport.Transport
+	switch cfg.Transport {
+	case config.TransportCapture:
+		t = transport.Capture{}
+	case config.TransportSMTP:
 		if cfg.SMTP.MaxIdleConns == 0 {
 			cfg.SMTP.MaxIdleConns = max(cfg.Lanes, 1)
 		}
@@ -66,6 +66,8 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Modu
 			return nil, err
 		}
 		t = transport.NewSMTP(cfg.SMTP)
+	default:
+		return nil, fmt.Errorf("delivery.transport: %q is not %q or %q", cfg.Transport, config.TransportCapture, config.TransportSMTP)
 	}
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic}
 	return &Module{

@@ -1,9 +1,9 @@
-// Package logging builds the process's structured logger and carries the email and
-// correlation ids through contexts, so every log line about an email can be found.
+// Package logging builds the process's structured logger and names the attributes
+// every module logs an email under (email id, correlation id), so every log line
+// about an email can be found.
 package logging
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -29,16 +29,3 @@ const (
 	KeyEmailID       = "email_id"
 	KeyCorrelationID = "correlation_id"
 )
-
-type correlationKey struct{}
-
-// WithCorrelationID stores id in ctx.
-func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
-
-// CorrelationID returns the id stored by WithCorrelationID, or "".
-func CorrelationID(ctx context.Context) string {
-	id, _ := ctx.Value(correlationKey{}).(string)
-	return id
-}

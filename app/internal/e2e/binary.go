@@ -67,9 +67,8 @@ func RemoveBuilds() {
 	}
 }
 
-// RaceEnabled reports whether the binary Build makes has the race detector.
-func RaceEnabled() bool { return raceEnabled }
-
+// GoTool is the go command to build and list with: the one on PATH, else the one
+// of the toolchain that built this test.
 func GoTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"io/fs"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
@@ -11,13 +10,13 @@ import (
 	"github.com/mailroom/mailroom/platform/outbox"
 )
 
-// Module is what app needs of a module: its tables, its routes and its handlers.
-// Modules implement it without importing app; app loops over them at start-up.
+// Module is what app needs of a module: its routes and its handlers (its tables are
+// migrated before any module exists, see ModuleNames). Modules implement it without
+// importing app; app loops over them at start-up.
 type Module interface {
-	// Name is the module's name; it prefixes its tables and its migration table.
+	// Name is the module's name: it prefixes its tables and names its migrations
+	// (migrations/<name>), and must be in ModuleNames.
 	Name() string
-	// Migrations returns the module's SQL migrations, or nil.
-	Migrations() fs.FS
 	// RegisterRoutes adds the module's HTTP routes under /api.
 	RegisterRoutes(api *echo.Group)
 	// RegisterHandlers adds the module's Watermill handlers to the router.

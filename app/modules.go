@@ -1,8 +1,10 @@
 package app
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,7 +17,9 @@ import (
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-// ModuleNames lists every module, in migration order.
+// ModuleNames lists every module, in migration order. OpenDatabase migrates their
+// tables (migrations/<name>) before the modules are built, since building them needs
+// the migrated database; New refuses a module that is not listed here.
 var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys"}
 
 // buildModules is the list of modules, each built from its part of the config and
@@ -35,7 +39,16 @@ func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *out
 		return nil, err
 	}
 	dd := deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log)
-	return []Module{keys, em, dl, dd}, nil
+	modules := []Module{keys, em, dl, dd}
+	for _, m := range modules {
+		if !slices.Contains(ModuleNames, m.Name()) {
+			return nil, fmt.Errorf("module %s is not in ModuleNames: its tables were never migrated", m.Name())
+		}
+	}
+	if len(modules) != len(ModuleNames) {
+		return nil, fmt.Errorf("ModuleNames lists %d modules, %d are built", len(ModuleNames), len(modules))
+	}
+	return modules, nil
 }
 
 // APIKeysConfig is the apikeys module's part of the config; `mailroom keys` uses it

@@ -7,7 +7,6 @@ package apikeys
 import (
 	"context"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
 
-	"github.com/mailroom/mailroom/migrations"
 	"github.com/mailroom/mailroom/modules/apikeys/internal/adapters"
 	"github.com/mailroom/mailroom/modules/apikeys/internal/app"
 	"github.com/mailroom/mailroom/modules/apikeys/internal/ports"
@@ -61,9 +59,6 @@ func New(cfg Config, db *sqlite.DB, log *slog.Logger) *Module {
 
 // Name implements app.Module.
 func (m *Module) Name() string { return "apikeys" }
-
-// Migrations implements app.Module.
-func (m *Module) Migrations() fs.FS { return migrations.For("apikeys") }
 
 // RegisterRoutes implements app.Module: GET/POST /api/keys and DELETE
 // /api/keys/{id}, for admin keys.

@@ -6,14 +6,12 @@ package deadletters
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
 
-	"github.com/mailroom/mailroom/migrations"
 	"github.com/mailroom/mailroom/modules/deadletters/internal/adapters"
 	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
 	"github.com/mailroom/mailroom/modules/deadletters/internal/ports"
@@ -51,9 +49,6 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) *Modul
 
 // Name implements app.Module.
 func (m *Module) Name() string { return "deadletters" }
-
-// Migrations implements app.Module.
-func (m *Module) Migrations() fs.FS { return migrations.For("deadletters") }
 
 // RegisterRoutes implements app.Module.
 func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{Manage: m.manage}.Register(api) }

@@ -5,14 +5,12 @@ package delivery
 
 import (
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
 
-	"github.com/mailroom/mailroom/migrations"
 	"github.com/mailroom/mailroom/modules/delivery/internal/adapters"
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
 	"github.com/mailroom/mailroom/modules/delivery/internal/ports"
@@ -85,9 +83,6 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Modu
 
 // Name implements app.Module.
 func (m *Module) Name() string { return "delivery" }
-
-// Migrations implements app.Module.
-func (m *Module) Migrations() fs.FS { return migrations.For("delivery") }
 
 // RegisterRoutes implements app.Module.
 func (m *Module) RegisterRoutes(api *echo.Group) { m.http.Register(api) }

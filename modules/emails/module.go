@@ -5,7 +5,6 @@ package emails
 
 import (
 	"context"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mailroom/mailroom/migrations"
 	"github.com/mailroom/mailroom/modules/emails/internal/adapters"
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
@@ -64,9 +62,6 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 
 // Name implements app.Module.
 func (m *Module) Name() string { return "emails" }
-
-// Migrations implements app.Module.
-func (m *Module) Migrations() fs.FS { return migrations.For("emails") }
 
 // RegisterRoutes implements app.Module.
 func (m *Module) RegisterRoutes(api *echo.Group) { m.http.Register(api) }

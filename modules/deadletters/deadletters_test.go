@@ -336,9 +336,15 @@ func TestReplayOfAStillFailingEmailParksItAgain(t *testing.T) {
 	const to = "still-busy@example.com"
 	id := kill(t, in, srv, to, 451)
 
-	r := in.Do(t, http.MethodPost, "/api/dead-letters/"+id+"/replay", nil)
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("replay: %d %s", r.Status, r.Body)
+	// Named by the letter's own id, the replay answers with the email's.
+	first := parked(t, in, id, 1)
+	r := in.Do(t, http.MethodPost, "/api/dead-letters/"+first.ID+"/replay", nil)
+	var answer struct {
+		EmailID string `json:"email_id"`
+	}
+	r.JSON(t, &answer)
+	if r.Status != http.StatusAccepted || answer.EmailID != id {
+		t.Fatalf("replay of %s: %d %s, want 202 naming email %s", first.ID, r.Status, r.Body, id)
 	}
 	l := parked(t, in, id, 2)
 	if l.Attempts != maxAttempts || l.ErrorClass != "transient_exhausted" {

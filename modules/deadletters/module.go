@@ -86,7 +86,8 @@ func (m *Module) List(ctx context.Context, reason, since, until string, limit in
 
 // Replay replays a parked letter, named by its email id or its own id, for the CLI.
 func (m *Module) Replay(ctx context.Context, ref string) error {
-	return m.manage.Replay(ctx, ref)
+	_, err := m.manage.Replay(ctx, ref)
+	return err
 }
 
 // ReplayMatching replays every parked letter matching the filter, for the CLI.

@@ -1,5 +1,6 @@
 // Package contract holds the events the deadletters module publishes on
-// topics.events. It imports only the standard library.
+// topics.events, and the metadata keys a handler sets on a message it sends to the
+// dead-letter topic (delivery does). It imports only the standard library.
 package contract
 
 import "time"

@@ -115,17 +115,17 @@ func (s Store) List(ctx context.Context, f app.Filter) ([]app.Letter, error) {
 }
 
 // Replay implements app.Store.
-func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
+func (s Store) Replay(ctx context.Context, refs []string) ([]string, error) {
 	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
-	if len(emailIDs) == 0 {
-		return 0, nil
+	if len(refs) == 0 {
+		return nil, nil
 	}
 	now := s.Now()
-	replayed := 0
+	var replayed []string
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		replayed = 0 // fn may run twice (sqlite.DB.Tx)
-		for _, id := range emailIDs {
-			l, err := parked(ctx, tx, id)
+		replayed = nil // fn may run twice (sqlite.DB.Tx)
+		for _, ref := range refs {
+			l, err := parked(ctx, tx, ref)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -134,7 +134,7 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 			}
 			var cmd delivery.SendEmail
 			if err := json.Unmarshal(l.Payload, &cmd); err != nil || cmd.EmailID == "" {
-				return &apperr.Error{Code: apperr.CodeConflict, Message: fmt.Sprintf("dead letter %s holds no readable SendEmail and cannot be replayed; discard it", id)}
+				return &apperr.Error{Code: apperr.CodeConflict, Message: fmt.Sprintf("dead letter %s holds no readable SendEmail and cannot be replayed; discard it", ref)}
 			}
 			cmd.Replay = l.Replay + 1
 			cmd.Attempt = 1
@@ -155,15 +155,15 @@ func (s Store) Replay(ctx context.Context, emailIDs []string) (int, error) {
 			if err := resolve(ctx, tx, l.ID, app.StatusReplayed, now); err != nil {
 				return err
 			}
-			replayed++
+			replayed = append(replayed, cmd.EmailID)
 		}
 		return nil
 	})
 	if err != nil {
 		if _, ok := apperr.As(err); ok {
-			return 0, err
+			return nil, err
 		}
-		return 0, apperr.Unavailable("cannot replay dead letters", err)
+		return nil, apperr.Unavailable("cannot replay dead letters", err)
 	}
 	s.Outbox.Notify()
 	return replayed, nil

@@ -56,8 +56,8 @@ type Store interface {
 	Park(ctx context.Context, l Letter) (bool, error)
 	List(ctx context.Context, f Filter) ([]Letter, error)
 	// Replay re-sends the parked letters refs name (email ids or LetterKeys) from a
-	// fresh attempt count and returns how many it replayed.
-	Replay(ctx context.Context, refs []string) (int, error)
+	// fresh attempt count and returns the email ids of those it replayed.
+	Replay(ctx context.Context, refs []string) ([]string, error)
 	// Discard marks the parked letter ref names (an email id or a LetterKey)
 	// discarded.
 	Discard(ctx context.Context, ref string) error

@@ -44,16 +44,17 @@ func (h Manage) List(ctx context.Context, f Filter) ([]Letter, int64, error) {
 	return items, next, nil
 }
 
-// Replay sends a parked letter again; ref is its email id or its LetterKey.
-func (h Manage) Replay(ctx context.Context, ref string) error {
-	n, err := h.Store.Replay(ctx, []string{ref})
+// Replay sends a parked letter again; ref is its email id or its LetterKey. It
+// returns the email id.
+func (h Manage) Replay(ctx context.Context, ref string) (string, error) {
+	ids, err := h.Store.Replay(ctx, []string{ref})
 	if err != nil {
-		return err
+		return "", err
 	}
-	if n == 0 {
-		return apperr.NotFound("parked dead letter", ref)
+	if len(ids) == 0 {
+		return "", apperr.NotFound("parked dead letter", ref)
 	}
-	return nil
+	return ids[0], nil
 }
 
 // ReplayMatching replays every parked letter the filter selects and returns how many.
@@ -75,8 +76,8 @@ func (h Manage) ReplayMatching(ctx context.Context, f Filter) (int, error) {
 				ids = append(ids, l.EmailID)
 			}
 		}
-		n, err := h.Store.Replay(ctx, ids)
-		total += n
+		replayed, err := h.Store.Replay(ctx, ids)
+		total += len(replayed)
 		if err != nil {
 			return total, err
 		}

@@ -36,7 +36,8 @@ func (h Park) Handle(msg *message.Message) error {
 	decoded := json.Unmarshal(msg.Payload, &cmd) == nil
 	if decoded && cmd.OriginInstance != "" && cmd.OriginInstance != h.InstanceID {
 		h.Log.DebugContext(msg.Context(), "dead letter of an email another instance accepted; left to it",
-			logging.KeyEmailID, cmd.EmailID, "origin_instance", cmd.OriginInstance, "message_uuid", msg.UUID)
+			logging.KeyEmailID, cmd.EmailID, logging.KeyCorrelationID, middleware.MessageCorrelationID(msg),
+			"origin_instance", cmd.OriginInstance, "message_uuid", msg.UUID)
 		return nil
 	}
 	m := msg.Metadata
@@ -76,8 +77,14 @@ func (h Park) Handle(msg *message.Message) error {
 	if l.EmailID == "" {
 		l.DedupeKey = "message/" + msg.UUID
 	}
-	if _, err := h.Store.Park(msg.Context(), l); err != nil {
+	parked, err := h.Store.Park(msg.Context(), l)
+	if err != nil {
 		return fmt.Errorf("park dead letter %s: %w", msg.UUID, err)
+	}
+	if parked {
+		h.Log.InfoContext(msg.Context(), "dead letter parked", logging.KeyEmailID, l.EmailID,
+			logging.KeyCorrelationID, middleware.MessageCorrelationID(msg), "reason", l.Reason,
+			"error_class", l.ErrorClass, "attempts", l.Attempts, "message_uuid", msg.UUID)
 	}
 	return nil
 }

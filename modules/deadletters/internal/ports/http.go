@@ -96,10 +96,11 @@ func (h HTTP) list(c echo.Context) error {
 }
 
 func (h HTTP) replay(c echo.Context) error {
-	if err := h.Manage.Replay(c.Request().Context(), c.Param("id")); err != nil {
+	emailID, err := h.Manage.Replay(c.Request().Context(), c.Param("id"))
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"email_id": c.Param("id"), "status": "queued"})
+	return c.JSON(http.StatusAccepted, map[string]any{"email_id": emailID, "status": "queued"})
 }
 
 func (h HTTP) discard(c echo.Context) error {

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/logging"
 )
 
 // statusOf maps each error code to its HTTP status: the one table of it.
@@ -69,11 +70,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			if n := unavailable.take(time.Now()); n > 0 {
 				log.Warn("requests refused: service unavailable", "method", c.Request().Method, "path", c.Path(),
 					"status", status, "error", err, "refused", n,
-					"correlation_id", c.Response().Header().Get(echo.HeaderXRequestID))
+					logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 			}
 		case status >= 500:
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "error", err,
-				"correlation_id", c.Response().Header().Get(echo.HeaderXRequestID))
+				logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 		}
 		body := ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}}
 		if c.Request().Method == http.MethodHead {

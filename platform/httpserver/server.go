@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -27,7 +28,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			log.Error("handler panicked", "path", c.Path(), "error", err, "stack", string(stack))
+			log.Error("handler panicked", "path", c.Path(), "error", err, "stack", string(stack),
+				logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 			return err
 		}}))
 	e.Use(middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10) + "B"))

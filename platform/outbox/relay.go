@@ -500,11 +500,14 @@ func (r *Relay) markPublished(ctx context.Context, batch []published) error {
 	return nil
 }
 
-// Stats is the size of the outbox, for metrics and readiness.
+// Stats is the size of the outbox, for the metrics (mailroom_outbox_*).
 type Stats struct {
-	Pending      int
-	OldestAge    time.Duration
-	DuePending   int
+	// Pending counts every row not yet published, due now or later.
+	Pending int
+	// DuePending counts the rows due now: the relay's backlog.
+	DuePending int
+	// OldestDueAge is how long the oldest due row has waited (0 with none): a
+	// stuck relay shows here first.
 	OldestDueAge time.Duration
 }
 
@@ -512,22 +515,17 @@ type Stats struct {
 func ReadStats(ctx context.Context, db *sqlite.DB) (Stats, error) {
 	var (
 		s           Stats
-		oldest      sql.NullInt64
 		oldestDue   sql.NullInt64
 		now         = time.Now().UnixMilli()
 		pending, dp int
 	)
 	err := db.Read.QueryRowContext(ctx,
-		`SELECT COUNT(*), MIN(created_at),
-		        COALESCE(SUM(available_at <= ?), 0), MIN(CASE WHEN available_at <= ? THEN available_at END)
-		 FROM outbox`, now, now).Scan(&pending, &oldest, &dp, &oldestDue)
+		`SELECT COUNT(*), COALESCE(SUM(available_at <= ?), 0), MIN(CASE WHEN available_at <= ? THEN available_at END)
+		 FROM outbox`, now, now).Scan(&pending, &dp, &oldestDue)
 	if err != nil {
 		return s, fmt.Errorf("outbox stats: %w", err)
 	}
 	s.Pending, s.DuePending = pending, dp
-	if oldest.Valid {
-		s.OldestAge = time.Duration(now-oldest.Int64) * time.Millisecond
-	}
 	if oldestDue.Valid {
 		s.OldestDueAge = time.Duration(now-oldestDue.Int64) * time.Millisecond
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/httpserver"
+	"github.com/mailroom/mailroom/platform/logging"
 )
 
 // HTTP serves /api/keys and authenticates /api.
@@ -49,7 +50,7 @@ func (h HTTP) Middleware() echo.MiddlewareFunc {
 			switch {
 			case errors.Is(err, app.ErrInvalidKey), errors.Is(err, app.ErrRevokedKey):
 				h.Log.Info("API key refused", "reason", err.Error(), "remote_ip", c.RealIP(),
-					"method", req.Method, "path", c.Path(), "correlation_id", c.Response().Header().Get(echo.HeaderXRequestID))
+					"method", req.Method, "path", c.Path(), logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, auth.ChallengeInvalid)
 				return auth.Unauthorized(err.Error())
 			case err != nil:

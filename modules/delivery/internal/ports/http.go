@@ -1,4 +1,5 @@
-// Package ports exposes the delivery module over HTTP and to the broker.
+// Package ports exposes the delivery module over HTTP: the rendered message of an
+// email.
 package ports
 
 import (

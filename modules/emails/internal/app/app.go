@@ -38,8 +38,8 @@ type ListFilter struct {
 // Repository stores emails. Declared here, where it is used; the SQLite adapter
 // implements it.
 type Repository interface {
-	// Accept stores the email, its timeline's first event and its outbox message in
-	// one transaction and returns once it is committed.
+	// Accept stores the email and its outbox message in one transaction and returns
+	// once it is committed (the timeline's "accepted" is the email's created_at).
 	Accept(ctx context.Context, e NewEmail) (Accepted, error)
 	Get(ctx context.Context, id string) (domain.Email, error)
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)

@@ -19,14 +19,15 @@ type ApplyEvent struct {
 	Log  *slog.Logger
 }
 
-// Handle applies one event; eventType is its metadata event_type and sourceID the
-// message id, which makes a redelivered event a no-op. Unknown event types are
+// Handle applies one event; eventType is its metadata event_type, sourceID the
+// message id, which makes a redelivered event a no-op, and correlationID that of the
+// request that sent the email, for the logs. Unknown event types are
 // ignored so that new producers do not break old consumers. An event about an email
 // this database does not hold is acknowledged and dropped, logged at debug only: on
 // Kafka every instance reads every event (a consumer group per instance), so most of
 // them are about emails other instances accepted, and each of those instances
 // applies its own.
-func (h ApplyEvent) Handle(ctx context.Context, eventType, sourceID string, payload []byte) error {
+func (h ApplyEvent) Handle(ctx context.Context, eventType, sourceID, correlationID string, payload []byte) error {
 	ch, ok, err := changeOf(eventType, payload)
 	if err != nil || !ok {
 		return err
@@ -38,7 +39,7 @@ func (h ApplyEvent) Handle(ctx context.Context, eventType, sourceID string, payl
 	}
 	if res == UnknownEmail {
 		h.Log.DebugContext(ctx, "event about an email this instance did not accept; ignored",
-			logging.KeyEmailID, ch.EmailID, "event_type", eventType, "source_id", sourceID)
+			logging.KeyEmailID, ch.EmailID, logging.KeyCorrelationID, correlationID, "event_type", eventType, "source_id", sourceID)
 	}
 	return nil
 }

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
 )
@@ -17,11 +17,10 @@ type Events struct {
 
 // Handle is the Watermill handler.
 func (h Events) Handle(msg *message.Message) error {
+	// delivery's and deadletters' contracts name the same key (each is stdlib-only).
 	typ := msg.Metadata.Get(delivery.EventTypeKey)
-	if typ == "" {
-		typ = msg.Metadata.Get(dlt.EventTypeKey)
-	}
-	if err := h.Apply.Handle(msg.Context(), typ, msg.UUID, msg.Payload); err != nil {
+	correlationID := middleware.MessageCorrelationID(msg)
+	if err := h.Apply.Handle(msg.Context(), typ, msg.UUID, correlationID, msg.Payload); err != nil {
 		return fmt.Errorf("apply event %s (%s): %w", typ, msg.UUID, err)
 	}
 	return nil

@@ -141,11 +141,7 @@ func (h HTTP) getEmail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r := toResponse(e)
-	if r.Events == nil {
-		r.Events = []eventResponse{}
-	}
-	return c.JSON(http.StatusOK, r)
+	return c.JSON(http.StatusOK, toResponse(e))
 }
 
 type listResponse struct {

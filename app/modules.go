@@ -27,13 +27,7 @@ var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys"}
 // operator must see on the terminal (the first admin key).
 func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
 	keys := apikeys.New(APIKeysConfig(cfg, notices), db, log)
-	em := emails.New(emails.Config{
-		SendTopic:     cfg.Topics.Send,
-		EventsTopic:   cfg.Topics.Events,
-		DefaultFrom:   cfg.SMTP.From,
-		ConsumerGroup: EmailsConsumerGroup(instanceID),
-		InstanceID:    instanceID,
-	}, db, box, log, reg)
+	em := emails.New(EmailsConfig(cfg, instanceID), db, box, log, reg)
 	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
 	if err != nil {
 		return nil, err
@@ -82,6 +76,18 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 			MaxAttempts: cfg.Retry.MaxAttempts, Initial: cfg.Retry.InitialInterval,
 			Multiplier: cfg.Retry.Multiplier, Max: cfg.Retry.MaxInterval,
 		},
+	}
+}
+
+// EmailsConfig is the emails module's part of the config, for the instance whose
+// database has instanceID.
+func EmailsConfig(cfg *config.Config, instanceID string) emails.Config {
+	return emails.Config{
+		SendTopic:     cfg.Topics.Send,
+		EventsTopic:   cfg.Topics.Events,
+		DefaultFrom:   cfg.SMTP.From,
+		ConsumerGroup: EmailsConsumerGroup(instanceID),
+		InstanceID:    instanceID,
 	}
 }
 

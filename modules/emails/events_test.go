@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/mailroom/mailroom/app"
 	"github.com/mailroom/mailroom/app/apptest"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails"
@@ -22,10 +23,7 @@ func TestAnEventAboutAnEmailThisInstanceDidNotAcceptIsAcknowledgedAndLoggedAtDeb
 	cfg := apptest.Config(t)
 	db := apptest.Database(t, cfg)
 	log, logs := apptest.NewLogs()
-	m := emails.New(emails.Config{
-		SendTopic: cfg.Topics.Send, EventsTopic: cfg.Topics.Events, DefaultFrom: cfg.SMTP.From,
-		ConsumerGroup: "mailroom-emails.test",
-	}, db, outbox.New(), log, nil)
+	m := emails.New(app.EmailsConfig(cfg, "test"), db, outbox.New(), log, nil)
 	pub := apptest.RunHandlers(t, cfg, m.RegisterHandlers)
 
 	payload, err := json.Marshal(delivery.EmailSent{EmailID: "0198-not-here", Attempt: 1, Reply: "250 OK", At: time.Now()})

@@ -3,12 +3,13 @@
 GO       ?= go
 export CGO_ENABLED := 1
 
-.PHONY: test vet unit test-kafka fuzz build bench clean
+.PHONY: test vet unit test-kafka test-browser fuzz build bench clean
 
 ## test: vet, every test with the race detector, then the Kafka suite on a real
 ## Apache Kafka node that scripts/kafka.sh fetches from Maven Central and starts,
-## then each fuzz target for a bounded time.
-test: vet unit test-kafka fuzz
+## then the operator console in headless Chromium, then each fuzz target for a
+## bounded time.
+test: vet unit test-kafka test-browser fuzz
 
 vet:
 	$(GO) vet ./...
@@ -18,6 +19,12 @@ unit:
 
 test-kafka:
 	bash scripts/test-kafka.sh
+
+## test-browser: the operator console (web/) in headless Chromium, which
+## scripts/browser.sh installs from Debian's packages when it is missing (as root).
+test-browser:
+	bash scripts/browser.sh >/dev/null
+	$(GO) test -race -count=1 -timeout 5m -tags browser ./web/...
 
 ## fuzz: each fuzz target for FUZZTIME (90 s in all by default); the seed corpora
 ## in testdata/fuzz/ and the f.Add seeds run with every plain `go test` too.

@@ -28,6 +28,7 @@ import (
 	"github.com/mailroom/mailroom/platform/httpserver"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
+	"github.com/mailroom/mailroom/web"
 )
 
 // App is one running Mailroom: database, broker, router, outbox relay, HTTP server
@@ -116,6 +117,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	a.echo.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	a.echo.GET("/readyz", a.readyz)
 	a.echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
+	web.Register(a.echo) // the operator console: / and /static/*, outside /api
 	guard, err := apiGuardOf(a.modules)
 	if err != nil {
 		return nil, err

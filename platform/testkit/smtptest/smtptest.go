@@ -451,6 +451,17 @@ func (s *Server) notifyLocked() {
 // 5xx codes permanent (e.g. 550 5.1.1). It replaces any earlier script for
 // addr and can be called while clients are connected.
 func (s *Server) FailRecipient(addr string, code int, times int) {
+	s.failRecipient(addr, code, times, "")
+}
+
+// FailRecipientWithReply is FailRecipient with the reply's text chosen by the
+// test (after the code and enhanced code): a remote server writes what it likes
+// there, and everything that shows the reply must treat it as hostile.
+func (s *Server) FailRecipientWithReply(addr string, code int, times int, text string) {
+	s.failRecipient(addr, code, times, text)
+}
+
+func (s *Server) failRecipient(addr string, code int, times int, text string) {
 	key := normalize(addr)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -461,7 +472,11 @@ func (s *Server) FailRecipient(addr string, code int, times int) {
 	if code < 400 || code > 599 {
 		panic(fmt.Sprintf("smtptest: FailRecipient code %d is not a 4xx or 5xx SMTP reply code", code))
 	}
-	s.faults[key] = &fault{err: rcptError(code), remaining: times}
+	err := rcptError(code)
+	if text != "" {
+		err.Message = text
+	}
+	s.faults[key] = &fault{err: err, remaining: times}
 }
 
 // rcptError builds the SMTP reply for a scripted RCPT failure, with a

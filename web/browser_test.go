@@ -1,0 +1,314 @@
+//go:build browser
+
+// The console in a real browser: Chromium (scripts/browser.sh installs it) driven
+// by chromedp over the DevTools protocol. Run with `make test-browser`, or
+// go test -tags browser ./web/...
+
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+)
+
+// hostile is what a remote server or a sender might put in an SMTP reply or a
+// subject: on a page that used innerHTML it would become an <img> that runs script.
+const hostile = `<img src=x onerror=alert(1)>`
+
+// stepTimeout bounds each step; the whole test takes a few seconds.
+const stepTimeout = 20 * time.Second
+
+func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
+	srv := smtptest.Start(t)
+	const rcpt = "bounce@example.com"
+	srv.FailRecipientWithReply(rcpt, 550, -1, hostile)
+	cfg := apptest.Config(t)
+	apptest.UseSMTP(cfg, srv)
+	in := apptest.Start(t, cfg)
+	email := apptest.NewEmail(rcpt)
+	email["subject"] = "Invoice " + hostile
+	id := in.Send(t, email)
+	in.WaitForStatus(t, id, "dead", stepTimeout)
+
+	b := openBrowser(t)
+	b.do(t, "open the console",
+		chromedp.EmulateViewport(375, 800), // a phone: the page must work narrow
+		chromedp.Navigate(in.URL+"/"),
+		waitText("#message", "Enter an admin key to begin."))
+
+	b.allow("401 (Unauthorized)") // the wrong key below: the browser logs the failed fetch
+	b.do(t, "a wrong key shows the API's message",
+		chromedp.SendKeys("#key", "not-the-key"),
+		chromedp.Click("#key-form button[type=submit]"),
+		waitTextPrefix("#message", "401 unauthorized: "))
+
+	replay := fmt.Sprintf(`#letters-body button[aria-label="Replay %s"]`, id)
+	b.do(t, "the admin key lists the dead letter",
+		chromedp.Click("#forget-key"),
+		waitText("#message", "Key forgotten."),
+		chromedp.SendKeys("#key", apptest.AdminKey),
+		chromedp.Click("#key-form button[type=submit]"),
+		chromedp.WaitVisible(replay))
+	reason := b.text(t, "#letters-body td.reason")
+	if !strings.Contains(reason, hostile) {
+		t.Errorf("reason %q does not show %q as text", reason, hostile)
+	}
+	b.noInjectedMarkup(t)
+	if overflow := b.eval(t, `document.documentElement.scrollWidth - window.innerWidth`); overflow != "0" {
+		t.Errorf("at 375 px the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
+	}
+
+	srv.ClearFaults()
+	b.do(t, "replay it and watch the email until it is sent",
+		chromedp.Click(replay),
+		waitText("#email-status", "sent"))
+	in.WaitForStatus(t, id, "sent", stepTimeout)
+	if n := len(srv.MessagesTo(rcpt)); n != 1 {
+		t.Errorf("the SMTP server got %d messages for %s, want 1", n, rcpt)
+	}
+	if got := b.text(t, "#email-subject"); got != "Invoice "+hostile {
+		t.Errorf("subject shown as %q, want %q", got, "Invoice "+hostile)
+	}
+	timeline := b.text(t, "#email-events")
+	for _, event := range []string{"dead_lettered", "replayed", "sent"} {
+		if !strings.Contains(timeline, event) {
+			t.Errorf("timeline %q has no %s", timeline, event)
+		}
+	}
+	b.do(t, "the replayed letter is no longer parked",
+		chromedp.WaitNotPresent(replay))
+	b.noInjectedMarkup(t)
+	b.noProblems(t)
+
+	// The listener must see what the CSP blocks, or the checks above prove
+	// nothing: an inline script is refused, and reported.
+	if ran := b.eval(t, `(() => { const s = document.createElement('script');
+		s.textContent = 'window.inlineRan = true'; document.head.append(s); return String(window.inlineRan === true) })()`); ran != "false" {
+		t.Errorf("an inline script ran (%s): the CSP did not hold", ran)
+	}
+	apptest.Eventually(t, stepTimeout, func() bool { return b.reported("Content Security Policy") },
+		func() string { return "the browser reported no CSP violation for an inline script" })
+}
+
+// browser is one headless Chromium tab, with what its console reported.
+type browser struct {
+	ctx context.Context
+
+	mu       sync.Mutex
+	problems []string
+	allowed  []string
+	output   strings.Builder
+}
+
+// openBrowser starts Chromium with a fresh profile and stops it when the test ends.
+// Without the background-networking flags Chromium tries to reach Google and, on
+// a closed network, gets its connections refused.
+func openBrowser(t *testing.T) *browser {
+	t.Helper()
+	exe := os.Getenv("CHROMIUM_PATH")
+	if exe == "" {
+		exe = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(exe); err != nil {
+		t.Fatalf("no Chromium at %s (run scripts/browser.sh, or set CHROMIUM_PATH): %v", exe, err)
+	}
+	b := &browser{}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.CombinedOutput(writerFunc(b.log)),
+	)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		if t.Failed() {
+			b.mu.Lock()
+			var out []string
+			for line := range strings.Lines(b.output.String()) {
+				if !strings.Contains(line, "dbus") { // no D-Bus in a container: noise
+					out = append(out, line)
+				}
+			}
+			t.Logf("chromium output:\n%s", strings.Join(out, ""))
+			b.mu.Unlock()
+		}
+	})
+	b.ctx = ctx
+	// The first call starts the browser: no timeout on it, or the timeout would
+	// end the browser too.
+	if err := chromedp.Listen(ctx, b.event); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	return b
+}
+
+// event records what the page reports that a working console never would:
+// console errors and warnings, uncaught exceptions, browser log entries at warning
+// or error (CSP violations among them) and dialogs (alert). It runs in chromedp's
+// read loop, so it only takes notes.
+func (b *browser) event(ev any) {
+	var problem string
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			problem = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		problem = fmt.Sprintf("uncaught at %s:%d: %s", d.URL, d.LineNumber+1, d.Text)
+		if d.Exception != nil {
+			problem += " " + d.Exception.Description
+		}
+	case *log.EventEntryAdded:
+		if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
+			problem = fmt.Sprintf("log %s %s: %s (%s)", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text, ev.Entry.URL)
+		}
+	case *page.EventJavascriptDialogOpening:
+		problem = fmt.Sprintf("a %s dialog opened: %q", ev.Type, ev.Message)
+	}
+	if problem == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.problems = append(b.problems, problem)
+}
+
+func (b *browser) log(p []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.output.Write(p)
+}
+
+// allow lets problems that contain text through noProblems: ones a step causes
+// on purpose.
+func (b *browser) allow(text string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.allowed = append(b.allowed, text)
+}
+
+// noProblems fails the test for every problem the browser reported that is not
+// allowed.
+func (b *browser) noProblems(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+next:
+	for _, p := range b.problems {
+		for _, a := range b.allowed {
+			if strings.Contains(p, a) {
+				continue next
+			}
+		}
+		t.Errorf("the browser reported: %s", p)
+	}
+}
+
+// reported reports whether some problem contains text.
+func (b *browser) reported(text string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.problems {
+		if strings.Contains(p, text) {
+			return true
+		}
+	}
+	return false
+}
+
+// do runs the steps within stepTimeout, failing the test with what the browser
+// reported if they fail.
+func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.noProblems(t)
+		msg, _ := chromedp.Run(b.ctx, chromedp.Text("#message"))
+		t.Fatalf("%s: %v (the page says %q)", what, err, msg)
+	}
+}
+
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.TextContent(sel))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// eval returns the value of a JavaScript expression, as a string.
+func (b *browser) eval(t *testing.T, expr string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return fmt.Sprint(v)
+}
+
+// noInjectedMarkup fails the test if the hostile text became an element anywhere.
+func (b *browser) noInjectedMarkup(t *testing.T) {
+	t.Helper()
+	if n := b.eval(t, `document.querySelectorAll('img, [onerror]').length`); n != "0" {
+		t.Errorf("the page has %s <img> or onerror elements: API text was parsed as HTML", n)
+	}
+}
+
+// waitText waits until the element's text is exactly want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return pollText(sel, want, "text === want")
+}
+
+// waitTextPrefix waits until the element's text starts with prefix.
+func waitTextPrefix(sel, prefix string) chromedp.Action[chromedp.Void] {
+	return pollText(sel, prefix, "text.startsWith(want)")
+}
+
+func pollText(sel, want, cond string) chromedp.Action[chromedp.Void] {
+	return chromedp.PollFunction[chromedp.Void](`(sel, want) => {
+		const el = document.querySelector(sel);
+		if (el === null) return false;
+		const text = el.textContent;
+		return `+cond+`;
+	}`, chromedp.WithPollingArgs(sel, want), chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(stepTimeout))
+}
+
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }

@@ -1,0 +1,75 @@
+// Package web is the operator console: one static page, served by the binary
+// itself, where an operator pastes an admin key, sees the dead letters and replays
+// or discards them, and looks an email's timeline up. The page only calls the
+// public /api; it holds no logic the API does not already have.
+//
+// The assets are embedded, so the console works wherever the binary runs, with no
+// build step and nothing fetched from elsewhere: the server's content security
+// policy (default-src 'self') allows scripts and styles only from /static.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailroom/mailroom/platform/apperr"
+)
+
+//go:embed static
+var static embed.FS
+
+// contentTypes are the types of the files the console ships; a file of any other
+// kind is not served, so a stray file in static/ cannot be sniffed into something.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+}
+
+// Register adds the console to e, outside /api and its key check (the page itself
+// holds no data; the key the operator pastes goes with each /api call): GET and
+// HEAD / is the page, /static/* its assets. An unknown asset is a 404 in the
+// contract's error shape, like any other.
+//
+// Every answer carries an ETag and Cache-Control: no-cache, so a browser keeps
+// the assets but asks again each time (a 304 when unchanged): the files have no
+// version in their names, and an upgraded binary must not run with a stale script.
+func Register(e *echo.Echo) {
+	methods := []string{http.MethodGet, http.MethodHead}
+	e.Match(methods, "/", func(c echo.Context) error { return serve(c, "index.html") })
+	e.Match(methods, "/static/*", func(c echo.Context) error { return serve(c, c.Param("*")) })
+}
+
+// serve answers with the embedded file static/name.
+func serve(c echo.Context, name string) error {
+	ctype, known := contentTypes[path.Ext(name)]
+	if !known || !fs.ValidPath(name) {
+		return notFound(name)
+	}
+	body, err := static.ReadFile("static/" + name)
+	if err != nil {
+		return notFound(name)
+	}
+	sum := sha256.Sum256(body)
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, ctype)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	// ServeContent answers HEAD, ranges and If-None-Match; a zero time sends no
+	// Last-Modified (embedded files have none).
+	http.ServeContent(c.Response(), c.Request(), name, time.Time{}, bytes.NewReader(body))
+	return nil
+}
+
+func notFound(name string) error {
+	return apperr.New(apperr.CodeNotFound, "no such file: /static/%s", apperr.Clip(name))
+}

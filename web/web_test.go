@@ -1,0 +1,170 @@
+package web_test
+
+import (
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mailroom/mailroom/app/apptest"
+)
+
+// csp is the policy every answer carries (platform/httpserver): the console must
+// work under it, so it has no inline script or style.
+const csp = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+func TestTheConsoleIsServedByTheApp(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, apptest.Config(t))
+
+	t.Run("the page is HTML with the security headers, and needs no key", func(t *testing.T) {
+		r := in.Do(t, http.MethodGet, "/", nil, apptest.NoKey...)
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET /: %d %s", r.Status, r.Body)
+		}
+		for name, want := range map[string]string{
+			"Content-Type":            "text/html; charset=utf-8",
+			"Content-Security-Policy": csp,
+			"X-Content-Type-Options":  "nosniff",
+			"Cache-Control":           "no-cache",
+		} {
+			if got := r.Header.Get(name); got != want {
+				t.Errorf("%s: %q, want %q", name, got, want)
+			}
+		}
+		if !strings.Contains(string(r.Body), `<script src="/static/app.js" defer></script>`) {
+			t.Errorf("the page does not load /static/app.js:\n%s", r.Body)
+		}
+	})
+
+	t.Run("each asset has its type", func(t *testing.T) {
+		for path, want := range map[string]string{
+			"/static/index.html":  "text/html; charset=utf-8",
+			"/static/app.js":      "text/javascript; charset=utf-8",
+			"/static/style.css":   "text/css; charset=utf-8",
+			"/static/favicon.svg": "image/svg+xml",
+		} {
+			r := in.Do(t, http.MethodGet, path, nil, apptest.NoKey...)
+			if r.Status != http.StatusOK || len(r.Body) == 0 {
+				t.Errorf("GET %s: %d, %d bytes", path, r.Status, len(r.Body))
+			}
+			if got := r.Header.Get("Content-Type"); got != want {
+				t.Errorf("GET %s: Content-Type %q, want %q", path, got, want)
+			}
+			if got := r.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("GET %s: X-Content-Type-Options %q", path, got)
+			}
+		}
+	})
+
+	t.Run("an unchanged asset is a 304 to its ETag", func(t *testing.T) {
+		r := in.Do(t, http.MethodGet, "/static/app.js", nil, apptest.NoKey...)
+		etag := r.Header.Get("ETag")
+		if etag == "" {
+			t.Fatal("no ETag")
+		}
+		r = in.Do(t, http.MethodGet, "/static/app.js", nil, "Authorization", "", "If-None-Match", etag)
+		if r.Status != http.StatusNotModified {
+			t.Errorf("If-None-Match %s: %d, want 304", etag, r.Status)
+		}
+	})
+
+	t.Run("an unknown path under /static is a 404 in the contract's shape", func(t *testing.T) {
+		for _, path := range []string{"/static/nope.js", "/static/", "/static/web.go", "/static/..%2fweb.go", "/static/app.js/x"} {
+			r := in.Do(t, http.MethodGet, path, nil, apptest.NoKey...)
+			if r.Status != http.StatusNotFound {
+				t.Errorf("GET %s: %d %s, want 404", path, r.Status, r.Body)
+				continue
+			}
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("GET %s: Content-Type %q, want JSON", path, ct)
+			}
+			var body struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			r.JSON(t, &body)
+			if body.Error.Code != "not_found" || body.Error.Message == "" {
+				t.Errorf("GET %s: %s, want code not_found with a message", path, r.Body)
+			}
+		}
+	})
+
+	t.Run("every /api call in app.js has a route", func(t *testing.T) {
+		routes := map[string]bool{}
+		for _, r := range in.App.Routes() {
+			routes[r.Method+" "+r.Path] = true
+		}
+		calls := apiCalls(t)
+		for _, c := range calls {
+			if !routes[c] {
+				t.Errorf("app.js calls %s, which the app does not route", c)
+			}
+		}
+		// Guards the pattern: if it stopped matching, the loop above checks nothing.
+		for _, want := range []string{"GET /api/dead-letters", "POST /api/dead-letters/:id/replay",
+			"DELETE /api/dead-letters/:id", "POST /api/dead-letters/replay", "GET /api/emails/:id"} {
+			if !slices.Contains(calls, want) {
+				t.Errorf("found no call %s in app.js; found %q", want, calls)
+			}
+		}
+	})
+}
+
+// apiCall matches the console's calls, all written api('METHOD', '/api/...'),
+// with `/api/x/${...}` for a path parameter; a query string is not part of it.
+var apiCall = regexp.MustCompile("api\\('([A-Z]+)', ['`](/api/[^'`?]*)")
+
+// apiCalls returns app.js's calls as Echo names routes: "POST /api/dead-letters/:id/replay".
+func apiCalls(t *testing.T) []string {
+	t.Helper()
+	js := readStatic(t, "app.js")
+	param := regexp.MustCompile(`\$\{[^}]*\}`)
+	var out []string
+	for _, m := range apiCall.FindAllStringSubmatch(js, -1) {
+		out = append(out, m[1]+" "+param.ReplaceAllString(m[2], ":id"))
+	}
+	return out
+}
+
+func readStatic(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("static/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The CSP would block these in the browser (and the browser test would see it);
+// this says which line is wrong without starting one.
+func TestTheConsoleHasNoInlineScriptStyleOrHTMLInjection(t *testing.T) {
+	t.Parallel()
+	html := readStatic(t, "index.html")
+	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(html, -1) {
+		if !strings.Contains(tag, ` src="/static/`) {
+			t.Errorf("index.html has %s: a script must come from /static", tag)
+		}
+	}
+	for _, bad := range []*regexp.Regexp{
+		regexp.MustCompile(`<script[^>]*>[^<]`), // a script with a body
+		regexp.MustCompile(`<style`),
+		regexp.MustCompile(`\sstyle=`),
+		regexp.MustCompile(`\son[a-z]+=`),
+		regexp.MustCompile(`(?i)(src|href)="(https?:)?//`),
+	} {
+		if loc := bad.FindStringIndex(html); loc != nil {
+			t.Errorf("index.html has %q (%s): the CSP allows only files from /static", html[loc[0]:loc[1]], bad)
+		}
+	}
+	js := readStatic(t, "app.js")
+	for _, sink := range []string{".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+		if strings.Contains(js, sink) {
+			t.Errorf("app.js uses %s: API data must go on the page as text nodes", sink)
+		}
+	}
+	if strings.Contains(js, "localStorage") {
+		t.Error("app.js uses localStorage: the key belongs in sessionStorage only")
+	}
+}

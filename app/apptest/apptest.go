@@ -28,11 +28,17 @@ import (
 
 // Instance is one running app.
 type Instance struct {
-	App    *app.App
+	// App is the running app, for tests that reach past the API (its Addr, its
+	// instance id).
+	App *app.App
+	// Config is the config passed to Start; the app keeps the pointer, so treat it
+	// as read-only.
 	Config *config.Config
-	URL    string
-	stop   context.CancelFunc
-	done   chan error
+	// URL is the API's base URL, "http://" and the bound host:port, with no
+	// trailing slash.
+	URL  string
+	stop context.CancelFunc
+	done chan error
 }
 
 // AdminKey is the admin API key of every Config: Do, Send and Get send it unless
@@ -195,9 +201,12 @@ func Publish(tb testing.TB, pub message.Publisher, topic string, msgs ...*messag
 
 // Response is an HTTP answer with its body read.
 type Response struct {
+	// Status is the HTTP status code.
 	Status int
+	// Header is the response's headers, e.g. Location or Retry-After.
 	Header http.Header
-	Body   []byte
+	// Body is the whole body, already read and closed.
+	Body []byte
 }
 
 // JSON decodes the body into v, failing the test if it is not JSON.
@@ -261,19 +270,28 @@ func Do(tb testing.TB, baseURL, method, path string, body any, headers ...string
 
 // Email is the part of GET /api/emails/{id} tests look at.
 type Email struct {
-	ID        string  `json:"id"`
-	Status    string  `json:"status"`
-	Subject   string  `json:"subject"`
-	Attempts  int     `json:"attempts"`
-	LastError string  `json:"last_error"`
-	Events    []Event `json:"events"`
+	// ID is the email's id, as POST /api/emails returned it.
+	ID string `json:"id"`
+	// Status is one of scheduled, queued, retrying, sent or dead.
+	Status string `json:"status"`
+	// Subject is the subject as accepted.
+	Subject string `json:"subject"`
+	// Attempts is the tries made in the current replay.
+	Attempts int `json:"attempts"`
+	// LastError is the last failure's text, "" when none or once sent.
+	LastError string `json:"last_error"`
+	// Events is the timeline, oldest first, starting with "accepted".
+	Events []Event `json:"events"`
 }
 
 // Event is one timeline entry.
 type Event struct {
-	Type   string    `json:"type"`
-	At     time.Time `json:"at"`
-	Detail string    `json:"detail"`
+	// Type is the timeline event, e.g. "published", "attempt_failed" or "sent".
+	Type string `json:"type"`
+	// At is when it happened.
+	At time.Time `json:"at"`
+	// Detail is its human-readable note, possibly "".
+	Detail string `json:"detail"`
 }
 
 // Send posts an email and returns its id, failing the test unless the answer is 202.

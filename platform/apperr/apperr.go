@@ -13,29 +13,52 @@ type Code string
 
 // The codes the API answers with.
 const (
-	CodeInvalidField     Code = "invalid_field"
-	CodeInvalidJSON      Code = "invalid_json"
-	CodeNotFound         Code = "not_found"
-	CodeConflict         Code = "conflict"
-	CodeUnauthorized     Code = "unauthorized"
-	CodeForbidden        Code = "forbidden"
-	CodeTooLarge         Code = "body_too_large"
+	// CodeInvalidField (400) is a value that breaks a rule; Error.Field names it
+	// when one is at fault.
+	CodeInvalidField Code = "invalid_field"
+	// CodeInvalidJSON (400) is a body that is not one well-formed JSON object.
+	CodeInvalidJSON Code = "invalid_json"
+	// CodeNotFound (404) is a missing route or resource, or one the caller may not see.
+	CodeNotFound Code = "not_found"
+	// CodeConflict (409) is a request at odds with the stored state, such as an
+	// Idempotency-Key reused with another body.
+	CodeConflict Code = "conflict"
+	// CodeUnauthorized (401) is a missing or unknown API key.
+	CodeUnauthorized Code = "unauthorized"
+	// CodeForbidden (403) is a key whose scope does not allow the route.
+	CodeForbidden Code = "forbidden"
+	// CodeTooLarge (413) is a body over http.max_body_bytes.
+	CodeTooLarge Code = "body_too_large"
+	// CodeUnsupportedMedia (415) is a Content-Type, charset or Content-Encoding
+	// other than JSON in UTF-8, unencoded.
 	CodeUnsupportedMedia Code = "unsupported_media_type"
-	CodeRateLimited      Code = "rate_limited"
-	CodeUnavailable      Code = "unavailable"
+	// CodeRateLimited (429) is a key over auth.rate_limit.
+	CodeRateLimited Code = "rate_limited"
+	// CodeUnavailable (503) is a dependency that cannot serve now; retrying later
+	// may succeed.
+	CodeUnavailable Code = "unavailable"
+	// CodeMethodNotAllowed (405) is a known path asked with the wrong method.
 	CodeMethodNotAllowed Code = "method_not_allowed"
-	CodeInternal         Code = "internal"
+	// CodeInternal (500) is a bug or an unexpected error; its cause is logged only.
+	CodeInternal Code = "internal"
 )
 
 // Error is an error with a client-facing code, message and, for validation errors,
 // the field at fault. Err keeps the cause for logs; it is never shown to clients.
 type Error struct {
-	Code    Code
+	// Code picks the HTTP status and the body's code.
+	Code Code
+	// Message is shown to the client as is, so it must not leak internals.
 	Message string
-	Field   string
-	Err     error
+	// Field is the path of the offending field or header ("to[0]",
+	// "Idempotency-Key"); "" when no one field is at fault.
+	Field string
+	// Err is the cause, for logs only; nil when there is none.
+	Err error
 }
 
+// Error returns "code: message", and ": cause" when Err is set, for logs; clients
+// see only Code, Message and Field.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
@@ -43,6 +66,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
 
+// Unwrap returns Err, so errors.Is and errors.As see the cause (a context
+// cancellation, a database error) behind the client-facing error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // New builds an Error with a formatted message.

@@ -16,57 +16,92 @@ import (
 // Config is the whole configuration of one Mailroom process. Every field maps to a
 // dotted key (its koanf tags) documented in config.yaml.
 type Config struct {
-	HTTP     HTTP     `koanf:"http"`
-	DB       DB       `koanf:"db"`
-	Broker   Broker   `koanf:"broker"`
-	Kafka    Kafka    `koanf:"kafka"`
-	Topics   Topics   `koanf:"topics"`
+	// HTTP is the http.* keys: where the API listens and how it shuts down.
+	HTTP HTTP `koanf:"http"`
+	// DB is the db.* keys: the SQLite file of this instance.
+	DB DB `koanf:"db"`
+	// Broker is the broker.* keys: Go channels or Kafka.
+	Broker Broker `koanf:"broker"`
+	// Kafka is the kafka.* keys, which matter only when broker.kind is kafka (they
+	// are validated regardless).
+	Kafka Kafka `koanf:"kafka"`
+	// Topics is the topics.* keys: topic names, and how Kafka creates them.
+	Topics Topics `koanf:"topics"`
+	// Delivery is the delivery.* keys: transport and send concurrency.
 	Delivery Delivery `koanf:"delivery"`
-	SMTP     SMTP     `koanf:"smtp"`
-	Retry    Retry    `koanf:"retry"`
-	Auth     Auth     `koanf:"auth"`
-	Outbox   Outbox   `koanf:"outbox"`
-	Log      Log      `koanf:"log"`
+	// SMTP is the smtp.* keys: the mail server, and the default From.
+	SMTP SMTP `koanf:"smtp"`
+	// Retry is the retry.* keys: the backoff of transient send failures.
+	Retry Retry `koanf:"retry"`
+	// Auth is the auth.* keys: configured API keys and rate limits.
+	Auth Auth `koanf:"auth"`
+	// Outbox is the outbox.* keys: relay batch size and polling.
+	Outbox Outbox `koanf:"outbox"`
+	// Log is the log.* keys: level and format of the process's logs.
+	Log Log `koanf:"log"`
 }
 
 // HTTP configures the API server.
 type HTTP struct {
-	Addr         string `koanf:"addr"`
-	MaxBodyBytes int64  `koanf:"max_body_bytes"`
+	// Addr is http.addr, the host:port the API listens on (port 0 picks a free one).
+	// Only on a loopback address does a first start without keys make an admin key.
+	Addr string `koanf:"addr"`
+	// MaxBodyBytes is http.max_body_bytes, the largest request body in bytes (at
+	// least 1024); a larger one is answered 413.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on shutdown.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 }
 
 // DB configures the SQLite database file.
 type DB struct {
+	// Path is db.path, the SQLite database file; its directory is created if
+	// missing. Each instance needs its own.
 	Path string `koanf:"path"`
 }
 
 // Broker names the pub/sub implementation; it is the one switch between the embedded
 // Go-channel broker and Kafka.
 type Broker struct {
+	// Kind is broker.kind: BrokerGoChannel or BrokerKafka (flag --broker).
 	Kind string `koanf:"kind"`
 }
 
 // Broker kinds accepted by broker.kind.
 const (
+	// BrokerGoChannel is the embedded in-process broker: one instance, no external
+	// service, delivery concurrency set by delivery.concurrency.
 	BrokerGoChannel = "gochannel"
-	BrokerKafka     = "kafka"
+	// BrokerKafka uses the kafka.* brokers, so several instances can share the
+	// work; sends run one per partition.
+	BrokerKafka = "kafka"
 )
 
 // Kafka configures the Kafka pub/sub, used when broker.kind is kafka.
 type Kafka struct {
-	Brokers       []string `koanf:"brokers"`
-	ConsumerGroup string   `koanf:"consumer_group"`
+	// Brokers is kafka.brokers, the bootstrap brokers as host:port (comma-separated
+	// in the environment).
+	Brokers []string `koanf:"brokers"`
+	// ConsumerGroup is kafka.consumer_group, the group delivery reads topics.send in;
+	// every instance shares it so each email is sent once.
+	ConsumerGroup string `koanf:"consumer_group"`
 }
 
 // Topics names the topics and how Kafka creates them.
 type Topics struct {
-	Send              string `koanf:"send"`
-	DeadLetter        string `koanf:"dead_letter"`
-	Events            string `koanf:"events"`
-	Partitions        int    `koanf:"partitions"`
-	ReplicationFactor int    `koanf:"replication_factor"`
+	// Send is topics.send, where SendEmail commands wait to be sent.
+	Send string `koanf:"send"`
+	// DeadLetter is topics.dead_letter, where emails that failed for good go.
+	DeadLetter string `koanf:"dead_letter"`
+	// Events is topics.events, where modules publish what happened to an email.
+	// The three topics must differ.
+	Events string `koanf:"events"`
+	// Partitions is topics.partitions, the partitions of each topic created on
+	// Kafka; it is also the number of outbox relay workers there.
+	Partitions int `koanf:"partitions"`
+	// ReplicationFactor is topics.replication_factor, the replicas of each created
+	// partition on Kafka (3 in production).
+	ReplicationFactor int `koanf:"replication_factor"`
 	// MinInsyncReplicas is min.insync.replicas of created topics; 0 means
 	// replication_factor-1 (2 of 3), at least 1.
 	MinInsyncReplicas int `koanf:"min_insync_replicas"`
@@ -90,28 +125,50 @@ type Delivery struct {
 
 // Transports accepted by delivery.transport.
 const (
+	// TransportCapture renders and stores each message but sends nothing, for
+	// development and tests; every send succeeds.
 	TransportCapture = "capture"
-	TransportSMTP    = "smtp"
+	// TransportSMTP sends through the server the smtp.* keys name.
+	TransportSMTP = "smtp"
 )
 
 // SMTP configures the smtp transport.
 type SMTP struct {
-	Host     string        `koanf:"host"`
-	Port     int           `koanf:"port"`
-	Username string        `koanf:"username"`
-	Password Secret        `koanf:"password"`
-	TLS      string        `koanf:"tls"`
-	From     string        `koanf:"from"`
-	Timeout  time.Duration `koanf:"timeout"`
+	// Host is smtp.host, the mail server's host name or address.
+	Host string `koanf:"host"`
+	// Port is smtp.port, the mail server's TCP port (1 to 65535).
+	Port int `koanf:"port"`
+	// Username is smtp.username; when set, sends authenticate with AUTH PLAIN, and
+	// when empty they do not authenticate.
+	Username string `koanf:"username"`
+	// Password is smtp.password, sent with Username; it travels only over TLS or to
+	// a loopback host.
+	Password Secret `koanf:"password"`
+	// TLS is smtp.tls: none, starttls (required, not opportunistic) or tls
+	// (implicit TLS, usually port 465).
+	TLS string `koanf:"tls"`
+	// From is smtp.from, the From of emails that name none, e.g.
+	// "Mailroom <mailroom@localhost>".
+	From string `koanf:"from"`
+	// Timeout is smtp.timeout, a duration bounding both the TCP connect and each SMTP
+	// command's round trip.
+	Timeout time.Duration `koanf:"timeout"`
 }
 
 // Retry is the retry policy for transient delivery failures, in the terms of Spring's
 // @RetryableTopic: MaxAttempts counts the first try.
 type Retry struct {
-	MaxAttempts     int           `koanf:"max_attempts"`
+	// MaxAttempts is retry.max_attempts, the tries of one send or replay in all
+	// (at least 1; 1 means no retry).
+	MaxAttempts int `koanf:"max_attempts"`
+	// InitialInterval is retry.initial_interval, the wait (a duration) between the
+	// first try and the second.
 	InitialInterval time.Duration `koanf:"initial_interval"`
-	Multiplier      float64       `koanf:"multiplier"`
-	MaxInterval     time.Duration `koanf:"max_interval"`
+	// Multiplier is retry.multiplier, the factor (at least 1) each later wait grows by.
+	Multiplier float64 `koanf:"multiplier"`
+	// MaxInterval is retry.max_interval, the cap on any one wait (at least
+	// initial_interval).
+	MaxInterval time.Duration `koanf:"max_interval"`
 }
 
 // Auth configures API keys and how fast each key may call the API.
@@ -136,7 +193,9 @@ type Outbox struct {
 
 // Log configures structured logging.
 type Log struct {
-	Level  string `koanf:"level"`
+	// Level is log.level, the least severe level written: debug, info, warn or error.
+	Level string `koanf:"level"`
+	// Format is log.format: text (logfmt-like key=value) or json (one object a line).
 	Format string `koanf:"format"`
 }
 

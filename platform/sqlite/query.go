@@ -6,7 +6,11 @@ import (
 
 // Scanner is what a row is read through: a *sql.Row or a *sql.Rows. Scan functions
 // take it so one function reads a row whether it came alone or in a list.
-type Scanner interface{ Scan(dest ...any) error }
+type Scanner interface {
+	// Scan copies the row's columns into dest, as database/sql does: one pointer
+	// per column, in SELECT order; sql.ErrNoRows from a *sql.Row with no row.
+	Scan(dest ...any) error
+}
 
 // Query runs q with args on the read pool and returns scan applied to every row, or
 // the first error of the query, of a scan, or of the iteration itself (which the

@@ -7,36 +7,56 @@ import "time"
 
 // Event types, set in the message metadata under EventTypeKey.
 const (
+	// EventEmailDeadLettered carries an EmailDeadLettered, published once per email
+	// and replay when its letter is first parked (a poison message with no email id
+	// publishes nothing).
 	EventEmailDeadLettered = "deadletters.EmailDeadLettered"
-	EventEmailReplayed     = "deadletters.EmailReplayed"
-	EventEmailDiscarded    = "deadletters.EmailDiscarded"
+	// EventEmailReplayed carries an EmailReplayed, published in the transaction that
+	// queues the replayed SendEmail.
+	EventEmailReplayed = "deadletters.EmailReplayed"
+	// EventEmailDiscarded carries an EmailDiscarded.
+	EventEmailDiscarded = "deadletters.EmailDiscarded"
 )
 
 // EventTypeKey is the metadata key naming the event type of a message on topics.events.
+// It is the same key as delivery's, so consumers read one key for both modules.
 const EventTypeKey = "event_type"
 
 // EmailDeadLettered says that an email will not be tried again until an operator
 // replays it.
 type EmailDeadLettered struct {
-	EmailID  string    `json:"email_id"`
-	Reason   string    `json:"reason"`
-	Attempts int       `json:"attempts"`
-	Replay   int       `json:"replay"`
-	At       time.Time `json:"at"`
+	// EmailID is the id of the email whose letter was parked; never empty.
+	EmailID string `json:"email_id"`
+	// Reason is the last error (MetaErrorMessage, else the poison middleware's
+	// reason); it becomes the email's last_error.
+	Reason string `json:"reason"`
+	// Attempts is how many tries this replay made before giving up; 0 for a
+	// command that could not be read.
+	Attempts int `json:"attempts"`
+	// Replay is the replay that failed: 0 for the original send, n after n replays.
+	Replay int `json:"replay"`
+	// At is when this instance parked the letter, not when the last try failed.
+	At time.Time `json:"at"`
 }
 
 // EmailReplayed says that an operator sent a dead letter again, from a fresh attempt
 // count.
 type EmailReplayed struct {
-	EmailID string    `json:"email_id"`
-	Replay  int       `json:"replay"`
-	At      time.Time `json:"at"`
+	// EmailID is the id of the replayed email.
+	EmailID string `json:"email_id"`
+	// Replay is the new replay number (1 for the first replay), which the queued
+	// SendEmail carries with Attempt 1.
+	Replay int `json:"replay"`
+	// At is when the operator replayed the letter.
+	At time.Time `json:"at"`
 }
 
 // EmailDiscarded says that an operator threw a dead letter away; the email stays dead.
 type EmailDiscarded struct {
-	EmailID string    `json:"email_id"`
-	At      time.Time `json:"at"`
+	// EmailID is the id of the discarded email; letters without one publish no event.
+	EmailID string `json:"email_id"`
+	// At is when the operator discarded the letter.
+	At time.Time `json:"at"`
 }
 
 // Metadata keys a failing handler sets on a message before the poison-queue
@@ -44,16 +64,38 @@ type EmailDiscarded struct {
 // kafka_dlt-* headers. The middleware adds reason_poisoned, topic_poisoned,
 // handler_poisoned and subscriber_poisoned itself.
 const (
-	MetaOriginalTopic     = "dlt_original_topic"
+	// MetaOriginalTopic is the topic the failed message was consumed from; when
+	// absent, the middleware's topic_poisoned is used.
+	MetaOriginalTopic = "dlt_original_topic"
+	// MetaOriginalPartition is the Kafka partition the message came from, in
+	// decimal; absent on the Go-channel broker.
 	MetaOriginalPartition = "dlt_original_partition"
-	MetaOriginalOffset    = "dlt_original_offset"
-	MetaConsumerGroup     = "dlt_consumer_group"
-	MetaEmailID           = "dlt_email_id"
-	MetaAttempts          = "dlt_attempts"
-	MetaReplay            = "dlt_replay"
-	MetaErrorClass        = "dlt_error_class"
-	MetaErrorMessage      = "dlt_error_message"
-	MetaSMTPReply         = "dlt_smtp_reply"
-	MetaFirstFailureAt    = "dlt_first_failure_at"
-	MetaLastFailureAt     = "dlt_last_failure_at"
+	// MetaOriginalOffset is the message's offset in that partition, in decimal;
+	// absent on the Go-channel broker.
+	MetaOriginalOffset = "dlt_original_offset"
+	// MetaConsumerGroup is the consumer group of the failing handler.
+	MetaConsumerGroup = "dlt_consumer_group"
+	// MetaEmailID is the email's id, empty for a payload that names none; when a
+	// handler left it unset, parking reads email_id from the payload instead.
+	MetaEmailID = "dlt_email_id"
+	// MetaAttempts is the decimal number of tries made in this replay.
+	MetaAttempts = "dlt_attempts"
+	// MetaReplay is the decimal replay number of the failed command, 0 for the
+	// original send.
+	MetaReplay = "dlt_replay"
+	// MetaErrorClass is why the email is dead: permanent, transient_exhausted or
+	// poison; parked as "unknown" when absent.
+	MetaErrorClass = "dlt_error_class"
+	// MetaErrorMessage is the last error as text; when empty, the middleware's
+	// reason_poisoned is used.
+	MetaErrorMessage = "dlt_error_message"
+	// MetaSMTPReply is the mail server's last reply, code included; empty when the
+	// server gave none (a refused connection, a timeout, a render error).
+	MetaSMTPReply = "dlt_smtp_reply"
+	// MetaFirstFailureAt is the first failed try of this replay, RFC 3339 with
+	// nanoseconds, in UTC; absent for a poison message.
+	MetaFirstFailureAt = "dlt_first_failure_at"
+	// MetaLastFailureAt is the last failed try of this replay (for a poison message,
+	// when it was refused), in the same format; delivery always sets it.
+	MetaLastFailureAt = "dlt_last_failure_at"
 )

@@ -10,19 +10,44 @@ import "time"
 // module's tables. The same email is sent again (a retry or a replay) by publishing
 // a copy with a higher Attempt or Replay.
 type SendEmail struct {
-	EmailID       string            `json:"email_id"`
-	CorrelationID string            `json:"correlation_id,omitempty"`
-	From          string            `json:"from"`
-	To            []string          `json:"to"`
-	Cc            []string          `json:"cc,omitempty"`
-	Bcc           []string          `json:"bcc,omitempty"`
-	ReplyTo       string            `json:"reply_to,omitempty"`
-	Subject       string            `json:"subject"`
-	Text          string            `json:"text,omitempty"`
-	HTML          string            `json:"html,omitempty"`
-	Tags          []string          `json:"tags,omitempty"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
-	CreatedAt     time.Time         `json:"created_at"`
+	// EmailID is the emails module's id of the email (a UUIDv7); it keys every
+	// delivery row and event, and goes into the Message-ID. Never empty: a command
+	// without it is poison.
+	EmailID string `json:"email_id"`
+	// CorrelationID is the X-Request-ID of the API request that accepted the email,
+	// carried into logs and events; empty in commands from before it existed.
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// From is the sender as the API validated it, "a@b.example" or
+	// `"Name" <a@b.example>`; empty means smtp.from, applied at render time.
+	From string `json:"from"`
+	// To is the To header's recipients, canonical like From; the API requires at
+	// least one.
+	To []string `json:"to"`
+	// Cc is the Cc header's recipients, canonical like From; empty for none.
+	Cc []string `json:"cc,omitempty"`
+	// Bcc is the blind recipients: they go into the envelope only, never into a
+	// header. Empty for none.
+	Bcc []string `json:"bcc,omitempty"`
+	// ReplyTo is the Reply-To address, canonical like From; empty means no header.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Subject is the Subject header, unencoded UTF-8 on one line; the renderer
+	// encodes it.
+	Subject string `json:"subject"`
+	// Text is the plain-text body, UTF-8; empty for none, and then HTML is set (the
+	// API refuses an email with neither).
+	Text string `json:"text,omitempty"`
+	// HTML is the HTML body, UTF-8; empty for none. With Text too, the message is
+	// multipart/alternative.
+	HTML string `json:"html,omitempty"`
+	// Tags are the client's labels, copied from the email; delivery neither renders
+	// nor reads them. Empty when the client gave none.
+	Tags []string `json:"tags,omitempty"`
+	// Metadata is the client's key/value pairs, copied like Tags and likewise
+	// unused by delivery. Empty when the client gave none.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// CreatedAt is when the API accepted the email; delivery does not use it, and
+	// it stays the same on every retry and replay.
+	CreatedAt time.Time `json:"created_at"`
 	// OwnerKeyID is the API key that sent the email; delivery shows the rendered
 	// message to that key (and admins) only.
 	OwnerKeyID string `json:"owner_key_id,omitempty"`
@@ -49,8 +74,13 @@ type SendEmail struct {
 // Event types published by delivery on topics.events, set in the message metadata
 // under EventTypeKey.
 const (
-	EventEmailSent           = "delivery.EmailSent"
-	EventEmailAttemptFailed  = "delivery.EmailAttemptFailed"
+	// EventEmailSent carries an EmailSent; the email is done.
+	EventEmailSent = "delivery.EmailSent"
+	// EventEmailAttemptFailed carries an EmailAttemptFailed, published for every
+	// failed try, the last one before the dead letters included.
+	EventEmailAttemptFailed = "delivery.EmailAttemptFailed"
+	// EventEmailRetryScheduled carries an EmailRetryScheduled, published with the
+	// EmailAttemptFailed of a transient failure that has attempts left.
 	EventEmailRetryScheduled = "delivery.EmailRetryScheduled"
 )
 
@@ -59,28 +89,45 @@ const EventTypeKey = "event_type"
 
 // EmailSent says that the transport accepted the email.
 type EmailSent struct {
-	EmailID string    `json:"email_id"`
-	Attempt int       `json:"attempt"`
-	Reply   string    `json:"reply,omitempty"`
-	At      time.Time `json:"at"`
+	// EmailID is the id of the email that was sent.
+	EmailID string `json:"email_id"`
+	// Attempt is the 1-based try that succeeded, counted within its replay.
+	Attempt int `json:"attempt"`
+	// Reply is the server's acceptance reply, code included ("250 2.0.0 OK: queued";
+	// "250 captured" from the capture transport); empty if the server gave none.
+	Reply string `json:"reply,omitempty"`
+	// At is when the transport returned the acceptance.
+	At time.Time `json:"at"`
 }
 
 // EmailAttemptFailed says that one try failed; Permanent tells whether another try
 // could ever succeed.
 type EmailAttemptFailed struct {
-	EmailID   string    `json:"email_id"`
-	Attempt   int       `json:"attempt"`
-	Error     string    `json:"error"`
-	Permanent bool      `json:"permanent"`
-	At        time.Time `json:"at"`
+	// EmailID is the id of the email whose try failed.
+	EmailID string `json:"email_id"`
+	// Attempt is the 1-based try that failed, counted within its replay.
+	Attempt int `json:"attempt"`
+	// Error is the failure as text, never empty: a render error, or the transport's
+	// ("smtp: rcpt bob@example.com: 550 5.1.1 No such user").
+	Error string `json:"error"`
+	// Permanent is true when no later try can succeed (a 5xx reply, a bad envelope,
+	// an unrenderable email); the email then goes to the dead letters.
+	Permanent bool `json:"permanent"`
+	// At is when the failure was recorded.
+	At time.Time `json:"at"`
 }
 
 // EmailRetryScheduled says when the next try of a transiently failed email is due.
 type EmailRetryScheduled struct {
-	EmailID       string    `json:"email_id"`
-	NextAttempt   int       `json:"next_attempt"`
+	// EmailID is the id of the email to be tried again.
+	EmailID string `json:"email_id"`
+	// NextAttempt is the 1-based number of the coming try (the failed one plus 1).
+	NextAttempt int `json:"next_attempt"`
+	// NextAttemptAt is when the outbox publishes that try: the failure's time plus
+	// the retry policy's delay for the failed attempt.
 	NextAttemptAt time.Time `json:"next_attempt_at"`
-	LastError     string    `json:"last_error"`
+	// LastError is the error of the failed try, as in its EmailAttemptFailed.
+	LastError string `json:"last_error"`
 	// At is when the retry was scheduled (the failure's time); zero in events
 	// published before it existed.
 	At time.Time `json:"at"`

@@ -41,7 +41,11 @@ type Repository interface {
 	// Accept stores the email and its outbox message in one transaction and returns
 	// once it is committed (the timeline's "accepted" is the email's created_at).
 	Accept(ctx context.Context, e NewEmail) (Accepted, error)
+	// Get returns the email with its timeline, or an apperr not_found when this
+	// database has no such id; it does not check who may see it.
 	Get(ctx context.Context, id string) (domain.Email, error)
+	// List returns up to f.Limit emails matching f, newest first and older than
+	// f.Cursor when set, without their timelines.
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent. It says which of the three things it did.

@@ -14,15 +14,26 @@ import (
 
 // Limits of a new email.
 const (
-	MaxRecipients    = 50
-	MaxSubjectLen    = 998
-	MaxTags          = 10
-	MaxTagLen        = 64
-	MaxMetadataKeys  = 20
-	MaxMetadataKey   = 64
+	// MaxRecipients bounds to, cc and bcc together.
+	MaxRecipients = 50
+	// MaxSubjectLen counts characters, not bytes; the number is RFC 5322's line limit.
+	MaxSubjectLen = 998
+	// MaxTags bounds the tags as sent, duplicates included.
+	MaxTags = 10
+	// MaxTagLen is a tag's length in bytes (tags are ASCII).
+	MaxTagLen = 64
+	// MaxMetadataKeys bounds how many keys the metadata may have.
+	MaxMetadataKeys = 20
+	// MaxMetadataKey is a metadata key's length in bytes (keys use the tag syntax).
+	MaxMetadataKey = 64
+	// MaxMetadataValue is a metadata value's length in bytes (UTF-8, one line).
 	MaxMetadataValue = 512
-	MaxAddressLen    = 254
-	MaxLocalPartLen  = 64
+	// MaxAddressLen bounds the bare address in bytes (RFC 5321's 256-octet path
+	// less its angle brackets); the input, display name included, may be twice that.
+	MaxAddressLen = 254
+	// MaxLocalPartLen is RFC 5321's limit on the part before the @, in bytes.
+	MaxLocalPartLen = 64
+	// MaxScheduleAhead is how far ahead send_at may be: "a year", leap years included.
 	MaxScheduleAhead = 366 * 24 * time.Hour
 )
 
@@ -37,28 +48,48 @@ var tagSyntax = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
 
 // Draft is an email as a client asked for it, before validation.
 type Draft struct {
-	From     string
-	To       []string
-	Cc       []string
-	Bcc      []string
-	ReplyTo  string
-	Subject  string
-	Text     string
-	HTML     string
-	Tags     []string
+	// From is an address with an optional display name; blank means the default
+	// From (smtp.from).
+	From string
+	// To is addresses as sent; it needs at least one.
+	To []string
+	// Cc is addresses as sent; with To and Bcc, at most MaxRecipients in all.
+	Cc []string
+	// Bcc is addresses as sent, for the envelope only.
+	Bcc []string
+	// ReplyTo is an address, or "" for none.
+	ReplyTo string
+	// Subject is required: one line, no control characters.
+	Subject string
+	// Text is the plain-text body; it or HTML must not be empty.
+	Text string
+	// HTML is the HTML body; it or Text must not be empty.
+	HTML string
+	// Tags are labels as sent, repeats allowed (Validate drops them).
+	Tags []string
+	// Metadata is key/value pairs; keys use the tag syntax.
 	Metadata map[string]string
-	SendAt   string
+	// SendAt is send_at as sent: an RFC 3339 time, or "" to send at once.
+	SendAt string
 }
 
 // Valid is a Draft that passed validation, with addresses normalised.
 type Valid struct {
+	// From and ReplyTo are canonical (`"Name" <a@b.example>` or the bare address);
+	// ReplyTo is "" when there is none.
 	From, ReplyTo string
-	To, Cc, Bcc   []string
-	Subject       string
-	Text, HTML    string
-	Tags          []string
-	Metadata      map[string]string
-	SendAt        *time.Time
+	// To, Cc and Bcc are canonical, in the draft's order (repeats are kept).
+	To, Cc, Bcc []string
+	// Subject, Text and HTML are the draft's, unchanged.
+	Subject    string
+	Text, HTML string
+	// Tags are the draft's without repeats, in first-seen order; nil when none.
+	Tags []string
+	// Metadata is the draft's map itself, checked but not copied.
+	Metadata map[string]string
+	// SendAt is the send_at instant in UTC; nil when absent or not in the future,
+	// which means send at once.
+	SendAt *time.Time
 }
 
 // Validate checks d against the contract's rules and returns the first problem as an

@@ -122,6 +122,8 @@ func TestBadRequestsAreRefusedNamingTheField(t *testing.T) {
 		{name: "a C1 NEXT LINE in the subject", body: body(map[string]any{"subject": "Hi\u0085there"}), field: "subject"},
 		{name: "a LINE SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2028there"}), field: "subject"},
 		{name: "a PARAGRAPH SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2029there"}), field: "subject"},
+		{name: "a LINE SEPARATOR in a display name", body: body(map[string]any{"from": "Team\u2028Bcc <team@example.com>"}), field: "from"},
+		{name: "a LINE SEPARATOR in an encoded display name", body: body(map[string]any{"to": []string{"=?utf-8?q?a=E2=80=A8b?= <a@example.com>"}}), field: "to[0]"},
 		{name: "a number in the to list names the element", body: `{"to": [1], "subject": "s", "text": "t"}`, field: "to[0]"},
 		{name: "a null in the to list names the element", body: `{"to": ["a@example.com", null], "subject": "s", "text": "t"}`, field: "to[1]"},
 		{name: "a number as a metadata value names the key", body: body(map[string]any{"metadata": map[string]any{"a": 1}}), field: "metadata.a"},

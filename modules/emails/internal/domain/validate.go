@@ -130,7 +130,7 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	if err := headerSafe("subject", d.Subject); err != nil {
 		return v, err
 	}
-	if strings.ContainsFunc(d.Subject, isSubjectControl) {
+	if strings.ContainsFunc(d.Subject, isLineControl) {
 		return v, apperr.Invalid("subject", "must not contain control characters")
 	}
 	if utf8.RuneCountInString(d.Subject) > MaxSubjectLen {
@@ -229,10 +229,11 @@ func ParseAddress(field, s string, allowName bool) (string, error) {
 	if err := headerSafe(field, a.Name); err != nil {
 		return "", apperr.Invalid(field, "display name, once decoded, must be UTF-8 without CR, LF or NUL")
 	}
-	// Nor other control characters: a quoted display name cannot hold them, so
-	// "=?utf-8?q?=01?=" would be stored as a name that does not parse back.
-	if strings.ContainsFunc(a.Name, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
-		return "", apperr.Invalid(field, "display name, once decoded, must not contain control characters")
+	// Nor other control characters (isLineControl): a quoted display name cannot
+	// hold them, so "=?utf-8?q?=01?=" would be stored as a name that does not parse
+	// back.
+	if strings.ContainsFunc(a.Name, isLineControl) {
+		return "", apperr.Invalid(field, "display name, once decoded, must not contain control characters or line separators")
 	}
 	if a.Name == "" || !allowName {
 		return a.Address, nil
@@ -266,12 +267,12 @@ func headerSafe(field, s string) error {
 	return nil
 }
 
-// isSubjectControl reports whether r may not be in a subject, as it may not be in a
-// display name: a control character other than TAB (C0, DEL, C1 such as U+0085 NEXT
-// LINE), or U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR. A subject is one
-// line of text; these break it or hide in it where a reader of the header or a log
-// line does not see them.
-func isSubjectControl(r rune) bool {
+// isLineControl reports whether r may not be in a subject or a display name: a
+// control character other than TAB (C0, DEL, C1 such as U+0085 NEXT LINE), or U+2028
+// LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR. Each is one line of header text;
+// these break it or hide in it where a reader of the header or a log line does not
+// see them.
+func isLineControl(r rune) bool {
 	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 

@@ -22,10 +22,12 @@ import (
 )
 
 // Port bases of the Kafka nodes tests own (each node takes two ports); the shared
-// node of scripts/test-kafka.sh is on 19092 and the HA cluster on 29092.
+// node of scripts/test-kafka.sh is on 19092, the HA cluster on 29092, and
+// platform/broker's tests, which run at the same time, own 29392 and 29492.
 const (
 	outagePortBase    = 29192
 	coldStartPortBase = 29292
+	wipedPortBase     = 29592
 )
 
 // outageDuration is how long the whole cluster stays down in the outage test.
@@ -167,6 +169,48 @@ func TestKafkaServeStartsWhileKafkaIsDownAndDeliversOnceKafkaIsUp(t *testing.T) 
 	}
 	if log := proc.Log(); e2e.HasDataRace(log) {
 		t.Errorf("data race in mailroom serve:\n%s", e2e.LogTail(log, 20000))
+	}
+}
+
+// TestKafkaThatComesBackEmptyGetsMailroomsTopicsAgain: a Kafka that returns without
+// its data (`make kafka-down` wipes it; so does a lost disk or a new cluster at the
+// same address) must get Mailroom's topics back as configured, while Mailroom runs,
+// and deliver what was accepted meanwhile. Before, Mailroom's own clients made the
+// broker auto-create them with one partition each, and the next start refused them
+// ("email.send has 1, topics.partitions is 3").
+func TestKafkaThatComesBackEmptyGetsMailroomsTopicsAgain(t *testing.T) {
+	kc := startKafka(t, wipedPortBase, 1)
+	srv := smtptest.Start(t)
+	cfg := kafkaConfig(t)
+	cfg.Kafka.Brokers = kc.brokers
+	apptest.UseSMTP(cfg, srv)
+	in := apptest.Start(t, cfg)
+	in.WaitForStatus(t, in.Send(t, apptest.NewEmail("before@example.com")), "sent", time.Minute)
+
+	kc.script("down") // stops the node and deletes its data
+	if got := readyz(t, in.URL); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with Kafka gone = %d, want 503", got)
+	}
+	during := in.Send(t, apptest.NewEmail("during@example.com"))
+	kc.up() // an empty Kafka: no topics, no offsets
+	t.Logf("%s up again, empty", kc)
+	after := in.Send(t, apptest.NewEmail("after@example.com"))
+	for _, id := range []string{during, after} {
+		in.WaitForStatus(t, id, "sent", 2*time.Minute)
+	}
+
+	sc := sarama.NewConfig()
+	sc.Metadata.AllowAutoTopicCreation = false // look, do not create
+	client, err := sarama.NewClient(kc.brokers, sc)
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	defer client.Close()
+	for _, topic := range []string{cfg.Topics.Send, cfg.Topics.DeadLetter, cfg.Topics.Events} {
+		parts, err := client.Partitions(topic)
+		if err != nil || len(parts) != cfg.Topics.Partitions {
+			t.Errorf("topic %s: %d partitions (%v), want %d as configured", topic, len(parts), err, cfg.Topics.Partitions)
+		}
 	}
 }
 

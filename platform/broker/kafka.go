@@ -42,6 +42,9 @@ func ProducerConfig() *sarama.Config {
 	c.Producer.Retry.Backoff = 250 * time.Millisecond
 	c.Producer.Compression = sarama.CompressionZSTD
 	c.Producer.Return.Successes = true
+	// Only Mailroom creates its topics (kafkaConn), never a client's metadata
+	// request: the broker would create them with its own defaults.
+	c.Metadata.AllowAutoTopicCreation = false
 	c.Producer.Return.Errors = true
 	c.Metadata.Retry.Max = 3
 	c.Net.DialTimeout = 5 * time.Second
@@ -77,6 +80,7 @@ func ConsumerConfig() *sarama.Config {
 	c := kafka.DefaultSaramaSubscriberConfig()
 	c.Version = kafkaVersion
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Metadata.AllowAutoTopicCreation = false // as in ProducerConfig
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
@@ -106,7 +110,9 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 		}
 		logger.Error("Kafka unreachable at start; accepting into the outbox and retrying", err,
 			watermill.LogFields{"brokers": brokers})
-		conn.retryInBackground(err)
+		conn.runInBackground(err)
+	} else {
+		conn.runInBackground(nil)
 	}
 	pub := newKafkaPublisher(conn, brokers, ProducerConfig, partitionMarshaler)
 	subs := &closerList{}

@@ -9,17 +9,23 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 )
 
-// kafkaConn is Mailroom's connection to Kafka: topics are provisioned once, before
-// anything subscribes (a consumer or producer touching a missing topic would make
-// the broker auto-create it with its own defaults) or publishes. While Kafka cannot
-// be reached it retries in the background, so Mailroom starts, answers /readyz 503
-// and keeps accepting mail into the outbox until Kafka is back.
+// kafkaConn is Mailroom's connection to Kafka: topics are provisioned before
+// anything subscribes or publishes, and kept: a Kafka that comes back without them
+// (its storage lost, or a new cluster at the same address) gets them again within
+// keepEvery, as configured. Mailroom's clients never create a topic themselves
+// (Metadata.AllowAutoTopicCreation is off): the broker would create it with its own
+// defaults, one partition and no replication, and the next start would refuse it.
+// While Kafka cannot be reached it retries in the background, so Mailroom starts,
+// answers /readyz 503 and keeps accepting mail into the outbox until Kafka is back.
 type kafkaConn struct {
 	brokers []string
 	specs   []TopicSpec
 	log     watermill.LoggerAdapter
 	// retryMin and retryMax bound the wait between two connection attempts.
 	retryMin, retryMax time.Duration
+	// keepEvery is how often, once connected, the topics are checked and any
+	// missing one created again.
+	keepEvery time.Duration
 
 	attemptMu   sync.Mutex // serialises attempts
 	mu          sync.Mutex // guards lastErr and loopStarted; never held during I/O
@@ -42,6 +48,7 @@ func newKafkaConn(brokers []string, specs []TopicSpec, log watermill.LoggerAdapt
 		log:       log,
 		retryMin:  250 * time.Millisecond,
 		retryMax:  2 * time.Second,
+		keepEvery: 5 * time.Second,
 		connected: make(chan struct{}),
 		closing:   make(chan struct{}),
 		loopDone:  make(chan struct{}),
@@ -87,43 +94,71 @@ func (c *kafkaConn) err() error {
 	return fmt.Errorf("%w: %w", errNotConnected, c.lastErr)
 }
 
-// retryInBackground keeps attempting until connected or closed. An error that
-// names a wrong topic (too few partitions) is retried too: an operator can fix the
-// topic without restarting Mailroom. first is the error already logged.
-func (c *kafkaConn) retryInBackground(first error) {
+// runInBackground keeps attempting until connected, then keeps the topics, until
+// closed. An error that names a wrong topic (too few partitions) is retried too: an
+// operator can fix the topic without restarting Mailroom. first is the first
+// attempt's error, already logged, or nil when it connected.
+func (c *kafkaConn) runInBackground(first error) {
 	c.mu.Lock()
 	c.loopStarted = true
 	c.mu.Unlock()
 	go func() {
 		defer close(c.loopDone)
-		wait := c.retryMin
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		started := time.Now()
-		reported := first.Error()
-		for {
-			select {
-			case <-c.closing:
-				return
-			case <-timer.C:
-			}
-			err := c.attempt()
-			if err == nil {
-				c.log.Info("Kafka connected, topics provisioned", watermill.LogFields{
-					"brokers": c.brokers, "after": time.Since(started).Round(time.Millisecond).String()})
-				return
-			}
-			// Log a failure once, and again only when it changes: one line per
-			// attempt would flood the log during a long outage.
-			if msg := err.Error(); msg != reported {
-				reported = msg
-				c.log.Error("Kafka unreachable; accepting into the outbox and retrying", err,
-					watermill.LogFields{"brokers": c.brokers})
-			}
-			wait = min(2*wait, c.retryMax)
-			timer.Reset(wait)
+		if first != nil && !c.connect(first) {
+			return
 		}
+		c.keepTopics()
 	}()
+}
+
+// connect attempts with a growing wait until connected (true) or closed (false).
+func (c *kafkaConn) connect(first error) bool {
+	wait := c.retryMin
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	started := time.Now()
+	reported := first.Error()
+	for {
+		select {
+		case <-c.closing:
+			return false
+		case <-timer.C:
+		}
+		err := c.attempt()
+		if err == nil {
+			c.log.Info("Kafka connected, topics provisioned", watermill.LogFields{
+				"brokers": c.brokers, "after": time.Since(started).Round(time.Millisecond).String()})
+			return true
+		}
+		// Log a failure once, and again only when it changes: one line per attempt
+		// would flood the log during a long outage.
+		if msg := err.Error(); msg != reported {
+			reported = msg
+			c.log.Error("Kafka unreachable; accepting into the outbox and retrying", err,
+				watermill.LogFields{"brokers": c.brokers})
+		}
+		wait = min(2*wait, c.retryMax)
+		timer.Reset(wait)
+	}
+}
+
+// keepTopics creates again, every keepEvery, any of the topics Kafka no longer has.
+// Kafka being away meanwhile is no news (the publisher and /readyz report it).
+func (c *kafkaConn) keepTopics() {
+	ticker := time.NewTicker(c.keepEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-ticker.C:
+		}
+		created, err := provisionTopics(c.brokers, c.specs)
+		if len(created) > 0 {
+			c.log.Error("Kafka had lost Mailroom's topics; created them again as configured", err,
+				watermill.LogFields{"brokers": c.brokers, "topics": created})
+		}
+	}
 }
 
 // Close stops the background attempts and waits for them to end.

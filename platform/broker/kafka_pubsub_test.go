@@ -19,7 +19,8 @@ import (
 )
 
 // First ports of the Kafka nodes this package's tests own (each takes two); the
-// reconnect test restarts its broker, which no other test may share.
+// reconnect test restarts its broker, which no other test may share. The app
+// package's Kafka tests run at the same time and own 29092-29297 and 29592.
 const (
 	pubSubSuitePortBase = 29392
 	reconnectPortBase   = 29492

@@ -25,18 +25,25 @@ var ErrTooFewPartitions = errors.New("topic has fewer partitions than configured
 // factor and min.insync.replicas, and reports existing topics with fewer partitions
 // than configured (ErrTooFewPartitions), since parallelism and ordering depend on them.
 func ProvisionTopics(brokers []string, specs []TopicSpec) error {
+	_, err := provisionTopics(brokers, specs)
+	return err
+}
+
+// provisionTopics is ProvisionTopics, and also returns the names of the topics it
+// created.
+func provisionTopics(brokers []string, specs []TopicSpec) (created []string, err error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = kafkaVersion
 	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Admin.Timeout = 30 * time.Second
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
-		return fmt.Errorf("kafka admin %v: %w", brokers, err)
+		return nil, fmt.Errorf("kafka admin %v: %w", brokers, err)
 	}
 	defer admin.Close()
 	existing, err := admin.ListTopics()
 	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
+		return nil, fmt.Errorf("list topics: %w", err)
 	}
 	var errs []error
 	for _, s := range specs {
@@ -53,9 +60,12 @@ func ProvisionTopics(brokers []string, specs []TopicSpec) error {
 			ReplicationFactor: int16(s.ReplicationFactor),
 			ConfigEntries:     map[string]*string{"min.insync.replicas": &minISR},
 		}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		switch {
+		case err == nil:
+			created = append(created, s.Name)
+		case !errors.Is(err, sarama.ErrTopicAlreadyExists):
 			errs = append(errs, fmt.Errorf("create topic %s (%d partitions, replication %d): %w", s.Name, s.Partitions, s.ReplicationFactor, err))
 		}
 	}
-	return errors.Join(errs...)
+	return created, errors.Join(errs...)
 }

@@ -422,7 +422,8 @@ func TestSMTPRedialsOnceWhenAnIdleConnectionBroke(t *testing.T) {
 // "rset: EOF", and the email was dead while the server was up).
 func TestSMTPDropsEveryIdleConnectionWhenOneBroke(t *testing.T) {
 	const pooled = 4
-	srv := smtptest.Start(t, smtptest.WithReplyDelay(300*time.Millisecond))
+	// Each reply waits long enough that the sends overlap even on a loaded machine.
+	srv := smtptest.Start(t, smtptest.WithReplyDelay(time.Second))
 	proxy := startProxy(t, srv.Addr())
 	cfg := config(srv)
 	cfg.Port = proxy.port()

@@ -11,7 +11,9 @@ import (
 
 // Accepted is the answer to an accepted email.
 type Accepted struct {
-	ID     string
+	// ID is the email's id (a UUIDv7), the one in Location.
+	ID string
+	// Status is queued, or scheduled when send_at lies ahead.
 	Status domain.Status
 	// Replayed is true when an Idempotency-Key matched an earlier request.
 	Replayed bool
@@ -19,16 +21,24 @@ type Accepted struct {
 
 // NewEmail is an email ready to be stored with its outbox message.
 type NewEmail struct {
-	Email          domain.Email
+	// Email is the validated email with its id, status and times set.
+	Email domain.Email
+	// IdempotencyKey is the request's Idempotency-Key, prefixed with the API key's
+	// id so that two clients never share one; "" when the request had none.
 	IdempotencyKey string
-	RequestHash    string
+	// RequestHash fingerprints the request body by its meaning, so a repeat with the
+	// same key and another body is told apart (409).
+	RequestHash string
 }
 
 // ListFilter selects emails for the list endpoint.
 type ListFilter struct {
+	// Status keeps only emails in that status; "" keeps all.
 	Status domain.Status
-	Tag    string
-	Limit  int
+	// Tag keeps only emails carrying that tag; "" keeps all.
+	Tag string
+	// Limit is the page size, 1 to MaxPageSize; 0 means the default.
+	Limit int
 	// Cursor is the id of the last email of the previous page.
 	Cursor string
 	// APIKeyID, when set, keeps only the emails that key sent.
@@ -71,15 +81,24 @@ const (
 
 // Change is one event about an email, as applied to its record.
 type Change struct {
-	EmailID       string
-	SourceID      string
-	Type          string
-	At            time.Time
-	Detail        string
-	Attempts      *int
-	LastError     *string
+	// EmailID is the email the event is about.
+	EmailID string
+	// SourceID is the event message's id: a redelivered event is applied once.
+	SourceID string
+	// Type is the timeline event type (domain.Event*), which may move the status.
+	Type string
+	// At is when it happened; zero means when it is applied.
+	At time.Time
+	// Detail is the timeline entry's text, e.g. "attempt 2: 451 try later".
+	Detail string
+	// Attempts, when set, raises the email's attempt count to at least this.
+	Attempts *int
+	// LastError, when set, replaces the email's last error ("" clears it).
+	LastError *string
+	// NextAttemptAt, when set, is when a retrying email is tried next.
 	NextAttemptAt *time.Time
-	SentAt        *time.Time
+	// SentAt, when set, is when the email was handed to the server.
+	SentAt *time.Time
 	// ResetAttempts clears the attempt count and error (a replay).
 	ResetAttempts bool
 }

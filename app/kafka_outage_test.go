@@ -38,12 +38,7 @@ const outageDuration = 20 * time.Second
 // answered 202 (into the outbox), and once Kafka is back the relay drains the
 // outbox: every accepted email reaches the SMTP server and /readyz is 200 again.
 func TestKafkaOutageOfTwentySecondsLosesNothingWhileTheAPIKeepsAccepting(t *testing.T) {
-	kc := startKafka(t, outagePortBase, 1)
-	srv := smtptest.Start(t)
-	cfg := kafkaConfig(t)
-	cfg.Kafka.Brokers = kc.brokers
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	kc, srv, _, in := startOnOwnNode(t, outagePortBase)
 
 	ld := e2e.StartLoad(context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 20 * time.Millisecond, Subject: "kafka outage"})
 	defer ld.Stop()
@@ -169,12 +164,7 @@ func TestKafkaServeStartsWhileKafkaIsDownAndDeliversOnceKafkaIsUp(t *testing.T) 
 // broker auto-create them with one partition each, and the next start refused them
 // ("email.send has 1, topics.partitions is 3").
 func TestKafkaThatComesBackEmptyGetsMailroomsTopicsAgain(t *testing.T) {
-	kc := startKafka(t, wipedPortBase, 1)
-	srv := smtptest.Start(t)
-	cfg := kafkaConfig(t)
-	cfg.Kafka.Brokers = kc.brokers
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	kc, _, cfg, in := startOnOwnNode(t, wipedPortBase)
 	in.WaitForStatus(t, in.Send(t, apptest.NewEmail("before@example.com")), "sent", time.Minute)
 
 	kc.script("down") // stops the node and deletes its data
@@ -190,6 +180,18 @@ func TestKafkaThatComesBackEmptyGetsMailroomsTopicsAgain(t *testing.T) {
 	}
 
 	checkTopicsAsConfigured(t, kc.brokers, cfg)
+}
+
+// startOnOwnNode starts a one-node Kafka of the test's own on portBase and the app
+// on it, sending to an in-process SMTP server.
+func startOnOwnNode(t *testing.T, portBase int) (*cluster, *smtptest.Server, *config.Config, *apptest.Instance) {
+	t.Helper()
+	kc := startKafka(t, portBase, 1)
+	srv := smtptest.Start(t)
+	cfg := kafkaConfig(t)
+	cfg.Kafka.Brokers = kc.brokers
+	apptest.UseSMTP(cfg, srv)
+	return kc, srv, cfg, apptest.Start(t, cfg)
 }
 
 // checkTopicsAsConfigured fails the test unless Mailroom's topics have

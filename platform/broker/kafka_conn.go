@@ -6,13 +6,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 )
 
 // kafkaConn is Mailroom's connection to Kafka: topics are provisioned before
 // anything subscribes or publishes, and kept: a Kafka that comes back without them
-// (its storage lost, or a new cluster at the same address) gets them again within
-// keepEvery, as configured. Mailroom's clients never create a topic themselves
+// (its storage lost, or a new cluster at the same address) gets them again, as
+// configured, at one of the checks made every keepEvery. Mailroom's clients never create a topic themselves
 // (Metadata.AllowAutoTopicCreation is off): the broker would create it with its own
 // defaults, one partition and no replication, and the next start would refuse it.
 // While Kafka cannot be reached it retries in the background, so Mailroom starts,
@@ -143,21 +144,47 @@ func (c *kafkaConn) connect(first error) bool {
 }
 
 // keepTopics creates again, every keepEvery, any of the topics Kafka no longer has.
-// Kafka being away meanwhile is no news (the publisher and /readyz report it).
+// A check is one metadata request for Mailroom's topics over a connection kept
+// between checks; only a missing topic costs a provisioning round. Kafka being away
+// meanwhile is no news (the publisher and /readyz report it): the connection is
+// dropped and opened again at a later check.
 func (c *kafkaConn) keepTopics() {
 	ticker := time.NewTicker(c.keepEvery)
 	defer ticker.Stop()
+	names := make([]string, len(c.specs))
+	for i, s := range c.specs {
+		names[i] = s.Name
+	}
+	var admin sarama.ClusterAdmin
+	defer func() {
+		if admin != nil {
+			_ = admin.Close()
+		}
+	}()
 	for {
 		select {
 		case <-c.closing:
 			return
 		case <-ticker.C:
 		}
-		created, err := provisionTopics(c.brokers, c.specs)
-		if len(created) > 0 {
-			c.log.Error("Kafka had lost Mailroom's topics; created them again as configured", err,
-				watermill.LogFields{"brokers": c.brokers, "topics": created})
+		if admin == nil {
+			var err error
+			if admin, err = newAdmin(c.brokers); err != nil {
+				continue
+			}
 		}
+		missing, err := missingTopics(admin, names)
+		if err != nil {
+			_ = admin.Close()
+			admin = nil
+			continue
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		created, err := provisionTopics(c.brokers, c.specs)
+		c.log.Error("Kafka had lost Mailroom's topics; created them again as configured", err,
+			watermill.LogFields{"brokers": c.brokers, "missing": missing, "created": created})
 	}
 }
 

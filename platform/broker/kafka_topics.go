@@ -32,13 +32,9 @@ func ProvisionTopics(brokers []string, specs []TopicSpec) error {
 // provisionTopics is ProvisionTopics, and also returns the names of the topics it
 // created.
 func provisionTopics(brokers []string, specs []TopicSpec) (created []string, err error) {
-	cfg := sarama.NewConfig()
-	cfg.Version = kafkaVersion
-	cfg.Net.DialTimeout = 5 * time.Second
-	cfg.Admin.Timeout = 30 * time.Second
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	admin, err := newAdmin(brokers)
 	if err != nil {
-		return nil, fmt.Errorf("kafka admin %v: %w", brokers, err)
+		return nil, err
 	}
 	defer admin.Close()
 	existing, err := admin.ListTopics()
@@ -68,4 +64,38 @@ func provisionTopics(brokers []string, specs []TopicSpec) (created []string, err
 		}
 	}
 	return created, errors.Join(errs...)
+}
+
+// newAdmin connects a cluster admin to brokers. Its metadata requests never make
+// the broker create a topic (see kafkaConn).
+func newAdmin(brokers []string) (sarama.ClusterAdmin, error) {
+	cfg := sarama.NewConfig()
+	cfg.Version = kafkaVersion
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Admin.Timeout = 30 * time.Second
+	cfg.Metadata.AllowAutoTopicCreation = false
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin %v: %w", brokers, err)
+	}
+	return admin, nil
+}
+
+// missingTopics returns those of names Kafka does not have, asking for their
+// metadata alone.
+func missingTopics(admin sarama.ClusterAdmin, names []string) ([]string, error) {
+	meta, err := admin.DescribeTopics(names)
+	if err != nil {
+		return nil, fmt.Errorf("describe topics: %w", err)
+	}
+	var missing []string
+	for _, m := range meta {
+		switch {
+		case errors.Is(m.Err, sarama.ErrUnknownTopicOrPartition):
+			missing = append(missing, m.Name)
+		case m.Err != sarama.ErrNoError:
+			return nil, fmt.Errorf("describe topic %s: %w", m.Name, m.Err)
+		}
+	}
+	return missing, nil
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -446,7 +445,7 @@ func (r *Relay) due(ctx context.Context, now int64, limit int, p *plan) ([]row, 
 			continue // planned in an earlier sweep that got further
 		}
 		rw.msg = message.NewMessage(string(uuid), bytes.Clone(payload))
-		if err := json.Unmarshal(metadata, &rw.msg.Metadata); err != nil {
+		if err := decodeMetadata(metadata, rw.msg.Metadata); err != nil {
 			return nil, 0, fmt.Errorf("outbox: row %d metadata: %w", rw.id, err)
 		}
 		rows = append(rows, rw)
@@ -472,19 +471,24 @@ func (r *Relay) markPublished(ctx context.Context, batch []published) error {
 	r.hookMu.RLock()
 	hooks := r.hooks
 	r.hookMu.RUnlock()
-	n := 0
+	var ids []int64
+	for _, p := range batch {
+		for _, rw := range p.unit {
+			ids = append(ids, rw.id)
+		}
+	}
+	slices.Sort(ids)
+	runs := consecutiveRuns(ids)
 	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
-		n = 0 // fn may run again, after another function of its group failed
+		for _, run := range runs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id BETWEEN ? AND ?`, run[0], run[1]); err != nil {
+				return fmt.Errorf("delete published rows: %w", err)
+			}
+		}
 		for _, p := range batch {
-			ids := make([]string, len(p.unit))
-			args := make([]any, len(p.unit))
 			msgs := make([]*message.Message, len(p.unit))
 			for i, rw := range p.unit {
-				ids[i], args[i], msgs[i] = "?", rw.id, rw.msg
-			}
-			n += len(p.unit)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (`+strings.Join(ids, ",")+`)`, args...); err != nil {
-				return fmt.Errorf("delete published rows: %w", err)
+				msgs[i] = rw.msg
 			}
 			for _, hook := range hooks {
 				if err := hook(ctx, tx, p.unit[0].topic, msgs, p.at); err != nil {
@@ -495,9 +499,25 @@ func (r *Relay) markPublished(ctx context.Context, batch []published) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("outbox: mark %d rows published: %w", n, err)
+		return fmt.Errorf("outbox: mark %d rows published: %w", len(ids), err)
 	}
 	return nil
+}
+
+// consecutiveRuns splits sorted, distinct ids into runs of consecutive integers,
+// each as its first and last id: a relay batch is mostly one or a few such runs, and
+// one ranged DELETE walks a run's rows in one statement, where a list of ids seeks
+// each. A run holds exactly the batch's ids, never a row between them.
+func consecutiveRuns(ids []int64) [][2]int64 {
+	var runs [][2]int64
+	for _, id := range ids {
+		if n := len(runs); n > 0 && runs[n-1][1] == id-1 {
+			runs[n-1][1] = id
+			continue
+		}
+		runs = append(runs, [2]int64{id, id})
+	}
+	return runs
 }
 
 // Stats is the size of the outbox, for the metrics (mailroom_outbox_*).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // maxGroup is the most transactions one commit carries.
@@ -32,6 +33,9 @@ type groupCommit struct {
 	// the final drain sees every job that did.
 	mu     sync.RWMutex
 	closed bool
+	// topUp asks for a checkpoint on the writer connection before the next
+	// group (see checkpointer).
+	topUp atomic.Bool
 }
 
 type txJob struct {
@@ -46,6 +50,9 @@ func newGroupCommit(db *sql.DB) *groupCommit {
 	go g.run()
 	return g
 }
+
+// checkpointBeforeNext makes the writer checkpoint before its next group.
+func (g *groupCommit) checkpointBeforeNext() { g.topUp.Store(true) }
 
 func (g *groupCommit) submit(ctx context.Context, fn func(*sql.Tx) error) error {
 	j := &txJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
@@ -100,6 +107,12 @@ func (g *groupCommit) run() {
 		// timer: it waits only for work that is runnable now, so with nothing else
 		// to run the group is committed at once.
 		runtime.Gosched()
+		if g.topUp.Swap(false) {
+			// Copies the few frames the checkpointer's last pass left behind, so
+			// this group's transaction starts the WAL over. Its error is the next
+			// checkpoint's to retry; the commit below reports any real trouble.
+			_, _, _ = checkpoint(context.Background(), g.db)
+		}
 	fill:
 		for len(batch) < maxGroup {
 			select {

@@ -24,6 +24,21 @@ type DB struct {
 	Read   *sql.DB
 	path   string
 	writes *groupCommit
+	// checkpoints copies the WAL into the database file, off the writer.
+	checkpoints *checkpointer
+}
+
+// driverName is mattn/go-sqlite3 with the settings its DSN cannot carry.
+const driverName = "sqlite3_mailroom"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// The checkpointer copies the WAL into the database file; no commit does.
+		if _, err := c.Exec("PRAGMA wal_autocheckpoint=0", nil); err != nil {
+			return fmt.Errorf("disable automatic checkpoints: %w", err)
+		}
+		return nil
+	}})
 }
 
 // Open opens (creating if needed) the database file at path and its directory.
@@ -33,7 +48,7 @@ func Open(path string) (*DB, error) {
 			return nil, fmt.Errorf("create database directory %s: %w", dir, err)
 		}
 	}
-	write, err := sql.Open("sqlite3", dsn(path, false))
+	write, err := sql.Open(driverName, dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -44,7 +59,7 @@ func Open(path string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite3", dsn(path, true))
+	read, err := sql.Open(driverName, dsn(path, true))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -52,7 +67,15 @@ func Open(path string) (*DB, error) {
 	readers := max(4, runtime.NumCPU()*2)
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
-	return &DB{Write: write, Read: read, path: path, writes: newGroupCommit(write)}, nil
+	writes := newGroupCommit(write)
+	ckpt, err := newCheckpointer(path, writes.checkpointBeforeNext)
+	if err != nil {
+		writes.close()
+		write.Close()
+		read.Close()
+		return nil, err
+	}
+	return &DB{Write: write, Read: read, path: path, writes: writes, checkpoints: ckpt}, nil
 }
 
 func dsn(path string, readOnly bool) string {
@@ -99,10 +122,12 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close stops the checkpointer, finishes the queued transactions and closes both
+// pools.
 func (db *DB) Close() error {
+	err := db.checkpoints.close()
 	db.writes.close()
-	return errors.Join(db.Read.Close(), db.Write.Close())
+	return errors.Join(err, db.Read.Close(), db.Write.Close())
 }
 
 // IsConstraint reports whether err is a uniqueness or other constraint violation.

@@ -73,6 +73,7 @@ func TestTheWriteConnectionHasTheSafePragmas(t *testing.T) {
 		{"foreign_keys", 1},
 		{"busy_timeout", 10000},
 		{"query_only", 0},
+		{"wal_autocheckpoint", 0}, // the checkpointer copies the WAL, never a commit
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s is %d", c.pragma, c.want), func(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/mailroom/mailroom/app/internal/e2e"
 	"github.com/mailroom/mailroom/platform/httpserver"
 	"github.com/mailroom/mailroom/platform/logging"
+	"github.com/mailroom/mailroom/platform/testkit/cputime"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
@@ -133,13 +133,13 @@ func BenchmarkAccept(b *testing.B) {
 	// phase runs op acceptBatch times from benchClients goroutines and adds its wall
 	// time and this process's CPU time to *wall and *cpu.
 	phase := func(name string, op func(int) error, wall, cpu *time.Duration) {
-		cpu0 := processCPU(b)
+		cpu0 := cputime.Process(b)
 		d, err := runClients(acceptBatch, benchClients, op)
 		if err != nil {
 			b.Fatalf("%s: %v", name, err)
 		}
 		*wall += d
-		*cpu += processCPU(b) - cpu0
+		*cpu += cputime.Process(b) - cpu0
 	}
 	b.ResetTimer()
 	for it := 0; b.Loop(); it++ {
@@ -191,15 +191,6 @@ func postBodies(client *http.Client, base string, bodies [][]byte) func(int) err
 		}
 		return err
 	}
-}
-
-// processCPU is the user and system CPU time this process has used so far.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startIdleDeliveryApp starts an app whose delivery is parked: one lane, sending to an

@@ -28,6 +28,7 @@ import (
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
+	"github.com/mailroom/mailroom/platform/testkit/cputime"
 )
 
 // The Kafka benchmarks run against the node in KAFKA_TEST_BROKERS; `make bench-kafka`
@@ -86,9 +87,9 @@ func BenchmarkKafkaRelayThroughput(b *testing.B) {
 	for b.Loop() {
 		wall, cpu, machine := relayRun(b, cfg, timed, newRelayMessages(relayBenchMessages), workers)
 		relayTime, relayCPU, relayMachine = relayTime+wall, relayCPU+cpu, relayMachine+machine
-		cpu0, machine0 := processCPU(b), machineBusy()
+		cpu0, machine0 := cputime.Process(b), machineBusy()
 		rawTime += rawRun(b, producer, rawTopic, newRelayMessages(relayBenchMessages), workers)
-		rawCPU += processCPU(b) - cpu0
+		rawCPU += cputime.Process(b) - cpu0
 		rawMachine += machineBusy() - machine0
 	}
 	relayRate := float64(b.N*relayBenchMessages) / relayTime.Seconds()
@@ -195,7 +196,7 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 	close(ready)
 	relayDone := make(chan struct{})
 	b.StartTimer()
-	cpu0, machine0 := processCPU(b), machineBusy()
+	cpu0, machine0 := cputime.Process(b), machineBusy()
 	start := time.Now()
 	go func() {
 		defer close(relayDone)
@@ -207,7 +208,7 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 		b.Fatalf("relay published %d of %d in 5 minutes", published.Load(), len(msgs))
 	}
 	wall = time.Since(start)
-	cpu, machine = processCPU(b)-cpu0, machineBusy()-machine0
+	cpu, machine = cputime.Process(b)-cpu0, machineBusy()-machine0
 	b.StopTimer()
 	cancel()
 	<-relayDone

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/testkit/cputime"
 )
 
 const (
@@ -102,10 +102,10 @@ func relayDrain(b *testing.B, e *testEnv) time.Duration {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
-	cpu0 := rusage(b)
+	cpu0 := cputime.Process(b)
 	go func() { defer close(stopped); _ = relay.Run(ctx, closedChan()) }()
 	<-done
-	cpu := rusage(b) - cpu0
+	cpu := cputime.Process(b) - cpu0
 	cancel()
 	<-stopped
 	return cpu
@@ -115,7 +115,7 @@ func relayDrain(b *testing.B, e *testEnv) time.Duration {
 // batch by id range in one transaction, and returns the CPU time that took.
 func rawDrain(b *testing.B, e *testEnv) time.Duration {
 	ctx := context.Background()
-	cpu0 := rusage(b)
+	cpu0 := cputime.Process(b)
 	for {
 		rows, err := e.db.Read.QueryContext(ctx, `SELECT id, available_at, uuid, topic, partition_key, payload, metadata
 			FROM outbox WHERE available_at <= ? ORDER BY available_at, id LIMIT ?`, time.Now().UnixMilli(), ownWorkBatch)
@@ -145,7 +145,7 @@ func rawDrain(b *testing.B, e *testEnv) time.Duration {
 		}
 		rows.Close()
 		if n == 0 {
-			return rusage(b) - cpu0
+			return cputime.Process(b) - cpu0
 		}
 		err = e.db.Tx(ctx, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id BETWEEN ? AND ?`, first, last)
@@ -155,13 +155,4 @@ func rawDrain(b *testing.B, e *testEnv) time.Duration {
 			b.Fatal(err)
 		}
 	}
-}
-
-// rusage is the user and system CPU time this process has used so far.
-func rusage(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

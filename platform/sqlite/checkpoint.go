@@ -48,13 +48,10 @@ type checkpointer struct {
 }
 
 func newCheckpointer(path string, topUp func()) (*checkpointer, error) {
-	conn, err := sql.Open(driverName, dsn(path, false))
+	conn, err := openOne(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
 	}
-	conn.SetMaxOpenConns(1)
-	conn.SetMaxIdleConns(1)
-	conn.SetConnMaxLifetime(0)
 	c := &checkpointer{conn: conn, topUp: topUp, stop: make(chan struct{})}
 	c.done.Add(1)
 	go c.run()

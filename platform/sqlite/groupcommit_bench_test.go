@@ -7,9 +7,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailroom/mailroom/platform/testkit/cputime"
 )
 
 // BenchmarkGroupCommit measures the writer alone: 32 goroutines each run Tx after
@@ -46,7 +47,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 	var total, cpu time.Duration
 	for b.Loop() {
-		cpu0 := processCPU(b)
+		cpu0 := cputime.Process(b)
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		start := time.Now()
@@ -62,19 +63,10 @@ func BenchmarkGroupCommit(b *testing.B) {
 		}
 		wg.Wait()
 		total += time.Since(start)
-		cpu += processCPU(b) - cpu0
+		cpu += cputime.Process(b) - cpu0
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(b.N*perIteration)/total.Seconds(), "tx/s")
 	// CPU per transaction says more than tx/s on a machine shared with other work.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*perIteration), "cpu_us/tx")
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

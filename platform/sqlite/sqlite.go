@@ -48,13 +48,10 @@ func Open(path string) (*DB, error) {
 			return nil, fmt.Errorf("create database directory %s: %w", dir, err)
 		}
 	}
-	write, err := sql.Open(driverName, dsn(path, false))
+	write, err := openOne(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
 	if err := write.Ping(); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -76,6 +73,19 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	return &DB{Write: write, Read: read, path: path, writes: writes, checkpoints: ckpt}, nil
+}
+
+// openOne opens a pool of one read-write connection, kept open: the writer's, and
+// the checkpointer's.
+func openOne(path string) (*sql.DB, error) {
+	db, err := sql.Open(driverName, dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	return db, nil
 }
 
 func dsn(path string, readOnly bool) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/sqlite"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+	"github.com/mailroom/mailroom/platform/testkit/wait"
 )
 
 // Instance is one running app.
@@ -334,15 +335,7 @@ func (in *Instance) WaitForStatus(tb testing.TB, id, status string, timeout time
 // after timeout. It is how tests wait: on a condition with a deadline, never a sleep.
 func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, what func() string) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s: %s", timeout, what())
-		}
-		<-tick.C
-	}
+	wait.Until(tb, timeout, 10*time.Millisecond, cond, what)
 }
 
 // NewEmail returns a valid email body to tweak.

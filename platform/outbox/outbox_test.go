@@ -20,6 +20,7 @@ import (
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
+	"github.com/mailroom/mailroom/platform/testkit/wait"
 )
 
 // waitTimeout bounds every wait on a condition; generous for a loaded 2-core CI
@@ -98,15 +99,7 @@ func (p *fakePublisher) acceptedUUIDs() []string {
 // eventually waits until cond holds, failing the test after waitTimeout.
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting until %s", waitTimeout, what)
-		}
-		<-tick.C
-	}
+	wait.Until(tb, waitTimeout, 2*time.Millisecond, cond, func() string { return "waiting until " + what })
 }
 
 // stays checks that cond keeps holding for the whole window: an observation over a

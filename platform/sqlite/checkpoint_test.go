@@ -3,11 +3,14 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailroom/mailroom/platform/testkit/wait"
 )
 
 // fileSize is the size of path, 0 when it does not exist.
@@ -43,14 +46,10 @@ func TestCommittedPagesReachTheDatabaseFileWithoutAnotherCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("insert: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for fileSize(t, path) < rows*size {
-		if time.Now().After(deadline) {
-			t.Fatalf("database file is %d bytes 10 s after committing %d; the WAL is %d bytes: nothing checkpointed it",
-				fileSize(t, path), rows*size, fileSize(t, path+"-wal"))
-		}
-		time.Sleep(10 * time.Millisecond) // polling the condition, not waiting for it
-	}
+	wait.Until(t, 10*time.Second, 10*time.Millisecond, func() bool { return fileSize(t, path) >= rows*size }, func() string {
+		return fmt.Sprintf("database file is %d bytes after committing %d; the WAL is %d bytes: nothing checkpointed it",
+			fileSize(t, path), rows*size, fileSize(t, path+"-wal"))
+	})
 }
 
 // The WAL is reused once checkpointed, so writing without a pause keeps it at about

@@ -90,9 +90,7 @@ func (c *checkpointer) close() error {
 
 // checkpoint copies every WAL frame no reader still needs into the database file
 // through conn, and returns the frames in the WAL and how many of them are copied.
-func checkpoint(ctx context.Context, conn interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (log, copied int, err error) {
+func checkpoint(ctx context.Context, conn *sql.DB) (log, copied int, err error) {
 	var busy int
 	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err != nil {
 		return 0, 0, fmt.Errorf("checkpoint: %w", err)

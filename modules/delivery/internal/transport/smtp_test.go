@@ -404,13 +404,7 @@ func TestSMTPRedialsOnceWhenAnIdleConnectionBroke(t *testing.T) {
 		t.Fatalf("first send: %v", err)
 	}
 	proxy.cut() // the idle connection is now dead, as after a server restart
-	msg := message(t, "redial-2", []string{"b@example.com"})
-	if _, err := tr.Send(context.Background(), msg); err != nil {
-		t.Fatalf("send over a broken idle connection: %v", err)
-	}
-	if got := srv.MessagesTo("b@example.com"); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) {
-		t.Fatalf("server received %+v", got)
-	}
+	sendAfterCut(t, tr, srv, "redial-2")
 	if got := srv.Connections(); got != 2 {
 		t.Errorf("connections = %d, want 2", got)
 	}
@@ -451,13 +445,7 @@ func TestSMTPDropsEveryIdleConnectionWhenOneBroke(t *testing.T) {
 	}
 
 	proxy.cut() // every pooled connection is now dead, as after a server restart
-	msg := message(t, "after-restart", []string{"b@example.com"})
-	if _, err := tr.Send(context.Background(), msg); err != nil {
-		t.Fatalf("send after every pooled connection broke: %v", err)
-	}
-	if got := srv.MessagesTo("b@example.com"); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) {
-		t.Fatalf("server received %+v", got)
-	}
+	sendAfterCut(t, tr, srv, "after-restart")
 	if got := srv.Connections(); got != pooled+1 {
 		t.Errorf("connections = %d, want %d: one fresh dial after the break", got, pooled+1)
 	}
@@ -679,5 +667,18 @@ func TestIsPermanent(t *testing.T) {
 				t.Fatalf("IsPermanent(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// sendAfterCut sends one message to b@example.com once the proxy cut the pooled
+// connections, and wants the server to have received it intact.
+func sendAfterCut(t *testing.T, tr *transport.SMTP, srv *smtptest.Server, id string) {
+	t.Helper()
+	msg := message(t, id, []string{"b@example.com"})
+	if _, err := tr.Send(context.Background(), msg); err != nil {
+		t.Fatalf("send after the pooled connections broke: %v", err)
+	}
+	if got := srv.MessagesTo("b@example.com"); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) {
+		t.Fatalf("server received %+v", got)
 	}
 }

@@ -90,6 +90,15 @@ func ConsumerConfig() *sarama.Config {
 	// suite's TestTopic, whose second subscription rebalances the first, once took
 	// longer than its 15 s with 3 s heartbeats.
 	c.Consumer.Group.Heartbeat.Interval = time.Second
+	// A session claims the partitions its client's metadata lists when it starts,
+	// and Sarama rebalances when that count changes, checked at each metadata
+	// refresh: every 10 minutes by default. A session that started while a topic
+	// was being created (a Kafka that came back empty, topics made again by
+	// kafkaConn) could list one partition of three and leave mail on the other two
+	// unread for those 10 minutes (TestKafkaThatComesBackEmptyGetsMailroomsTopicsAgain,
+	// about one run in five on a loaded machine). Refreshed every 10 s it rebalances
+	// within 10 s; a refresh is one metadata request per subscriber.
+	c.Metadata.RefreshFrequency = 10 * time.Second
 	c.Net.DialTimeout = 5 * time.Second
 	c.ClientID = "mailroom"
 	return c

@@ -23,7 +23,8 @@ func (f *fakeDial) dial(_, addr string) (net.Conn, error) {
 	if rs[0] != nil {
 		return nil, rs[0]
 	}
-	c, _ := net.Pipe()
+	c, other := net.Pipe()
+	other.Close()
 	return c, nil
 }
 

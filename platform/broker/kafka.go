@@ -16,6 +16,10 @@ import (
 	"github.com/mailroom/mailroom/platform/config"
 )
 
+// clientID names Mailroom's connections in the brokers' logs and quotas; every
+// Sarama client Mailroom makes carries it.
+const clientID = "mailroom"
+
 // kafkaVersion is the protocol version Sarama speaks; Kafka 4.x brokers need at
 // least 2.1, and idempotent producing needs at least 0.11.
 var kafkaVersion = sarama.V3_6_0_0
@@ -48,7 +52,7 @@ func ProducerConfig() *sarama.Config {
 	c.Producer.Return.Errors = true
 	c.Metadata.Retry.Max = 3
 	c.Net.DialTimeout = 5 * time.Second
-	c.ClientID = "mailroom"
+	c.ClientID = clientID
 	return c
 }
 
@@ -100,7 +104,7 @@ func ConsumerConfig() *sarama.Config {
 	// within 10 s; a refresh is one metadata request per subscriber.
 	c.Metadata.RefreshFrequency = 10 * time.Second
 	c.Net.DialTimeout = 5 * time.Second
-	c.ClientID = "mailroom"
+	c.ClientID = clientID
 	return c
 }
 
@@ -191,6 +195,7 @@ func (l *closerList) Close() error {
 func pingKafka(ctx context.Context, brokers []string) error {
 	c := sarama.NewConfig()
 	c.Version = kafkaVersion
+	c.ClientID = clientID
 	c.Net.DialTimeout = 2 * time.Second
 	c.Metadata.Retry.Max = 0
 	if d, ok := ctx.Deadline(); ok {

@@ -71,6 +71,7 @@ func provisionTopics(brokers []string, specs []TopicSpec) (created []string, err
 func newAdmin(brokers []string) (sarama.ClusterAdmin, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = kafkaVersion
+	cfg.ClientID = clientID
 	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Admin.Timeout = 30 * time.Second
 	cfg.Metadata.AllowAutoTopicCreation = false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -80,6 +81,9 @@ func ProducerConfig() *sarama.Config {
 // at 100 ms (what remains includes the sends in flight at the kill). (With
 // auto-commit off, watermill-kafka commits synchronously after every message: 2
 // duplicates, but the test took six times as long.)
+//
+// Its dialer pauses before dialing again a broker that refused (redialDialer), so a
+// failover does not spin watermill-kafka's reconnect loop.
 func ConsumerConfig() *sarama.Config {
 	c := kafka.DefaultSaramaSubscriberConfig()
 	c.Version = kafkaVersion
@@ -104,6 +108,10 @@ func ConsumerConfig() *sarama.Config {
 	// within 10 s; a refresh is one metadata request per subscriber.
 	c.Metadata.RefreshFrequency = 10 * time.Second
 	c.Net.DialTimeout = 5 * time.Second
+	// A broker that refused a dial is dialed again only after redialBackoff (see
+	// redialDialer), built on the timeouts above: set them before this line.
+	c.Net.Proxy.Enable = true
+	c.Net.Proxy.Dialer = newRedialDialer(&net.Dialer{Timeout: c.Net.DialTimeout, KeepAlive: c.Net.KeepAlive}, redialBackoff)
 	c.ClientID = clientID
 	return c
 }

@@ -25,7 +25,7 @@ import (
 //
 // It replaces the suite's own TestReconnect, which records published messages in a
 // goroutine it never waits for: it fails now and then with "received: 10000, sent:
-// 9999" and always under -race (watermill v1.5.2 pubsub/tests/test_pubsub.go lines
+// 9999" and always under -race (watermill v1.5.1 pubsub/tests/test_pubsub.go lines
 // 1084-1120). Here every restart is waited for before the test ends.
 func TestKafkaPubSubDeliversEveryMessageAcrossTwoBrokerRestarts(t *testing.T) {
 	const (

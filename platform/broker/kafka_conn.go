@@ -13,9 +13,10 @@ import (
 // kafkaConn is Mailroom's connection to Kafka: topics are provisioned before
 // anything subscribes or publishes, and kept: a Kafka that comes back without them
 // (its storage lost, or a new cluster at the same address) gets them again, as
-// configured, at one of the checks made every keepEvery. Mailroom's clients never create a topic themselves
-// (Metadata.AllowAutoTopicCreation is off): the broker would create it with its own
-// defaults, one partition and no replication, and the next start would refuse it.
+// configured, at one of the checks made every keepEvery. Mailroom's clients never
+// create a topic themselves (Metadata.AllowAutoTopicCreation is off): the broker
+// would create it with its own defaults, one partition and no replication, and the
+// next start would refuse it.
 // While Kafka cannot be reached it retries in the background, so Mailroom starts,
 // answers /readyz 503 and keeps accepting mail into the outbox until Kafka is back.
 type kafkaConn struct {
@@ -144,8 +145,9 @@ func (c *kafkaConn) connect(first error) bool {
 }
 
 // keepTopics creates again, every keepEvery, any of the topics Kafka no longer has.
-// A check is one metadata request for Mailroom's topics over a connection kept
-// between checks; only a missing topic costs a provisioning round. Kafka being away
+// A check is one metadata request for Mailroom's topics over an admin connection
+// kept between checks; only a missing topic costs a provisioning round, on the same
+// connection. Kafka being away
 // meanwhile is no news (the publisher and /readyz report it): the connection is
 // dropped and opened again at a later check.
 func (c *kafkaConn) keepTopics() {
@@ -182,7 +184,7 @@ func (c *kafkaConn) keepTopics() {
 		if len(missing) == 0 {
 			continue
 		}
-		created, err := provisionTopics(c.brokers, c.specs)
+		created, err := provisionTopics(admin, c.specs)
 		c.log.Error("Kafka had lost Mailroom's topics; created them again as configured", err,
 			watermill.LogFields{"brokers": c.brokers, "missing": missing, "created": created})
 	}

@@ -25,18 +25,18 @@ var ErrTooFewPartitions = errors.New("topic has fewer partitions than configured
 // factor and min.insync.replicas, and reports existing topics with fewer partitions
 // than configured (ErrTooFewPartitions), since parallelism and ordering depend on them.
 func ProvisionTopics(brokers []string, specs []TopicSpec) error {
-	_, err := provisionTopics(brokers, specs)
+	admin, err := newAdmin(brokers)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	_, err = provisionTopics(admin, specs)
 	return err
 }
 
-// provisionTopics is ProvisionTopics, and also returns the names of the topics it
-// created.
-func provisionTopics(brokers []string, specs []TopicSpec) (created []string, err error) {
-	admin, err := newAdmin(brokers)
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close()
+// provisionTopics is ProvisionTopics over an open admin, and also returns the names
+// of the topics it created.
+func provisionTopics(admin sarama.ClusterAdmin, specs []TopicSpec) (created []string, err error) {
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return nil, fmt.Errorf("list topics: %w", err)

@@ -29,8 +29,8 @@ func TestDecodeMetadataMatchesEncodingJSON(t *testing.T) {
 	cases = append(cases, []byte(`{"a":"b",}`), []byte(`{"a":1}`), []byte(`{"a" : "b"}`), []byte(`{"a":"b"`),
 		[]byte(`{"a":"b","a":"c"}`), []byte(`{"a":"b""c":"d"}`), []byte(`null`), []byte(`{"a":"x\u0041"}`))
 	for _, b := range cases {
-		want, wantErr := message.Metadata{}, error(nil)
-		wantErr = json.Unmarshal(b, &want)
+		want := message.Metadata{}
+		wantErr := json.Unmarshal(b, &want)
 		got := message.Metadata{}
 		err := decodeMetadata(b, got)
 		if (err != nil) != (wantErr != nil) {

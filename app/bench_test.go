@@ -103,7 +103,10 @@ func postOp(client *http.Client, base, tag string) func(int) error {
 //   - null: an Echo server with Mailroom's middleware (not the API-key check) and the
 //     same strict JSON decoding that stores nothing, under the same 32-client load.
 //
-// x_raw = accept/raw (target >= 2) and x_null = accept/null (target >= 0.5).
+// x_raw = accept/raw (target >= 2) and x_null = accept/null (target >= 0.5). A
+// third server under the same load, the floor (see startFloorServer), does the
+// least a durable accept path must: x_null_floor = floor/null is the most x_null
+// can be on this machine.
 //
 // What runs meanwhile, and why: accept is measured on an app whose delivery runs
 // (capture transport), as in production: while the 5,000 emails are accepted, the
@@ -124,12 +127,13 @@ func BenchmarkAccept(b *testing.B) {
 	cfg := apptest.Config(b)
 	in := apptest.Start(b, cfg)
 	null := startNullServer(b)
+	floor := startFloorServer(b)
 	raw := openRawStore(b)
 	idle := startIdleDeliveryApp(b)
 	client := e2e.NewHTTPClient()
 
-	var appTime, rawTime, nullTime, idleTime time.Duration
-	var appCPU, rawCPU, nullCPU, idleCPU time.Duration
+	var appTime, rawTime, nullTime, floorTime, idleTime time.Duration
+	var appCPU, rawCPU, nullCPU, floorCPU, idleCPU time.Duration
 	// phase runs op acceptBatch times from benchClients goroutines and adds its wall
 	// time and this process's CPU time to *wall and *cpu.
 	phase := func(name string, op func(int) error, wall, cpu *time.Duration) {
@@ -145,6 +149,7 @@ func BenchmarkAccept(b *testing.B) {
 	for it := 0; b.Loop(); it++ {
 		phase("raw", raw.insertOp(it), &rawTime, &rawCPU)
 		phase("null", postBodies(client, null, benchBodies("null", acceptBatch)), &nullTime, &nullCPU)
+		phase("floor", postBodies(client, floor, benchBodies(fmt.Sprintf("floor-%d", it), acceptBatch)), &floorTime, &floorCPU)
 		phase("accept", postBodies(client, in.URL, benchBodies(fmt.Sprintf("accept-%d", it), acceptBatch)), &appTime, &appCPU)
 
 		// Let delivery catch up, so that it runs neither beside the accept path
@@ -166,11 +171,18 @@ func BenchmarkAccept(b *testing.B) {
 	// Not a target: the accept path alone, with delivery parked, to tell the cost of
 	// accepting from the cost of the delivery pipeline sharing the database and CPU.
 	b.ReportMetric(total/idleTime.Seconds(), "accept_idle_delivery_emails/s")
+	// The least a durable accept path must do (see startFloorServer), under the same
+	// load: x_null_floor is the most x_null can be on this machine.
+	floorRate := total / floorTime.Seconds()
+	b.ReportMetric(floorRate, "floor_emails/s")
+	b.ReportMetric(floorRate/nullRate, "x_null_floor")
+	b.ReportMetric(total/idleTime.Seconds()/floorRate, "accept_idle_delivery_x_floor")
 	perEmail := func(d time.Duration) float64 { return float64(d.Microseconds()) / total }
 	b.ReportMetric(perEmail(appCPU), "accept_cpu_us/email")
 	b.ReportMetric(perEmail(idleCPU), "accept_idle_delivery_cpu_us/email")
 	b.ReportMetric(perEmail(nullCPU), "null_cpu_us/email")
 	b.ReportMetric(perEmail(rawCPU), "raw_cpu_us/email")
+	b.ReportMetric(perEmail(floorCPU), "floor_cpu_us/email")
 }
 
 // benchBodies builds n request bodies with benchBody, before a phase's clock starts.
@@ -228,19 +240,27 @@ func openRawStore(b *testing.B) *rawStore {
 	}
 	db.SetMaxOpenConns(1)
 	b.Cleanup(func() { db.Close() })
-	for _, q := range []string{
-		`CREATE TABLE emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, from_addr TEXT NOT NULL,
-			to_addrs TEXT NOT NULL, subject TEXT NOT NULL, text_body TEXT NOT NULL,
-			created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
-		`CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL, topic TEXT NOT NULL,
-			payload BLOB NOT NULL, metadata TEXT NOT NULL, available_at INTEGER NOT NULL, key_hash INTEGER NOT NULL)`,
-		`CREATE INDEX outbox_due ON outbox (available_at, id)`,
-	} {
+	createRawTables(b, db)
+	return &rawStore{db: db, payload: strings.Repeat("x", 1024)}
+}
+
+// rawSchema is the baselines' tables: an email row and an outbox row of about 1 KB
+// each per accepted email, with the outbox's due index.
+var rawSchema = []string{
+	`CREATE TABLE emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, from_addr TEXT NOT NULL,
+		to_addrs TEXT NOT NULL, subject TEXT NOT NULL, text_body TEXT NOT NULL,
+		created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
+	`CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL, topic TEXT NOT NULL,
+		payload BLOB NOT NULL, metadata TEXT NOT NULL, available_at INTEGER NOT NULL, key_hash INTEGER NOT NULL)`,
+	`CREATE INDEX outbox_due ON outbox (available_at, id)`,
+}
+
+func createRawTables(b *testing.B, db *sql.DB) {
+	for _, q := range rawSchema {
 		if _, err := db.Exec(q); err != nil {
 			b.Fatalf("create raw tables: %v", err)
 		}
 	}
-	return &rawStore{db: db, payload: strings.Repeat("x", 1024)}
 }
 
 func (s *rawStore) insertOp(iteration int) func(int) error {
@@ -300,11 +320,17 @@ func startNullServer(b *testing.B) string {
 		c.Response().Header().Set(echo.HeaderLocation, "/api/emails/"+id.String())
 		return c.JSON(http.StatusAccepted, map[string]string{"id": id.String(), "status": "queued"})
 	})
+	return serveBench(b, e)
+}
+
+// serveBench serves h on a free loopback port until the benchmark ends and returns
+// its base URL.
+func serveBench(b *testing.B, h http.Handler) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatalf("listen: %v", err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	b.Cleanup(func() { _ = srv.Close() })
 	return "http://" + l.Addr().String()

@@ -250,9 +250,9 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 // per-key planning, metadata not decoded but set as raw sets it) and cuts them into
 // runs of relayBenchRun, `workers` goroutines send each run with the raw producer
 // as rawRun does, and one deleter removes the sent runs by id range in one durable
-// transaction every floorDeleteEvery. No relay that reads its rows back from SQLite and deletes them
-// durably can beat it, so floor/raw bounds what x_raw can reach on this machine.
-// It returns the time, the process CPU time and the machine's CPU time.
+// transaction every floorDeleteEvery. No relay that reads its rows back from SQLite
+// and deletes them durably can beat it, so floor/raw bounds what x_raw can reach on
+// this machine. It returns the time, the process CPU time and the machine's CPU time.
 func floorRun(b *testing.B, cfg *config.Config, producer sarama.SyncProducer, topic string, msgs []*message.Message, workers int) (wall, cpu, machine time.Duration) {
 	b.Helper()
 	db, _ := filledOutbox(b, cfg.Topics.Send, msgs)
@@ -269,48 +269,52 @@ func floorRun(b *testing.B, cfg *config.Config, producer sarama.SyncProducer, to
 
 	cpu0, machine0 := cputime.Process(b), machineBusy()
 	start := time.Now()
+	// read reads the next outbox.batch_size rows after *after, cuts them into runs of
+	// relayBenchRun and queues each for the senders; it returns how many it read.
+	read := func(after *int64) (int, error) {
+		rows, err := db.Read.QueryContext(ctx, `SELECT id, uuid, partition_key, payload
+			FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, *after, cfg.Outbox.BatchSize)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		var r run
+		n := 0
+		for rows.Next() {
+			var uuid, key string
+			var payload []byte
+			if err := rows.Scan(after, &uuid, &key, &payload); err != nil {
+				return n, err
+			}
+			m := message.NewMessage(uuid, payload)
+			m.Metadata.Set(broker.PartitionKeyKey, key)
+			m.Metadata.Set("event_type", "SendEmail")
+			pm, err := marshaler.Marshal(topic, m)
+			if err != nil {
+				return n, err
+			}
+			if len(r.batch) == 0 {
+				r = run{batch: make([]*sarama.ProducerMessage, 0, relayBenchRun), first: *after}
+			}
+			r.batch, r.last = append(r.batch, pm), *after
+			if n++; len(r.batch) == relayBenchRun {
+				runs <- r
+				r = run{}
+			}
+		}
+		if len(r.batch) > 0 {
+			runs <- r
+		}
+		return n, rows.Err()
+	}
 	go func() { // the reader
 		defer close(runs)
 		var after int64
 		for {
-			rows, err := db.Read.QueryContext(ctx, `SELECT id, uuid, partition_key, payload
-				FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, after, cfg.Outbox.BatchSize)
+			n, err := read(&after)
 			if err != nil {
 				errs <- err
 				return
-			}
-			var r run
-			n := 0
-			for rows.Next() {
-				var uuid, key string
-				var payload []byte
-				if err := rows.Scan(&after, &uuid, &key, &payload); err != nil {
-					errs <- err
-					return
-				}
-				m := message.NewMessage(uuid, payload)
-				m.Metadata.Set(broker.PartitionKeyKey, key)
-				m.Metadata.Set("event_type", "SendEmail")
-				pm, err := marshaler.Marshal(topic, m)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(r.batch) == 0 {
-					r = run{batch: make([]*sarama.ProducerMessage, 0, relayBenchRun), first: after}
-				}
-				r.batch, r.last = append(r.batch, pm), after
-				if n++; len(r.batch) == relayBenchRun {
-					runs <- r
-					r = run{}
-				}
-			}
-			if err := rows.Err(); err != nil {
-				errs <- err
-				return
-			}
-			if len(r.batch) > 0 {
-				runs <- r
 			}
 			if n < cfg.Outbox.BatchSize {
 				return

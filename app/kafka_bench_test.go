@@ -18,7 +18,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/mailroom/mailroom/app/apptest"
@@ -159,11 +158,10 @@ func newRelayMessages(n int) []*message.Message {
 }
 
 // filledOutbox commits msgs to the outbox of a fresh database and checkpoints it, so
-// that no setup I/O is left for the timed drain to pay. The clock is stopped.
+// that no setup I/O is left for the timed drain to pay. Call it with the timer
+// stopped.
 func filledOutbox(b *testing.B, topic string, msgs []*message.Message) (*sqlite.DB, *outbox.Outbox) {
 	b.Helper()
-	b.StopTimer()
-	defer b.StartTimer()
 	db, err := sqlite.Open(filepath.Join(b.TempDir(), "relay.db"))
 	if err != nil {
 		b.Fatalf("open db: %v", err)
@@ -199,8 +197,8 @@ func filledOutbox(b *testing.B, topic string, msgs []*message.Message) (*sqlite.
 // the machine's CPU time (see machineBusy) that took.
 func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*message.Message, workers int) (wall, cpu, machine time.Duration) {
 	b.Helper()
-	db, box := filledOutbox(b, cfg.Topics.Send, msgs)
 	b.StopTimer()
+	db, box := filledOutbox(b, cfg.Topics.Send, msgs)
 	defer db.Close()
 	ctx := context.Background()
 	// As app.New configures it on Kafka: a publisher per partition, the default
@@ -255,10 +253,12 @@ func relayRun(b *testing.B, cfg *config.Config, pub message.Publisher, msgs []*m
 // this machine. It returns the time, the process CPU time and the machine's CPU time.
 func floorRun(b *testing.B, cfg *config.Config, producer sarama.SyncProducer, topic string, msgs []*message.Message, workers int) (wall, cpu, machine time.Duration) {
 	b.Helper()
+	b.StopTimer()
 	db, _ := filledOutbox(b, cfg.Topics.Send, msgs)
 	defer db.Close()
+	b.StartTimer()
 	ctx := context.Background()
-	marshaler := rawMarshaler()
+	marshaler := broker.PartitionMarshaler
 	type run struct {
 		batch       []*sarama.ProducerMessage
 		first, last int64
@@ -361,11 +361,9 @@ func floorRun(b *testing.B, cfg *config.Config, producer sarama.SyncProducer, to
 	for open := true; open; {
 		select {
 		case r, ok := <-sent:
-			if !ok {
-				open = false
-				break
+			if open = ok; ok {
+				group = append(group, r)
 			}
-			group = append(group, r)
 		case <-tick.C:
 			flush()
 		}
@@ -382,13 +380,6 @@ func floorRun(b *testing.B, cfg *config.Config, producer sarama.SyncProducer, to
 		b.Fatalf("floor: %d of %d rows published and deleted", deleted, len(msgs))
 	}
 	return wall, cpu, machine
-}
-
-// rawMarshaler is the broker's marshaler: the partition key from metadata.
-func rawMarshaler() kafka.Marshaler {
-	return kafka.NewWithPartitioningMarshaler(func(_ string, m *message.Message) (string, error) {
-		return m.Metadata.Get(broker.PartitionKeyKey), nil
-	})
 }
 
 // machineBusy is the CPU time every process on the machine has used so far (user,
@@ -411,7 +402,7 @@ func machineBusy() time.Duration {
 // publisher does.
 func rawRun(b *testing.B, producer sarama.SyncProducer, topic string, msgs []*message.Message, workers int) time.Duration {
 	b.Helper()
-	marshaler := rawMarshaler()
+	marshaler := broker.PartitionMarshaler
 	shares := make([][]*message.Message, workers)
 	for i, m := range msgs {
 		shares[i%workers] = append(shares[i%workers], m)

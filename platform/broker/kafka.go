@@ -25,9 +25,11 @@ const clientID = "mailroom"
 // least 2.1, and idempotent producing needs at least 0.11.
 var kafkaVersion = sarama.V3_6_0_0
 
-// partitionMarshaler keys every Kafka record by the message's partition key (the
+// PartitionMarshaler keys every Kafka record by the message's partition key (the
 // email id), so one email's messages stay in order and emails spread over partitions.
-var partitionMarshaler = kafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
+// Exported, as ProducerConfig is, so that benchmark baselines marshal records
+// exactly as the publisher does.
+var PartitionMarshaler = kafka.NewWithPartitioningMarshaler(func(_ string, msg *message.Message) (string, error) {
 	if key := msg.Metadata.Get(PartitionKeyKey); key != "" {
 		return key, nil
 	}
@@ -135,7 +137,7 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 	} else {
 		conn.runInBackground(nil)
 	}
-	pub := newKafkaPublisher(conn, brokers, ProducerConfig, partitionMarshaler)
+	pub := newKafkaPublisher(conn, brokers, ProducerConfig, PartitionMarshaler)
 	subs := &closerList{}
 	b := &Broker{
 		kind:      config.BrokerKafka,
@@ -146,7 +148,7 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 	b.subscriber = func(group string) (message.Subscriber, error) {
 		inner, err := kafka.NewSubscriber(kafka.SubscriberConfig{
 			Brokers:               brokers,
-			Unmarshaler:           partitionMarshaler,
+			Unmarshaler:           PartitionMarshaler,
 			OverwriteSaramaConfig: ConsumerConfig(),
 			ConsumerGroup:         group,
 			NackResendSleep:       time.Second,

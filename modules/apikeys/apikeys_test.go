@@ -376,3 +376,33 @@ func TestTheCLIFunctionsShareTheRunningServersKeys(t *testing.T) {
 		t.Errorf("CLI create with scope superuser succeeded")
 	}
 }
+
+func TestTheKeyListTakesNoQueryParametersAndRefusesAnyNamingIt(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, apptest.Config(t))
+	create(t, in, "billing service", "send")
+
+	for _, tt := range []struct{ query, field string }{
+		{"to=x", "to"},
+		{"scope=send", "scope"},
+		{"limit=10", "limit"},
+	} {
+		r := in.Do(t, http.MethodGet, "/api/keys?"+tt.query, nil)
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("GET /api/keys?%s: %d %s, want 400", tt.query, r.Status, r.Body)
+			continue
+		}
+		b := decodeError(t, r)
+		if b.Error.Code != "invalid_field" || b.Error.Field != tt.field ||
+			b.Error.Message != tt.field+": unknown query parameter; this route takes no query parameters" {
+			t.Errorf("GET /api/keys?%s: error %s, want invalid_field naming %s", tt.query, r.Body, tt.field)
+		}
+	}
+
+	r := in.Do(t, http.MethodGet, "/api/keys", nil)
+	var page struct{ Items []key }
+	r.JSON(t, &page)
+	if r.Status != http.StatusOK || len(page.Items) != 1 || page.Items[0].Name != "billing service" {
+		t.Errorf("GET /api/keys: %d %s, want the one key", r.Status, r.Body)
+	}
+}

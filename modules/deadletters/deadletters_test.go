@@ -532,3 +532,30 @@ func openCLI(t *testing.T, cfg *config.Config) *deadletters.Module {
 	}
 	return deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
 }
+
+func TestTheListRefusesAQueryParameterItDoesNotTakeNamingIt(t *testing.T) {
+	in, srv := start(t)
+	refused := kill(t, in, srv, "refused@example.com", 550)
+	kill(t, in, srv, "renamed@example.com", 553)
+
+	for _, tt := range []struct{ query, field, says string }{
+		{"to=x", "to", "unknown query parameter; this route takes status, reason_contains, since, until, limit, cursor"},
+		{"reason=550", "reason", "unknown query parameter"},
+		{"email_id=" + refused, "email_id", "unknown query parameter"},
+		{"reason_contains=550&reason_contains=553", "reason_contains", "given 2 times"},
+	} {
+		r := in.Do(t, http.MethodGet, "/api/dead-letters?"+tt.query, nil)
+		var body errorBody
+		r.JSON(t, &body)
+		if r.Status != http.StatusBadRequest || body.Error.Code != "invalid_field" || body.Error.Field != tt.field ||
+			!strings.Contains(body.Error.Message, tt.says) {
+			t.Errorf("GET ?%s: %d %s; want 400 invalid_field on %s saying %q", tt.query, r.Status, r.Body, tt.field, tt.says)
+		}
+	}
+
+	p := list(t, in, url.Values{"status": {"parked"}, "reason_contains": {noSuchUser}, "since": {"2000-01-01T00:00:00Z"},
+		"until": {"2999-01-01T00:00:00Z"}, "limit": {"10"}, "cursor": {""}})
+	if got := emailIDs(p.Items); !slices.Equal(got, []string{refused}) {
+		t.Errorf("the documented parameters listed %v, want only %s", got, refused)
+	}
+}

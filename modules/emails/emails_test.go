@@ -639,3 +639,43 @@ func TestListFilters(t *testing.T) {
 		})
 	}
 }
+
+func TestTheListRefusesAQueryParameterItDoesNotTakeNamingIt(t *testing.T) {
+	in := start(t)
+	welcome := in.Send(t, body(map[string]any{"tags": []string{"welcome"}}))
+	in.WaitForStatus(t, welcome, "sent", wait)
+	other := in.Send(t, body(map[string]any{"subject": "other"}))
+	in.WaitForStatus(t, other, "sent", wait)
+
+	bad := []struct{ name, query, field, says string }{
+		{"a recipient filter, which the list does not have", "to=x", "to", "this route takes status, tag, limit, cursor"},
+		{"a search, which the list does not have", "q=hello&status=sent", "q", "unknown query parameter"},
+		{"a filter misspelt", "tags=welcome", "tags", "unknown query parameter"},
+		{"a status given twice, of which only one would count", "status=sent&status=dead", "status", "given 2 times"},
+		{"a tag given twice", "tag=welcome&tag=vip", "tag", "given 2 times"},
+	}
+	for _, tt := range bad {
+		t.Run("refuses "+tt.name, func(t *testing.T) {
+			r := in.Do(t, http.MethodGet, "/api/emails?"+tt.query, nil)
+			if r.Status != http.StatusBadRequest {
+				t.Fatalf("GET /api/emails?%s: %d %s, want 400", tt.query, r.Status, r.Body)
+			}
+			b := decodeError(t, r)
+			if b.Error.Code != "invalid_field" || field(b) != tt.field || !strings.Contains(b.Error.Message, tt.says) {
+				t.Errorf("error %s, want invalid_field naming %s and saying %q", r.Body, tt.field, tt.says)
+			}
+		})
+	}
+
+	t.Run("the documented parameters still select", func(t *testing.T) {
+		p := listEmails(t, in, url.Values{"status": {"sent"}, "tag": {"welcome"}, "limit": {"10"}, "cursor": {""}})
+		if len(p.Items) != 1 || p.Items[0].ID != welcome {
+			t.Errorf("listed %+v, want only %s", p.Items, welcome)
+		}
+		first := listEmails(t, in, url.Values{"limit": {"1"}})
+		next := listEmails(t, in, url.Values{"limit": {"1"}, "cursor": {first.NextCursor}})
+		if len(first.Items) != 1 || first.Items[0].ID != other || len(next.Items) != 1 || next.Items[0].ID != welcome {
+			t.Errorf("pages %+v then %+v, want %s then %s", first.Items, next.Items, other, welcome)
+		}
+	})
+}

@@ -1,6 +1,11 @@
 package httpserver
 
 import (
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/platform/apperr"
@@ -26,4 +31,48 @@ func QueryLimit(c echo.Context, max int) (int, error) {
 		return 0, apperr.Invalid("limit", "must be a whole number from 1 to %d", max)
 	}
 	return n, nil
+}
+
+// KnownQuery refuses a request whose query string the route would not read as the
+// client meant it, so that a list handler never answers a question it was not asked:
+// a parameter the route does not take (?to=x would otherwise list every email, and
+// an operator's bulk action may follow), a parameter given more than once (only the
+// first would be read), and a query string that does not parse (net/url drops a
+// malformed pair, or one joined by ";", without a word). names are the parameters
+// the route takes, in the order the message lists them; a route that takes none
+// passes none and refuses any. A handler calls it before it reads a parameter.
+//
+// The parameters sent are checked in sorted order, so one request always gets the
+// same answer: a 400 invalid_field whose field is the parameter at fault, its name
+// cut to apperr.MaxEchoed characters. A parameter with an empty name ("?=x") is
+// refused without a field, as is a query string that does not parse.
+func KnownQuery(c echo.Context, names ...string) error {
+	raw := c.Request().URL.RawQuery
+	if raw == "" {
+		return nil
+	}
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return &apperr.Error{Code: apperr.CodeInvalidField, Message: "query string does not parse: " + err.Error(), Err: err}
+	}
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		switch {
+		case name == "":
+			return &apperr.Error{Code: apperr.CodeInvalidField,
+				Message: "query string: a parameter has no name; " + routeTakes(names)}
+		case !slices.Contains(names, name):
+			return apperr.Invalid(apperr.Clip(name), "unknown query parameter; %s", routeTakes(names))
+		case len(values[name]) > 1:
+			return apperr.Invalid(name, "given %d times; give it once", len(values[name]))
+		}
+	}
+	return nil
+}
+
+// routeTakes says which query parameters a route takes, for KnownQuery's messages.
+func routeTakes(names []string) string {
+	if len(names) == 0 {
+		return "this route takes no query parameters"
+	}
+	return "this route takes " + strings.Join(names, ", ")
 }

@@ -121,6 +121,9 @@ type listResponse struct {
 }
 
 func (h HTTP) list(c echo.Context) error {
+	if err := httpserver.KnownQuery(c); err != nil {
+		return err
+	}
 	keys, err := h.Manage.List(c.Request().Context())
 	if err != nil {
 		return err

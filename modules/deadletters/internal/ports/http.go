@@ -67,6 +67,9 @@ type listResponse struct {
 }
 
 func (h HTTP) list(c echo.Context) error {
+	if err := httpserver.KnownQuery(c, "status", "reason_contains", "since", "until", "limit", "cursor"); err != nil {
+		return err
+	}
 	f, err := ParseFilter(c.QueryParam("reason_contains"), c.QueryParam("since"), c.QueryParam("until"))
 	if err != nil {
 		return err

@@ -150,6 +150,9 @@ type listResponse struct {
 }
 
 func (h HTTP) listEmails(c echo.Context) error {
+	if err := httpserver.KnownQuery(c, "status", "tag", "limit", "cursor"); err != nil {
+		return err
+	}
 	f := app.ListFilter{Status: domain.Status(c.QueryParam("status")), Tag: c.QueryParam("tag"), Cursor: c.QueryParam("cursor")}
 	if f.Cursor != "" && !validCursor(f.Cursor) {
 		return apperr.Invalid("cursor", "not a cursor from next_cursor (an email id)")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -89,6 +90,10 @@ func addresses(n int) []string {
 	return out
 }
 
+// hostileQuotedName is a display name whose quoted encoded word decodes to CR LF and
+// a Bcc header: net/mail leaves encoded words inside quotes alone, mail readers do not.
+const hostileQuotedName = `"=?utf-8?q?=0D=0ABcc:_x@y?=" <a@x.com>`
+
 func TestBadRequestsAreRefusedNamingTheField(t *testing.T) {
 	in := start(t)
 	valid := `{"to": ["a@example.com"], "subject": "Hello", "text": "hi"}`
@@ -124,6 +129,22 @@ func TestBadRequestsAreRefusedNamingTheField(t *testing.T) {
 		{name: "a PARAGRAPH SEPARATOR in the subject", body: body(map[string]any{"subject": "Hi\u2029there"}), field: "subject"},
 		{name: "a LINE SEPARATOR in a display name", body: body(map[string]any{"from": "Team\u2028Bcc <team@example.com>"}), field: "from"},
 		{name: "a LINE SEPARATOR in an encoded display name", body: body(map[string]any{"to": []string{"=?utf-8?q?a=E2=80=A8b?= <a@example.com>"}}), field: "to[0]"},
+		{name: "an encoded word inside a quoted from name that decodes to CR LF and a Bcc header",
+			body: body(map[string]any{"from": hostileQuotedName}), field: "from"},
+		{name: "an encoded word inside a quoted to name that decodes to CR LF",
+			body: body(map[string]any{"to": []string{"a@example.com", hostileQuotedName}}), field: "to[1]"},
+		{name: "an encoded word inside a quoted cc name that decodes to CR LF",
+			body: body(map[string]any{"cc": []string{hostileQuotedName}}), field: "cc[0]"},
+		{name: "an encoded word inside a quoted bcc name that decodes to CR LF",
+			body: body(map[string]any{"bcc": []string{hostileQuotedName}}), field: "bcc[0]"},
+		{name: "an encoded word inside a quoted reply_to name that decodes to CR LF",
+			body: body(map[string]any{"reply_to": hostileQuotedName}), field: "reply_to"},
+		{name: "an encoded word inside a quoted name that decodes to NUL",
+			body: body(map[string]any{"to": []string{`"=?utf-8?b?YQBi?=" <a@example.com>`}}), field: "to[0]"},
+		{name: "an encoded word inside a quoted name that decodes to another encoded word",
+			body: body(map[string]any{"from": `"=?utf-8?q?=3D=3Futf-8=3Fq=3F=3D0D=3D0A=3F=3D?=" <a@example.com>`}), field: "from"},
+		{name: "an encoded word in a charset that is not decoded",
+			body: body(map[string]any{"from": `"=?koi8-r?q?=F0=D2=C9?=" <a@example.com>`}), field: "from"},
 		{name: "a number in the to list names the element", body: `{"to": [1], "subject": "s", "text": "t"}`, field: "to[0]"},
 		{name: "a null in the to list names the element", body: `{"to": ["a@example.com", null], "subject": "s", "text": "t"}`, field: "to[1]"},
 		{name: "a number as a metadata value names the key", body: body(map[string]any{"metadata": map[string]any{"a": 1}}), field: "metadata.a"},
@@ -678,4 +699,46 @@ func TestTheListRefusesAQueryParameterItDoesNotTakeNamingIt(t *testing.T) {
 			t.Errorf("pages %+v then %+v, want %s then %s", first.Items, next.Items, other, welcome)
 		}
 	})
+}
+
+func TestAnEncodedWordInsideAQuotedNameIsStoredDecodedAndSentEncoded(t *testing.T) {
+	in := start(t)
+	id := in.Send(t, body(map[string]any{
+		"from":     `"=?utf-8?q?Caf=C3=A9?=" <cafe@example.com>`,
+		"to":       []string{`"=?ISO-8859-1?Q?Andr=E9?= Pirard" <andre@example.com>`},
+		"reply_to": `=?utf-8?b?7ZWc6rWt?= <help@example.com>`,
+	}))
+	in.WaitForStatus(t, id, "sent", wait)
+
+	var stored struct {
+		From string   `json:"from"`
+		To   []string `json:"to"`
+	}
+	in.Do(t, http.MethodGet, "/api/emails/"+id, nil).JSON(t, &stored)
+	if stored.From != `"Café" <cafe@example.com>` || !slices.Equal(stored.To, []string{`"André Pirard" <andre@example.com>`}) {
+		t.Errorf("stored from %q, to %q; want the names decoded: Café, André Pirard", stored.From, stored.To)
+	}
+
+	r := in.Do(t, http.MethodGet, "/api/emails/"+id+"/raw", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET raw: %d %s", r.Status, r.Body)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(r.Body))
+	if err != nil {
+		t.Fatalf("read the rendered message: %v\n%s", err, r.Body)
+	}
+	for _, h := range []struct{ header, name, address string }{
+		{"From", "Café", "cafe@example.com"},
+		{"To", "André Pirard", "andre@example.com"},
+		{"Reply-To", "한국", "help@example.com"},
+	} {
+		raw := msg.Header.Get(h.header)
+		if strings.Contains(raw, `"=?`) || !strings.Contains(raw, "=?") {
+			t.Errorf("%s: %q, want the name sent as an encoded word, not inside quotes", h.header, raw)
+		}
+		a, err := mail.ParseAddress(raw)
+		if err != nil || a.Name != h.name || a.Address != h.address {
+			t.Errorf("%s: %q reads as %v (%v), want %s <%s>", h.header, raw, a, err, h.name, h.address)
+		}
+	}
 }

@@ -1,7 +1,10 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -207,8 +210,9 @@ func parseList(field string, in []string) ([]string, error) {
 
 // ParseAddress parses one address ("Name <a@b.example>" or "a@b.example") and returns
 // it in canonical form. The address part must be plain syntax with a local part of
-// at most 64 octets (RFC 5321), and no part of the input, nor the display name once
-// its encoded words are decoded, may hold CR, LF or NUL.
+// at most 64 octets (RFC 5321), and no part of the input may hold CR, LF or NUL.
+// The display name is stored with its encoded words decoded, quoted or not, and is
+// checked once decoded (decodeName).
 func ParseAddress(field, s string, allowName bool) (string, error) {
 	if err := headerSafe(field, s); err != nil {
 		return "", err
@@ -224,22 +228,69 @@ func ParseAddress(field, s string, allowName bool) (string, error) {
 		strings.LastIndexByte(a.Address, '@') > MaxLocalPartLen {
 		return "", apperr.Invalid(field, "not a plain email address (local@domain)")
 	}
-	// net/mail decodes encoded words in the display name: "=?utf-8?b?...?=" can
-	// decode to CR LF, which would be stored and rendered as it decoded.
-	if err := headerSafe(field, a.Name); err != nil {
-		return "", apperr.Invalid(field, "display name, once decoded, must be UTF-8 without CR, LF or NUL")
+	name, err := decodeName(field, a.Name)
+	if err != nil {
+		return "", err
 	}
-	// Nor other control characters (isLineControl): a quoted display name cannot
-	// hold them, so "=?utf-8?q?=01?=" would be stored as a name that does not parse
-	// back.
-	if strings.ContainsFunc(a.Name, isLineControl) {
-		return "", apperr.Invalid(field, "display name, once decoded, must not contain control characters or line separators")
-	}
-	if a.Name == "" || !allowName {
+	if name == "" || !allowName {
 		return a.Address, nil
 	}
-	return FormatAddress(a.Name, a.Address), nil
+	return FormatAddress(name, a.Address), nil
 }
+
+// decodeName decodes the RFC 2047 encoded words of a display name as net/mail
+// parsed it and checks the result, which is what a mail reader shows and what is
+// stored. net/mail decodes the encoded words of an unquoted name but leaves those
+// inside a quoted string, which mail readers decode all the same: unchecked,
+// `"=?utf-8?q?=0D=0ABcc:_x@y?=" <a@x.com>` went onto the wire verbatim and a reader
+// saw a line break and a Bcc header in it. The decoded name may hold no CR, LF or
+// NUL, no other control character (a quoted name cannot hold one, so
+// "=?utf-8?q?=01?=" would be stored as a name that does not parse back), and no "=?"
+// (a reader would decode it again, to something nobody checked: an encoded word
+// that decodes to an encoded word, or one that does not decode at all).
+//
+// Both forms are checked, as parsed and once decoded: decoding only ever replaces
+// encoded words, but a base64 word ignores the line breaks inside it.
+func decodeName(field, name string) (string, error) {
+	decoded := name
+	if strings.Contains(name, "=?") {
+		var err error
+		decoded, err = nameDecoder.DecodeHeader(name)
+		var charset unknownCharset
+		if errors.As(err, &charset) {
+			return "", apperr.Invalid(field, "display name has an encoded word in charset %q; use UTF-8, ISO-8859-1 or US-ASCII",
+				apperr.Clip(string(charset)))
+		}
+		if err != nil {
+			return "", apperr.Invalid(field, "display name has an encoded word that does not decode")
+		}
+	}
+	for _, n := range []string{name, decoded} {
+		if err := headerSafe(field, n); err != nil {
+			return "", apperr.Invalid(field, "display name, once decoded, must be UTF-8 without CR, LF or NUL")
+		}
+		if strings.ContainsFunc(n, isLineControl) {
+			return "", apperr.Invalid(field, "display name, once decoded, must not contain control characters or line separators")
+		}
+	}
+	if strings.Contains(decoded, "=?") {
+		return "", apperr.Invalid(field, `display name, once decoded, must not contain "=?": an encoded word that does not decode, or text a mail reader would decode again`)
+	}
+	return decoded, nil
+}
+
+// nameDecoder decodes encoded words in the charsets the mime package knows (UTF-8,
+// ISO-8859-1 and US-ASCII, as net/mail does for an unquoted name) and refuses any
+// other with unknownCharset, so that a name in another charset is refused by name
+// rather than stored as bytes nobody decoded.
+var nameDecoder = mime.WordDecoder{CharsetReader: func(charset string, _ io.Reader) (io.Reader, error) {
+	return nil, unknownCharset(charset)
+}}
+
+// unknownCharset is the charset of an encoded word that nameDecoder does not decode.
+type unknownCharset string
+
+func (c unknownCharset) Error() string { return fmt.Sprintf("charset %q is not decoded", string(c)) }
 
 // FormatAddress writes a display name and address as `"Name" <local@domain>`, UTF-8
 // unencoded (the renderer encodes headers), quoting the name so it parses back the same.

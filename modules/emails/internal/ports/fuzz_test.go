@@ -3,6 +3,8 @@ package ports
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"mime"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -38,6 +40,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"to":["a@example.com"],"To":["evil@example.com"],"subject":"s","text":"t"}`,
 		`{"to":["a@example.com"],"subject":"s\r\nBcc: evil@example.com","text":"t"}`,
 		`{"from":"=?utf-8?b?YQ0KQmNjOiBldmlsQGV4YW1wbGUuY29t?= <a@example.com>","to":["a@example.com"],"subject":"s","text":"t"}`,
+		`{"from":"\"=?utf-8?q?Caf=C3=A9?=\" <a@example.com>","to":["\"=?ISO-8859-1?Q?Andr=E9?= Pirard\" <b@example.com>"],"subject":"s","text":"t"}`,
 		`{"to":["a@example.com"],"subject":"s","text":"t","metadata":{"k\u0000":"v","v":"\u000d"}}`,
 		`{"to":["a@example.com"],"subject":"s\u0085\u2028","text":"t","metadata":{"a":null,"b":""}}`,
 		`{"to":["a@example.com",1],"subject":"s","text":"t","send_at":"2026-12-01t09:00:00z"}`,
@@ -129,6 +132,11 @@ func checkAddress(t *testing.T, field, s string) {
 	if strings.ContainsAny(a.Name, "\r\n\x00") || !utf8.ValidString(a.Name) {
 		t.Fatalf("accepted %s = %q has display name %q with CR, LF, NUL or invalid UTF-8", field, s, a.Name)
 	}
+	// A mail reader decodes encoded words inside a quoted name too, which net/mail
+	// does not; stored names are decoded already, so decoding must change nothing.
+	if read, err := readerDecoder.DecodeHeader(a.Name); err != nil || read != a.Name {
+		t.Fatalf("accepted %s = %q has display name %q, which a mail reader decodes to %q (%v)", field, s, a.Name, read, err)
+	}
 	if !plainForSMTP(a.Address) {
 		t.Fatalf("accepted %s = %q has address %q, which is not plain local@domain", field, s, a.Address)
 	}
@@ -137,6 +145,10 @@ func checkAddress(t *testing.T, field, s string) {
 		t.Fatalf("accepted %s = %q is not canonical: parses to %q (%v)", field, s, again, err)
 	}
 }
+
+// readerDecoder decodes encoded words in any charset, byte for byte, as a lenient
+// mail reader might.
+var readerDecoder = mime.WordDecoder{CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil }}
 
 // plainForSMTP is an independent check that addr can be written into MAIL FROM or
 // RCPT TO as is, as the delivery renderer requires: a dot-atom local part of at most

@@ -1,8 +1,12 @@
 package render
 
 import (
+	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"strings"
+	"unicode"
 )
 
 // Limits from RFC 5321 section 4.5.3.1.
@@ -30,15 +34,59 @@ func parseAddress(field, s string) (*mail.Address, error) {
 	if err != nil {
 		return nil, invalid(field, "not an email address")
 	}
-	// The display name may hold encoded words that decode to anything.
-	if reason := headerValueProblem(parsed.Name); reason != "" {
+	name, reason := decodeName(parsed.Name)
+	if reason != "" {
 		return nil, invalid(field, "display name "+reason)
 	}
 	addr, reason := plainAddress(parsed.Address)
 	if reason != "" {
 		return nil, invalid(field, reason)
 	}
-	return &mail.Address{Name: parsed.Name, Address: addr}, nil
+	return &mail.Address{Name: name, Address: addr}, nil
+}
+
+// decodeName returns a display name as net/mail parsed it with the encoded words
+// it left inside a quoted string decoded too, as mail readers decode them, so that
+// the name is written encoded (mail.Address.String) and read as it is checked here;
+// on failure it returns the reason instead. Written verbatim,
+// `"=?utf-8?q?=0D=0ABcc:_x@y?=" <a@x.com>` would show a reader a line break and a
+// Bcc header. Both forms may hold no CR, LF, NUL or other control character (a base64
+// word ignores the line breaks inside it), and the decoded name no "=?": an encoded
+// word that does not decode, or text a reader would decode a second time. The
+// emails module stores names decoded by the same rule; this is defence in depth.
+func decodeName(name string) (string, string) {
+	decoded := name
+	if strings.Contains(name, "=?") {
+		var err error
+		if decoded, err = nameDecoder.DecodeHeader(name); err != nil {
+			return "", "has an encoded word in a charset other than UTF-8, ISO-8859-1 or US-ASCII"
+		}
+	}
+	for _, n := range []string{name, decoded} {
+		if reason := headerValueProblem(n); reason != "" {
+			return "", reason + " once decoded"
+		}
+		if strings.ContainsFunc(n, isLineControl) {
+			return "", "contains a control character or line separator once decoded"
+		}
+	}
+	if strings.Contains(decoded, "=?") {
+		return "", `contains "=?" once decoded`
+	}
+	return decoded, ""
+}
+
+// nameDecoder decodes encoded words in the charsets the mime package knows (UTF-8,
+// ISO-8859-1 and US-ASCII, as net/mail does) and fails on any other.
+var nameDecoder = mime.WordDecoder{CharsetReader: func(charset string, _ io.Reader) (io.Reader, error) {
+	return nil, fmt.Errorf("charset %q is not decoded", charset)
+}}
+
+// isLineControl reports whether r may not be in a display name: a control character
+// other than TAB (C0, DEL, C1 such as U+0085 NEXT LINE), or U+2028 LINE SEPARATOR or
+// U+2029 PARAGRAPH SEPARATOR, which break a header line or hide in it.
+func isLineControl(r rune) bool {
+	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 // plainAddress checks that addr is local@domain with a dot-atom local part and a

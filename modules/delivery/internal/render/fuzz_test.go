@@ -136,13 +136,13 @@ func expectedRecipients(e contract.SendEmail) (want []string, ok bool) {
 
 // sameAddresses reports whether got, as a reader parsed it from the message, is
 // want as the input asked: the same addresses (domains lower-cased) with the same
-// display names.
+// display names, both as a mail reader shows them (readName).
 func sameAddresses(got []*mail.Address, want []string) bool {
 	if len(got) != len(want) {
 		return false
 	}
 	for i, s := range want {
-		a, err := mail.ParseAddress(s)
+		a, err := readAddress(s)
 		if err != nil || got[i].Name != a.Name || got[i].Address != lowerDomain(a.Address) {
 			return false
 		}

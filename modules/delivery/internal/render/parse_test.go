@@ -10,6 +10,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"strings"
+	"unicode"
 )
 
 // received is a rendered message as a receiving mail client sees it: parsed with
@@ -76,6 +77,16 @@ func parseReceived(raw []byte) (*received, error) {
 			return nil, fmt.Errorf("%s %q: %w", h.name, msg.Header.Get(h.name), err)
 		}
 	}
+	// Names as a mail reader shows them, which must not break a line or hide in one.
+	for _, list := range [][]*mail.Address{{r.from}, r.to, r.cc, r.replyTo} {
+		for _, a := range list {
+			shown := readName(a.Name)
+			if strings.ContainsFunc(shown, breaksALine) {
+				return nil, fmt.Errorf("display name %q reads as %q, with a line break or control character", a.Name, shown)
+			}
+			a.Name = shown
+		}
+	}
 	dec := new(mime.WordDecoder)
 	if r.subject, err = dec.DecodeHeader(msg.Header.Get("Subject")); err != nil {
 		return nil, fmt.Errorf("subject: %w", err)
@@ -133,6 +144,36 @@ func (r *received) addPart(mediaType string, params map[string]string, cte strin
 	r.parts[mediaType] = string(text)
 	r.order = append(r.order, mediaType)
 	return nil
+}
+
+// readerDecoder decodes encoded words in any charset, byte for byte, as a lenient
+// mail reader might.
+var readerDecoder = mime.WordDecoder{CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil }}
+
+// readName is a display name as net/mail parsed it, as a mail reader shows it: many
+// readers decode encoded words inside a quoted string too, which net/mail leaves.
+func readName(name string) string {
+	if shown, err := readerDecoder.DecodeHeader(name); err == nil {
+		return shown
+	}
+	return name
+}
+
+// breaksALine reports whether r is a control character other than TAB, or U+2028 or
+// U+2029: one that breaks a header line, or hides in it.
+func breaksALine(r rune) bool {
+	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// readAddress parses an address as the email asked for it, with its display name
+// as a mail reader shows it (readName).
+func readAddress(s string) (*mail.Address, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return nil, err
+	}
+	a.Name = readName(a.Name)
+	return a, nil
 }
 
 // bare returns the addresses of list without their names.

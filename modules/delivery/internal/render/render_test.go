@@ -199,8 +199,19 @@ func TestRenderDelivers(t *testing.T) {
 			},
 		},
 		{
-			name:  "a display name that looks like an encoded word arrives literally",
-			email: email(func(e *contract.SendEmail) { e.To = []string{`"=?utf-8?q?x?=" <x@example.com>`} }),
+			name: "encoded words inside a quoted display name are decoded and the name sent encoded",
+			email: email(func(e *contract.SendEmail) {
+				e.From = `"=?utf-8?q?Caf=C3=A9?=" <cafe@example.com>`
+				e.To = []string{`"=?ISO-8859-1?Q?Andr=E9?= Pirard" <andre@example.com>`, `"=?utf-8?q?x?=" <x@example.com>`}
+			}),
+			check: func(t *testing.T, _ render.Message, r *received) {
+				if r.from.Name != "Café" || r.to[0].Name != "André Pirard" || r.to[1].Name != "x" {
+					t.Errorf("names = %q, %q, %q; want Café, André Pirard, x", r.from.Name, r.to[0].Name, r.to[1].Name)
+				}
+				if from := r.header.Get("From"); from != "=?utf-8?q?Caf=C3=A9?= <cafe@example.com>" {
+					t.Errorf("From: %s, want the name as one encoded word outside quotes", from)
+				}
+			},
 		},
 		{
 			name: "fifty recipients with long names fold without changing a name",
@@ -302,7 +313,7 @@ func checkFidelity(t *testing.T, e contract.SendEmail, m render.Message, r *rece
 	if from == "" {
 		from = options().DefaultFrom
 	}
-	wantFrom, _ := mail.ParseAddress(from)
+	wantFrom, _ := readAddress(from)
 	if r.from.Name != wantFrom.Name || r.from.Address != lowerDomain(wantFrom.Address) || m.EnvelopeFrom != r.from.Address {
 		t.Errorf("from = %v (envelope %q), want %v", r.from, m.EnvelopeFrom, wantFrom)
 	}
@@ -316,7 +327,7 @@ func checkFidelity(t *testing.T, e contract.SendEmail, m render.Message, r *rece
 			continue
 		}
 		for i, s := range h.want {
-			w, _ := mail.ParseAddress(s)
+			w, _ := readAddress(s)
 			if h.got[i].Name != w.Name || h.got[i].Address != lowerDomain(w.Address) {
 				t.Errorf("%s[%d] = %v, want %v", h.name, i, h.got[i], w)
 			}
@@ -361,6 +372,10 @@ func TestRenderBoundaryAvoidsTheBody(t *testing.T) {
 	checkFidelity(t, e, second, r2)
 }
 
+// hostileQuotedName is a display name whose quoted encoded word decodes to CR LF and
+// a Bcc header: net/mail leaves encoded words inside quotes alone, mail readers do not.
+const hostileQuotedName = `"=?utf-8?q?=0D=0ABcc:_x@y?=" <a@x.com>`
+
 func TestRenderRefuses(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -380,6 +395,16 @@ func TestRenderRefuses(t *testing.T) {
 		{"a quoted local part smuggling an SMTP parameter", email(func(e *contract.SendEmail) { e.To = []string{`"a@x> ORCPT=rfc822;b@y"@example.com`} }), nil, "to[0]"},
 		{"a quoted local part with a space", email(func(e *contract.SendEmail) { e.Bcc = []string{`"john smith"@example.com`} }), nil, "bcc[0]"},
 		{"an encoded display name that decodes to a line break", email(func(e *contract.SendEmail) { e.To = []string{"=?utf-8?q?a=0D=0ABcc:_x@y?= <a@example.com>"} }), nil, "to[0]"},
+		{"an encoded word inside a quoted from name that decodes to a line break", email(func(e *contract.SendEmail) { e.From = hostileQuotedName }), nil, "from"},
+		{"an encoded word inside a quoted to name that decodes to a line break", email(func(e *contract.SendEmail) { e.To = []string{"a@example.com", hostileQuotedName} }), nil, "to[1]"},
+		{"an encoded word inside a quoted cc name that decodes to a line break", email(func(e *contract.SendEmail) { e.Cc = []string{hostileQuotedName} }), nil, "cc[0]"},
+		{"an encoded word inside a quoted bcc name that decodes to a line break", email(func(e *contract.SendEmail) { e.Bcc = []string{hostileQuotedName} }), nil, "bcc[0]"},
+		{"an encoded word inside a quoted reply-to name that decodes to a line break", email(func(e *contract.SendEmail) { e.ReplyTo = hostileQuotedName }), nil, "reply_to"},
+		{"an encoded word inside a quoted name that decodes to a control character", email(func(e *contract.SendEmail) { e.To = []string{`"=?utf-8?q?a=1Bb?=" <a@example.com>`} }), nil, "to[0]"},
+		{"an encoded word inside a quoted name that decodes to another encoded word", email(func(e *contract.SendEmail) {
+			e.To = []string{`"=?utf-8?q?=3D=3Futf-8=3Fq=3F=3D0D=3D0A=3F=3D?=" <a@example.com>`}
+		}), nil, "to[0]"},
+		{"an encoded word in a charset that is not decoded", email(func(e *contract.SendEmail) { e.To = []string{`"=?koi8-r?q?=F0=D2=C9?=" <a@example.com>`} }), nil, "to[0]"},
 		{"an address literal domain", email(func(e *contract.SendEmail) { e.To = []string{"a@[127.0.0.1]"} }), nil, "to[0]"},
 		{"a non-ASCII local part", email(func(e *contract.SendEmail) { e.To = []string{"김@example.com"} }), nil, "to[0]"},
 		{"a non-ASCII domain", email(func(e *contract.SendEmail) { e.To = []string{"a@예시.com"} }), nil, "to[0]"},

@@ -84,7 +84,7 @@ func OpenExisting(path string) (*DB, error) {
 		return nil, &NoDatabaseError{Path: abs}
 	}
 	db, err := open(abs, false)
-	if err != nil && errors.Is(err, sqlite3.ErrCantOpen) {
+	if err != nil {
 		if _, statErr := os.Stat(abs); errors.Is(statErr, fs.ErrNotExist) {
 			return nil, &NoDatabaseError{Path: abs} // deleted since the check above
 		}

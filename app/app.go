@@ -74,9 +74,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // rather than in the log: the admin key made at first start. The default is stderr.
 func WithNotices(w io.Writer) Option { return func(o *options) { o.notices = w } }
 
-// New opens the database, applies migrations, builds the broker, the modules and the
-// HTTP server, and binds the HTTP address (so Addr is known before Run). Nothing is
-// consumed or published until Run.
+// New takes the database's exclusive lock (while another server holds it, New
+// returns the *sqlite.InUseError naming that server), opens the database, applies
+// migrations, starts watching its file (see watchDatabaseFile), builds the broker,
+// the modules and the HTTP server, and binds the HTTP address (so Addr is known
+// before Run). Nothing is consumed or published until Run. Close releases the lock.
 func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	o := options{logger: slog.Default(), notices: os.Stderr}
 	for _, opt := range opts {

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,11 +16,8 @@ import (
 	"syscall"
 
 	"github.com/mailroom/mailroom/app"
-	"github.com/mailroom/mailroom/modules/apikeys"
-	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
-	"github.com/mailroom/mailroom/platform/outbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; left at "dev",
@@ -356,62 +352,29 @@ type dltArgs struct {
 // runDLT works on the database directly, so it serves a stopped instance as well as
 // a running one: a replay is an outbox row, published by whichever instance runs.
 func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, a dltArgs, stdout, stderr io.Writer) int {
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "mailroom dlt:", err)
-		return 1
-	}
 	filtered := a.reason != "" || a.since != "" || a.until != ""
 	switch {
 	case sub == "list" && len(args) == 0:
 	case sub == "replay" && a.all && len(args) == 0:
 	case sub == "replay" && !a.all && filtered:
-		return fail(errors.New("--reason, --since and --until choose the letters of replay --all; with one ID they would be ignored"))
+		return fail(stderr, "dlt", errors.New("--reason, --since and --until choose the letters of replay --all; with one ID they would be ignored"))
 	case (sub == "replay" || sub == "discard") && !a.all && len(args) == 1:
 	default:
-		return fail(errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
+		return fail(stderr, "dlt", errors.New("usage: mailroom dlt list | replay ID | replay --all [filter] | discard ID (ID: email id or letter-N)"))
 	}
-	db, err := app.OpenDatabase(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "mailroom:", err)
-		return 1
-	}
-	defer db.Close()
-	id, err := db.InstanceID(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "mailroom:", err)
-		return 1
-	}
-	m := deadletters.New(app.DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard())
-	switch {
-	case sub == "list":
-		items, err := m.List(ctx, a.reason, a.since, a.until, a.limit)
-		if err != nil {
-			return fail(err)
+	return withAdmin(ctx, cfg, "dlt", stdout, stderr, func(adm *app.Admin) error {
+		f := app.DeadLetterFilter{Reason: a.reason, Since: a.since, Until: a.until}
+		switch {
+		case sub == "list":
+			return adm.ListDeadLetters(ctx, f, a.limit)
+		case sub == "replay" && a.all:
+			return adm.ReplayDeadLetters(ctx, f)
+		case sub == "replay":
+			return adm.ReplayDeadLetter(ctx, args[0])
+		default: // discard, checked above
+			return adm.DiscardDeadLetter(ctx, args[0])
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(items); err != nil {
-			return fail(err)
-		}
-		return 0
-	case sub == "replay" && a.all:
-		n, err := m.ReplayMatching(ctx, a.reason, a.since, a.until)
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "replayed %d\n", n)
-		return 0
-	default: // replay or discard of one ID, checked above
-		op := m.Replay
-		if sub == "discard" {
-			op = m.Discard
-		}
-		if err := op(ctx, args[0]); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "%sed %s\n", sub, args[0])
-		return 0
-	}
+	})
 }
 
 // runKeys manages API keys on the database directly, like runDLT: a key created or
@@ -419,53 +382,42 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 // create prints the key alone on stdout (so scripts can capture it) and what to do
 // with it on stderr.
 func runKeys(ctx context.Context, cfg *config.Config, sub string, args []string, name, scope string, stdout, stderr io.Writer) int {
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "mailroom keys:", err)
-		return 1
-	}
-	usage := errors.New("usage: mailroom keys create --name NAME --scope send|admin | list | revoke KEY_ID")
 	switch {
 	case sub == "create" && len(args) == 0:
 	case sub == "list" && len(args) == 0:
 	case sub == "revoke" && len(args) == 1:
 	default:
-		return fail(usage)
+		return fail(stderr, "keys", errors.New("usage: mailroom keys create --name NAME --scope send|admin | list | revoke KEY_ID"))
 	}
-	db, err := app.OpenDatabase(ctx, cfg)
+	return withAdmin(ctx, cfg, "keys", stdout, stderr, func(adm *app.Admin) error {
+		switch sub {
+		case "create":
+			return adm.CreateKey(ctx, name, scope)
+		case "list":
+			return adm.ListKeys(ctx)
+		default: // revoke
+			return adm.RevokeKey(ctx, args[0])
+		}
+	})
+}
+
+// withAdmin opens the database of cfg for the admin commands of group (which
+// refuses a database that does not exist), runs do and closes it, and returns the
+// exit code.
+func withAdmin(ctx context.Context, cfg *config.Config, group string, stdout, stderr io.Writer, do func(*app.Admin) error) int {
+	adm, err := app.OpenAdmin(ctx, cfg, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "mailroom:", err)
-		return 1
+		return fail(stderr, group, err)
 	}
-	defer db.Close()
-	m := apikeys.New(app.APIKeysConfig(cfg, stderr), db, logging.Discard())
-	switch sub {
-	case "create":
-		k, err := m.Create(ctx, name, scope)
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintln(stdout, k.Key)
-		fmt.Fprintf(stderr, "created API key %s (name %q, scope %s, prefix %s).\n"+
-			"Keep the key printed above: it is shown only this once, and only its hash is stored.\n",
-			k.ID, k.Name, k.Scope, k.Prefix)
-		return 0
-	case "list":
-		keys, err := m.List(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(keys); err != nil {
-			return fail(err)
-		}
-		return 0
-	default: // revoke
-		k, err := m.Revoke(ctx, args[0])
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "revoked %s (%s)\n", k.ID, k.Name)
-		return 0
+	defer adm.Close()
+	if err := do(adm); err != nil {
+		return fail(stderr, group, err)
 	}
+	return 0
+}
+
+// fail prints err as the one line of command group's failure and returns exit code 1.
+func fail(stderr io.Writer, group string, err error) int {
+	fmt.Fprintf(stderr, "mailroom %s: %v\n", group, err)
+	return 1
 }

@@ -37,6 +37,9 @@ type listedKey struct {
 func TestKeysCreateListAndRevoke(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "mailroom.db")
+	if code, _, errs := mailroom(t, "migrate", "--db", db); code != 0 {
+		t.Fatalf("migrate: exit %d, %s", code, errs)
+	}
 
 	code, out, errs := mailroom(t, "keys", "create", "--name", "ci deploys", "--scope", "send", "--db", db)
 	if code != 0 || !keyLine.MatchString(out) {
@@ -45,6 +48,9 @@ func TestKeysCreateListAndRevoke(t *testing.T) {
 	key := strings.TrimSpace(out)
 	if !strings.Contains(errs, "Keep the key") || strings.Contains(errs, key) {
 		t.Errorf("keys create stderr %q: want advice to keep the key, and not the key again", errs)
+	}
+	if !strings.HasPrefix(errs, "mailroom: database "+db+"\n") {
+		t.Errorf("keys create stderr %q: want it to start with the database it used", errs)
 	}
 
 	code, out, errs = mailroom(t, "keys", "list", "--db", db)
@@ -121,6 +127,66 @@ func TestKeysCommandsActOnARunningServer(t *testing.T) {
 	}
 	if r := in.Do(t, http.MethodGet, "/api/dead-letters", nil, apptest.Bearer(key)...); r.Status != http.StatusUnauthorized {
 		t.Errorf("the revoked key: %d %s, want 401", r.Status, r.Body)
+	}
+}
+
+// TestAdminCommandsRefuseADatabaseThatDoesNotExist: keys and dlt act on a server's
+// database, so with none at db.path they say where they looked and make nothing
+// there (they used to make an empty database, on which a new key works nowhere).
+func TestAdminCommandsRefuseADatabaseThatDoesNotExist(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir) // for the default db.path, ./data/mailroom.db
+	missing := filepath.Join(dir, "elsewhere", "mailroom.db")
+	commands := [][]string{
+		{"keys", "create", "--name", "ops", "--scope", "admin"},
+		{"keys", "list"},
+		{"keys", "revoke", "key-1"},
+		{"dlt", "list"},
+		{"dlt", "replay", "letter-1"},
+		{"dlt", "replay", "--all"},
+		{"dlt", "discard", "letter-1"},
+	}
+	for _, args := range commands {
+		for _, where := range []struct{ flag, path string }{
+			{"", filepath.Join(dir, "data", "mailroom.db")},
+			{missing, missing},
+		} {
+			args := slices.Clone(args)
+			if where.flag != "" {
+				// Flags go before the one positional argument some commands take.
+				args = slices.Insert(args, 2, "--db", where.flag)
+			}
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				code, out, errs := mailroom(t, args...)
+				want := "mailroom " + args[0] + ": no database at " + where.path +
+					" (db.path); start mailroom serve there first, or pass --db\n"
+				if code != 1 || out != "" || errs != want {
+					t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing on stdout and\n%q", code, out, errs, want)
+				}
+				for _, made := range []string{where.path, filepath.Dir(where.path)} {
+					if _, err := os.Stat(made); err == nil {
+						t.Errorf("%s was made", made)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAdminCommandsSayWhichDatabaseTheyUse: the path is printed absolute, so an
+// operator who ran the command from the wrong folder sees it.
+func TestAdminCommandsSayWhichDatabaseTheyUse(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if code, _, errs := mailroom(t, "migrate", "--db", filepath.Join("state", "mr.db")); code != 0 {
+		t.Fatalf("migrate: exit %d, %s", code, errs)
+	}
+	for _, args := range [][]string{{"keys", "list"}, {"dlt", "list"}} {
+		code, out, errs := mailroom(t, append(args, "--db", filepath.Join("state", "mr.db"))...)
+		want := "mailroom: database " + filepath.Join(dir, "state", "mr.db") + "\n"
+		if code != 0 || strings.TrimSpace(out) != "[]" || errs != want {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0, [] and %q", args, code, out, errs, want)
+		}
 	}
 }
 

@@ -45,9 +45,15 @@ type App struct {
 	listener net.Listener
 	modules  []Module
 	registry *prometheus.Registry
-	ready    chan struct{}
-	closeMu  sync.Mutex
-	closed   bool
+	// lock makes this the only serve of its database (see New).
+	lock *sqlite.ExclusiveLock
+	// stopWatch ends the watch on the database file; watchDone is closed once it
+	// ended (see watchDatabaseFile).
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+	ready     chan struct{}
+	closeMu   sync.Mutex
+	closed    bool
 
 	// instanceID names this instance (see InstanceID).
 	instanceID string
@@ -68,9 +74,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // rather than in the log: the admin key made at first start. The default is stderr.
 func WithNotices(w io.Writer) Option { return func(o *options) { o.notices = w } }
 
-// New opens the database, applies migrations, builds the broker, the modules and the
-// HTTP server, and binds the HTTP address (so Addr is known before Run). Nothing is
-// consumed or published until Run.
+// New takes the database's exclusive lock (while another server holds it, New
+// returns the *sqlite.InUseError naming that server), opens the database, applies
+// migrations, starts watching its file (see watchDatabaseFile), builds the broker,
+// the modules and the HTTP server, and binds the HTTP address (so Addr is known
+// before Run). Nothing is consumed or published until Run. Close releases the lock.
 func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	o := options{logger: slog.Default(), notices: os.Stderr}
 	for _, opt := range opts {
@@ -86,9 +94,15 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// One server per database: two would each send what the outbox holds, and
+	// each believe its own record of what was sent.
+	if a.lock, err = sqlite.LockExclusive(cfg.DB.Path); err != nil {
+		return nil, err
+	}
 	if a.db, err = OpenDatabase(context.Background(), cfg); err != nil {
 		return nil, err
 	}
+	a.watchDatabaseFile()
 	if a.instanceID, err = a.db.InstanceID(context.Background()); err != nil {
 		return nil, err
 	}
@@ -148,6 +162,23 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	return a, nil
 }
 
+// fileCheckInterval is how often the app checks that its database file is still
+// at db.path.
+const fileCheckInterval = time.Second
+
+// watchDatabaseFile checks the database file every fileCheckInterval until Close:
+// once it is deleted or replaced, the database refuses every write (POST answers
+// 503, /readyz 503) and its content is saved to a file the log names (see
+// sqlite.DB.WatchFile).
+func (a *App) watchDatabaseFile() {
+	ctx, stop := context.WithCancel(context.Background())
+	a.stopWatch, a.watchDone = stop, make(chan struct{})
+	go func() {
+		defer close(a.watchDone)
+		a.db.WatchFile(ctx, fileCheckInterval, a.log.With("component", "database"))
+	}()
+}
+
 // apiGuardOf returns the middleware of the one module that authenticates /api. With
 // none the API would be open, so that is an error, as are two.
 func apiGuardOf(modules []Module) (echo.MiddlewareFunc, error) {
@@ -179,22 +210,31 @@ func relayConfig(cfg *config.Config) outbox.RelayConfig {
 	return rc
 }
 
-// OpenDatabase opens the database and applies every migration; `mailroom migrate`
-// and the dead-letter CLI use it too.
+// OpenDatabase opens the database, creating it if needed, and applies every
+// migration; `mailroom migrate` uses it too. The admin commands open only a
+// database that exists (see OpenAdmin).
 func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
 	db, err := sqlite.Open(cfg.DB.Path)
 	if err != nil {
 		return nil, fmt.Errorf("db.path: %w", err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// migrate applies the platform's migrations, then every module's.
+func migrate(ctx context.Context, db *sqlite.DB) error {
 	sets := []sqlite.MigrationSet{{Name: "platform", FS: migrations.For("platform")}}
 	for _, name := range ModuleNames {
 		sets = append(sets, sqlite.MigrationSet{Name: name, FS: migrations.For(name)})
 	}
 	if err := sqlite.Migrate(ctx, db, sets...); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate %s: %w", cfg.DB.Path, err)
+		return fmt.Errorf("migrate %s: %w", db.Path(), err)
 	}
-	return db, nil
+	return nil
 }
 
 // InstanceID is the id this instance's database was given when it was first
@@ -303,8 +343,16 @@ func (a *App) Close() error {
 	if a.broker != nil {
 		errs = append(errs, a.broker.Close())
 	}
+	if a.stopWatch != nil {
+		// Its last check rescues a file deleted just before: wait for it.
+		a.stopWatch()
+		<-a.watchDone
+	}
 	if a.db != nil {
 		errs = append(errs, a.db.Close())
+	}
+	if a.lock != nil {
+		errs = append(errs, a.lock.Release())
 	}
 	return errors.Join(errs...)
 }
@@ -316,11 +364,8 @@ func (a *App) readyz(c echo.Context) error {
 	defer cancel()
 	checks := map[string]string{"database": "ok", "broker": "ok", "router": "ok"}
 	ok := true
-	if err := a.db.Ping(ctx); err != nil {
-		checks["database"], ok = err.Error(), false
-	} else if err := a.db.ProbeWrite(ctx); err != nil {
-		a.log.Error("readiness: the database cannot be written", "error", err)
-		checks["database"], ok = err.Error(), false
+	if problem := a.databaseProblem(ctx); problem != "" {
+		checks["database"], ok = problem, false
 	}
 	if err := a.broker.Ping(ctx); err != nil {
 		checks["broker"], ok = err.Error(), false
@@ -334,6 +379,26 @@ func (a *App) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+}
+
+// databaseProblem is what /readyz says is wrong with the database, or "". The body
+// is not authenticated: a detached file is described without its path, which the
+// log has.
+func (a *App) databaseProblem(ctx context.Context) string {
+	err := a.db.Ping(ctx)
+	if err == nil {
+		if err = a.db.ProbeWrite(ctx); err != nil && !errors.Is(err, sqlite.ErrDetached) {
+			a.log.Error("readiness: the database cannot be written", "error", err)
+		}
+	}
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, sqlite.ErrDetached):
+		return "the database file was deleted or replaced while in use: nothing more is accepted, and its content is saved to a copy the log names"
+	default:
+		return err.Error()
+	}
 }
 
 // outboxCollector exports the outbox backlog and the age of its oldest due row.

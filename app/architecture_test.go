@@ -33,7 +33,10 @@ type listedPackage struct {
 //     modules/Y/contract;
 //   - contract packages import only the standard library;
 //   - platform/... depends (even indirectly) on no module and not on app;
-//   - nothing imports app but the main package and test kits (apptest).
+//   - nothing imports app but the main package and test kits (apptest);
+//   - the main package imports no module and not platform/outbox: it parses
+//     arguments, loads the config and dispatches, and app assembles the rest
+//     (the CLI's commands included, see app.Admin).
 //
 // Only non-test imports count: tests may reach across to assemble a scenario.
 func TestArchitecture(t *testing.T) {
@@ -67,7 +70,7 @@ func TestArchitectureRulesCatchViolations(t *testing.T) {
 	pkgs := []listedPackage{
 		{ImportPath: "time", Standard: true},
 		{ImportPath: "github.com/labstack/echo/v4"},
-		{ImportPath: modulePath, Name: "main", Imports: []string{m("app")}},
+		{ImportPath: modulePath, Name: "main", Imports: []string{m("app"), m("modules/apikeys"), m("platform/outbox")}}, // 9, 10
 		{ImportPath: m("app"), Name: "app", Imports: []string{m("modules/emails")}},
 		{ImportPath: m("app/apptest"), Name: "apptest", Imports: []string{m("app")}},
 		{ImportPath: m("modules/emails"), Name: "emails", Imports: []string{m("modules/emails/internal/app")}},
@@ -96,6 +99,8 @@ func TestArchitectureRulesCatchViolations(t *testing.T) {
 		"platform/helper depends on " + m("modules/emails/contract"),
 		"platform/config depends on " + m("app"),
 		"platform/config imports " + m("app") + ": only",
+		"main package imports " + m("modules/apikeys") + ": the main package",
+		"main package imports " + m("platform/outbox") + ": the main package",
 	}
 	for _, w := range wants {
 		if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, w) }) {
@@ -140,6 +145,12 @@ func architectureViolations(pkgs []listedPackage) []string {
 				!strings.HasPrefix(p.ImportPath, modulePath+"/app/") && p.ImportPath != modulePath+"/app" &&
 				p.Name != "main" && !isTestKit(p.ImportPath) {
 				add("%s imports %s: only the main package and test kits may import app", rel, imp)
+			}
+			// 5. The command only parses, loads and dispatches: app assembles.
+			if p.ImportPath == modulePath {
+				if m, _ := moduleOf(imp); m != "" || imp == modulePath+"/platform/outbox" {
+					add("main package imports %s: the main package may not build modules or the outbox; app assembles them (app.Admin for the CLI)", imp)
+				}
 			}
 		}
 		// 3. The platform knows nothing of modules or app, even indirectly.

@@ -48,10 +48,11 @@ type checkpointer struct {
 }
 
 func newCheckpointer(path string, topUp func()) (*checkpointer, error) {
-	conn, err := openOne(path)
+	conn, err := sql.Open(driverName, dsn(path, connCheckpointer, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
 	}
+	keepOne(conn)
 	c := &checkpointer{conn: conn, topUp: topUp, stop: make(chan struct{})}
 	c.done.Add(1)
 	go c.run()

@@ -36,6 +36,11 @@ type groupCommit struct {
 	// topUp asks for a checkpoint on the writer connection before the next
 	// group (see checkpointer).
 	topUp atomic.Bool
+	// refusal, once set, is every transaction's error from then on (see refuse).
+	refusal atomic.Pointer[error]
+	// busy is held while a group is written: refuse takes it to wait for the
+	// group in progress.
+	busy sync.Mutex
 }
 
 type txJob struct {
@@ -54,7 +59,28 @@ func newGroupCommit(db *sql.DB) *groupCommit {
 // checkpointBeforeNext makes the writer checkpoint before its next group.
 func (g *groupCommit) checkpointBeforeNext() { g.topUp.Store(true) }
 
+// refuse makes every transaction from now on fail with err without being run, and
+// returns once the group being written, if any, is committed or failed: after it,
+// nothing more is committed and the writer connection is idle for good, so the
+// caller may use it (see DB.rescue). Only the first call's err counts.
+func (g *groupCommit) refuse(err error) {
+	g.refusal.CompareAndSwap(nil, &err)
+	g.busy.Lock()
+	defer g.busy.Unlock()
+}
+
+// refused is refuse's error, or nil.
+func (g *groupCommit) refused() error {
+	if err := g.refusal.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
 func (g *groupCommit) submit(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := g.refused(); err != nil {
+		return err
+	}
 	j := &txJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	g.mu.RLock()
 	if g.closed {
@@ -94,7 +120,7 @@ func (g *groupCommit) run() {
 			for {
 				select {
 				case j := <-g.jobs:
-					g.commit([]*txJob{j})
+					g.write([]*txJob{j})
 				default:
 					return
 				}
@@ -107,7 +133,8 @@ func (g *groupCommit) run() {
 		// timer: it waits only for work that is runnable now, so with nothing else
 		// to run the group is committed at once.
 		runtime.Gosched()
-		if g.topUp.Swap(false) {
+		g.busy.Lock()
+		if g.refused() == nil && g.topUp.Swap(false) {
 			// Copies the few frames the checkpointer's last pass left behind, so
 			// this group's transaction starts the WAL over. Its error is the next
 			// checkpoint's to retry; the commit below reports any real trouble.
@@ -122,8 +149,27 @@ func (g *groupCommit) run() {
 				break fill
 			}
 		}
-		g.commit(batch)
+		g.writeLocked(batch)
+		g.busy.Unlock()
 	}
+}
+
+// write commits batch, or fails it whole once refused.
+func (g *groupCommit) write(batch []*txJob) {
+	g.busy.Lock()
+	defer g.busy.Unlock()
+	g.writeLocked(batch)
+}
+
+// writeLocked is write with busy held.
+func (g *groupCommit) writeLocked(batch []*txJob) {
+	if err := g.refused(); err != nil {
+		for _, j := range batch {
+			j.done <- err
+		}
+		return
+	}
+	g.commit(batch)
 }
 
 func (g *groupCommit) commit(batch []*txJob) {

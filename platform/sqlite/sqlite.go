@@ -8,10 +8,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -26,6 +28,10 @@ type DB struct {
 	writes *groupCommit
 	// checkpoints copies the WAL into the database file, off the writer.
 	checkpoints *checkpointer
+	// file is the file opened, to tell whether path still names it (CheckFile).
+	file os.FileInfo
+	// detached is set once path no longer names file (see WatchFile).
+	detached atomic.Pointer[DetachedError]
 }
 
 // driverName is mattn/go-sqlite3 with the settings its DSN cannot carry.
@@ -43,20 +49,73 @@ func init() {
 
 // Open opens (creating if needed) the database file at path and its directory.
 func Open(path string) (*DB, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("create database directory %s: %w", dir, err)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("db.path %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("create database directory %s: %w", filepath.Dir(abs), err)
+	}
+	return open(abs, true)
+}
+
+// NoDatabaseError is OpenExisting's answer when there is no database file.
+type NoDatabaseError struct {
+	// Path is the absolute path where the database was looked for.
+	Path string
+}
+
+// Error names the path.
+func (e *NoDatabaseError) Error() string { return "no database at " + e.Path }
+
+// Is makes errors.Is(err, fs.ErrNotExist) true.
+func (e *NoDatabaseError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// OpenExisting opens the database file at path as Open does, but never creates it
+// nor its directory: with no file there it returns a *NoDatabaseError. It is for
+// commands that act on a server's database, where a new empty database would only
+// hide a wrong path.
+func OpenExisting(path string) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("db.path %s: %w", path, err)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		return nil, &NoDatabaseError{Path: abs}
+	}
+	db, err := open(abs, false)
+	if err != nil {
+		if _, statErr := os.Stat(abs); errors.Is(statErr, fs.ErrNotExist) {
+			return nil, &NoDatabaseError{Path: abs} // deleted since the check above
 		}
 	}
-	write, err := openOne(path)
+	return db, err
+}
+
+// open opens the database at the absolute path, creating its file if create is set.
+func open(path string, create bool) (*DB, error) {
+	if create {
+		if err := createFile(path); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	write, err := sql.Open(driverName, dsn(path, connWriter, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	keepOne(write)
 	if err := write.Ping(); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	read, err := sql.Open(driverName, dsn(path, true))
+	// The writer has the file open now; any file found at path later that is not
+	// this one was put there by someone else (see CheckFile).
+	file, err := os.Stat(path)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read, err := sql.Open(driverName, dsn(path, connReader, false))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -72,23 +131,41 @@ func Open(path string) (*DB, error) {
 		read.Close()
 		return nil, err
 	}
-	return &DB{Write: write, Read: read, path: path, writes: writes, checkpoints: ckpt}, nil
+	return &DB{Write: write, Read: read, path: path, writes: writes, checkpoints: ckpt, file: file}, nil
 }
 
-// openOne opens a pool of one read-write connection, kept open: the writer's, and
-// the checkpointer's.
-func openOne(path string) (*sql.DB, error) {
-	db, err := sql.Open(driverName, dsn(path, false))
+// createFile makes the database file at path unless it exists, with a connection
+// of its own: every connection the DB keeps opens only an existing file.
+func createFile(path string) error {
+	db, err := sql.Open(driverName, dsn(path, connWriter, true))
 	if err != nil {
-		return nil, err
+		return err
 	}
+	return errors.Join(db.Ping(), db.Close())
+}
+
+// keepOne makes db a pool of one connection, kept open for good: the writer's, and
+// the checkpointer's.
+func keepOne(db *sql.DB) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-	return db, nil
 }
 
-func dsn(path string, readOnly bool) string {
+// connRole is what a connection is for.
+type connRole int
+
+const (
+	connWriter connRole = iota
+	connReader
+	connCheckpointer
+)
+
+// dsn is the data source name of a connection of role to the database at path.
+// Only createFile's connection creates the file (create): every connection the DB
+// keeps opens the file that exists, so that one opened after the file was deleted
+// fails instead of making an empty database at path (see CheckFile).
+func dsn(path string, role connRole, create bool) string {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
@@ -97,13 +174,16 @@ func dsn(path string, readOnly bool) string {
 	q.Set("_txlock", "immediate")
 	// Reuse prepared statements: parsing SQL was a tenth of the write path.
 	q.Set("_stmt_cache_size", "64")
-	if readOnly {
+	if role == connReader {
 		q.Set("_query_only", "true")
+	}
+	if !create {
+		q.Set("mode", "rw")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Path is the database file.
+// Path is the database file, as an absolute path.
 func (db *DB) Path() string { return db.path }
 
 // Tx runs fn as one write transaction: its changes are committed if it returns nil
@@ -119,12 +199,19 @@ func (db *DB) Path() string { return db.path }
 // savepoint each every time, since failures are rare). Only the last run's writes
 // count, so fn must act only through tx, and set from scratch anything it reports
 // to its caller (a counter it increments must start at zero inside fn).
+//
+// Once the database is detached from its file (see WatchFile), Tx fails at once
+// with a *DetachedError, which errors.Is matches with ErrDetached.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return db.writes.submit(ctx, fn)
 }
 
-// Ping checks that the database answers a write-path query.
+// Ping checks that the database answers a write-path query. It fails with the
+// *DetachedError once the database is detached from its file.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.Err(); err != nil {
+		return err
+	}
 	var n int
 	if err := db.Write.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
 		return fmt.Errorf("ping database: %w", err)

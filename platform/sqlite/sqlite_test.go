@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -383,5 +384,34 @@ func TestMigrateReportsTheOwnerOfABrokenMigration(t *testing.T) {
 	}
 	if want := "broken_owner"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name the owner %q", err, want)
+	}
+}
+
+func TestOpenExistingNeverMakesADatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no", "such.db")
+	db, err := sqlite.OpenExisting(missing)
+	var none *sqlite.NoDatabaseError
+	if !errors.As(err, &none) || none.Path != missing || !errors.Is(err, fs.ErrNotExist) {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("OpenExisting(%s) = %v, want a *NoDatabaseError naming it", missing, err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenExisting made the directory %s (%v)", filepath.Dir(missing), err)
+	}
+
+	path := filepath.Join(dir, "made.db")
+	made := openPath(t, path)
+	exec(t, made.Write, "CREATE TABLE t (x INTEGER)")
+	existing, err := sqlite.OpenExisting(path)
+	if err != nil {
+		t.Fatalf("OpenExisting of a database that exists: %v", err)
+	}
+	defer existing.Close()
+	if n := queryInt(t, existing.Read, "SELECT count(*) FROM sqlite_master WHERE name = 't'"); n != 1 {
+		t.Errorf("OpenExisting opened another database: no table t")
 	}
 }

@@ -1,0 +1,168 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mailroom/mailroom/modules/apikeys"
+	"github.com/mailroom/mailroom/modules/deadletters"
+	"github.com/mailroom/mailroom/platform/config"
+	"github.com/mailroom/mailroom/platform/logging"
+	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/sqlite"
+)
+
+// Admin runs the operator's commands (`mailroom keys ...`, `mailroom dlt ...`) on the
+// database of a config, with the modules a server on that database has, built from
+// the same config: a key made here works at once on every server of that database,
+// and a replay is an outbox row that whichever server runs there publishes. It takes
+// no lock, so it works beside a running serve as well as on a stopped one's
+// database. Each command writes what it has to say to the Admin's stdout and
+// stderr, as the CLI prints it, and returns an error for the CLI to print.
+type Admin struct {
+	db      *sqlite.DB
+	keys    *apikeys.Module
+	letters *deadletters.Module
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// OpenAdmin opens the database at db.path for the admin commands, applying any
+// pending migration, and says on stderr which database it is
+// ("mailroom: database /abs/path"). The database must exist: OpenAdmin never makes
+// a file or a directory, since a command run from the wrong folder would otherwise
+// act on a new empty database that no server reads (a key made there is refused
+// everywhere). Without one it returns an error that errors.Is matches with
+// fs.ErrNotExist and that says where it looked and what to do. Close the Admin
+// when done.
+func OpenAdmin(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) (*Admin, error) {
+	db, err := openExistingDatabase(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	id, err := db.InstanceID(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	fmt.Fprintln(stderr, "mailroom: database", db.Path())
+	return &Admin{
+		db:      db,
+		keys:    apikeys.New(APIKeysConfig(cfg, stderr), db, logging.Discard()),
+		letters: deadletters.New(DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard()),
+		stdout:  stdout,
+		stderr:  stderr,
+	}, nil
+}
+
+// openExistingDatabase is OpenDatabase for a database that must exist already.
+func openExistingDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
+	db, err := sqlite.OpenExisting(cfg.DB.Path)
+	var missing *sqlite.NoDatabaseError
+	switch {
+	case errors.As(err, &missing):
+		return nil, fmt.Errorf("%w (db.path); start mailroom serve there first, or pass --db", err)
+	case err != nil:
+		return nil, fmt.Errorf("db.path: %w", err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (a *Admin) Close() error { return a.db.Close() }
+
+// CreateKey makes an API key (scope "send" or "admin") and prints the key alone on
+// stdout, so scripts can capture it, and on stderr what it is and that it is shown
+// only this once.
+func (a *Admin) CreateKey(ctx context.Context, name, scope string) error {
+	k, err := a.keys.Create(ctx, name, scope)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, k.Key)
+	fmt.Fprintf(a.stderr, "created API key %s (name %q, scope %s, prefix %s).\n"+
+		"Keep the key printed above: it is shown only this once, and only its hash is stored.\n",
+		k.ID, k.Name, k.Scope, k.Prefix)
+	return nil
+}
+
+// ListKeys prints every stored key as JSON, never the keys themselves.
+func (a *Admin) ListKeys(ctx context.Context) error {
+	keys, err := a.keys.List(ctx)
+	if err != nil {
+		return err
+	}
+	return a.printJSON(keys)
+}
+
+// RevokeKey revokes the key with id; it stops working at once on every server of
+// the database.
+func (a *Admin) RevokeKey(ctx context.Context, id string) error {
+	k, err := a.keys.Revoke(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "revoked %s (%s)\n", k.ID, k.Name)
+	return nil
+}
+
+// DeadLetterFilter chooses dead letters; an empty field matches every letter.
+type DeadLetterFilter struct {
+	// Reason is text the letter's reason contains.
+	Reason string
+	// Since and Until bound when the letter was parked: RFC 3339 times, Since
+	// included, Until not.
+	Since, Until string
+}
+
+// ListDeadLetters prints at most limit parked letters matching f as JSON.
+func (a *Admin) ListDeadLetters(ctx context.Context, f DeadLetterFilter, limit int) error {
+	items, err := a.letters.List(ctx, f.Reason, f.Since, f.Until, limit)
+	if err != nil {
+		return err
+	}
+	return a.printJSON(items)
+}
+
+// ReplayDeadLetter sends a parked letter again from a fresh attempt count; ref is
+// its email id or its own id (letter-N).
+func (a *Admin) ReplayDeadLetter(ctx context.Context, ref string) error {
+	if err := a.letters.Replay(ctx, ref); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "replayed %s\n", ref)
+	return nil
+}
+
+// ReplayDeadLetters replays every parked letter matching f and prints how many.
+func (a *Admin) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter) error {
+	n, err := a.letters.ReplayMatching(ctx, f.Reason, f.Since, f.Until)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "replayed %d\n", n)
+	return nil
+}
+
+// DiscardDeadLetter discards a parked letter (ref as in ReplayDeadLetter); its
+// email stays dead.
+func (a *Admin) DiscardDeadLetter(ctx context.Context, ref string) error {
+	if err := a.letters.Discard(ctx, ref); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "discarded %s\n", ref)
+	return nil
+}
+
+func (a *Admin) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -16,8 +16,8 @@ var errAuthRequired = &smtp.SMTPError{
 	Message:      "Authentication required",
 }
 
-// errDropped is returned from Data after the connection was cut on purpose;
-// it never reaches the client because the connection is already closed.
+// errDropped is returned from a command after the connection was cut on
+// purpose; it never reaches the client because the connection is already closed.
 var errDropped = errors.New("smtptest: connection dropped during DATA")
 
 // session holds the state of one SMTP session (go-smtp creates one per
@@ -42,6 +42,13 @@ var (
 )
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.hellos = append(s.hellos, c.Hostname())
+	f := s.takeStepFaultLocked(StepHello)
+	s.mu.Unlock()
+	if err := s.applyFault(c, f); err != nil {
+		return nil, err
+	}
 	sess := &session{srv: s, conn: c}
 	if s.cfg.authEnabled {
 		return authSession{sess}, nil
@@ -66,6 +73,9 @@ func (a authSession) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := s.srv.applyFault(s.conn, s.srv.takeStepFault(StepMail)); err != nil {
+		return err
+	}
 	if s.srv.cfg.authEnabled && !s.authed {
 		return errAuthRequired
 	}
@@ -78,12 +88,16 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.srv.recordRcpt(to); err != nil {
 		return err
 	}
+	if err := s.srv.applyFault(s.conn, s.srv.takeStepFault(StepRcpt)); err != nil {
+		return err
+	}
 	s.to = append(s.to, to)
 	return nil
 }
 
 func (s *session) Data(r io.Reader) error {
-	if s.srv.takeDrop() {
+	f := s.srv.takeStepFault(StepData)
+	if f != nil && f.drop {
 		// Read a first chunk so the client is demonstrably mid-transfer,
 		// then cut the connection without a reply.
 		var buf [64]byte
@@ -95,6 +109,9 @@ func (s *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err // e.g. smtp.ErrDataTooLarge, which go-smtp turns into 552
+	}
+	if f != nil {
+		return f.err
 	}
 
 	if d := s.srv.cfg.replyDelay; d > 0 {
@@ -145,15 +162,19 @@ func (s *Server) recordRcpt(to string) error {
 	return f.err
 }
 
-// takeDrop consumes one pending DropDuringData drop, if any.
-func (s *Server) takeDrop() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dropsLeft > 0 {
-		s.dropsLeft--
-		return true
+// applyFault carries out a FailAt or DropAt script taken for a command: nil
+// when there is none, its reply, or, for a drop, the connection closed and an
+// error that never reaches the client.
+func (s *Server) applyFault(c *smtp.Conn, f *fault) error {
+	switch {
+	case f == nil:
+		return nil
+	case f.drop:
+		_ = c.Conn().Close()
+		return errDropped
+	default:
+		return f.err
 	}
-	return false
 }
 
 func (s *Server) recordMessage(m Message) {

@@ -20,6 +20,8 @@ const (
 	// a connection and the one after STARTTLS. A client falling back from a
 	// refused EHLO to HELO meets the fault twice if it is scripted twice.
 	StepHello Step = "hello"
+	// StepAuth is the reply to AUTH, on a server made WithAuth.
+	StepAuth Step = "auth"
 	// StepMail is the reply to MAIL FROM.
 	StepMail Step = "mail"
 	// StepRcpt is the reply to every RCPT TO, whatever the recipient. A
@@ -33,7 +35,8 @@ const (
 
 // FailAt scripts the server's reply at step for the next `times` times it is
 // reached, on any connection: code with a fitting enhanced status code and
-// text (421 4.4.2, 451 4.3.0, 530 5.7.0, 535 5.7.8, 550 5.1.1, 554 5.7.1 ...).
+// text (421 4.4.2, 451 4.3.0, 454 4.7.0, 530 5.7.0, 535 5.7.8, 550 5.1.1, 554
+// 5.7.1 ...).
 // times < 0 fails forever; code 0 or times 0 removes the script. It replaces any
 // earlier FailAt or DropAt script for step and can be called while clients are
 // connected.
@@ -52,9 +55,21 @@ func (s *Server) FailAt(step Step, code int, times int) {
 	s.setStepFault(step, &fault{err: scriptedReply(code), remaining: times})
 }
 
+// FailAtWithReply is FailAt with the reply's text chosen by the test (after the
+// code and enhanced code), e.g. a 530 that says "Must issue a STARTTLS command
+// first" rather than asking for a login.
+func (s *Server) FailAtWithReply(step Step, code int, times int, text string) {
+	if code < 400 || code > 599 {
+		panic(fmt.Sprintf("smtptest: FailAtWithReply code %d is not a 4xx or 5xx SMTP reply code", code))
+	}
+	reply := scriptedReply(code)
+	reply.Message = text
+	s.setStepFault(step, &fault{err: reply, remaining: times})
+}
+
 // DropAt makes the server close the connection without a reply at step for the
 // next `times` times it is reached: at StepGreeting it closes a connection at once,
-// at StepHello, StepMail and StepRcpt once the command arrived (a RCPT TO still
+// at StepHello, StepAuth, StepMail and StepRcpt once the command arrived (a RCPT TO still
 // counts as an attempt), and at StepData after reading part of the message. The
 // client sees a network error, not a reply. times < 0 drops forever; times 0
 // removes the script. It replaces any earlier FailAt or DropAt script for step.
@@ -73,7 +88,7 @@ func (s *Server) Hellos() []string {
 
 func (s *Server) setStepFault(step Step, f *fault) {
 	switch step {
-	case StepGreeting, StepHello, StepMail, StepRcpt, StepData:
+	case StepGreeting, StepHello, StepAuth, StepMail, StepRcpt, StepData:
 	default:
 		panic(fmt.Sprintf("smtptest: unknown step %q", step))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/smtp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
@@ -59,6 +60,26 @@ func TestFailAtRepliesWithTheScriptedCodeAtEachStepUntilRemoved(t *testing.T) {
 				t.Fatalf("session after removing the script: %v", err)
 			}
 		})
+	}
+}
+
+func TestFailAtAuthRepliesToAUTH(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.WithAuth("user", "secret"))
+	srv.FailAt(smtptest.StepAuth, 454, 1)
+	if err := dial(t, srv).Auth(smtp.PlainAuth("", "user", "secret", srv.Host())); replyCode(err) != 454 {
+		t.Fatalf("AUTH: %v, want 454", err)
+	}
+	if err := dial(t, srv).Auth(smtp.PlainAuth("", "user", "secret", srv.Host())); err != nil {
+		t.Fatalf("AUTH once the script ran out: %v", err)
+	}
+}
+
+func TestFailAtWithReplyRepliesWithTheTestsText(t *testing.T) {
+	srv := smtptest.Start(t)
+	srv.FailAtWithReply(smtptest.StepMail, 530, 1, "Must issue a STARTTLS command first")
+	err := dial(t, srv).Mail("a@example.com")
+	if replyCode(err) != 530 || !strings.Contains(err.Error(), "5.7.0 Must issue a STARTTLS command first") {
+		t.Fatalf("MAIL: %v, want 530 5.7.0 with the scripted text", err)
 	}
 }
 
@@ -146,6 +167,28 @@ func TestARcptDroppedStillCountsAsAnAttempt(t *testing.T) {
 	}
 }
 
+func TestDropAtRecipientDropsOnlyAtThatRecipient(t *testing.T) {
+	srv := smtptest.Start(t)
+	srv.DropAtRecipient("c@example.com", 1)
+
+	c := dial(t, srv)
+	if err := c.Mail("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("b@example.com"); err != nil {
+		t.Fatalf("RCPT b: %v, want it accepted", err)
+	}
+	if err := c.Rcpt("c@example.com"); err == nil || replyCode(err) != 0 {
+		t.Fatalf("RCPT c: %v, want a network error without a reply", err)
+	}
+	if n := srv.Attempts("c@example.com"); n != 1 {
+		t.Errorf("Attempts(c) = %d, want 1", n)
+	}
+	if err := send(t, srv, "a@example.com", []string{"c@example.com"}, body); err != nil {
+		t.Fatalf("send after the one drop: %v", err)
+	}
+}
+
 func TestClearFaultsRemovesStepScripts(t *testing.T) {
 	srv := smtptest.Start(t)
 	srv.FailAt(smtptest.StepMail, 451, -1)
@@ -158,8 +201,9 @@ func TestClearFaultsRemovesStepScripts(t *testing.T) {
 
 func TestHellosRecordsTheNameOfEverySessionOpened(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.WithTLS())
-	c := dial(t, srv) // EHLO client.test
-	if err := c.StartTLS(srv.ClientTLSConfig()); err != nil { // EHLO again over TLS
+	// EHLO client.test, then STARTTLS and EHLO again over TLS.
+	c := dial(t, srv)
+	if err := c.StartTLS(srv.ClientTLSConfig()); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.Hellos(); !slices.Equal(got, []string{"client.test", "client.test"}) {

@@ -59,6 +59,9 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 func (a authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 
 func (a authSession) Auth(mech string) (sasl.Server, error) {
+	if err := a.srv.applyFault(a.conn, a.srv.takeStepFault(StepAuth)); err != nil {
+		return nil, err
+	}
 	if mech != sasl.Plain {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
@@ -85,7 +88,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := s.srv.recordRcpt(to); err != nil {
+	if err := s.srv.applyFault(s.conn, s.srv.recordRcpt(to)); err != nil {
 		return err
 	}
 	if err := s.srv.applyFault(s.conn, s.srv.takeStepFault(StepRcpt)); err != nil {
@@ -141,9 +144,9 @@ func (s *session) Reset() {
 
 func (s *session) Logout() error { return nil }
 
-// recordRcpt records a RCPT TO attempt and applies the recipient's
-// FailRecipient script, returning the scripted error if any.
-func (s *Server) recordRcpt(to string) error {
+// recordRcpt records a RCPT TO attempt and takes one use of the recipient's
+// FailRecipient or DropAtRecipient script, if any.
+func (s *Server) recordRcpt(to string) *fault {
 	key := normalize(to)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,10 +162,10 @@ func (s *Server) recordRcpt(to string) error {
 			delete(s.faults, key)
 		}
 	}
-	return f.err
+	return f
 }
 
-// applyFault carries out a FailAt or DropAt script taken for a command: nil
+// applyFault carries out a script taken for a command: nil
 // when there is none, its reply, or, for a drop, the connection closed and an
 // error that never reaches the client.
 func (s *Server) applyFault(c *smtp.Conn, f *fault) error {

@@ -149,7 +149,7 @@ type Server struct {
 	messages   []Message
 	attempts   map[string][]time.Time
 	hellos     []string
-	faults     map[string]*fault // FailRecipient scripts by address
+	faults     map[string]*fault // FailRecipient and DropAtRecipient scripts by address
 	stepFaults map[Step]*fault   // FailAt, DropAt and DropDuringData scripts
 	changed    chan struct{}     // closed and replaced whenever messages/attempts change
 }
@@ -465,6 +465,21 @@ func (s *Server) FailRecipient(addr string, code int, times int) {
 // there, and everything that shows the reply must treat it as hostile.
 func (s *Server) FailRecipientWithReply(addr string, code int, times int, text string) {
 	s.failRecipient(addr, code, times, text)
+}
+
+// DropAtRecipient makes the server close the connection without a reply when a
+// RCPT TO names addr, for the next `times` times (times < 0: forever; 0 removes
+// the script), as a peer crashing in the middle of the recipients would. The
+// attempt is recorded. It replaces any earlier FailRecipient script for addr.
+func (s *Server) DropAtRecipient(addr string, times int) {
+	key := normalize(addr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if times == 0 {
+		delete(s.faults, key)
+		return
+	}
+	s.faults[key] = &fault{drop: true, remaining: times}
 }
 
 func (s *Server) failRecipient(addr string, code int, times int, text string) {

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/textproto"
 	"strings"
 
@@ -208,16 +210,23 @@ func (t *transaction) outage(ctx context.Context, step string, err error) attemp
 	return attempt{err: outageError(t.c.addr, step, err), then: then}
 }
 
-// lost ends the transaction after the connection failed (or answered out of step)
-// once recipients were given: every recipient not decided yet is Deferred at stage,
-// with what happened where as its Detail; those already refused keep their
-// refusal. A cancelled ctx makes it the cancellation error instead.
+// lost ends the transaction after the connection failed, timed out or answered out
+// of step once recipients were given: every recipient not decided yet is Deferred
+// at stage, with what happened where as its Detail ("connection lost at RCPT TO:
+// EOF", "timed out after the whole message was written, awaiting the server's
+// reply: i/o timeout"); those already refused keep their refusal. A cancelled ctx
+// makes it the cancellation error instead.
 func (t *transaction) lost(ctx context.Context, stage, where string, err error) attempt {
 	r := replyOf(err)
 	if r == nil && ctx.Err() != nil {
 		return attempt{err: canceledError(ctx, stage, t.c.addr), then: broken}
 	}
-	code, detail := 0, fmt.Sprintf("connection lost %s: %v", where, shortCause(err))
+	happened := "connection lost"
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		happened = "timed out"
+	}
+	code, detail := 0, fmt.Sprintf("%s %s: %v", happened, where, shortCause(err))
 	if r != nil {
 		code, detail = r.Code, fmt.Sprintf("unexpected reply %s: %s", where, replyLine(r))
 	}

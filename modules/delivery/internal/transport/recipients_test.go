@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/transport"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
@@ -188,6 +189,16 @@ func TestAConnectionLostMidDataDefersTheAcceptedRecipientsWithoutACode(t *testin
 	if n := srv.Connections(); n != 2 {
 		t.Errorf("connections = %d, want 2", n)
 	}
+}
+
+func TestNoVerdictAfterTheWholeMessageDefersTheRecipients(t *testing.T) {
+	// The duplicate window: the server has the whole message and never answers.
+	srv := startBlockingDataServer(t)
+	tr := newSMTP(t, transport.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), TLS: transport.TLSNone, CommandTimeout: 200 * time.Millisecond})
+
+	res := send(t, tr, message(t, "window-1", []string{"a@example.com", "b@example.com"}))
+	late := outcome{transport.Deferred, transport.StageData, 0, "", "timed out after the whole message was written, awaiting the server's reply: i/o timeout"}
+	wantOutcomes(t, res, late, late)
 }
 
 func TestAConnectionLostAfterARcptReplyDefersEveryUndecidedRecipientAndKeepsTheRefusals(t *testing.T) {

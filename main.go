@@ -88,8 +88,16 @@ commands:
               mailroom keys create --name NAME --scope send|admin
               mailroom keys list
               mailroom keys revoke KEY_ID
+  suppressions
+            manage the suppression list (addresses that get no mail):
+              mailroom suppressions list [--address TEXT] [--limit N]
+              mailroom suppressions add [--reason TEXT] ADDRESS
+              mailroom suppressions remove ADDRESS
+  smtp-check
+            connect to the configured mail server as serve would, and say in one
+            line what works or what to fix
 
-flags of serve, migrate, dlt and keys: --config PATH, --broker gochannel|kafka,
+flags of serve, migrate, dlt, keys, suppressions and smtp-check: --config PATH, --broker gochannel|kafka,
 --http-addr HOST:PORT, --db PATH; flags go before arguments.
 mailroom COMMAND -h lists the flags a command takes.
 `
@@ -100,6 +108,7 @@ type options struct {
 	config, broker, httpAddr, db string
 	dlt                          dltArgs
 	keyName, keyScope            string
+	suppression                  suppressionArgs
 }
 
 // command is one thing mailroom does, as typed ("serve", "dlt list"), with the flags
@@ -141,6 +150,16 @@ var commands = []command{
 	}},
 	{name: "keys list", config: true, summary: "list API keys as JSON (never the keys themselves)"},
 	{name: "keys revoke", args: "KEY_ID", maxArgs: 1, config: true, summary: "revoke an API key"},
+	{name: "suppressions list", config: true, summary: "list suppressed addresses as JSON, newest first", flags: func(fs *flag.FlagSet, o *options) {
+		fs.StringVar(&o.suppression.address, "address", "", "only addresses containing this text")
+		fs.IntVar(&o.suppression.limit, "limit", 100, "most addresses to show")
+	}},
+	{name: "suppressions add", args: "ADDRESS", maxArgs: 1, config: true, summary: "suppress an address: later emails skip it",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.suppression.reason, "reason", "", "why, for whoever reads the list")
+		}},
+	{name: "suppressions remove", args: "ADDRESS", maxArgs: 1, config: true, summary: "take an address off the suppression list"},
+	{name: "smtp-check", config: true, summary: "connect to the configured mail server and say in one line what works or what to fix"},
 }
 
 func dltFilterFlags(fs *flag.FlagSet, o *options) {
@@ -227,7 +246,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "--version", "-version", "-v":
 		name = "version"
-	case "dlt", "keys":
+	case "dlt", "keys", "suppressions":
 		group := name
 		if len(rest) > 0 && isHelp(rest[0]) {
 			groupHelp(stdout, group)
@@ -306,6 +325,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dlt":
 		return runDLT(ctx, cfg, sub, fs.Args(), o.dlt, stdout, stderr)
+	case "suppressions":
+		return runSuppressions(ctx, cfg, sub, fs.Args(), o.suppression, stdout, stderr)
+	case "smtp-check":
+		line, err := app.CheckSMTP(ctx, cfg)
+		if err != nil {
+			return fail(stderr, "smtp-check", err)
+		}
+		fmt.Fprintln(stdout, "mailroom smtp-check:", line)
+		return 0
 	default: // keys
 		return runKeys(ctx, cfg, sub, fs.Args(), o.keyName, o.keyScope, stdout, stderr)
 	}
@@ -397,6 +425,33 @@ func runKeys(ctx context.Context, cfg *config.Config, sub string, args []string,
 			return adm.ListKeys(ctx)
 		default: // revoke
 			return adm.RevokeKey(ctx, args[0])
+		}
+	})
+}
+
+type suppressionArgs struct {
+	address, reason string
+	limit           int
+}
+
+// runSuppressions manages the suppression list on the database directly, like
+// runKeys: an address added or removed here counts at once for every instance on
+// that database.
+func runSuppressions(ctx context.Context, cfg *config.Config, sub string, args []string, a suppressionArgs, stdout, stderr io.Writer) int {
+	switch {
+	case sub == "list" && len(args) == 0:
+	case (sub == "add" || sub == "remove") && len(args) == 1:
+	default:
+		return fail(stderr, "suppressions", errors.New("usage: mailroom suppressions list [--address TEXT] | add [--reason TEXT] ADDRESS | remove ADDRESS"))
+	}
+	return withAdmin(ctx, cfg, "suppressions", stdout, stderr, func(adm *app.Admin) error {
+		switch sub {
+		case "list":
+			return adm.ListSuppressions(ctx, a.address, a.limit)
+		case "add":
+			return adm.AddSuppression(ctx, args[0], a.reason)
+		default: // remove
+			return adm.RemoveSuppression(ctx, args[0])
 		}
 	})
 }

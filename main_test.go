@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
 // mailroom runs the command in-process as the binary would, and returns its exit
@@ -145,6 +148,9 @@ func TestAdminCommandsRefuseADatabaseThatDoesNotExist(t *testing.T) {
 		{"dlt", "replay", "letter-1"},
 		{"dlt", "replay", "--all"},
 		{"dlt", "discard", "letter-1"},
+		{"suppressions", "list"},
+		{"suppressions", "add", "bob@example.com"},
+		{"suppressions", "remove", "bob@example.com"},
 	}
 	for _, args := range commands {
 		for _, where := range []struct{ flag, path string }{
@@ -181,12 +187,82 @@ func TestAdminCommandsSayWhichDatabaseTheyUse(t *testing.T) {
 	if code, _, errs := mailroom(t, "migrate", "--db", filepath.Join("state", "mr.db")); code != 0 {
 		t.Fatalf("migrate: exit %d, %s", code, errs)
 	}
-	for _, args := range [][]string{{"keys", "list"}, {"dlt", "list"}} {
+	for _, args := range [][]string{{"keys", "list"}, {"dlt", "list"}, {"suppressions", "list"}} {
 		code, out, errs := mailroom(t, append(args, "--db", filepath.Join("state", "mr.db"))...)
 		want := "mailroom: database " + filepath.Join(dir, "state", "mr.db") + "\n"
 		if code != 0 || strings.TrimSpace(out) != "[]" || errs != want {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0, [] and %q", args, code, out, errs, want)
 		}
+	}
+}
+
+func TestSuppressionsAddListAndRemove(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "mailroom.db")
+	if code, _, errs := mailroom(t, "migrate", "--db", db); code != 0 {
+		t.Fatalf("migrate: exit %d, %s", code, errs)
+	}
+	if code, out, errs := mailroom(t, "suppressions", "add", "--db", db, "--reason", "asked us to stop", "Bob@Example.com"); code != 0 || out != "suppressed bob@example.com\n" {
+		t.Fatalf("suppressions add: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ := mailroom(t, "suppressions", "add", "--db", db, "bob@example.com"); code != 0 || !strings.Contains(out, "suppressed already (asked us to stop") {
+		t.Errorf("adding it again: exit %d, %q; want it kept as it was", code, out)
+	}
+	if code, out, errs := mailroom(t, "suppressions", "add", "--db", db, "not an address"); code != 1 || out != "" || !strings.Contains(errs, "address") {
+		t.Errorf("adding a non-address: exit %d, stdout %q, stderr %q; want 1 naming the address", code, out, errs)
+	}
+	code, out, errs := mailroom(t, "suppressions", "list", "--db", db, "--address", "example.com")
+	var listed []struct{ Address, Reason, Source string }
+	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed) != 1 ||
+		listed[0].Address != "bob@example.com" || listed[0].Reason != "asked us to stop" || listed[0].Source != "operator" {
+		t.Fatalf("suppressions list: exit %d, %q %v, stderr %q", code, out, err, errs)
+	}
+	if code, out, errs := mailroom(t, "suppressions", "remove", "--db", db, "bob@example.com"); code != 0 || !strings.Contains(out, "removed bob@example.com") {
+		t.Errorf("suppressions remove: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs := mailroom(t, "suppressions", "remove", "--db", db, "bob@example.com"); code != 1 || !strings.Contains(errs, "not found") {
+		t.Errorf("removing it again: exit %d, stderr %q; want 1, not found", code, errs)
+	}
+}
+
+func TestSMTPCheckSaysInOneLineWhatWorksOrWhatToFix(t *testing.T) {
+	plain := smtptest.Start(t)
+	tls := smtptest.Start(t, smtptest.WithTLS())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, downPort, _ := net.SplitHostPort(l.Addr().String())
+	l.Close() // nobody listens there now
+	auth := smtptest.Start(t, smtptest.WithAuth("mailroom", "right"))
+	tests := []struct {
+		name string
+		env  []string
+		code int
+		line string
+	}{
+		{"a plain server, smtp.tls none", []string{"MAILROOM_SMTP_TLS=none", fmt.Sprintf("MAILROOM_SMTP_PORT=%d", plain.Port())},
+			0, fmt.Sprintf("mailroom smtp-check: ok: 127.0.0.1:%d answers, as configured; delivery.transport is capture, so serve sends it nothing\n", plain.Port())},
+		{"STARTTLS required and not offered", []string{"MAILROOM_SMTP_TLS=starttls", fmt.Sprintf("MAILROOM_SMTP_PORT=%d", plain.Port())},
+			1, fmt.Sprintf("mailroom smtp-check: smtp.tls: 127.0.0.1:%d does not offer STARTTLS", plain.Port())},
+		{"a certificate this machine does not trust", []string{"MAILROOM_SMTP_TLS=starttls", fmt.Sprintf("MAILROOM_SMTP_PORT=%d", tls.Port())},
+			1, "mailroom smtp-check: smtp.tls: "},
+		{"wrong credentials", []string{"MAILROOM_SMTP_TLS=none", fmt.Sprintf("MAILROOM_SMTP_PORT=%d", auth.Port()),
+			"MAILROOM_SMTP_USERNAME=mailroom", "MAILROOM_SMTP_PASSWORD=wrong"}, 1, "mailroom smtp-check: smtp.password: "},
+		{"nobody listening", []string{"MAILROOM_SMTP_TLS=none", "MAILROOM_SMTP_PORT=" + downPort}, 1, "mailroom smtp-check: outage: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, kv := range tt.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			code, out, errs := mailroom(t, "smtp-check")
+			got := out + errs
+			if code != tt.code || !strings.HasPrefix(got, tt.line) || strings.Count(got, "\n") != 1 {
+				t.Errorf("exit %d, output %q; want exit %d and one line starting %q", code, got, tt.code, tt.line)
+			}
+		})
 	}
 }
 

@@ -6,9 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/mailroom/mailroom/modules/apikeys"
 	"github.com/mailroom/mailroom/modules/deadletters"
+	"github.com/mailroom/mailroom/modules/delivery"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/outbox"
@@ -23,11 +28,12 @@ import (
 // database. Each command writes what it has to say to the Admin's stdout and
 // stderr, as the CLI prints it, and returns an error for the CLI to print.
 type Admin struct {
-	db      *sqlite.DB
-	keys    *apikeys.Module
-	letters *deadletters.Module
-	stdout  io.Writer
-	stderr  io.Writer
+	db       *sqlite.DB
+	keys     *apikeys.Module
+	letters  *deadletters.Module
+	delivery *delivery.Module
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // OpenAdmin opens the database at db.path for the admin commands, applying any
@@ -48,13 +54,19 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		db.Close()
 		return nil, err
 	}
+	dl, err := delivery.New(DeliveryConfig(cfg), db, outbox.New(), logging.Discard(), nil)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	fmt.Fprintln(stderr, "mailroom: database", db.Path())
 	return &Admin{
-		db:      db,
-		keys:    apikeys.New(APIKeysConfig(cfg, stderr), db, logging.Discard()),
-		letters: deadletters.New(DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard()),
-		stdout:  stdout,
-		stderr:  stderr,
+		db:       db,
+		keys:     apikeys.New(APIKeysConfig(cfg, stderr), db, logging.Discard()),
+		letters:  deadletters.New(DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard()),
+		delivery: dl,
+		stdout:   stdout,
+		stderr:   stderr,
 	}, nil
 }
 
@@ -76,7 +88,7 @@ func openExistingDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, 
 }
 
 // Close closes the database.
-func (a *Admin) Close() error { return a.db.Close() }
+func (a *Admin) Close() error { return errors.Join(a.delivery.Close(), a.db.Close()) }
 
 // CreateKey makes an API key (scope "send" or "admin") and prints the key alone on
 // stdout, so scripts can capture it, and on stderr what it is and that it is shown
@@ -161,8 +173,75 @@ func (a *Admin) DiscardDeadLetter(ctx context.Context, ref string) error {
 	return nil
 }
 
+// ListSuppressions prints at most limit suppressed addresses containing the text
+// (all of them for ""), newest first, as JSON.
+func (a *Admin) ListSuppressions(ctx context.Context, addressContains string, limit int) error {
+	items, err := a.delivery.ListSuppressions(ctx, addressContains, limit)
+	if err != nil {
+		return err
+	}
+	return a.printJSON(items)
+}
+
+// AddSuppression suppresses an address: later emails skip it without any SMTP
+// command. An address suppressed already keeps its entry.
+func (a *Admin) AddSuppression(ctx context.Context, address, reason string) error {
+	s, created, err := a.delivery.AddSuppression(ctx, address, reason)
+	if err != nil {
+		return err
+	}
+	if !created {
+		fmt.Fprintf(a.stdout, "%s was suppressed already (%s, since %s)\n", s.Address, s.Reason, s.CreatedAt.Format(time.RFC3339))
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "suppressed %s\n", s.Address)
+	return nil
+}
+
+// RemoveSuppression takes an address off the suppression list.
+func (a *Admin) RemoveSuppression(ctx context.Context, address string) error {
+	if err := a.delivery.RemoveSuppression(ctx, address); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "removed %s from the suppression list\n", address)
+	return nil
+}
+
 func (a *Admin) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// CheckSMTP connects to the mail server cfg names, says EHLO, STARTTLS and AUTH as
+// configured (the probe serve runs at start and while delivery is paused), and
+// returns one line saying what works, or an error naming the setting to fix. It is
+// `mailroom smtp-check`.
+func CheckSMTP(ctx context.Context, cfg *config.Config) (string, error) {
+	dc := DeliveryConfig(cfg)
+	dc.Transport = config.TransportSMTP
+	t, err := delivery.NewTransport(dc)
+	if err != nil {
+		return "", err
+	}
+	defer t.Close()
+	if err := t.Probe(ctx); err != nil {
+		return "", err
+	}
+	var how []string
+	if cfg.SMTP.TLS != "none" {
+		how = append(how, cfg.SMTP.TLS)
+	}
+	if cfg.SMTP.Username != "" {
+		how = append(how, "AUTH as "+cfg.SMTP.Username)
+	}
+	with := ""
+	if len(how) > 0 {
+		with = " with " + strings.Join(how, " and ")
+	}
+	note := ""
+	if cfg.Delivery.Transport != config.TransportSMTP {
+		note = "; delivery.transport is " + cfg.Delivery.Transport + ", so serve sends it nothing"
+	}
+	return fmt.Sprintf("ok: %s answers%s, as configured%s", net.JoinHostPort(cfg.SMTP.Host, strconv.Itoa(cfg.SMTP.Port)), with, note), nil
 }

@@ -268,6 +268,11 @@ func (a *App) Run(ctx context.Context) error {
 		return a.shutdown(nil, routerDone)
 	}
 	close(a.ready)
+	for _, m := range a.modules {
+		if s, ok := m.(starter); ok {
+			s.Start(routerCtx)
+		}
+	}
 
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan struct{})
@@ -300,6 +305,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("http shutdown: %w", err)
+	}
+	for _, m := range a.modules {
+		if l, ok := m.(shutdownListener); ok {
+			l.BeforeShutdown()
+		}
 	}
 	stopRelay()
 	<-relayDone
@@ -358,27 +368,36 @@ func (a *App) Close() error {
 }
 
 // readyz answers 200 when the database answers and can commit a write, the broker
-// answers and the router runs.
+// answers and the router runs: when the API can accept mail durably. Its body says
+// how each of those is, and how the modules' own dependencies are (the mail
+// server: "smtp"), which never makes it 503.
 func (a *App) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	checks := map[string]string{"database": "ok", "broker": "ok", "router": "ok"}
+	body := map[string]string{"status": "ok", "database": "ok", "broker": "ok", "router": "ok"}
 	ok := true
 	if problem := a.databaseProblem(ctx); problem != "" {
-		checks["database"], ok = problem, false
+		body["database"], ok = problem, false
 	}
 	if err := a.broker.Ping(ctx); err != nil {
-		checks["broker"], ok = err.Error(), false
+		body["broker"], ok = err.Error(), false
 	}
 	select {
 	case <-a.ready:
 	default:
-		checks["router"], ok = "starting", false
+		body["router"], ok = "starting", false
+	}
+	for _, m := range a.modules {
+		if h, isReporter := m.(healthReporter); isReporter {
+			name, state := h.Health()
+			body[name] = state
+		}
 	}
 	if !ok {
-		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+		body["status"] = "unavailable"
+		return c.JSON(http.StatusServiceUnavailable, body)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+	return c.JSON(http.StatusOK, body)
 }
 
 // databaseProblem is what /readyz says is wrong with the database, or "". The body

@@ -189,7 +189,12 @@ func TestEndToEndSMTP(t *testing.T) {
 					id, ev.Type, ev.At.Format(time.RFC3339Nano), e.Events[i-1].Type, e.Events[i-1].At.Format(time.RFC3339Nano))
 			}
 		}
-		if want := []string{"accepted", "published", "sent"}; !slices.Equal(types, want) {
+		// One "delivered" per envelope recipient, all in the one transaction.
+		want := []string{"accepted", "published"}
+		for range m.To {
+			want = append(want, "delivered")
+		}
+		if want = append(want, "sent"); !slices.Equal(types, want) {
 			t.Errorf("email %s: timeline %v, want %v", id, types, want)
 		}
 		if e.Attempts != 1 || e.Subject != o.subject {
@@ -496,7 +501,7 @@ func TestScheduledSend(t *testing.T) {
 	for _, ev := range e.Events {
 		types = append(types, ev.Type)
 	}
-	if want := []string{"accepted", "published", "sent"}; !slices.Equal(types, want) {
+	if want := []string{"accepted", "published", "delivered", "sent"}; !slices.Equal(types, want) {
 		t.Errorf("scheduled email timeline %v, want %v", types, want)
 	}
 	var full e2e.Email

@@ -36,7 +36,11 @@ type listedPackage struct {
 //   - nothing imports app but the main package and test kits (apptest);
 //   - the main package imports no module and not platform/outbox: it parses
 //     arguments, loads the config and dispatches, and app assembles the rest
-//     (the CLI's commands included, see app.Admin).
+//     (the CLI's commands included, see app.Admin);
+//   - a module's use cases (modules/X/internal/app) import no transport: not
+//     Watermill, Echo or Sarama, nor platform/broker or platform/httpserver that
+//     wrap them. They take plain values; the module's ports adapt messages and
+//     requests to them.
 //
 // Only non-test imports count: tests may reach across to assemble a scenario.
 func TestArchitecture(t *testing.T) {
@@ -81,9 +85,11 @@ func TestArchitectureRulesCatchViolations(t *testing.T) {
 		}},
 		{ImportPath: m("modules/emails/internal/domain"), Name: "domain"},
 		{ImportPath: m("modules/delivery"), Name: "delivery", Imports: []string{m("modules/delivery/internal/app")}},
-		{ImportPath: m("modules/delivery/internal/app"), Name: "app", Imports: []string{m("modules/emails/internal/domain")}},    // 2
-		{ImportPath: m("modules/delivery/contract"), Name: "contract", Imports: []string{"time", "github.com/labstack/echo/v4"}}, // 3
-		{ImportPath: m("modules/emails/contract"), Name: "contract", Imports: []string{m("platform/apperr")}},                    // 4
+		{ImportPath: m("modules/delivery/internal/app"), Name: "app", Imports: []string{m("modules/emails/internal/domain"), // 2
+			"github.com/ThreeDotsLabs/watermill/message", m("platform/broker"), "github.com/labstack/echo/v4"}}, // 11, 12, 13
+		{ImportPath: m("modules/delivery/internal/ports"), Name: "ports", Imports: []string{"github.com/ThreeDotsLabs/watermill/message"}}, // fine
+		{ImportPath: m("modules/delivery/contract"), Name: "contract", Imports: []string{"time", "github.com/labstack/echo/v4"}},           // 3
+		{ImportPath: m("modules/emails/contract"), Name: "contract", Imports: []string{m("platform/apperr")}},                              // 4
 		{ImportPath: m("platform/apperr"), Name: "apperr"},
 		{ImportPath: m("platform/outbox"), Name: "outbox", Imports: []string{m("platform/helper")}, Deps: []string{m("platform/helper"), m("modules/emails/contract")}}, // 5: indirectly
 		{ImportPath: m("platform/helper"), Name: "helper", Imports: []string{m("modules/emails/contract")}},                                                             // 6
@@ -101,6 +107,9 @@ func TestArchitectureRulesCatchViolations(t *testing.T) {
 		"platform/config imports " + m("app") + ": only",
 		"main package imports " + m("modules/apikeys") + ": the main package",
 		"main package imports " + m("platform/outbox") + ": the main package",
+		"modules/delivery/internal/app imports github.com/ThreeDotsLabs/watermill/message: a module's internal/app",
+		"modules/delivery/internal/app imports " + m("platform/broker") + ": a module's internal/app",
+		"modules/delivery/internal/app imports github.com/labstack/echo/v4: a module's internal/app",
 	}
 	for _, w := range wants {
 		if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, w) }) {
@@ -146,6 +155,10 @@ func architectureViolations(pkgs []listedPackage) []string {
 				p.Name != "main" && !isTestKit(p.ImportPath) {
 				add("%s imports %s: only the main package and test kits may import app", rel, imp)
 			}
+			// 6. Use cases take plain values: transports live in ports/.
+			if isUseCases(p.ImportPath) && isTransport(imp) {
+				add("%s imports %s: a module's internal/app holds use cases, which take plain values; adapt the transport in its ports/", rel, imp)
+			}
 			// 5. The command only parses, loads and dispatches: app assembles.
 			if p.ImportPath == modulePath {
 				if m, _ := moduleOf(imp); m != "" || imp == modulePath+"/platform/outbox" {
@@ -164,6 +177,22 @@ func architectureViolations(pkgs []listedPackage) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// isUseCases is a module's internal/app package, or one below it.
+func isUseCases(path string) bool {
+	m, sub := moduleOf(path)
+	rest := strings.TrimPrefix(path, modulePath+"/modules/"+m+"/")
+	return m != "" && sub == "internal" && (rest == "internal/app" || strings.HasPrefix(rest, "internal/app/"))
+}
+
+// transports are the import paths of message and HTTP transports, and of the
+// platform packages that wrap them.
+var transports = []string{"github.com/ThreeDotsLabs/watermill", "github.com/labstack/echo", "github.com/IBM/sarama",
+	modulePath + "/platform/broker", modulePath + "/platform/httpserver"}
+
+func isTransport(path string) bool {
+	return slices.ContainsFunc(transports, func(t string) bool { return path == t || strings.HasPrefix(path, t+"/") })
 }
 
 func isOurs(path string) bool { return path == modulePath || strings.HasPrefix(path, modulePath+"/") }

@@ -25,6 +25,10 @@ var routeScope = map[string]string{
 	"POST /api/dead-letters/replay":     "admin",
 	"POST /api/dead-letters/:id/replay": "admin",
 	"DELETE /api/dead-letters/:id":      "admin",
+	"GET /api/dead-letters/:id":         "admin",
+	"GET /api/suppressions":             "admin",
+	"POST /api/suppressions":            "admin",
+	"DELETE /api/suppressions/:address": "admin",
 	"GET /api/keys":                     "admin",
 	"POST /api/keys":                    "admin",
 	"DELETE /api/keys/:id":              "admin",
@@ -99,6 +103,7 @@ func TestEveryAPIRouteAnswersByTheKeyItIsGiven(t *testing.T) {
 			continue
 		}
 		path := strings.ReplaceAll(route.Path, ":id", "0198a1b2-0000-7000-8000-000000000000")
+		path = strings.ReplaceAll(path, ":address", "nobody@example.com")
 		var body any
 		if route.Method == http.MethodPost {
 			body = map[string]any{}

@@ -41,6 +41,27 @@ type bootstrapper interface {
 	Bootstrap(ctx context.Context) error
 }
 
+// starter is implemented by modules that begin background work once the app takes
+// work (delivery checks the mail server); it must not block.
+type starter interface {
+	Start(ctx context.Context)
+}
+
+// healthReporter is implemented by modules with a state /readyz reports beside its
+// own checks, under name, without making the app unready (delivery's mail server:
+// while it is down, the API still accepts mail durably).
+type healthReporter interface {
+	Health() (name, state string)
+}
+
+// shutdownListener is implemented by modules whose handlers may wait long for
+// something outside (delivery, for a mail server that is down): app tells them the
+// shutdown began before it waits for the outbox relay, whose publishes on Go
+// channels return only once their handlers are done.
+type shutdownListener interface {
+	BeforeShutdown()
+}
+
 // closer is implemented by modules that hold goroutines or connections; app closes
 // them after the router has drained.
 type closer interface {

@@ -28,7 +28,7 @@ var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys"}
 func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
 	keys := apikeys.New(APIKeysConfig(cfg, notices), db, log)
 	em := emails.New(EmailsConfig(cfg, instanceID), db, box, log, reg)
-	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log)
+	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -61,20 +61,23 @@ func APIKeysConfig(cfg *config.Config, notices io.Writer) apikeys.Config {
 // DeliveryConfig is the delivery module's part of the config.
 func DeliveryConfig(cfg *config.Config) delivery.Config {
 	return delivery.Config{
-		SendTopic:     cfg.Topics.Send,
-		EventsTopic:   cfg.Topics.Events,
-		ConsumerGroup: cfg.Kafka.ConsumerGroup,
-		Lanes:         cfg.Delivery.Concurrency,
-		Transport:     cfg.Delivery.Transport,
+		SendTopic:       cfg.Topics.Send,
+		EventsTopic:     cfg.Topics.Events,
+		DeadLetterTopic: cfg.Topics.DeadLetter,
+		ConsumerGroup:   cfg.Kafka.ConsumerGroup,
+		Lanes:           cfg.Delivery.Concurrency,
+		Transport:       cfg.Delivery.Transport,
 		SMTP: delivery.SMTPConfig{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
 			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password.Reveal(),
 			TLS: cfg.SMTP.TLS, DialTimeout: cfg.SMTP.Timeout, CommandTimeout: cfg.SMTP.Timeout,
+			LocalName: cfg.SMTP.HeloName,
 		},
 		DefaultFrom: cfg.SMTP.From,
 		Retry: delivery.RetryPolicy{
 			MaxAttempts: cfg.Retry.MaxAttempts, Initial: cfg.Retry.InitialInterval,
 			Multiplier: cfg.Retry.Multiplier, Max: cfg.Retry.MaxInterval,
+			MaxAge: cfg.Retry.MaxAge, Jitter: cfg.Retry.Jitter,
 		},
 	}
 }

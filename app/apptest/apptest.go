@@ -54,7 +54,7 @@ func Bearer(key string) []string { return []string{"Authorization", "Bearer " + 
 var NoKey = []string{"Authorization", ""}
 
 // Config returns the default config for a test: a database file in a fresh temp dir,
-// HTTP on 127.0.0.1:0, fast retries, AdminKey in auth.api_keys and a rate limit no
+// HTTP on 127.0.0.1:0, fast retries (5 tries from 50 ms, no jitter), AdminKey in auth.api_keys and a rate limit no
 // test reaches. Change it before Start.
 func Config(tb testing.TB) *config.Config {
 	tb.Helper()
@@ -64,8 +64,10 @@ func Config(tb testing.TB) *config.Config {
 		"auth.rate_burst":        e2e.TestRateLimit,
 		"db.path":                filepath.Join(tb.TempDir(), "mailroom.db"),
 		"http.addr":              "127.0.0.1:0",
+		"retry.max_attempts":     "5",
 		"retry.initial_interval": "50ms",
 		"retry.max_interval":     "1s",
+		"retry.jitter":           "0",
 		"outbox.poll_interval":   "100ms",
 		"http.shutdown_timeout":  "10s",
 	}})

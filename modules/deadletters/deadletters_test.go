@@ -30,11 +30,14 @@ const wait = 20 * time.Second
 // maxAttempts is the retry budget of these tests' apps.
 const maxAttempts = 3
 
-// Reasons the smtptest server gives, as the dead letters carry them.
+// Reasons the smtptest server gives, as the dead letters carry them. A 550 or 553
+// (5.1.x) also puts the mailbox on the suppression list; a 554 (5.7.1, policy) does
+// not, so it is the refusal tests replay once the fault is fixed.
 const (
-	noSuchUser  = "no such user"     // 550 5.1.1
-	nameRefused = "name not allowed" // 553 5.1.3
-	tryLater    = "try again later"  // 451 4.3.0
+	noSuchUser  = "no such user"       // 550 5.1.1
+	nameRefused = "name not allowed"   // 553 5.1.3
+	byPolicy    = "rejected by policy" // 554 5.7.1
+	tryLater    = "try again later"    // 451 4.3.0
 )
 
 func start(t *testing.T) (*apptest.Instance, *smtptest.Server) {
@@ -58,7 +61,12 @@ type letter struct {
 	ErrorClass     string     `json:"error_class"`
 	Attempts       int        `json:"attempts"`
 	SMTPReply      string     `json:"smtp_reply"`
-	ReplayCount    int        `json:"replay_count"`
+	Replays        int        `json:"replays"`
+	Subject        string     `json:"subject"`
+	Recipients     []struct {
+		Address string `json:"address"`
+		Status  string `json:"status"`
+	} `json:"recipients"`
 	OriginalTopic  string     `json:"original_topic"`
 	ConsumerGroup  string     `json:"consumer_group"`
 	FirstFailedAt  *time.Time `json:"first_failed_at"`
@@ -99,21 +107,21 @@ func sorted(ids ...string) []string {
 	return out
 }
 
-// parked waits until the email has a parked dead letter with the given replay count
-// and returns it.
-func parked(t *testing.T, in *apptest.Instance, emailID string, replayCount int) letter {
+// parked waits until the email has a parked dead letter after the given number of
+// replays and returns it.
+func parked(t *testing.T, in *apptest.Instance, emailID string, replays int) letter {
 	t.Helper()
 	var found *letter
 	apptest.Eventually(t, wait, func() bool {
 		for _, l := range list(t, in, url.Values{"limit": {"500"}}).Items {
-			if l.EmailID == emailID && l.ReplayCount == replayCount {
+			if l.EmailID == emailID && l.Replays == replays {
 				found = &l
 				return true
 			}
 		}
 		return false
 	}, func() string {
-		return fmt.Sprintf("a parked dead letter of %s with replay_count %d", emailID, replayCount)
+		return fmt.Sprintf("a parked dead letter of %s after %d replays", emailID, replays)
 	})
 	return *found
 }
@@ -125,7 +133,7 @@ func kill(t *testing.T, in *apptest.Instance, srv *smtptest.Server, to string, c
 	srv.FailRecipient(to, code, -1)
 	id := in.Send(t, apptest.NewEmail(to))
 	in.WaitForStatus(t, id, "dead", wait)
-	parked(t, in, id, 1)
+	parked(t, in, id, 0)
 	return id
 }
 
@@ -178,8 +186,11 @@ func TestListingShowsWhyWhenAndWhere(t *testing.T) {
 			if !strings.Contains(strings.ToLower(l.Reason), tt.reason) || l.ErrorClass != tt.errorClass || l.Attempts != tt.attempts {
 				t.Errorf("letter %+v: want reason with %q, error_class %s, %d attempts", l, tt.reason, tt.errorClass, tt.attempts)
 			}
-			if l.Status != "parked" || l.ReplayCount != 1 || l.ResolvedAt != nil {
-				t.Errorf("letter %+v: want parked, replay_count 1, not resolved", l)
+			if l.Status != "parked" || l.Replays != 0 || l.ResolvedAt != nil {
+				t.Errorf("letter %+v: want parked, 0 replays, not resolved", l)
+			}
+			if l.Subject != "Hello" || len(l.Recipients) != 1 || l.Recipients[0].Status == "" {
+				t.Errorf("letter %+v: want the subject and the recipient that was not delivered", l)
 			}
 			if l.OriginalTopic != cfg.Topics.Send || l.ConsumerGroup != cfg.Kafka.ConsumerGroup {
 				t.Errorf("letter came from topic %q, group %q; want %q, %q", l.OriginalTopic, l.ConsumerGroup, cfg.Topics.Send, cfg.Kafka.ConsumerGroup)
@@ -299,7 +310,7 @@ func TestListingFiltersAndPages(t *testing.T) {
 func TestReplayAfterTheFaultIsFixedDelivers(t *testing.T) {
 	in, srv := start(t)
 	const to = "fixed@example.com"
-	id := kill(t, in, srv, to, 550)
+	id := kill(t, in, srv, to, 554)
 	srv.ClearFaults()
 
 	r := in.Do(t, http.MethodPost, "/api/dead-letters/"+id+"/replay", nil)
@@ -326,8 +337,37 @@ func TestReplayAfterTheFaultIsFixedDelivers(t *testing.T) {
 	r = in.Do(t, http.MethodPost, "/api/dead-letters/"+id+"/replay", nil)
 	var body errorBody
 	r.JSON(t, &body)
-	if r.Status != http.StatusNotFound || body.Error.Code != "not_found" {
-		t.Errorf("second replay of a delivered email: %d %s, want 404 not_found", r.Status, r.Body)
+	if r.Status != http.StatusConflict || body.Error.Code != "conflict" || !strings.Contains(body.Error.Message, "was replayed") {
+		t.Errorf("second replay of a delivered email: %d %s, want 409 saying the letter was replayed", r.Status, r.Body)
+	}
+	if r := in.Do(t, http.MethodGet, "/api/dead-letters/"+id, nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"status":"replayed"`) {
+		t.Errorf("GET /api/dead-letters/%s: %d %s, want the replayed letter", id, r.Status, r.Body)
+	}
+}
+
+// A 550 bounces the mailbox onto the suppression list: replaying its email skips it
+// again, until an operator takes it off the list.
+func TestAReplayOfAHardBounceIsSuppressedUntilTheAddressIsTakenOffTheList(t *testing.T) {
+	in, srv := start(t)
+	const to = "moved@example.com"
+	id := kill(t, in, srv, to, 550)
+	srv.ClearFaults()
+	if r := in.Do(t, http.MethodPost, "/api/dead-letters/"+id+"/replay", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("replay: %d %s", r.Status, r.Body)
+	}
+	again := parked(t, in, id, 1)
+	if srv.Attempts(to) != 1 || len(again.Recipients) != 1 || again.Recipients[0].Status != "suppressed" {
+		t.Fatalf("replay of a hard bounce: %d RCPTs in all, letter %+v; want it suppressed without a try", srv.Attempts(to), again)
+	}
+	if r := in.Do(t, http.MethodDelete, "/api/suppressions/"+to, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("DELETE /api/suppressions/%s: %d %s", to, r.Status, r.Body)
+	}
+	if r := in.Do(t, http.MethodPost, "/api/dead-letters/"+again.ID+"/replay", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("second replay: %d %s", r.Status, r.Body)
+	}
+	in.WaitForStatus(t, id, "sent", wait)
+	if len(srv.MessagesTo(to)) != 1 {
+		t.Errorf("%d copies after the suppression was removed and the email replayed, want 1", len(srv.MessagesTo(to)))
 	}
 }
 
@@ -337,7 +377,7 @@ func TestReplayOfAStillFailingEmailParksItAgain(t *testing.T) {
 	id := kill(t, in, srv, to, 451)
 
 	// Named by the letter's own id, the replay answers with the email's.
-	first := parked(t, in, id, 1)
+	first := parked(t, in, id, 0)
 	r := in.Do(t, http.MethodPost, "/api/dead-letters/"+first.ID+"/replay", nil)
 	var answer struct {
 		EmailID string `json:"email_id"`
@@ -346,7 +386,7 @@ func TestReplayOfAStillFailingEmailParksItAgain(t *testing.T) {
 	if r.Status != http.StatusAccepted || answer.EmailID != id {
 		t.Fatalf("replay of %s: %d %s, want 202 naming email %s", first.ID, r.Status, r.Body, id)
 	}
-	l := parked(t, in, id, 2)
+	l := parked(t, in, id, 1)
 	if l.Attempts != maxAttempts || l.ErrorClass != "transient_exhausted" {
 		t.Errorf("second letter %+v: want %d attempts (a fresh count), transient_exhausted", l, maxAttempts)
 	}
@@ -389,16 +429,21 @@ func TestDiscardKeepsTheEmailDead(t *testing.T) {
 		t.Errorf("discarded letters %+v, want the one of %s with resolved_at", discarded, id)
 	}
 
-	for _, req := range []struct{ method, path string }{
-		{http.MethodDelete, "/api/dead-letters/" + id},
-		{http.MethodPost, "/api/dead-letters/" + id + "/replay"},
-		{http.MethodDelete, "/api/dead-letters/no-such-email"},
+	for _, req := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{http.MethodDelete, "/api/dead-letters/" + id, http.StatusConflict, "conflict"},
+		{http.MethodPost, "/api/dead-letters/" + id + "/replay", http.StatusConflict, "conflict"},
+		{http.MethodDelete, "/api/dead-letters/no-such-email", http.StatusNotFound, "not_found"},
+		{http.MethodGet, "/api/dead-letters/letter-999999", http.StatusNotFound, "not_found"},
 	} {
 		r := in.Do(t, req.method, req.path, nil)
 		var body errorBody
 		r.JSON(t, &body)
-		if r.Status != http.StatusNotFound || body.Error.Code != "not_found" {
-			t.Errorf("%s %s: %d %s, want 404 not_found", req.method, req.path, r.Status, r.Body)
+		if r.Status != req.status || body.Error.Code != req.code {
+			t.Errorf("%s %s: %d %s, want %d %s", req.method, req.path, r.Status, r.Body, req.status, req.code)
 		}
 	}
 	if srv.Attempts("unwanted@example.com") != 1 {
@@ -410,7 +455,7 @@ func TestBulkReplayReplaysEveryMatchAndCountsThem(t *testing.T) {
 	in, srv := start(t)
 	var lost, refused []string
 	for i := range 3 {
-		lost = append(lost, kill(t, in, srv, fmt.Sprintf("lost%d@example.com", i), 550))
+		lost = append(lost, kill(t, in, srv, fmt.Sprintf("lost%d@example.com", i), 554))
 	}
 	for i := range 2 {
 		refused = append(refused, kill(t, in, srv, fmt.Sprintf("refused%d@example.com", i), 553))
@@ -423,8 +468,8 @@ func TestBulkReplayReplaysEveryMatchAndCountsThem(t *testing.T) {
 		want int
 	}{
 		{"a filter in the future matches nothing", `{"since": "` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, 0},
-		{"reason_contains replays only the matching letters", `{"reason_contains": "` + noSuchUser + `"}`, len(lost)},
-		{"the same filter again finds nothing left to replay", `{"reason_contains": "` + noSuchUser + `"}`, 0},
+		{"reason_contains replays only the matching letters", `{"reason_contains": "` + byPolicy + `"}`, len(lost)},
+		{"the same filter again finds nothing left to replay", `{"reason_contains": "` + byPolicy + `"}`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -470,13 +515,13 @@ func TestBulkReplayReplaysEveryMatchAndCountsThem(t *testing.T) {
 // List, Replay and Discard. The running app's outbox relay publishes the replay.
 func TestCLIReplaysAndDiscardsAgainstTheSameDatabase(t *testing.T) {
 	in, srv := start(t)
-	replayID := kill(t, in, srv, "cli-replay@example.com", 550)
-	discardID := kill(t, in, srv, "cli-discard@example.com", 550)
+	replayID := kill(t, in, srv, "cli-replay@example.com", 554)
+	discardID := kill(t, in, srv, "cli-discard@example.com", 554)
 	srv.ClearFaults()
 
 	ctx := context.Background()
 	cli := openCLI(t, in.Config)
-	letters, err := cli.List(ctx, noSuchUser, "", "", 100)
+	letters, err := cli.List(ctx, byPolicy, "", "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}

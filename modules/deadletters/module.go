@@ -35,23 +35,25 @@ type Config struct {
 
 // Module is the deadletters module.
 type Module struct {
-	cfg    Config
-	park   app.Park
-	manage app.Manage
+	cfg Config
+	app app.Application
 }
 
 // New builds the module; log gets what the dead-letter handler has to say.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) *Module {
-	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, Now: time.Now}
-	park := app.Park{Store: store, InstanceID: cfg.InstanceID, Now: time.Now, Log: log.With("module", "deadletters")}
-	return &Module{cfg: cfg, park: park, manage: app.Manage{Store: store}}
+	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic}
+	a := app.Application{
+		Park:   app.Park{Store: store, InstanceID: cfg.InstanceID, Now: time.Now, Log: log.With("module", "deadletters")},
+		Manage: app.Manage{Store: store, Now: time.Now},
+	}
+	return &Module{cfg: cfg, app: a}
 }
 
 // Name implements app.Module.
 func (m *Module) Name() string { return "deadletters" }
 
 // RegisterRoutes implements app.Module.
-func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{Manage: m.manage}.Register(api) }
+func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{Manage: m.app.Manage}.Register(api) }
 
 // RegisterHandlers implements app.Module. The handler stores dead letters; it never
 // goes to the dead-letter topic itself, since its errors are never permanent. It
@@ -60,7 +62,7 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 	if m.cfg.InstanceID == "" {
 		return errors.New("deadletters: no instance id, so no way to tell this instance's dead letters from other instances'")
 	}
-	return b.AddConsumer(r, "deadletters.park", m.cfg.DeadLetterTopic, m.cfg.ConsumerGroup, 1, m.park.Handle)
+	return b.AddConsumer(r, "deadletters.park", m.cfg.DeadLetterTopic, m.cfg.ConsumerGroup, 1, ports.Letters{Park: m.app.Park}.Handle)
 }
 
 // Letter is a dead letter as the CLI shows it.
@@ -73,7 +75,7 @@ func (m *Module) List(ctx context.Context, reason, since, until string, limit in
 		return nil, err
 	}
 	f.Limit = limit
-	items, _, err := m.manage.List(ctx, f)
+	items, _, err := m.app.Manage.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +88,7 @@ func (m *Module) List(ctx context.Context, reason, since, until string, limit in
 
 // Replay replays a parked letter, named by its email id or its own id, for the CLI.
 func (m *Module) Replay(ctx context.Context, ref string) error {
-	_, err := m.manage.Replay(ctx, ref)
+	_, err := m.app.Manage.Replay(ctx, ref)
 	return err
 }
 
@@ -96,11 +98,11 @@ func (m *Module) ReplayMatching(ctx context.Context, reason, since, until string
 	if err != nil {
 		return 0, err
 	}
-	return m.manage.ReplayMatching(ctx, f)
+	return m.app.Manage.ReplayMatching(ctx, f)
 }
 
 // Discard discards a parked letter, named by its email id or its own id (a poison
 // message has no email id), for the CLI.
 func (m *Module) Discard(ctx context.Context, ref string) error {
-	return m.manage.Discard(ctx, ref)
+	return m.app.Manage.Discard(ctx, ref)
 }

@@ -21,18 +21,34 @@ import (
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-// deadLetter is a message of the dead-letter topic as delivery leaves it: the
-// SendEmail payload with dead-letter metadata.
+// deadLetter is a message of the dead-letter topic as delivery leaves it: a typed
+// delivery.DeadLetter.
 func deadLetter(t *testing.T, emailID, origin string) *message.Message {
 	t.Helper()
-	b, err := json.Marshal(delivery.SendEmail{EmailID: emailID, To: []string{"x@example.com"}, Subject: "Hi",
-		Text: "hi", Attempt: 1, OriginInstance: origin})
+	send := delivery.FirstTry(delivery.Email{EmailID: emailID, To: []string{"x@example.com"}, Subject: "Hi",
+		Text: "hi", OriginInstance: origin})
+	b, err := json.Marshal(delivery.DeadLetter{Send: send, Reason: "1 of 1 recipient not delivered: x@example.com bounced: 550 5.1.1 no such user",
+		ErrorClass: delivery.ClassPermanent, Undelivered: []delivery.RecipientState{{Recipient: send.Recipients[0],
+			Status: delivery.RecipientBounced, Attempts: 1, Detail: "550 5.1.1 no such user"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage(send.OutcomeUUID("dead-letter"), b)
+	msg.Metadata.Set(delivery.EventTypeKey, delivery.EventDeadLetter)
+	return msg
+}
+
+// legacyDeadLetter is a message of the dead-letter topic as versions before typed
+// dead letters left it: the SendEmail payload with dead-letter metadata.
+func legacyDeadLetter(t *testing.T, emailID string) *message.Message {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"email_id": emailID, "to": []string{"x@example.com"}, "subject": "Hi",
+		"text": "hi", "attempt": 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg := message.NewMessage(emailID+"/1", b)
 	msg.Metadata.Set(dlt.MetaEmailID, emailID)
-	msg.Metadata.Set(dlt.MetaAttempts, "1")
 	msg.Metadata.Set(dlt.MetaErrorClass, "permanent")
 	msg.Metadata.Set(dlt.MetaErrorMessage, "550 5.1.1 no such user")
 	return msg
@@ -52,7 +68,7 @@ func TestOnlyTheInstanceThatAcceptedAnEmailParksItsDeadLetter(t *testing.T) {
 	apptest.Publish(t, pub, cfg.Topics.DeadLetter,
 		deadLetter(t, "e-other", "someone-else"),
 		deadLetter(t, "e-mine", "me"),
-		deadLetter(t, "e-old", ""),
+		legacyDeadLetter(t, "e-old"),
 		poison,
 	) // returns once each was acknowledged
 
@@ -154,12 +170,12 @@ func TestADeadLetterCarriesTheInstanceThatAcceptedItsEmail(t *testing.T) {
 	if err := db.Read.QueryRow(`SELECT payload FROM deadletters_letters WHERE email_id = ?`, id).Scan(&payload); err != nil {
 		t.Fatalf("read the parked payload of %s: %v", id, err)
 	}
-	var cmd delivery.SendEmail
-	if err := json.Unmarshal(payload, &cmd); err != nil {
+	var dl delivery.DeadLetter
+	if err := json.Unmarshal(payload, &dl); err != nil {
 		t.Fatalf("parked payload %s: %v", payload, err)
 	}
-	if cmd.OriginInstance == "" || cmd.OriginInstance != in.App.InstanceID() {
-		t.Errorf("the parked SendEmail names origin %q, want the app's instance id %q", cmd.OriginInstance, in.App.InstanceID())
+	if origin := dl.Send.OriginInstance; origin == "" || origin != in.App.InstanceID() {
+		t.Errorf("the parked dead letter names origin %q, want the app's instance id %q", origin, in.App.InstanceID())
 	}
 }
 
@@ -194,8 +210,8 @@ func TestAPoisonMessagesLetterIsDiscardedByItsOwnID(t *testing.T) {
 	if err := m.Discard(ctx, poisonID); err != nil {
 		t.Fatalf("discard %s: %v", poisonID, err)
 	}
-	if err := m.Discard(ctx, poisonID); err == nil || !strings.Contains(err.Error(), "not found") {
-		t.Errorf("discarding %s twice: %v, want not found", poisonID, err)
+	if err := m.Discard(ctx, poisonID); err == nil || !strings.Contains(err.Error(), "was discarded") {
+		t.Errorf("discarding %s twice: %v, want a refusal saying it was discarded", poisonID, err)
 	}
 	// The other letter answers to its own id as well as to its email's.
 	if err := m.Discard(ctx, ids["e-mine"]); err != nil {

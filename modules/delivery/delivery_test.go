@@ -4,10 +4,12 @@ package delivery_test
 // SQLite file, talking to an in-process SMTP server that can refuse recipients.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -44,11 +46,53 @@ func start(t *testing.T, change func(*config.Config), opts ...smtptest.Option) (
 type email struct {
 	ID            string          `json:"id"`
 	Status        string          `json:"status"`
+	Outcome       string          `json:"outcome"`
+	Recipients    []recipient     `json:"recipients"`
 	Attempts      int             `json:"attempts"`
 	LastError     string          `json:"last_error"`
 	NextAttemptAt *time.Time      `json:"next_attempt_at"`
 	SentAt        *time.Time      `json:"sent_at"`
 	Events        []apptest.Event `json:"events"`
+}
+
+// recipient is one item of an email's recipients.
+type recipient struct {
+	Address  string `json:"address"`
+	Type     string `json:"type"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	Detail   string `json:"detail"`
+}
+
+// suppression is one item of GET /api/suppressions.
+type suppression struct {
+	Address string `json:"address"`
+	Reason  string `json:"reason"`
+	Detail  string `json:"detail"`
+	EmailID string `json:"email_id"`
+	Source  string `json:"source"`
+}
+
+// suppressionOf returns the suppression of addr, failing the test if there is none.
+func suppressionOf(t *testing.T, in *apptest.Instance, addr string) suppression {
+	t.Helper()
+	r := in.Do(t, http.MethodGet, "/api/suppressions?address="+addr, nil)
+	var page struct{ Items []suppression }
+	r.JSON(t, &page)
+	if r.Status != http.StatusOK || len(page.Items) != 1 {
+		t.Fatalf("GET /api/suppressions?address=%s: %d %s; want one", addr, r.Status, r.Body)
+	}
+	return page.Items[0]
+}
+
+// messageID is the Message-ID header of a received message.
+func messageID(t *testing.T, m smtptest.Message) string {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatalf("read message: %v", err)
+	}
+	return msg.Header.Get("Message-ID")
 }
 
 func getEmail(t *testing.T, in *apptest.Instance, id string) email {
@@ -85,13 +129,15 @@ func countEvents(e email, typ string) int {
 
 // letter is one item of GET /api/dead-letters.
 type letter struct {
-	EmailID       string `json:"email_id"`
-	Status        string `json:"status"`
-	Reason        string `json:"reason"`
-	ErrorClass    string `json:"error_class"`
-	Attempts      int    `json:"attempts"`
-	OriginalTopic string `json:"original_topic"`
-	ConsumerGroup string `json:"consumer_group"`
+	EmailID       string      `json:"email_id"`
+	Subject       string      `json:"subject"`
+	Recipients    []recipient `json:"recipients"`
+	Status        string      `json:"status"`
+	Reason        string      `json:"reason"`
+	ErrorClass    string      `json:"error_class"`
+	Attempts      int         `json:"attempts"`
+	OriginalTopic string      `json:"original_topic"`
+	ConsumerGroup string      `json:"consumer_group"`
 }
 
 func deadLetters(t *testing.T, in *apptest.Instance) []letter {
@@ -128,19 +174,20 @@ func TestTransientAndPermanentFailures(t *testing.T) {
 		times int
 		// what the email ends as
 		status       string
+		recipient    string
 		attempts     int
-		failures     int
+		deferrals    int
 		retries      int
 		deadLettered int
 		errorClass   string
 	}{
-		{name: "a recipient answered 451 twice is sent on the third try",
-			code: 451, times: 2, status: "sent", attempts: 3, failures: 2, retries: 2},
-		{name: "a recipient answered 550 is tried once and dead-lettered",
-			code: 550, times: -1, status: "dead", attempts: 1, failures: 1, retries: 0, deadLettered: 1, errorClass: "permanent"},
-		{name: "a recipient answered 451 forever is tried max_attempts times and dead-lettered",
-			code: 451, times: -1, status: "dead", attempts: maxAttempts, failures: maxAttempts, retries: maxAttempts - 1,
-			deadLettered: 1, errorClass: "transient_exhausted"},
+		{name: "a recipient answered 451 twice is delivered on the third try",
+			code: 451, times: 2, status: "sent", recipient: "delivered", attempts: 3, deferrals: 2, retries: 2},
+		{name: "a recipient answered 550 is tried once and the email, sent to nobody, dead-lettered",
+			code: 550, times: -1, status: "dead", recipient: "bounced", attempts: 1, retries: 0, deadLettered: 1, errorClass: "permanent"},
+		{name: "a recipient answered 451 forever is tried max_attempts times, fails, and is dead-lettered",
+			code: 451, times: -1, status: "dead", recipient: "failed", attempts: maxAttempts, deferrals: maxAttempts - 1,
+			retries: maxAttempts - 1, deadLettered: 1, errorClass: "transient_exhausted"},
 	}
 	in, srv := start(t, func(c *config.Config) { c.Retry.MaxAttempts = maxAttempts })
 	for i, tt := range tests {
@@ -151,26 +198,32 @@ func TestTransientAndPermanentFailures(t *testing.T) {
 
 			e := in.WaitForStatus(t, id, tt.status, wait)
 			got := getEmail(t, in, e.ID)
-			if got.Attempts != tt.attempts {
-				t.Errorf("attempts = %d, want %d", got.Attempts, tt.attempts)
+			if got.Attempts != tt.attempts || len(got.Recipients) != 1 || got.Recipients[0].Status != tt.recipient ||
+				got.Recipients[0].Attempts != tt.attempts {
+				t.Errorf("attempts = %d, recipients %+v; want %d attempts and the recipient %s", got.Attempts, got.Recipients, tt.attempts, tt.recipient)
 			}
 			if n := srv.Attempts(to); n != tt.attempts {
 				t.Errorf("the SMTP server saw %d RCPT attempts, want %d", n, tt.attempts)
 			}
-			for typ, want := range map[string]int{"attempt_failed": tt.failures, "retry_scheduled": tt.retries,
+			if tt.deadLettered > 0 {
+				// Parking the dead letter follows the try that made the email dead.
+				got = waitFor(t, in, id, "dead_lettered", func(e email) bool { return countEvents(e, "dead_lettered") > 0 })
+			}
+			for typ, want := range map[string]int{"deferred": tt.deferrals, "retry_scheduled": tt.retries,
 				"dead_lettered": tt.deadLettered} {
 				if n := countEvents(got, typ); n != want {
 					t.Errorf("%d %q events, want %d; timeline %+v", n, typ, want, got.Events)
 				}
 			}
 			if tt.status == "sent" {
-				if got.SentAt == nil || len(srv.MessagesTo(to)) != 1 {
-					t.Errorf("sent_at %v, %d messages delivered; want a sent_at and one message", got.SentAt, len(srv.MessagesTo(to)))
+				if got.SentAt == nil || len(srv.MessagesTo(to)) != 1 || got.Outcome != "complete" {
+					t.Errorf("sent_at %v, outcome %q, %d messages delivered; want a sent_at, complete and one message",
+						got.SentAt, got.Outcome, len(srv.MessagesTo(to)))
 				}
 				return
 			}
-			if !strings.Contains(got.LastError, fmt.Sprint(tt.code)) {
-				t.Errorf("last_error %q does not name the SMTP reply %d", got.LastError, tt.code)
+			if !strings.Contains(got.LastError, fmt.Sprint(tt.code)) || got.Outcome != "none" {
+				t.Errorf("last_error %q, outcome %q: want the SMTP reply %d named, and outcome none", got.LastError, got.Outcome, tt.code)
 			}
 			l := letterOf(t, in, id)
 			if l.ErrorClass != tt.errorClass || l.Attempts != tt.attempts {
@@ -180,6 +233,133 @@ func TestTransientAndPermanentFailures(t *testing.T) {
 				t.Errorf("a refused recipient got a message")
 			}
 		})
+	}
+}
+
+// The contract's first promise: each recipient has its own fate. One transaction
+// carries every recipient still pending; a 550 bounces its recipient (and suppresses
+// the mailbox), a 451 defers it alone to the next try, and a suppressed recipient
+// gets no SMTP command at all. Nobody gets a second copy because someone else failed.
+func TestEachRecipientHasItsOwnFateInOneTransaction(t *testing.T) {
+	in, srv := start(t, nil)
+	const (
+		good, bad            = "good@example.com", "bad@example.com"
+		good2, greylisted    = "good2@example.com", "grey@example.com"
+		suppressed, blindOne = "suppressed@example.com", "blind@example.com"
+	)
+	if r := in.Do(t, http.MethodPost, "/api/suppressions", map[string]string{"address": suppressed, "reason": "asked us to stop"}); r.Status != http.StatusCreated {
+		t.Fatalf("POST /api/suppressions: %d %s", r.Status, r.Body)
+	}
+	srv.FailRecipient(bad, 550, -1)
+	srv.FailRecipient(greylisted, 451, 2)
+	id := in.Send(t, map[string]any{"to": []string{good, bad}, "cc": []string{good2, greylisted}, "bcc": []string{suppressed, blindOne},
+		"subject": "Per recipient", "text": "hello"})
+
+	e := waitFor(t, in, id, "sent with every recipient final", func(e email) bool { return e.Status == "sent" })
+	want := map[string]recipient{
+		good: {Type: "to", Status: "delivered", Attempts: 1}, bad: {Type: "to", Status: "bounced", Attempts: 1},
+		good2: {Type: "cc", Status: "delivered", Attempts: 1}, greylisted: {Type: "cc", Status: "delivered", Attempts: 3},
+		suppressed: {Type: "bcc", Status: "suppressed", Attempts: 0}, blindOne: {Type: "bcc", Status: "delivered", Attempts: 1},
+	}
+	if len(e.Recipients) != len(want) {
+		t.Fatalf("recipients %+v, want %d", e.Recipients, len(want))
+	}
+	for i, r := range e.Recipients {
+		w := want[r.Address]
+		if r.Type != w.Type || r.Status != w.Status || r.Attempts != w.Attempts {
+			t.Errorf("recipient %d %+v, want type %s, %s after %d attempts", i, r, w.Type, w.Status, w.Attempts)
+		}
+	}
+	if e.Outcome != "partial" {
+		t.Errorf("outcome %q, want partial: the email did not reach everyone", e.Outcome)
+	}
+	if !strings.Contains(e.Recipients[1].Detail, "550") || !strings.Contains(e.Recipients[4].Detail, "asked us to stop") {
+		t.Errorf("details %q, %q: want the 550 reply and the suppression's reason", e.Recipients[1].Detail, e.Recipients[4].Detail)
+	}
+
+	// The wire: one RCPT for each recipient decided at once, three for the
+	// greylisted one, none for the suppressed one; one copy for each delivered.
+	for addr, n := range map[string]int{good: 1, bad: 1, good2: 1, greylisted: 3, suppressed: 0, blindOne: 1} {
+		if got := srv.Attempts(addr); got != n {
+			t.Errorf("RCPT TO %s %d times, want %d", addr, got, n)
+		}
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages, want 2 (the first try and the greylisted recipient's)", len(msgs))
+	}
+	for addr, n := range map[string]int{good: 1, good2: 1, greylisted: 1, blindOne: 1, bad: 0, suppressed: 0} {
+		if got := len(srv.MessagesTo(addr)); got != n {
+			t.Errorf("%s got %d copies, want %d", addr, got, n)
+		}
+	}
+	if id1, id2 := messageID(t, msgs[0]), messageID(t, msgs[1]); id1 != id2 || id1 == "" {
+		t.Errorf("Message-IDs %q and %q: want one for every try", id1, id2)
+	}
+	for _, m := range msgs {
+		if strings.Contains(string(m.Data), blindOne) || strings.Contains(string(m.Data), suppressed) {
+			t.Errorf("a bcc address is in the message:\n%s", m.Data)
+		}
+	}
+
+	// The timeline records each recipient's outcome with its address.
+	for typ, n := range map[string]int{"delivered": 4, "bounced": 1, "deferred": 2, "suppressed": 1, "retry_scheduled": 2, "sent": 1, "dead_lettered": 0} {
+		if got := countEvents(e, typ); got != n {
+			t.Errorf("%d %q entries, want %d; timeline %+v", got, typ, n, e.Events)
+		}
+	}
+	for _, ev := range e.Events {
+		if ev.Type == "bounced" && !strings.HasPrefix(ev.Detail, bad+": ") {
+			t.Errorf("bounced entry %q does not start with the address", ev.Detail)
+		}
+	}
+	// The 550 put the mailbox on the suppression list, with the email that bounced.
+	s := suppressionOf(t, in, bad)
+	if s.Source != "bounce" || s.EmailID != id || !strings.Contains(s.Detail, "550") {
+		t.Errorf("suppression %+v: want a bounce of email %s with its reply", s, id)
+	}
+	if l := deadLetters(t, in); len(l) != 0 {
+		t.Errorf("dead letters %+v: an email delivered to some with none failed has none", l)
+	}
+
+	// A later email skips the bounced address without any SMTP command.
+	id2 := in.Send(t, apptest.NewEmail(bad))
+	e2 := waitFor(t, in, id2, "dead", func(e email) bool { return e.Status == "dead" })
+	if srv.Attempts(bad) != 1 || e2.Recipients[0].Status != "suppressed" || e2.Outcome != "none" {
+		t.Errorf("later email to the bounced address: %d RCPTs in all, recipients %+v; want it suppressed, not tried", srv.Attempts(bad), e2.Recipients)
+	}
+}
+
+func TestASendWhoseRecipientsAllFailTransientlyIsDeadLetteredListingThemAndAReplayTriesOnlyThem(t *testing.T) {
+	in, srv := start(t, func(c *config.Config) { c.Retry.MaxAttempts = 2 })
+	const ok, busy = "ok@example.com", "busy@example.com"
+	srv.FailRecipient(busy, 451, -1)
+	id := in.Send(t, map[string]any{"to": []string{ok, busy}, "subject": "Half", "text": "hello"})
+
+	e := waitFor(t, in, id, "sent with a failed recipient", func(e email) bool { return e.Status == "sent" })
+	if e.Outcome != "partial" || e.Recipients[1].Status != "failed" || !strings.Contains(e.Recipients[1].Detail, "2 attempts") {
+		t.Fatalf("email %+v: want outcome partial, %s failed after 2 attempts", e, busy)
+	}
+	l := letterOf(t, in, id)
+	if l.ErrorClass != "transient_exhausted" || len(l.Recipients) != 1 || l.Recipients[0].Address != busy ||
+		!strings.Contains(l.Reason, busy) || l.Subject != "Half" {
+		t.Fatalf("dead letter %+v: want it listing %s alone, with the subject", l, busy)
+	}
+	waitFor(t, in, id, "dead_lettered on the timeline", func(e email) bool { return countEvents(e, "dead_lettered") == 1 })
+
+	srv.ClearFaults()
+	if r := in.Do(t, http.MethodPost, "/api/dead-letters/"+id+"/replay", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("replay: %d %s", r.Status, r.Body)
+	}
+	e = waitFor(t, in, id, "complete after the replay", func(e email) bool { return e.Outcome == "complete" })
+	if e.Status != "sent" || srv.Attempts(ok) != 1 || len(srv.MessagesTo(ok)) != 1 || len(srv.MessagesTo(busy)) != 1 {
+		t.Errorf("after the replay: status %s, %s tried %d times and got %d copies, %s got %d; want sent, one try and one copy each",
+			e.Status, ok, srv.Attempts(ok), len(srv.MessagesTo(ok)), busy, len(srv.MessagesTo(busy)))
+	}
+	// A replay of a letter no longer parked says why.
+	r := in.Do(t, http.MethodPost, "/api/dead-letters/"+id+"/replay", nil)
+	if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "replayed") {
+		t.Errorf("second replay: %d %s; want 409 saying the letter was replayed", r.Status, r.Body)
 	}
 }
 

@@ -1,15 +1,20 @@
 // Package delivery sends emails. It consumes SendEmail commands from topics.send,
-// renders each message, hands it to the configured transport (SMTP, or capture),
-// records the outcome idempotently and publishes what happened on topics.events.
+// renders each message, hands it to the configured transport (SMTP, or capture) in one
+// transaction for every recipient still pending, records each recipient's outcome
+// idempotently and publishes what happened on topics.events; what cannot be
+// delivered goes to topics.dead_letter through the outbox. It keeps the suppression
+// list, and pauses every send while the mail server is down or misconfigured.
 package delivery
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/adapters"
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
@@ -24,9 +29,10 @@ import (
 
 // Config is what the delivery module needs to know.
 type Config struct {
-	SendTopic     string
-	EventsTopic   string
-	ConsumerGroup string
+	SendTopic       string
+	EventsTopic     string
+	DeadLetterTopic string
+	ConsumerGroup   string
 	// Lanes is how many sends run at once on the Go-channel broker.
 	Lanes int
 	// Transport is config.TransportCapture or config.TransportSMTP.
@@ -34,28 +40,56 @@ type Config struct {
 	SMTP        SMTPConfig
 	DefaultFrom string
 	Retry       RetryPolicy
+	// MinProbeWait is the wait before the first probe of a mail server that failed
+	// (0: a second); later probes wait twice as long each, at most 30 s.
+	MinProbeWait time.Duration
 }
 
 // SMTPConfig configures the smtp transport.
 type SMTPConfig = transport.SMTPConfig
 
-// RetryPolicy is the backoff of transient failures.
+// RetryPolicy is when deferred recipients are tried again, and given up.
 type RetryPolicy = app.RetryPolicy
 
 // Module is the delivery module.
 type Module struct {
 	cfg       Config
 	transport transport.Transport
-	send      app.SendEmail
-	http      ports.HTTP
+	app       app.Application
+	commands  ports.Commands
 }
 
-// New builds the module and its transport.
-func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Module, error) {
-	var t transport.Transport
+// New builds the module and its transport; reg, if not nil, gets its metrics.
+func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) (*Module, error) {
+	t, err := NewTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With("module", "delivery")
+	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic}
+	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
+	a := app.Application{
+		SendEmail: app.SendEmail{
+			Store: store, Transport: t, Gate: gate, Render: render.Options{DefaultFrom: cfg.DefaultFrom},
+			Retry: cfg.Retry, Now: time.Now, Log: log, Unrecorded: app.NewUnrecorded(),
+		},
+		Gate:         gate,
+		Suppressions: app.Suppressions{Store: store, Now: time.Now},
+		RawMessage:   app.RawMessage{Store: store},
+	}
+	if reg != nil {
+		reg.MustRegister(ports.GateCollector{Gate: gate})
+	}
+	return &Module{cfg: cfg, transport: t, app: a,
+		commands: ports.Commands{Send: a.SendEmail, SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup, Now: time.Now}}, nil
+}
+
+// NewTransport builds the transport cfg names: what New sends through, and what
+// `mailroom smtp-check` probes.
+func NewTransport(cfg Config) (transport.Transport, error) {
 	switch cfg.Transport {
 	case config.TransportCapture:
-		t = transport.Capture{}
+		return transport.Capture{}, nil
 	case config.TransportSMTP:
 		if cfg.SMTP.MaxIdleConns == 0 {
 			cfg.SMTP.MaxIdleConns = max(cfg.Lanes, 1)
@@ -63,35 +97,78 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) (*Modu
 		if err := cfg.SMTP.Validate(); err != nil {
 			return nil, err
 		}
-		t = transport.NewSMTP(cfg.SMTP)
+		return transport.NewSMTP(cfg.SMTP), nil
 	default:
 		return nil, fmt.Errorf("delivery.transport: %q is not %q or %q", cfg.Transport, config.TransportCapture, config.TransportSMTP)
 	}
-	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic}
-	return &Module{
-		cfg:       cfg,
-		transport: t,
-		send: app.SendEmail{
-			Store: store, Transport: t, Render: render.Options{DefaultFrom: cfg.DefaultFrom},
-			Retry: cfg.Retry, IsPermanent: transport.IsPermanent, ReplyOf: transport.ReplyOf,
-			SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup,
-			Now: time.Now, Log: log.With("module", "delivery"), Unrecorded: app.NewUnrecorded(),
-		},
-		http: ports.HTTP{Store: store},
-	}, nil
 }
 
 // Name implements app.Module.
 func (m *Module) Name() string { return "delivery" }
 
 // RegisterRoutes implements app.Module.
-func (m *Module) RegisterRoutes(api *echo.Group) { m.http.Register(api) }
+func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{App: m.app}.Register(api) }
 
 // RegisterHandlers implements app.Module. The handler name is permanent: on Kafka it
 // identifies the consumer.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
-	return b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Lanes, m.send.Handle)
+	return b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Lanes, m.commands.Handle)
 }
 
-// Close closes the transport's connections.
-func (m *Module) Close() error { return m.transport.Close() }
+// Start checks the mail server once, in the background, as the app starts taking
+// work: the result is logged, and a server that does not answer as configured
+// pauses delivery before the first email burns an attempt. It never stops start-up.
+func (m *Module) Start(ctx context.Context) {
+	go m.app.Gate.CheckAtStart(ctx)
+}
+
+// BeforeShutdown lets go of the sends waiting for the mail server, before the app
+// waits for the outbox relay's publishes to finish: each hands its command back to
+// the outbox for the next start (see app.ServerGate.Shutdown).
+func (m *Module) BeforeShutdown() { m.app.Gate.Shutdown() }
+
+// Health says how the mail server is, for /readyz: "ok", or since when and why
+// delivery is paused. Delivery being paused does not make the app unready: the API
+// still accepts mail durably.
+func (m *Module) Health() (name, state string) {
+	st := m.app.Gate.State()
+	if st.Open {
+		return "smtp", "ok"
+	}
+	return "smtp", fmt.Sprintf("paused since %s: %s", st.Since.UTC().Format(time.RFC3339), st.Reason)
+}
+
+// Suppression is a suppressed address as the CLI shows it.
+type Suppression = ports.SuppressionResponse
+
+// ListSuppressions returns suppressions whose address contains the text, newest
+// first, for the CLI.
+func (m *Module) ListSuppressions(ctx context.Context, addressContains string, limit int) ([]Suppression, error) {
+	items, _, err := m.app.Suppressions.List(ctx, app.SuppressionFilter{AddressContains: addressContains, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Suppression, 0, len(items))
+	for _, s := range items {
+		out = append(out, ports.ToSuppressionResponse(s))
+	}
+	return out, nil
+}
+
+// AddSuppression suppresses an address, for the CLI; it reports whether the address
+// was not suppressed before.
+func (m *Module) AddSuppression(ctx context.Context, address, reason string) (Suppression, bool, error) {
+	s, created, err := m.app.Suppressions.Add(ctx, address, reason)
+	return ports.ToSuppressionResponse(s), created, err
+}
+
+// RemoveSuppression takes an address off the suppression list, for the CLI.
+func (m *Module) RemoveSuppression(ctx context.Context, address string) error {
+	return m.app.Suppressions.Remove(ctx, address)
+}
+
+// Close stops the gate's prober and closes the transport's connections.
+func (m *Module) Close() error {
+	m.app.Gate.Close()
+	return m.transport.Close()
+}

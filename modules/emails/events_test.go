@@ -26,19 +26,21 @@ func TestAnEventAboutAnEmailThisInstanceDidNotAcceptIsAcknowledgedAndLoggedAtDeb
 	m := emails.New(app.EmailsConfig(cfg, "test"), db, outbox.New(), log, nil)
 	pub := apptest.RunHandlers(t, cfg, m.RegisterHandlers)
 
-	payload, err := json.Marshal(delivery.EmailSent{EmailID: "0198-not-here", Attempt: 1, Reply: "250 OK", At: time.Now()})
+	payload, err := json.Marshal(delivery.EmailAttempted{EmailID: "0198-not-here", Attempt: 1, Status: delivery.StatusSent,
+		Recipients: []delivery.RecipientState{{Recipient: delivery.Recipient{Address: "a@example.com", Type: delivery.TypeTo},
+			Status: delivery.RecipientDelivered, Attempts: 1, Detail: "250 OK"}}, At: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := message.NewMessage("0198-not-here/sent", payload)
-	msg.Metadata.Set(delivery.EventTypeKey, delivery.EventEmailSent)
+	msg := message.NewMessage("0198-not-here/r0/a1/attempted", payload)
+	msg.Metadata.Set(delivery.EventTypeKey, delivery.EventEmailAttempted)
 	apptest.Publish(t, pub, cfg.Topics.Events, msg) // returns once acknowledged
 
 	lines := logs.With("event about an email this instance did not accept; ignored")
 	if len(lines) != 1 {
 		t.Fatalf("logged %+v; want one line about the unknown email", logs.Lines())
 	}
-	if l := lines[0]; l.Level != slog.LevelDebug || l.Attrs["email_id"] != "0198-not-here" || l.Attrs["event_type"] != delivery.EventEmailSent {
+	if l := lines[0]; l.Level != slog.LevelDebug || l.Attrs["email_id"] != "0198-not-here" || l.Attrs["event_type"] != delivery.EventEmailAttempted {
 		t.Errorf("logged %+v; want it at debug with the email id and the event type", l)
 	}
 	for _, l := range logs.Lines() {

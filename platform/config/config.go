@@ -153,10 +153,16 @@ type SMTP struct {
 	// Timeout is smtp.timeout, a duration bounding both the TCP connect and each SMTP
 	// command's round trip.
 	Timeout time.Duration `koanf:"timeout"`
+	// HeloName is smtp.helo_name, the name Mailroom gives itself in EHLO; empty
+	// means the machine's host name. Receiving servers check it against the
+	// sending address's reverse DNS, so set it to that name in production.
+	HeloName string `koanf:"helo_name"`
 }
 
-// Retry is the retry policy for transient delivery failures, in the terms of Spring's
-// @RetryableTopic: MaxAttempts counts the first try.
+// Retry is the retry policy of deferred recipients (a 4xx reply), in the terms of
+// Spring's @RetryableTopic (MaxAttempts counts the first try) plus what mail needs:
+// an age after which a recipient still deferred fails, and jitter. The defaults keep
+// retrying for a day, the first retries minutes apart (greylisting).
 type Retry struct {
 	// MaxAttempts is retry.max_attempts, the tries of one send or replay in all
 	// (at least 1; 1 means no retry).
@@ -169,6 +175,14 @@ type Retry struct {
 	// MaxInterval is retry.max_interval, the cap on any one wait (at least
 	// initial_interval).
 	MaxInterval time.Duration `koanf:"max_interval"`
+	// MaxAge is retry.max_age: a recipient deferred this long or longer after the
+	// first try of its email (or replay) fails, attempts left or not. 0 means no
+	// limit but max_attempts. An outage of the mail server burns no attempt, but
+	// counts toward this age.
+	MaxAge time.Duration `koanf:"max_age"`
+	// Jitter is retry.jitter, the most each wait is lengthened or shortened by, as a
+	// fraction of it (0 to 1): emails deferred together are not retried together.
+	Jitter float64 `koanf:"jitter"`
 }
 
 // Auth configures API keys and how fast each key may call the API.
@@ -314,6 +328,9 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.SMTP.Timeout <= 0 {
 		bad("smtp.timeout", "must be positive")
 	}
+	if c.SMTP.HeloName != "" && !validHeloName(c.SMTP.HeloName) {
+		bad("smtp.helo_name", "%q is not a host name (letters, digits, '-' and '.')", c.SMTP.HeloName)
+	}
 	if c.Retry.MaxAttempts < 1 {
 		bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
 	}
@@ -325,6 +342,12 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	if c.Retry.MaxInterval < c.Retry.InitialInterval {
 		bad("retry.max_interval", "must be at least retry.initial_interval")
+	}
+	if c.Retry.MaxAge < 0 {
+		bad("retry.max_age", "must not be negative (0 means no limit but retry.max_attempts)")
+	}
+	if !(c.Retry.Jitter >= 0 && c.Retry.Jitter <= 1) {
+		bad("retry.jitter", "must be a fraction from 0 to 1, got %v", c.Retry.Jitter)
 	}
 	for i, k := range c.Auth.APIKeys {
 		if len(k) < 16 {
@@ -357,6 +380,25 @@ func (c *Config) validate(where func(key string) string) error {
 		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// validHeloName reports whether s can follow EHLO: a host name of dot-separated
+// labels of letters, digits and inner hyphens.
+func validHeloName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func validTopic(s string) bool {

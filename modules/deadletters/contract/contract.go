@@ -1,6 +1,7 @@
 // Package contract holds the events the deadletters module publishes on
-// topics.events, and the metadata keys a handler sets on a message it sends to the
-// dead-letter topic (delivery does). It imports only the standard library.
+// topics.events, and the metadata keys a handler sets on a message it cannot read
+// before the router's poison queue moves it to topics.dead_letter. It imports only
+// the standard library.
 package contract
 
 import "time"
@@ -22,13 +23,13 @@ const (
 // It is the same key as delivery's, so consumers read one key for both modules.
 const EventTypeKey = "event_type"
 
-// EmailDeadLettered says that an email will not be tried again until an operator
-// replays it.
+// EmailDeadLettered says that an email is parked in the dead letters until an
+// operator replays or discards it.
 type EmailDeadLettered struct {
 	// EmailID is the id of the email whose letter was parked; never empty.
 	EmailID string `json:"email_id"`
-	// Reason is the last error (MetaErrorMessage, else the poison middleware's
-	// reason); it becomes the email's last_error.
+	// Reason is why, in one line naming the recipients that were not delivered; it
+	// becomes the email's last_error.
 	Reason string `json:"reason"`
 	// Attempts is how many tries this replay made before giving up; 0 for a
 	// command that could not be read.
@@ -40,18 +41,22 @@ type EmailDeadLettered struct {
 }
 
 // EmailReplayed says that an operator sent a dead letter again, from a fresh attempt
-// count.
+// count, to the recipients that were not delivered.
 type EmailReplayed struct {
 	// EmailID is the id of the replayed email.
 	EmailID string `json:"email_id"`
 	// Replay is the new replay number (1 for the first replay), which the queued
 	// SendEmail carries with Attempt 1.
 	Replay int `json:"replay"`
+	// Recipients are the addresses the replay sends to again; empty in events from
+	// before recipients had outcomes of their own, which replayed the whole email.
+	Recipients []string `json:"recipients,omitempty"`
 	// At is when the operator replayed the letter.
 	At time.Time `json:"at"`
 }
 
-// EmailDiscarded says that an operator threw a dead letter away; the email stays dead.
+// EmailDiscarded says that an operator threw a dead letter away; the email stays as
+// it is.
 type EmailDiscarded struct {
 	// EmailID is the id of the discarded email; letters without one publish no event.
 	EmailID string `json:"email_id"`
@@ -59,10 +64,11 @@ type EmailDiscarded struct {
 	At time.Time `json:"at"`
 }
 
-// Metadata keys a failing handler sets on a message before the poison-queue
-// middleware moves it to topics.dead_letter, in the spirit of Spring Kafka's
-// kafka_dlt-* headers. The middleware adds reason_poisoned, topic_poisoned,
-// handler_poisoned and subscriber_poisoned itself.
+// Metadata keys a handler sets on a message it cannot read (a poison message) before
+// the router's poison-queue middleware moves it to topics.dead_letter, in the
+// spirit of Spring Kafka's kafka_dlt-* headers. The middleware adds reason_poisoned,
+// topic_poisoned, handler_poisoned and subscriber_poisoned itself. Emails that fail
+// do not go this way: delivery writes a typed dead letter through the outbox.
 const (
 	// MetaOriginalTopic is the topic the failed message was consumed from; when
 	// absent, the middleware's topic_poisoned is used.
@@ -75,27 +81,16 @@ const (
 	MetaOriginalOffset = "dlt_original_offset"
 	// MetaConsumerGroup is the consumer group of the failing handler.
 	MetaConsumerGroup = "dlt_consumer_group"
-	// MetaEmailID is the email's id, empty for a payload that names none; when a
-	// handler left it unset, parking reads email_id from the payload instead.
+	// MetaEmailID is the email's id when the payload names one readably; parking
+	// reads email_id from the payload when it is absent.
 	MetaEmailID = "dlt_email_id"
-	// MetaAttempts is the decimal number of tries made in this replay.
-	MetaAttempts = "dlt_attempts"
-	// MetaReplay is the decimal replay number of the failed command, 0 for the
-	// original send.
-	MetaReplay = "dlt_replay"
-	// MetaErrorClass is why the email is dead: permanent, transient_exhausted or
-	// poison; parked as "unknown" when absent.
+	// MetaErrorClass is why the message is dead (poison); parked as "unknown" when
+	// absent.
 	MetaErrorClass = "dlt_error_class"
-	// MetaErrorMessage is the last error as text; when empty, the middleware's
+	// MetaErrorMessage is the error as text; when empty, the middleware's
 	// reason_poisoned is used.
 	MetaErrorMessage = "dlt_error_message"
-	// MetaSMTPReply is the mail server's last reply, code included; empty when the
-	// server gave none (a refused connection, a timeout, a render error).
-	MetaSMTPReply = "dlt_smtp_reply"
-	// MetaFirstFailureAt is the first failed try of this replay, RFC 3339 with
-	// nanoseconds, in UTC; absent for a poison message.
-	MetaFirstFailureAt = "dlt_first_failure_at"
-	// MetaLastFailureAt is the last failed try of this replay (for a poison message,
-	// when it was refused), in the same format; delivery always sets it.
+	// MetaLastFailureAt is when the message was refused, RFC 3339 with nanoseconds,
+	// in UTC.
 	MetaLastFailureAt = "dlt_last_failure_at"
 )

@@ -1,15 +1,60 @@
 // Package contract holds what other modules may know of the delivery module: the
-// command it consumes and the events it publishes. It imports nothing but the
-// standard library so that any module can depend on it.
+// command it consumes, the events and dead letters it publishes, and the one place
+// that builds a SendEmail and names its messages. It imports nothing but the standard
+// library so that any module can depend on it.
 package contract
 
-import "time"
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+)
 
-// SendEmail asks the delivery module to send one email. It travels on topics.send and
-// carries everything needed to render the message, so delivery never reads another
-// module's tables. The same email is sent again (a retry or a replay) by publishing
-// a copy with a higher Attempt or Replay.
-type SendEmail struct {
+// Recipient types: which header, if any, names the recipient.
+const (
+	// TypeTo is a recipient of the To header.
+	TypeTo = "to"
+	// TypeCc is a recipient of the Cc header.
+	TypeCc = "cc"
+	// TypeBcc is a blind recipient: in the envelope only, never in a header.
+	TypeBcc = "bcc"
+)
+
+// Recipient statuses: where one recipient of an email stands.
+const (
+	// RecipientPending has not been tried yet in this replay.
+	RecipientPending = "pending"
+	// RecipientDelivered was accepted by the mail server: final.
+	RecipientDelivered = "delivered"
+	// RecipientDeferred was refused for now (a 4xx reply); it is tried again with
+	// the email's next try.
+	RecipientDeferred = "deferred"
+	// RecipientBounced was refused for good (a 5xx reply): final.
+	RecipientBounced = "bounced"
+	// RecipientSuppressed is on the suppression list and got no SMTP command: final.
+	RecipientSuppressed = "suppressed"
+	// RecipientFailed was still deferred when the retries ran out: final, and its
+	// email is in the dead letters.
+	RecipientFailed = "failed"
+)
+
+// Email statuses after a try, as EmailAttempted.Status reports them.
+const (
+	// StatusRetrying is an email with deferred recipients, tried again at
+	// EmailAttempted.NextAttemptAt.
+	StatusRetrying = "retrying"
+	// StatusSent is final: every recipient is final and at least one was delivered.
+	StatusSent = "sent"
+	// StatusDead is final: every recipient is final and none was delivered; a
+	// DeadLetter went to topics.dead_letter.
+	StatusDead = "dead"
+)
+
+// Email is an email as delivery needs it: everything to render it, and who sent it.
+// The emails module fills it once, on acceptance; every try and replay carries it
+// unchanged, so delivery never reads another module's tables.
+type Email struct {
 	// EmailID is the emails module's id of the email (a UUIDv7); it keys every
 	// delivery row and event, and goes into the Message-ID. Never empty: a command
 	// without it is poison.
@@ -45,8 +90,8 @@ type SendEmail struct {
 	// Metadata is the client's key/value pairs, copied like Tags and likewise
 	// unused by delivery. Empty when the client gave none.
 	Metadata map[string]string `json:"metadata,omitempty"`
-	// CreatedAt is when the API accepted the email; delivery does not use it, and
-	// it stays the same on every retry and replay.
+	// CreatedAt is when the API accepted the email; it stays the same on every
+	// try and replay.
 	CreatedAt time.Time `json:"created_at"`
 	// OwnerKeyID is the API key that sent the email; delivery shows the rendered
 	// message to that key (and admins) only.
@@ -55,80 +100,229 @@ type SendEmail struct {
 	// Instances have a database each and all read the dead-letter topic; only the
 	// origin holds the email, so only it parks the email's dead letter. It is empty
 	// in commands from versions before it existed, and every instance parks those.
-	//
-	// It is a field, not message metadata: the command is rebuilt from its payload
-	// for every retry (by delivery) and every replay (by deadletters), so a field
-	// travels with each copy without either module knowing of it, where metadata
-	// would have to be copied by hand wherever a new message is made (and a copy
-	// forgotten would park that email's dead letter in every instance again). The
-	// dead-letter topic carries the payload unchanged, so it reaches deadletters.
+	// It is a field, not message metadata, so it travels with every try and replay
+	// without anyone copying it by hand.
 	OriginInstance string `json:"origin_instance,omitempty"`
-	// Attempt is the 1-based try this message stands for; a redelivered message
-	// whose attempt was already recorded is acknowledged without sending again.
+}
+
+// Recipient is one envelope recipient of an email.
+type Recipient struct {
+	// Address is the bare address, its domain lower-cased: what RCPT TO names, and
+	// how every module tells one recipient of an email from another.
+	Address string `json:"address"`
+	// Type is TypeTo, TypeCc or TypeBcc: the first list that names the address.
+	Type string `json:"type"`
+}
+
+// RecipientState is where one recipient stands after a try.
+type RecipientState struct {
+	Recipient
+	// Status is one of the Recipient* statuses other than RecipientPending.
+	Status string `json:"status"`
+	// Attempts is how many tries of the current replay carried the recipient (a
+	// suppressed one is carried by none).
+	Attempts int `json:"attempts"`
+	// Detail is the server's last reply about the recipient, code included ("550
+	// 5.1.1 No such user"), or why there was none (the suppression's reason, a
+	// lost connection, a message that cannot be rendered).
+	Detail string `json:"detail"`
+}
+
+// SendEmail asks the delivery module to try an email: one SMTP transaction for the
+// recipients it carries. It travels on topics.send. Build one only with FirstTry,
+// NextTry or Replayed: they keep the id scheme, the attempt counting and the
+// recipients each try carries in this one place.
+type SendEmail struct {
+	Email
+	// Recipients are the recipients this try carries: every recipient of the email
+	// on the first try, those still deferred on a later try, those not delivered on
+	// a replay. Delivery never sends to an address that is not in To, Cc or Bcc.
+	Recipients []Recipient `json:"recipients"`
+	// Settled are the recipients that earlier tries of this replay made final
+	// (delivered, bounced, suppressed), so that whichever instance makes the last
+	// try knows whether anyone got the email, and what a dead letter lists. Empty
+	// on the first try of a replay.
+	Settled []RecipientState `json:"settled,omitempty"`
+	// Attempt is the 1-based try this message stands for, counted within its
+	// replay; a redelivered message whose attempt was already recorded is
+	// acknowledged without sending again.
 	Attempt int `json:"attempt"`
-	// Replay counts operator replays from the dead letters; each one starts a fresh
-	// attempt count.
+	// Replay counts operator replays from the dead letters; each one starts a
+	// fresh attempt count.
 	Replay int `json:"replay"`
+	// FirstAttemptAt is when the first try of this replay began; zero on that
+	// first try. retry.max_age counts from it.
+	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
+}
+
+// FirstTry is the SendEmail of an email's first try, carrying every recipient.
+func FirstTry(e Email) SendEmail {
+	return SendEmail{Email: e, Recipients: EnvelopeOf(e), Attempt: 1}
+}
+
+// NextTry is the SendEmail of the try after c, carrying the recipients c left
+// deferred. settled are the recipients c (or an earlier try) made final, and
+// firstAttemptAt is when the replay's first try began.
+func (c SendEmail) NextTry(deferred []Recipient, settled []RecipientState, firstAttemptAt time.Time) SendEmail {
+	next := c
+	next.Recipients, next.Settled = deferred, settled
+	next.Attempt, next.FirstAttemptAt = c.Attempt+1, firstAttemptAt
+	return next
+}
+
+// Replayed is the SendEmail of an operator's replay number replay of the email c
+// last tried, carrying the recipients that were not delivered. It starts a fresh
+// attempt count and keeps the Message-ID.
+func (c SendEmail) Replayed(replay int, undelivered []Recipient) SendEmail {
+	return SendEmail{Email: c.Email, Recipients: undelivered, Attempt: 1, Replay: replay}
+}
+
+// MessageUUID is the id of the message carrying c: "{email_id}/r{replay}/a{attempt}",
+// the same for every copy of one try, so that the outbox, the broker and the
+// consumers see a redelivery as the same message.
+func (c SendEmail) MessageUUID() string {
+	return fmt.Sprintf("%s/r%d/a%d", c.EmailID, c.Replay, c.Attempt)
+}
+
+// OutcomeUUID is the id of the message that reports what handling c did, of the
+// given kind ("attempted", "dead-letter"): one per try and kind, so a try handled
+// twice reports once.
+func (c SendEmail) OutcomeUUID(kind string) string {
+	return c.MessageUUID() + "/" + kind
+}
+
+// EnvelopeOf lists the envelope recipients of e: the bare addresses of To, Cc and
+// Bcc in that order, domains lower-cased, each address once with the type of the
+// first list naming it. It is the one definition of who an email's recipients are:
+// the emails module lists them, delivery sends to them, and events name them so.
+// An entry that does not parse as an address is listed as written; rendering then
+// refuses it.
+func EnvelopeOf(e Email) []Recipient {
+	var out []Recipient
+	seen := make(map[string]bool)
+	for _, list := range []struct {
+		typ   string
+		addrs []string
+	}{{TypeTo, e.To}, {TypeCc, e.Cc}, {TypeBcc, e.Bcc}} {
+		for _, s := range list.addrs {
+			addr := BareAddress(s)
+			if !seen[addr] {
+				seen[addr] = true
+				out = append(out, Recipient{Address: addr, Type: list.typ})
+			}
+		}
+	}
+	return out
+}
+
+// BareAddress returns the address of s ("Name <a@B.example>" or "a@B.example") with
+// its domain lower-cased ("a@b.example"): how recipients are compared and named.
+// Text that does not parse as an address is returned as written.
+func BareAddress(s string) string {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return s
+	}
+	at := strings.LastIndexByte(a.Address, '@')
+	if at < 0 {
+		return a.Address
+	}
+	return a.Address[:at+1] + strings.ToLower(a.Address[at+1:])
 }
 
 // Event types published by delivery on topics.events, set in the message metadata
 // under EventTypeKey.
 const (
-	// EventEmailSent carries an EmailSent; the email is done.
-	EventEmailSent = "delivery.EmailSent"
-	// EventEmailAttemptFailed carries an EmailAttemptFailed, published for every
-	// failed try, the last one before the dead letters included.
-	EventEmailAttemptFailed = "delivery.EmailAttemptFailed"
-	// EventEmailRetryScheduled carries an EmailRetryScheduled, published with the
-	// EmailAttemptFailed of a transient failure that has attempts left.
-	EventEmailRetryScheduled = "delivery.EmailRetryScheduled"
+	// EventEmailAttempted carries an EmailAttempted: what one try decided.
+	EventEmailAttempted = "delivery.EmailAttempted"
 )
 
-// EventTypeKey is the metadata key naming the event type of a message on topics.events.
+// EventTypeKey is the metadata key naming the type of a message on topics.events
+// and topics.dead_letter.
 const EventTypeKey = "event_type"
 
-// EmailSent says that the transport accepted the email.
-type EmailSent struct {
-	// EmailID is the id of the email that was sent.
+// EmailAttempted says what one try of an email decided for each recipient it
+// carried, and where the email stands after it. A try that decided nothing (the
+// mail server was unreachable or misconfigured, or shutdown interrupted it) is not
+// reported: it did not count as a try.
+type EmailAttempted struct {
+	// EmailID is the id of the email that was tried.
 	EmailID string `json:"email_id"`
-	// Attempt is the 1-based try that succeeded, counted within its replay.
+	// Replay and Attempt name the try (see SendEmail).
+	Replay  int `json:"replay"`
 	Attempt int `json:"attempt"`
-	// Reply is the server's acceptance reply, code included ("250 2.0.0 OK: queued";
-	// "250 captured" from the capture transport); empty if the server gave none.
-	Reply string `json:"reply,omitempty"`
-	// At is when the transport returned the acceptance.
+	// Recipients are the recipients the try carried, and those it skipped as
+	// suppressed, each with its new state.
+	Recipients []RecipientState `json:"recipients"`
+	// Status is StatusRetrying, StatusSent or StatusDead: where the email stands.
+	Status string `json:"status"`
+	// NextAttemptAt is when the deferred recipients are tried again; nil unless
+	// Status is StatusRetrying.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Error is a failure of the try as a whole (the email cannot be rendered), ""
+	// when each recipient got a verdict of its own.
+	Error string `json:"error,omitempty"`
+	// At is when the try ended.
 	At time.Time `json:"at"`
 }
 
-// EmailAttemptFailed says that one try failed; Permanent tells whether another try
-// could ever succeed.
-type EmailAttemptFailed struct {
-	// EmailID is the id of the email whose try failed.
-	EmailID string `json:"email_id"`
-	// Attempt is the 1-based try that failed, counted within its replay.
-	Attempt int `json:"attempt"`
-	// Error is the failure as text, never empty: a render error, or the transport's
-	// ("smtp: rcpt bob@example.com: 550 5.1.1 No such user").
-	Error string `json:"error"`
-	// Permanent is true when no later try can succeed (a 5xx reply, a bad envelope,
-	// an unrenderable email); the email then goes to the dead letters.
-	Permanent bool `json:"permanent"`
-	// At is when the failure was recorded.
-	At time.Time `json:"at"`
+// Delivered reports whether any recipient of the email (of this try or settled by
+// an earlier one of the replay) was delivered.
+func Delivered(states ...[]RecipientState) bool {
+	for _, list := range states {
+		for _, s := range list {
+			if s.Status == RecipientDelivered {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-// EmailRetryScheduled says when the next try of a transiently failed email is due.
-type EmailRetryScheduled struct {
-	// EmailID is the id of the email to be tried again.
-	EmailID string `json:"email_id"`
-	// NextAttempt is the 1-based number of the coming try (the failed one plus 1).
-	NextAttempt int `json:"next_attempt"`
-	// NextAttemptAt is when the outbox publishes that try: the failure's time plus
-	// the retry policy's delay for the failed attempt.
-	NextAttemptAt time.Time `json:"next_attempt_at"`
-	// LastError is the error of the failed try, as in its EmailAttemptFailed.
-	LastError string `json:"last_error"`
-	// At is when the retry was scheduled (the failure's time); zero in events
-	// published before it existed.
-	At time.Time `json:"at"`
+// EventDeadLetter is the event type (metadata EventTypeKey) of a DeadLetter on
+// topics.dead_letter. A message there without it is poison: a payload delivery
+// could not read, moved there by the router's poison queue with its own metadata.
+const EventDeadLetter = "delivery.DeadLetter"
+
+// Error classes of a DeadLetter: why the email is there.
+const (
+	// ClassPermanent is an email no recipient of which will ever get it as it is:
+	// every one bounced or is suppressed, or the email cannot be rendered.
+	ClassPermanent = "permanent"
+	// ClassExhausted is an email with recipients still deferred when the retries ran
+	// out (RecipientFailed).
+	ClassExhausted = "transient_exhausted"
+	// ClassPoison is a command that could not be read; nothing was sent.
+	ClassPoison = "poison"
+)
+
+// DeadLetter is what delivery writes to topics.dead_letter, in the transaction that
+// records the try that made it, when an email ends with a recipient whose retries ran
+// out or with no recipient delivered. The deadletters module parks it; a replay
+// sends Send again to the Undelivered recipients.
+type DeadLetter struct {
+	// Send is the try that ended the email: it carries the email, and a replay is
+	// built from it (SendEmail.Replayed).
+	Send SendEmail `json:"send"`
+	// Undelivered are the email's recipients that were not delivered in this
+	// replay (failed, bounced, suppressed), with their last state.
+	Undelivered []RecipientState `json:"undelivered"`
+	// Reason says in one line why the email is here, naming the recipients.
+	Reason string `json:"reason"`
+	// ErrorClass is ClassPermanent or ClassExhausted.
+	ErrorClass string `json:"error_class"`
+	// SMTPReply is the server's last reply among the undelivered recipients, ""
+	// when it gave none.
+	SMTPReply string `json:"smtp_reply,omitempty"`
+	// FirstAttemptAt is when the replay's first try began; LastAttemptAt when the
+	// last one ended.
+	FirstAttemptAt time.Time `json:"first_attempt_at"`
+	LastAttemptAt  time.Time `json:"last_attempt_at"`
+	// OriginalTopic, OriginalPartition and OriginalOffset say where the last try's
+	// command was read (partition and offset on Kafka only), and ConsumerGroup by
+	// whom, in the spirit of Spring Kafka's kafka_dlt-* headers.
+	OriginalTopic     string `json:"original_topic"`
+	OriginalPartition *int64 `json:"original_partition,omitempty"`
+	OriginalOffset    *int64 `json:"original_offset,omitempty"`
+	ConsumerGroup     string `json:"consumer_group"`
 }

@@ -16,8 +16,8 @@ var errAuthRequired = &smtp.SMTPError{
 	Message:      "Authentication required",
 }
 
-// errDropped is returned from Data after the connection was cut on purpose;
-// it never reaches the client because the connection is already closed.
+// errDropped is returned from a command after the connection was cut on
+// purpose; it never reaches the client because the connection is already closed.
 var errDropped = errors.New("smtptest: connection dropped during DATA")
 
 // session holds the state of one SMTP session (go-smtp creates one per
@@ -42,6 +42,13 @@ var (
 )
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.hellos = append(s.hellos, c.Hostname())
+	f := s.takeStepFaultLocked(StepHello)
+	s.mu.Unlock()
+	if err := s.applyFault(c, f); err != nil {
+		return nil, err
+	}
 	sess := &session{srv: s, conn: c}
 	if s.cfg.authEnabled {
 		return authSession{sess}, nil
@@ -52,6 +59,9 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 func (a authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 
 func (a authSession) Auth(mech string) (sasl.Server, error) {
+	if err := a.srv.applyFault(a.conn, a.srv.takeStepFault(StepAuth)); err != nil {
+		return nil, err
+	}
 	if mech != sasl.Plain {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
@@ -66,6 +76,9 @@ func (a authSession) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := s.srv.applyFault(s.conn, s.srv.takeStepFault(StepMail)); err != nil {
+		return err
+	}
 	if s.srv.cfg.authEnabled && !s.authed {
 		return errAuthRequired
 	}
@@ -75,7 +88,10 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := s.srv.recordRcpt(to); err != nil {
+	if err := s.srv.applyFault(s.conn, s.srv.recordRcpt(to)); err != nil {
+		return err
+	}
+	if err := s.srv.applyFault(s.conn, s.srv.takeStepFault(StepRcpt)); err != nil {
 		return err
 	}
 	s.to = append(s.to, to)
@@ -83,7 +99,8 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	if s.srv.takeDrop() {
+	f := s.srv.takeStepFault(StepData)
+	if f != nil && f.drop {
 		// Read a first chunk so the client is demonstrably mid-transfer,
 		// then cut the connection without a reply.
 		var buf [64]byte
@@ -95,6 +112,9 @@ func (s *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err // e.g. smtp.ErrDataTooLarge, which go-smtp turns into 552
+	}
+	if f != nil {
+		return f.err
 	}
 
 	if d := s.srv.cfg.replyDelay; d > 0 {
@@ -124,9 +144,9 @@ func (s *session) Reset() {
 
 func (s *session) Logout() error { return nil }
 
-// recordRcpt records a RCPT TO attempt and applies the recipient's
-// FailRecipient script, returning the scripted error if any.
-func (s *Server) recordRcpt(to string) error {
+// recordRcpt records a RCPT TO attempt and takes one use of the recipient's
+// FailRecipient or DropAtRecipient script, if any.
+func (s *Server) recordRcpt(to string) *fault {
 	key := normalize(to)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -142,18 +162,22 @@ func (s *Server) recordRcpt(to string) error {
 			delete(s.faults, key)
 		}
 	}
-	return f.err
+	return f
 }
 
-// takeDrop consumes one pending DropDuringData drop, if any.
-func (s *Server) takeDrop() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dropsLeft > 0 {
-		s.dropsLeft--
-		return true
+// applyFault carries out a script taken for a command: nil
+// when there is none, its reply, or, for a drop, the connection closed and an
+// error that never reaches the client.
+func (s *Server) applyFault(c *smtp.Conn, f *fault) error {
+	switch {
+	case f == nil:
+		return nil
+	case f.drop:
+		_ = c.Conn().Close()
+		return errDropped
+	default:
+		return f.err
 	}
-	return false
 }
 
 func (s *Server) recordMessage(m Message) {

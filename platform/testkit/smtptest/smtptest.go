@@ -12,8 +12,9 @@
 //     RCPT TO attempt, so tests can assert on what was delivered and how
 //     often a recipient was tried;
 //   - can be scripted at runtime to fail recipients (451 transient, 550
-//     permanent, ...), drop connections in the middle of DATA, or refuse
-//     connections altogether;
+//     permanent, ...), to reply with an error or drop the connection at a
+//     chosen step (greeting, EHLO, MAIL FROM, RCPT TO, end of data: FailAt,
+//     DropAt, DropDuringData), or refuse connections altogether;
 //   - can simulate a slow peer (WithReplyDelay), require AUTH PLAIN
 //     (WithAuth) and offer STARTTLS or implicit TLS with an in-process
 //     self-signed certificate (WithTLS, WithImplicitTLS).
@@ -141,19 +142,23 @@ type Server struct {
 	certPEM   []byte
 	done      chan struct{} // closed by Close; interrupts reply delays
 
-	mu        sync.Mutex
-	closed    bool
-	listener  net.Listener // nil while refusing connections
-	conns     int
-	messages  []Message
-	attempts  map[string][]time.Time
-	faults    map[string]*fault
-	dropsLeft int
-	changed   chan struct{} // closed and replaced whenever messages/attempts change
+	mu         sync.Mutex
+	closed     bool
+	listener   net.Listener // nil while refusing connections
+	conns      int
+	messages   []Message
+	attempts   map[string][]time.Time
+	hellos     []string
+	faults     map[string]*fault // FailRecipient and DropAtRecipient scripts by address
+	stepFaults map[Step]*fault   // FailAt, DropAt and DropDuringData scripts
+	changed    chan struct{}     // closed and replaced whenever messages/attempts change
 }
 
+// fault is one scripted failure: a reply (err) or, when drop is set, a
+// connection closed without one.
 type fault struct {
 	err       *smtp.SMTPError
+	drop      bool
 	remaining int // < 0 means forever
 }
 
@@ -184,10 +189,11 @@ func New(addr string, opts ...Option) (*Server, error) {
 		addr = "127.0.0.1:0"
 	}
 	s := &Server{
-		done:     make(chan struct{}),
-		attempts: make(map[string][]time.Time),
-		faults:   make(map[string]*fault),
-		changed:  make(chan struct{}),
+		done:       make(chan struct{}),
+		attempts:   make(map[string][]time.Time),
+		faults:     make(map[string]*fault),
+		stepFaults: make(map[Step]*fault),
+		changed:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(&s.cfg)
@@ -461,6 +467,21 @@ func (s *Server) FailRecipientWithReply(addr string, code int, times int, text s
 	s.failRecipient(addr, code, times, text)
 }
 
+// DropAtRecipient makes the server close the connection without a reply when a
+// RCPT TO names addr, for the next `times` times (times < 0: forever; 0 removes
+// the script), as a peer crashing in the middle of the recipients would. The
+// attempt is recorded. It replaces any earlier FailRecipient script for addr.
+func (s *Server) DropAtRecipient(addr string, times int) {
+	key := normalize(addr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if times == 0 {
+		delete(s.faults, key)
+		return
+	}
+	s.faults[key] = &fault{drop: true, remaining: times}
+}
+
 func (s *Server) failRecipient(addr string, code int, times int, text string) {
 	key := normalize(addr)
 	s.mu.Lock()
@@ -472,63 +493,31 @@ func (s *Server) failRecipient(addr string, code int, times int, text string) {
 	if code < 400 || code > 599 {
 		panic(fmt.Sprintf("smtptest: FailRecipient code %d is not a 4xx or 5xx SMTP reply code", code))
 	}
-	err := rcptError(code)
+	err := scriptedReply(code)
 	if text != "" {
 		err.Message = text
 	}
 	s.faults[key] = &fault{err: err, remaining: times}
 }
 
-// rcptError builds the SMTP reply for a scripted RCPT failure, with a
-// fitting enhanced status code so clients that parse it see realistic data.
-func rcptError(code int) *smtp.SMTPError {
-	var ec smtp.EnhancedCode
-	msg := "Scripted failure"
-	switch code {
-	case 421:
-		ec, msg = smtp.EnhancedCode{4, 4, 2}, "Service not available, closing transmission channel"
-	case 450:
-		ec, msg = smtp.EnhancedCode{4, 2, 1}, "Mailbox temporarily unavailable"
-	case 451:
-		ec, msg = smtp.EnhancedCode{4, 3, 0}, "Temporary local problem, try again later"
-	case 452:
-		ec, msg = smtp.EnhancedCode{4, 2, 2}, "Mailbox full"
-	case 550:
-		ec, msg = smtp.EnhancedCode{5, 1, 1}, "Mailbox unavailable: no such user"
-	case 551:
-		ec, msg = smtp.EnhancedCode{5, 1, 6}, "User not local"
-	case 552:
-		ec, msg = smtp.EnhancedCode{5, 2, 2}, "Mailbox full"
-	case 553:
-		ec, msg = smtp.EnhancedCode{5, 1, 3}, "Mailbox name not allowed"
-	case 554:
-		ec, msg = smtp.EnhancedCode{5, 7, 1}, "Rejected by policy"
-	default:
-		ec = smtp.EnhancedCode{code / 100, 0, 0}
-	}
-	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: msg + " (smtptest)"}
-}
-
 // DropDuringData makes the server, for the next n messages, read part of the
 // message data and then close the connection without replying, as a
 // crashing or disconnecting peer would. The client sees a network error
 // and the message is not recorded. n replaces any earlier pending count;
-// n <= 0 cancels.
+// n <= 0 cancels. It is DropAt(StepData, n) for n > 0.
 func (s *Server) DropDuringData(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropsLeft = max(n, 0)
+	s.DropAt(StepData, max(n, 0))
 }
 
-// ClearFaults removes all FailRecipient scripts and pending DropDuringData
-// drops, so that a fault test can "fix" the server and let retries succeed.
+// ClearFaults removes all FailRecipient, FailAt, DropAt and DropDuringData
+// scripts, so that a fault test can "fix" the server and let retries succeed.
 // It does not change RefuseConnections; call RefuseConnections(false) for
 // that.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.faults)
-	s.dropsLeft = 0
+	clear(s.stepFaults)
 }
 
 // RefuseConnections(true) closes the listening socket so that new connection
@@ -564,20 +553,28 @@ func (s *Server) RefuseConnections(on bool) error {
 	return nil
 }
 
-// countingListener counts accepted connections for Server.Connections.
+// countingListener counts accepted connections for Server.Connections, and
+// answers those a StepGreeting script refuses itself: go-smtp always greets.
 type countingListener struct {
 	net.Listener
 	s *Server
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
 		l.s.mu.Lock()
 		l.s.conns++
+		f := l.s.takeStepFaultLocked(StepGreeting)
 		l.s.mu.Unlock()
+		if f == nil {
+			return c, nil
+		}
+		go l.s.refuseGreeting(c, f)
 	}
-	return c, err
 }
 
 // normalize turns an address into the key used for per-recipient state.

@@ -14,7 +14,6 @@ import (
 
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
-	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
@@ -26,34 +25,38 @@ type Store struct {
 	Outbox      *outbox.Outbox
 	SendTopic   string
 	EventsTopic string
-	Now         func() time.Time
 }
 
+var _ app.Store = Store{}
+
 // Park implements app.Store.
-func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
+func (s Store) Park(ctx context.Context, l app.Letter, event any) (bool, error) {
 	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	meta, _ := json.Marshal(l.Metadata)
+	recipients, _ := json.Marshal(nonNil(l.Recipients))
 	inserted := false
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		inserted = false // fn may run twice (sqlite.DB.Tx)
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO deadletters_letters (dedupe_key, email_id, replay, status, reason, error_class, attempts,
-			   smtp_reply, original_topic, original_partition, original_offset, consumer_group, handler,
+			`INSERT INTO deadletters_letters (dedupe_key, kind, email_id, replay, status, reason, error_class, attempts,
+			   smtp_reply, subject, recipients, original_topic, original_partition, original_offset, consumer_group, handler,
 			   first_failed_at, last_failed_at, payload, metadata, created_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (dedupe_key) DO NOTHING`,
-			l.DedupeKey, l.EmailID, l.Replay, app.StatusParked, l.Reason, l.ErrorClass, l.Attempts, l.SMTPReply,
-			l.OriginalTopic, l.OriginalPartition, l.OriginalOffset, l.ConsumerGroup, l.Handler,
+			l.DedupeKey, l.Kind, l.EmailID, l.Replay, app.StatusParked, l.Reason, l.ErrorClass, l.Attempts, l.SMTPReply,
+			l.Subject, string(recipients), l.OriginalTopic, l.OriginalPartition, l.OriginalOffset, l.ConsumerGroup, l.Handler,
 			sqlite.MillisOrNull(l.FirstFailedAt), sqlite.MillisOrNull(l.LastFailedAt), l.Payload, string(meta), l.CreatedAt.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("insert dead letter: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 || l.EmailID == "" {
+		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
 		inserted = true
-		return s.event(ctx, tx, l, l.Replay, dlt.EventEmailDeadLettered, dlt.EmailDeadLettered{
-			EmailID: l.EmailID, Reason: l.Reason, Attempts: l.Attempts, Replay: l.Replay, At: l.CreatedAt})
+		if event == nil {
+			return nil
+		}
+		return s.event(ctx, tx, l, l.Replay, dlt.EventEmailDeadLettered, event)
 	})
 	if err == nil && inserted {
 		s.Outbox.Notify()
@@ -61,11 +64,18 @@ func (s Store) Park(ctx context.Context, l app.Letter) (bool, error) {
 	return inserted, err
 }
 
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // event adds an event about letter l's email to the outbox, keyed by the email id
-// and carrying the correlation id of the request that sent the email.
+// and carrying the correlation id of the request that sent the email. Its id is
+// "{email_id}/r{replay}/{type}": one per email, replay and kind of event.
 func (s Store) event(ctx context.Context, tx *sql.Tx, l app.Letter, replay int, typ string, payload any) error {
-	msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/%s", l.EmailID, replay, typ), l.EmailID,
-		l.Metadata[middleware.CorrelationIDMetadataKey], payload)
+	msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/%s", l.EmailID, replay, typ), l.EmailID, l.CorrelationID, payload)
 	if err != nil {
 		return err
 	}
@@ -73,8 +83,8 @@ func (s Store) event(ctx context.Context, tx *sql.Tx, l app.Letter, replay int, 
 	return s.Outbox.Add(ctx, tx, s.EventsTopic, msg, time.Time{})
 }
 
-const letterColumns = `id, dedupe_key, email_id, replay, status, reason, error_class, attempts, smtp_reply,
-	original_topic, original_partition, original_offset, consumer_group, handler, first_failed_at,
+const letterColumns = `id, dedupe_key, kind, email_id, replay, status, reason, error_class, attempts, smtp_reply,
+	subject, recipients, original_topic, original_partition, original_offset, consumer_group, handler, first_failed_at,
 	last_failed_at, payload, metadata, created_at, resolved_at`
 
 // List implements app.Store.
@@ -114,116 +124,79 @@ func (s Store) List(ctx context.Context, f app.Filter) ([]app.Letter, error) {
 	return out, nil
 }
 
-// Replay implements app.Store.
-func (s Store) Replay(ctx context.Context, refs []string) ([]string, error) {
+// Find implements app.Store.
+func (s Store) Find(ctx context.Context, ref string) (app.Letter, bool, error) {
+	q, arg := `SELECT `+letterColumns+` FROM deadletters_letters WHERE email_id = ? ORDER BY id DESC LIMIT 1`, any(ref)
+	if id, ok := app.ParseLetterKey(ref); ok {
+		q, arg = `SELECT `+letterColumns+` FROM deadletters_letters WHERE id = ?`, id
+	}
+	l, err := scanLetter(s.DB.Read.QueryRowContext(ctx, q, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, false, nil
+	}
+	if err != nil {
+		return l, false, apperr.Unavailable("cannot read the dead letter", err)
+	}
+	return l, true, nil
+}
+
+// Resolve implements app.Store.
+func (s Store) Resolve(ctx context.Context, rs []app.Resolution) ([]app.Resolution, error) {
 	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
-	if len(refs) == 0 {
+	if len(rs) == 0 {
 		return nil, nil
 	}
-	now := s.Now()
-	var replayed []string
+	var done []app.Resolution
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		replayed = nil // fn may run twice (sqlite.DB.Tx)
-		for _, ref := range refs {
-			l, err := parked(ctx, tx, ref)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
+		done = nil // fn may run twice (sqlite.DB.Tx)
+		for _, r := range rs {
+			ok, err := s.resolve(ctx, tx, r)
 			if err != nil {
 				return err
 			}
-			var cmd delivery.SendEmail
-			if err := json.Unmarshal(l.Payload, &cmd); err != nil || cmd.EmailID == "" {
-				return &apperr.Error{Code: apperr.CodeConflict, Message: fmt.Sprintf("dead letter %s holds no readable SendEmail and cannot be replayed; discard it", ref)}
+			if ok {
+				done = append(done, r)
 			}
-			cmd.Replay = l.Replay + 1
-			cmd.Attempt = 1
-			if cmd.CorrelationID == "" {
-				cmd.CorrelationID = l.Metadata[middleware.CorrelationIDMetadataKey]
-			}
-			msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/a1", cmd.EmailID, cmd.Replay), cmd.EmailID, cmd.CorrelationID, cmd)
-			if err != nil {
-				return err
-			}
-			if err := s.Outbox.Add(ctx, tx, s.SendTopic, msg, time.Time{}); err != nil {
-				return err
-			}
-			if err := s.event(ctx, tx, l, cmd.Replay, dlt.EventEmailReplayed,
-				dlt.EmailReplayed{EmailID: cmd.EmailID, Replay: cmd.Replay, At: now}); err != nil {
-				return err
-			}
-			if err := resolve(ctx, tx, l.ID, app.StatusReplayed, now); err != nil {
-				return err
-			}
-			replayed = append(replayed, cmd.EmailID)
 		}
 		return nil
 	})
 	if err != nil {
-		if _, ok := apperr.As(err); ok {
-			return nil, err
-		}
-		return nil, apperr.Unavailable("cannot replay dead letters", err)
+		return nil, apperr.Unavailable("cannot resolve dead letters", err)
 	}
-	s.Outbox.Notify()
-	return replayed, nil
+	if len(done) > 0 {
+		s.Outbox.Notify()
+	}
+	return done, nil
 }
 
-// Discard implements app.Store.
-func (s Store) Discard(ctx context.Context, ref string) error {
-	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
-	now := s.Now()
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		l, err := parked(ctx, tx, ref)
-		if errors.Is(err, sql.ErrNoRows) {
-			return apperr.NotFound("parked dead letter", ref)
-		}
-		if err != nil {
-			return err
-		}
-		if err := resolve(ctx, tx, l.ID, app.StatusDiscarded, now); err != nil {
-			return err
-		}
-		if l.EmailID == "" {
-			return nil // a poison message: no email to tell
-		}
-		return s.event(ctx, tx, l, l.Replay, dlt.EventEmailDiscarded, dlt.EmailDiscarded{EmailID: l.EmailID, At: now})
-	})
+// resolve marks r's letter resolved if it is still parked, with its messages; it
+// reports whether it was.
+func (s Store) resolve(ctx context.Context, tx *sql.Tx, r app.Resolution) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE deadletters_letters SET status = ?, resolved_at = ? WHERE id = ? AND status = ?`,
+		r.Status, r.At.UnixMilli(), r.Letter.ID, app.StatusParked)
 	if err != nil {
-		if _, ok := apperr.As(err); ok {
-			return err
+		return false, fmt.Errorf("mark dead letter %d %s: %w", r.Letter.ID, r.Status, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if r.Send != nil {
+		msg, err := outbox.NewMessage(r.Send.MessageUUID(), r.Send.EmailID, r.Send.CorrelationID, r.Send)
+		if err != nil {
+			return false, err
 		}
-		return apperr.Unavailable("cannot discard the dead letter", err)
+		if err := s.Outbox.Add(ctx, tx, s.SendTopic, msg, time.Time{}); err != nil {
+			return false, err
+		}
 	}
-	s.Outbox.Notify()
-	return nil
-}
-
-// parked reads the parked letter ref names: an email id, or a letter's own key
-// (app.LetterKey), which is how a letter with no email id (a poison message) is
-// named.
-func parked(ctx context.Context, tx *sql.Tx, ref string) (app.Letter, error) {
-	var row *sql.Row
-	if id, ok := app.ParseLetterKey(ref); ok {
-		row = tx.QueryRowContext(ctx, `SELECT `+letterColumns+` FROM deadletters_letters
-			WHERE id = ? AND status = ?`, id, app.StatusParked)
-	} else {
-		row = tx.QueryRowContext(ctx, `SELECT `+letterColumns+` FROM deadletters_letters
-			WHERE email_id = ? AND status = ? ORDER BY id DESC LIMIT 1`, ref, app.StatusParked)
+	if r.EventType == "" {
+		return true, nil
 	}
-	l, err := scanLetter(row)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return l, fmt.Errorf("read dead letter %s: %w", ref, err)
+	replay := r.Letter.Replay
+	if r.Send != nil {
+		replay = r.Send.Replay
 	}
-	return l, err
-}
-
-func resolve(ctx context.Context, tx *sql.Tx, id int64, status string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE deadletters_letters SET status = ?, resolved_at = ? WHERE id = ?`,
-		status, at.UnixMilli(), id); err != nil {
-		return fmt.Errorf("mark dead letter %d %s: %w", id, status, err)
-	}
-	return nil
+	return true, s.event(ctx, tx, r.Letter, replay, r.EventType, r.Event)
 }
 
 func scanLetter(s sqlite.Scanner) (app.Letter, error) {
@@ -232,11 +205,11 @@ func scanLetter(s sqlite.Scanner) (app.Letter, error) {
 		partition, offset     sql.NullInt64
 		first, last, resolved sql.NullInt64
 		created               int64
-		meta                  string
+		meta, recipients      string
 	)
-	err := s.Scan(&l.ID, &l.DedupeKey, &l.EmailID, &l.Replay, &l.Status, &l.Reason, &l.ErrorClass, &l.Attempts,
-		&l.SMTPReply, &l.OriginalTopic, &partition, &offset, &l.ConsumerGroup, &l.Handler, &first, &last,
-		&l.Payload, &meta, &created, &resolved)
+	err := s.Scan(&l.ID, &l.DedupeKey, &l.Kind, &l.EmailID, &l.Replay, &l.Status, &l.Reason, &l.ErrorClass, &l.Attempts,
+		&l.SMTPReply, &l.Subject, &recipients, &l.OriginalTopic, &partition, &offset, &l.ConsumerGroup, &l.Handler,
+		&first, &last, &l.Payload, &meta, &created, &resolved)
 	if err != nil {
 		return l, err
 	}
@@ -249,5 +222,7 @@ func scanLetter(s sqlite.Scanner) (app.Letter, error) {
 	l.FirstFailedAt, l.LastFailedAt, l.ResolvedAt = sqlite.TimeOrNil(first), sqlite.TimeOrNil(last), sqlite.TimeOrNil(resolved)
 	l.CreatedAt = time.UnixMilli(created).UTC()
 	_ = json.Unmarshal([]byte(meta), &l.Metadata)
+	_ = json.Unmarshal([]byte(recipients), &l.Recipients)
+	l.CorrelationID = l.Metadata[middleware.CorrelationIDMetadataKey]
 	return l, nil
 }

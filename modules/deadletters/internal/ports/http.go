@@ -23,6 +23,7 @@ type HTTP struct{ Manage app.Manage }
 func (h HTTP) Register(g *echo.Group) {
 	admin := auth.RequireScope(auth.ScopeAdmin)
 	g.GET("/dead-letters", h.list, admin)
+	g.GET("/dead-letters/:id", h.get, admin)
 	g.POST("/dead-letters/replay", h.replayMatching, admin)
 	g.POST("/dead-letters/:id/replay", h.replay, admin)
 	g.DELETE("/dead-letters/:id", h.discard, admin)
@@ -32,15 +33,18 @@ func (h HTTP) Register(g *echo.Group) {
 type LetterResponse struct {
 	// ID names the letter in /api/dead-letters/{id}: the email id works as well, but
 	// a poison message has none.
-	ID                string     `json:"id"`
-	EmailID           string     `json:"email_id"`
-	Status            string     `json:"status"`
-	Reason            string     `json:"reason"`
-	ErrorClass        string     `json:"error_class"`
-	Attempts          int        `json:"attempts"`
-	SMTPReply         string     `json:"smtp_reply"`
+	ID         string              `json:"id"`
+	EmailID    string              `json:"email_id"`
+	Status     string              `json:"status"`
+	Subject    string              `json:"subject"`
+	Recipients []RecipientResponse `json:"recipients"`
+	Reason     string              `json:"reason"`
+	ErrorClass string              `json:"error_class"`
+	Attempts   int                 `json:"attempts"`
+	SMTPReply  string              `json:"smtp_reply"`
+	// Replays counts the operator replays of the email before this letter: 0 the
+	// first time it is dead-lettered, 1 when it failed again after one replay.
 	Replays           int        `json:"replays"`
-	ReplayCount       int        `json:"replay_count"`
 	OriginalTopic     string     `json:"original_topic"`
 	OriginalPartition *int64     `json:"original_partition"`
 	OriginalOffset    *int64     `json:"original_offset"`
@@ -51,14 +55,28 @@ type LetterResponse struct {
 	ResolvedAt        *time.Time `json:"resolved_at"`
 }
 
-// ToResponse shapes a letter for output. ReplayCount counts how many times the email
-// reached the dead letters, this time included; Replays how many replays preceded it.
+// RecipientResponse is a recipient a letter's email was not delivered to, and why.
+type RecipientResponse struct {
+	Address  string `json:"address"`
+	Type     string `json:"type"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	Detail   string `json:"detail"`
+}
+
+// ToResponse shapes a letter for output.
 func ToResponse(l app.Letter) LetterResponse {
-	return LetterResponse{ID: app.LetterKey(l), EmailID: l.EmailID, Status: l.Status, Reason: l.Reason, ErrorClass: l.ErrorClass,
-		Attempts: l.Attempts, SMTPReply: l.SMTPReply, Replays: l.Replay, ReplayCount: l.Replay + 1,
+	r := LetterResponse{ID: app.LetterKey(l), EmailID: l.EmailID, Status: l.Status, Subject: l.Subject,
+		Recipients: make([]RecipientResponse, 0, len(l.Recipients)), Reason: l.Reason, ErrorClass: l.ErrorClass,
+		Attempts: l.Attempts, SMTPReply: l.SMTPReply, Replays: l.Replay,
 		OriginalTopic: l.OriginalTopic, OriginalPartition: l.OriginalPartition, OriginalOffset: l.OriginalOffset,
 		ConsumerGroup: l.ConsumerGroup, FirstFailedAt: l.FirstFailedAt, LastFailedAt: l.LastFailedAt,
 		DeadLetteredAt: l.CreatedAt, ResolvedAt: l.ResolvedAt}
+	for _, rc := range l.Recipients {
+		r.Recipients = append(r.Recipients, RecipientResponse{Address: rc.Address, Type: rc.Type, Status: rc.Status,
+			Attempts: rc.Attempts, Detail: rc.Detail})
+	}
+	return r
 }
 
 type listResponse struct {
@@ -96,6 +114,14 @@ func (h HTTP) list(c echo.Context) error {
 		out.NextCursor = strconv.FormatInt(next, 10)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func (h HTTP) get(c echo.Context) error {
+	l, err := h.Manage.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ToResponse(l))
 }
 
 func (h HTTP) replay(c echo.Context) error {

@@ -4,10 +4,13 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
@@ -16,90 +19,132 @@ import (
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-// Store keeps delivery_state and delivery_messages, and writes outcome events and
-// retries to the outbox in the same transaction.
+// Store keeps delivery_state, delivery_messages and delivery_suppressions, and writes
+// what a try causes (its event, the next try, the dead letter) to the outbox in the
+// same transaction.
 type Store struct {
-	DB          *sqlite.DB
-	Outbox      *outbox.Outbox
-	SendTopic   string
-	EventsTopic string
+	DB              *sqlite.DB
+	Outbox          *outbox.Outbox
+	SendTopic       string
+	EventsTopic     string
+	DeadLetterTopic string
 }
+
+var _ app.Store = Store{}
 
 // Load implements app.Store.
 func (s Store) Load(ctx context.Context, emailID string) (app.State, bool, error) {
-	var (
-		st            app.State
-		first, lastAt sql.NullInt64
-	)
+	st := app.State{EmailID: emailID}
 	err := s.DB.Read.QueryRowContext(ctx,
-		`SELECT email_id, replay, attempts, status, last_error, last_reply, error_class, first_failed_at, last_failed_at
-		 FROM delivery_state WHERE email_id = ?`, emailID).
-		Scan(&st.EmailID, &st.Replay, &st.Attempts, &st.Status, &st.LastError, &st.LastReply, &st.ErrorClass, &first, &lastAt)
+		`SELECT replay, attempts, status FROM delivery_state WHERE email_id = ?`, emailID).
+		Scan(&st.Replay, &st.Attempts, &st.Status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, false, nil
 	}
 	if err != nil {
 		return st, false, fmt.Errorf("load delivery state: %w", err)
 	}
-	st.FirstFailedAt, st.LastFailedAt = sqlite.TimeOrNil(first), sqlite.TimeOrNil(lastAt)
 	return st, true, nil
 }
 
 // Record implements app.Store.
 func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) error {
-	st := o.State
-	now := time.Now()
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO delivery_state (email_id, replay, attempts, status, last_error, last_reply, error_class,
-			   first_failed_at, last_failed_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			 ON CONFLICT (email_id) DO UPDATE SET replay = excluded.replay, attempts = excluded.attempts,
-			   status = excluded.status, last_error = excluded.last_error, last_reply = excluded.last_reply,
-			   error_class = excluded.error_class, first_failed_at = excluded.first_failed_at,
-			   last_failed_at = excluded.last_failed_at, updated_at = excluded.updated_at`,
-			st.EmailID, st.Replay, st.Attempts, st.Status, st.LastError, st.LastReply, st.ErrorClass,
-			sqlite.MillisOrNull(st.FirstFailedAt), sqlite.MillisOrNull(st.LastFailedAt), now.UnixMilli())
-		if err != nil {
-			return fmt.Errorf("upsert delivery state: %w", err)
+	msgs, err := s.messagesOf(o, correlationID)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixMilli()
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := saveState(ctx, tx, o.State, now); err != nil {
+			return err
 		}
 		if len(o.Message.Raw) > 0 {
-			_, err = tx.ExecContext(ctx,
+			if _, err := tx.ExecContext(ctx,
 				`INSERT INTO delivery_messages (email_id, message_id, raw, rendered_at, owner_key_id) VALUES (?, ?, ?, ?, ?)
 				 ON CONFLICT (email_id) DO UPDATE SET message_id = excluded.message_id, raw = excluded.raw,
 				   rendered_at = excluded.rendered_at, owner_key_id = excluded.owner_key_id`,
-				st.EmailID, o.Message.MessageID, o.Message.Raw, now.UnixMilli(), o.OwnerKeyID)
-			if err != nil {
+				o.State.EmailID, o.Message.MessageID, o.Message.Raw, now, o.OwnerKeyID); err != nil {
 				return fmt.Errorf("store rendered message: %w", err)
 			}
 		}
-		for _, ev := range o.Events {
-			msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/a%d/%s", st.EmailID, st.Replay, st.Attempts, ev.Type), st.EmailID, correlationID, ev.Payload)
-			if err != nil {
-				return err
-			}
-			msg.Metadata.Set(contract.EventTypeKey, ev.Type)
-			if err := s.Outbox.Add(ctx, tx, s.EventsTopic, msg, time.Time{}); err != nil {
+		for _, sp := range o.Suppress {
+			if _, err := insertSuppression(ctx, tx, sp); err != nil {
 				return err
 			}
 		}
-		if o.Retry != nil {
-			r := o.Retry
-			msg, err := outbox.NewMessage(fmt.Sprintf("%s/r%d/a%d", r.EmailID, r.Replay, r.Attempt), r.EmailID, correlationID, r)
-			if err != nil {
-				return err
-			}
-			msg.Metadata.Set("attempt", strconv.Itoa(r.Attempt))
-			if err := s.Outbox.Add(ctx, tx, s.SendTopic, msg, o.RetryAt); err != nil {
+		for _, m := range msgs {
+			if err := s.Outbox.Add(ctx, tx, m.topic, m.msg, m.at); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record outcome of %s: %w", st.EmailID, err)
+		return fmt.Errorf("record outcome of %s: %w", o.State.EmailID, err)
 	}
 	s.Outbox.Notify()
+	return nil
+}
+
+func saveState(ctx context.Context, tx *sql.Tx, st app.State, now int64) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO delivery_state (email_id, replay, attempts, status, updated_at) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT (email_id) DO UPDATE SET replay = excluded.replay, attempts = excluded.attempts,
+		   status = excluded.status, updated_at = excluded.updated_at`,
+		st.EmailID, st.Replay, st.Attempts, st.Status, now)
+	if err != nil {
+		return fmt.Errorf("upsert delivery state: %w", err)
+	}
+	return nil
+}
+
+// queued is one message an outcome adds to the outbox.
+type queued struct {
+	topic string
+	msg   *message.Message
+	at    time.Time
+}
+
+// messagesOf builds the messages o causes, before the transaction (the writer is
+// shared by the whole process, so it should only write): the try's event, the next
+// try, the dead letter. Each is keyed by the email id, so they keep their order.
+func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error) {
+	try, id := o.Try, o.State.EmailID
+	var out []queued
+	ev, err := outbox.NewMessage(try.OutcomeUUID("attempted"), id, correlationID, o.Attempted)
+	if err != nil {
+		return nil, err
+	}
+	ev.Metadata.Set(contract.EventTypeKey, contract.EventEmailAttempted)
+	out = append(out, queued{topic: s.EventsTopic, msg: ev})
+	if o.Retry != nil {
+		next, err := outbox.NewMessage(o.Retry.MessageUUID(), id, correlationID, o.Retry)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, queued{topic: s.SendTopic, msg: next, at: o.RetryAt})
+	}
+	if o.DeadLetter != nil {
+		dl, err := outbox.NewMessage(try.OutcomeUUID("dead-letter"), id, correlationID, o.DeadLetter)
+		if err != nil {
+			return nil, err
+		}
+		dl.Metadata.Set(contract.EventTypeKey, contract.EventDeadLetter)
+		out = append(out, queued{topic: s.DeadLetterTopic, msg: dl})
+	}
+	return out, nil
+}
+
+// Requeue implements app.Store.
+func (s Store) Requeue(ctx context.Context, cmd contract.SendEmail) error {
+	msg, err := outbox.NewMessage(cmd.MessageUUID(), cmd.EmailID, cmd.CorrelationID, cmd)
+	if err != nil {
+		return err
+	}
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error { return s.Outbox.Add(ctx, tx, s.SendTopic, msg, time.Time{}) })
+	if err != nil {
+		return fmt.Errorf("requeue %s: %w", cmd.MessageUUID(), err)
+	}
 	return nil
 }
 
@@ -117,4 +162,111 @@ func (s Store) Raw(ctx context.Context, emailID string) ([]byte, string, error) 
 		return nil, "", apperr.Unavailable("cannot read the rendered message", err)
 	}
 	return raw, owner, nil
+}
+
+const suppressionColumns = `id, address, reason, detail, email_id, source, created_at`
+
+// Suppressed implements app.SuppressionStore.
+func (s Store) Suppressed(ctx context.Context, addrs []string) (map[string]app.Suppression, error) {
+	keys := make([]string, len(addrs))
+	for i, a := range addrs {
+		keys[i] = app.SuppressionKey(a)
+	}
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("encode addresses: %w", err)
+	}
+	found, err := sqlite.Query(ctx, s.DB, scanSuppression,
+		`SELECT `+suppressionColumns+` FROM delivery_suppressions WHERE address IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read suppressions: %w", err)
+	}
+	out := make(map[string]app.Suppression, len(found))
+	for _, sp := range found {
+		out[sp.Address] = sp
+	}
+	return out, nil
+}
+
+// ListSuppressions implements app.SuppressionStore.
+func (s Store) ListSuppressions(ctx context.Context, f app.SuppressionFilter) ([]app.Suppression, error) {
+	var where []string
+	var args []any
+	if f.AddressContains != "" {
+		where = append(where, "instr(address, ?) > 0")
+		args = append(args, strings.ToLower(f.AddressContains))
+	}
+	if f.Cursor > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Cursor)
+	}
+	q := `SELECT ` + suppressionColumns + ` FROM delivery_suppressions`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, f.Limit)
+	out, err := sqlite.Query(ctx, s.DB, scanSuppression, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list suppressions: %w", err)
+	}
+	return out, nil
+}
+
+// AddSuppression implements app.SuppressionStore.
+func (s Store) AddSuppression(ctx context.Context, sp app.Suppression) (app.Suppression, bool, error) {
+	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
+	var created bool
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		created, err = insertSuppression(ctx, tx, sp)
+		return err
+	})
+	if err != nil {
+		return app.Suppression{}, false, err
+	}
+	stored, err := sqlite.Query(ctx, s.DB, scanSuppression,
+		`SELECT `+suppressionColumns+` FROM delivery_suppressions WHERE address = ?`, sp.Address)
+	if err != nil || len(stored) == 0 {
+		return app.Suppression{}, false, fmt.Errorf("read the stored suppression: %w", errors.Join(err, sql.ErrNoRows))
+	}
+	return stored[0], created, nil
+}
+
+// insertSuppression adds sp unless its address is on the list; it reports whether it
+// did.
+func insertSuppression(ctx context.Context, tx *sql.Tx, sp app.Suppression) (bool, error) {
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO delivery_suppressions (address, reason, detail, email_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (address) DO NOTHING`,
+		sp.Address, sp.Reason, sp.Detail, sp.EmailID, sp.Source, sp.CreatedAt.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("add suppression: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// RemoveSuppression implements app.SuppressionStore.
+func (s Store) RemoveSuppression(ctx context.Context, addr string) (bool, error) {
+	ctx = context.WithoutCancel(ctx)
+	var removed bool
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM delivery_suppressions WHERE address = ?`, addr)
+		if err != nil {
+			return fmt.Errorf("remove suppression: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		removed = n > 0
+		return nil
+	})
+	return removed, err
+}
+
+func scanSuppression(sc sqlite.Scanner) (app.Suppression, error) {
+	var sp app.Suppression
+	var created int64
+	err := sc.Scan(&sp.ID, &sp.Address, &sp.Reason, &sp.Detail, &sp.EmailID, &sp.Source, &created)
+	sp.CreatedAt = time.UnixMilli(created).UTC()
+	return sp, err
 }

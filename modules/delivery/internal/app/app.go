@@ -1,5 +1,6 @@
-// Package app holds the delivery module's use cases: send an email, and show what
-// was sent.
+// Package app holds the delivery module's use cases: try an email, keep the mail
+// server's gate, manage the suppression list, and show what was sent. It takes plain
+// values: the ports adapt Watermill messages and HTTP requests to it.
 package app
 
 import (
@@ -8,124 +9,86 @@ import (
 
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/render"
+	"github.com/mailroom/mailroom/modules/delivery/internal/transport"
 )
 
-// Status of an email in delivery.
-const (
-	// StatusRetrying is an email whose last try failed transiently; its next try is
-	// an outbox row due later.
-	StatusRetrying = "retrying"
-	// StatusSent is final: any later copy of the command is acknowledged unsent.
-	StatusSent = "sent"
-	// StatusDead is an email handed to the dead letters; a replay (a command with a
-	// higher Replay) sends it again.
-	StatusDead = "dead"
-)
+// Application is the table of contents of the delivery module: every use case.
+type Application struct {
+	// SendEmail tries an email once (the handler of topics.send).
+	SendEmail SendEmail
+	// Gate holds every send while the mail server is unreachable or misconfigured.
+	Gate *ServerGate
+	// Suppressions lists, adds and removes suppressed addresses.
+	Suppressions Suppressions
+	// RawMessage shows the message as handed to the transport.
+	RawMessage RawMessage
+}
 
-// Error classes, as recorded with dead letters.
-const (
-	// ClassPermanent is a try that can never succeed (a 5xx reply, an unrenderable
-	// email).
-	ClassPermanent = "permanent"
-	// ClassExhausted is transient failures that used up RetryPolicy.MaxAttempts.
-	ClassExhausted = "transient_exhausted"
-	// ClassPoison is a command that could not be read (bad JSON, no email_id, an
-	// attempt below 1); nothing was sent.
-	ClassPoison = "poison"
-)
-
-// State is what delivery remembers of one email.
+// State is what delivery remembers of one email in this instance: which try it
+// recorded last, so that a redelivered command is acknowledged without a second send.
 type State struct {
 	// EmailID is the email this state is about.
 	EmailID string
 	// Replay is the replay the state describes; a command with a higher one starts
 	// a fresh state.
 	Replay int
-	// Attempts is the last attempt recorded in that replay (1-based); an older or
-	// equal one is not sent again.
+	// Attempts is the last try recorded in that replay (1-based); an older or equal
+	// one is not sent again.
 	Attempts int
-	// Status is StatusRetrying, StatusSent or StatusDead.
+	// Status is contract.StatusRetrying, StatusSent or StatusDead.
 	Status string
-	// LastError is the latest failure's text in this replay; "" until a try fails,
-	// and kept after a later success.
-	LastError string
-	// LastReply is the server's latest reply (the acceptance once sent); "" when
-	// it gave none.
-	LastReply string
-	// ErrorClass is a Class* constant once the email is dead, "" before.
-	ErrorClass string
-	// FirstFailedAt is the first failed try of this replay; nil until one fails.
-	FirstFailedAt *time.Time
-	// LastFailedAt is the latest failed try of this replay; nil until one fails.
-	LastFailedAt *time.Time
 }
 
-// Outcome is the result of one attempt, recorded in one transaction together with
-// the events (and the retry) it causes.
+// Final reports whether the replay the state describes is over.
+func (s State) Final() bool {
+	return s.Status == contract.StatusSent || s.Status == contract.StatusDead
+}
+
+// Outcome is the result of one try, recorded in one transaction together with what it
+// causes: the event, the next try, the dead letter and new suppressions.
 type Outcome struct {
+	// Try is the command tried: the messages the outcome causes are named after it.
+	Try contract.SendEmail
 	// State replaces the email's stored state.
 	State State
 	// Message is the rendered message, stored for the raw-message API; one with no
-	// Raw (a render failure) leaves the stored one as it was.
+	// Raw (a render failure, or nobody to send to) leaves the stored one as it was.
 	Message render.Message
 	// OwnerKeyID is the API key that sent the email, stored with the message.
 	OwnerKeyID string
-	// Events are published on topics.events, keyed by the email id.
-	Events []Event
-	// Retry, when set, is the SendEmail of the next attempt, due at RetryAt.
-	Retry *contract.SendEmail
-	// RetryAt is when the outbox publishes Retry; zero when Retry is nil.
+	// Attempted is the event reporting the try.
+	Attempted contract.EmailAttempted
+	// Retry, when set, is the SendEmail of the next try, due at RetryAt.
+	Retry   *contract.SendEmail
 	RetryAt time.Time
+	// DeadLetter, when set, goes to topics.dead_letter.
+	DeadLetter *contract.DeadLetter
+	// Suppress are hard bounces to add to the suppression list (an address already
+	// on it keeps its entry).
+	Suppress []Suppression
 }
 
-// Event is one event to publish; Type goes into the metadata.
-type Event struct {
-	// Type is one of contract's Event* constants.
-	Type string
-	// Payload is the matching contract struct, sent as JSON.
-	Payload any
-}
-
-// Store keeps delivery state. Declared here, where it is used.
+// Store keeps delivery's state and writes what an outcome causes to the outbox in
+// the same transaction. Declared here, where it is used.
 type Store interface {
 	// Load returns the email's state; false, with no error, when delivery has
 	// recorded nothing of it yet.
 	Load(ctx context.Context, emailID string) (State, bool, error)
-	// Record stores o in one transaction: state, message, events and retry, the
-	// messages carrying correlationID. On error nothing is recorded.
+	// Record stores o in one transaction, the messages it causes carrying
+	// correlationID. On error nothing is recorded.
 	Record(ctx context.Context, o Outcome, correlationID string) error
+	// Requeue writes cmd to the outbox again, due now, for a try that did not
+	// happen (shutdown came first).
+	Requeue(ctx context.Context, cmd contract.SendEmail) error
 	// Raw returns the rendered message and the API key that sent the email.
 	Raw(ctx context.Context, emailID string) (raw []byte, ownerKeyID string, err error)
+	// SuppressionStore is the suppression list.
+	SuppressionStore
 }
 
 // Transport hands a rendered message to a mail server (or captures it).
 type Transport interface {
-	// Send hands msg to the server and returns its acceptance reply; on error,
-	// SendEmail.IsPermanent tells whether a later try could succeed.
-	Send(ctx context.Context, msg render.Message) (reply string, err error)
-}
-
-// RetryPolicy is Spring's @RetryableTopic backoff: MaxAttempts counts the first try;
-// the wait after attempt n is Initial*Multiplier^(n-1), at most Max.
-type RetryPolicy struct {
-	// MaxAttempts is the tries per replay, the first included (retry.max_attempts).
-	MaxAttempts int
-	// Initial is the wait after the first failed try (retry.initial_interval).
-	Initial time.Duration
-	// Multiplier grows each later wait; at least 1 (retry.multiplier).
-	Multiplier float64
-	// Max caps every wait (retry.max_interval).
-	Max time.Duration
-}
-
-// Delay is the wait after the given failed attempt (1-based).
-func (p RetryPolicy) Delay(attempt int) time.Duration {
-	d := float64(p.Initial)
-	for i := 1; i < attempt; i++ {
-		d *= p.Multiplier
-		if d >= float64(p.Max) {
-			return p.Max
-		}
-	}
-	return min(time.Duration(d), p.Max)
+	// Send runs one mail transaction for msg.Recipients and returns each one's
+	// outcome, or a *transport.ServerError when no recipient's fate was decided.
+	Send(ctx context.Context, msg render.Message) (transport.Result, error)
 }

@@ -2,242 +2,390 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"sync"
+	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
-	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/render"
-	"github.com/mailroom/mailroom/platform/broker"
+	"github.com/mailroom/mailroom/modules/delivery/internal/transport"
 	"github.com/mailroom/mailroom/platform/logging"
 )
 
-// SendEmail handles one SendEmail command: it sends the email once, records the
-// outcome idempotently, and decides what comes next: nothing (sent), a retry due
-// later (a transient failure with attempts left), or the dead letters (a permanent
-// failure, attempts exhausted, or a payload that cannot be read).
+// SendEmail tries an email once: one SMTP transaction for every recipient the
+// command carries that is not suppressed. Each recipient gets its own outcome
+// (delivered, bounced, deferred, or failed once its retries ran out), recorded
+// idempotently with the event that reports it; the deferred ones are carried by the
+// next try, an outbox row due later, so a backing-off email never holds up its lane
+// and its retry survives a restart. An email that ends with a failed recipient, or
+// with nobody delivered, leaves a dead letter in the same transaction.
 //
-// Retries are not waited for here: the next attempt is an outbox row due at a later
-// time, so a backing-off email never holds up the lane or partition it came from,
-// and a scheduled retry survives a restart.
+// A send that meets an outage or a configuration error decides nothing: it burns no
+// attempt, closes the Gate, and waits there with every other lane until the server
+// answers, then tries again.
 type SendEmail struct {
-	Store       Store
-	Transport   Transport
-	Render      render.Options
-	Retry       RetryPolicy
-	IsPermanent func(error) bool
-	// ReplyOf is the mail server's reply in a Transport error, "" if none.
-	ReplyOf func(error) string
-	// SendTopic and ConsumerGroup are recorded with dead letters.
-	SendTopic     string
-	ConsumerGroup string
-	Now           func() time.Time
-	Log           *slog.Logger
-	// Unrecorded remembers sends the store failed to record; nil forgets them, and
-	// a redelivery then sends again.
+	Store     Store
+	Transport Transport
+	Gate      *ServerGate
+	Render    render.Options
+	Retry     RetryPolicy
+	Now       func() time.Time
+	Log       *slog.Logger
+	// Unrecorded remembers outcomes the store failed to record; nil forgets them,
+	// and a redelivery then sends again.
 	Unrecorded *Unrecorded
 }
 
-// Unrecorded remembers, in memory, emails the transport handed over whose record
-// the store then refused (a full disk, a read-only database). A redelivery of the
-// same attempt retries the record instead of sending again: without it, each
-// redelivery during a database outage would send one more copy. Memory is enough:
-// it is lost only with the process, the one window where the contract allows a
-// second copy. It is safe for concurrent use.
-type Unrecorded struct {
-	mu   sync.Mutex
-	sent map[attemptKey]Outcome
+// Source says where a command was read, for the dead letter it may cause.
+type Source struct {
+	// Topic and ConsumerGroup name the topic and the group that read the command.
+	Topic, ConsumerGroup string
+	// Partition and Offset locate it on Kafka; nil on the Go-channel broker.
+	Partition, Offset *int64
 }
 
-type attemptKey struct {
-	emailID         string
-	replay, attempt int
-}
+// ErrInterrupted wraps the error of a try that shutdown interrupted: the command is
+// redelivered and tried again, never counted.
+var ErrInterrupted = errors.New("send interrupted")
 
-// NewUnrecorded returns an empty Unrecorded.
-func NewUnrecorded() *Unrecorded { return &Unrecorded{sent: map[attemptKey]Outcome{}} }
-
-func (u *Unrecorded) remember(k attemptKey, o Outcome) {
-	if u == nil {
-		return
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.sent[k] = o
-}
-
-func (u *Unrecorded) lookup(k attemptKey) (Outcome, bool) {
-	if u == nil {
-		return Outcome{}, false
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	o, ok := u.sent[k]
-	return o, ok
-}
-
-func (u *Unrecorded) forget(k attemptKey) {
-	if u == nil {
-		return
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.sent, k)
-}
-
-// Handle is the Watermill handler. A nil return acknowledges the message; a
-// broker.Permanent error sends it to the dead letters; any other error nacks it for
-// redelivery (a database outage, or shutdown).
-func (h SendEmail) Handle(msg *message.Message) error {
-	ctx := msg.Context()
-	var cmd contract.SendEmail
-	if err := json.Unmarshal(msg.Payload, &cmd); err != nil || cmd.EmailID == "" || cmd.Attempt < 1 {
-		if err == nil {
-			err = errors.New("email_id and attempt are required")
-		}
-		h.markDead(msg, cmd, State{ErrorClass: ClassPoison, LastError: err.Error()})
-		return broker.Permanent(fmt.Errorf("poison SendEmail %s: %w", msg.UUID, err))
+// Handle tries cmd once. It returns nil once the try is recorded (or was recorded
+// before: a redelivery), and an error when the command must be delivered again: the
+// database refused the record, or shutdown interrupted the send (ErrInterrupted).
+func (h SendEmail) Handle(ctx context.Context, cmd contract.SendEmail, src Source) error {
+	if len(cmd.Recipients) == 0 {
+		// A command from before recipients had outcomes of their own: it stands
+		// for the whole email.
+		cmd.Recipients = contract.EnvelopeOf(cmd.Email)
 	}
 	log := h.Log.With(logging.KeyEmailID, cmd.EmailID, logging.KeyCorrelationID, cmd.CorrelationID,
 		"attempt", cmd.Attempt, "replay", cmd.Replay)
-
-	st, found, err := h.Store.Load(ctx, cmd.EmailID)
-	if err != nil {
-		return fmt.Errorf("load delivery state of %s: %w", cmd.EmailID, err)
-	}
-	if found {
-		switch {
-		case st.Status == StatusSent:
-			log.Debug("already sent; acknowledging a redelivery")
-			return nil
-		case cmd.Replay < st.Replay || (cmd.Replay == st.Replay && cmd.Attempt < st.Attempts):
-			log.Debug("stale attempt; acknowledging")
-			return nil
-		case cmd.Replay == st.Replay && cmd.Attempt == st.Attempts && st.Status == StatusDead:
-			// Recorded dead, but the move to the dead letters may not have happened
-			// (a crash in between): do it again; the dead letters are idempotent.
-			h.markDead(msg, cmd, st)
-			return broker.Permanent(fmt.Errorf("email %s: %s", cmd.EmailID, st.LastError))
-		case cmd.Replay == st.Replay && cmd.Attempt == st.Attempts:
-			log.Debug("attempt already recorded; its retry is scheduled")
-			return nil
-		}
-	}
-	if !found || cmd.Replay > st.Replay {
-		st = State{EmailID: cmd.EmailID, Replay: cmd.Replay}
+	if done, err := h.recordedBefore(ctx, cmd, log); done || err != nil {
+		return err
 	}
 	key := attemptKey{cmd.EmailID, cmd.Replay, cmd.Attempt}
 	if out, ok := h.Unrecorded.lookup(key); ok {
-		// An earlier delivery of this message sent the email and could not record
+		// An earlier delivery of this command sent the email and could not record
 		// it: record it now rather than send a second copy.
-		if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
-			return fmt.Errorf("record sent %s (sent by an earlier delivery): %w", cmd.EmailID, err)
+		return h.record(ctx, key, cmd, out, log)
+	}
+	t, err := h.try(ctx, cmd, log)
+	if errors.Is(err, ErrGateShut) {
+		// Shutdown came while the mail server was down: nothing was tried. The
+		// command goes back to the outbox, to be published again at the next
+		// start, and this copy is acknowledged.
+		if err := h.Store.Requeue(context.WithoutCancel(ctx), cmd); err != nil {
+			return fmt.Errorf("hand %s back to the outbox: %w", cmd.EmailID, err)
 		}
-		h.Unrecorded.forget(key)
-		log.Info("email sent", "reply", out.State.LastReply, "recorded_late", true)
+		log.Info("shutdown while the mail server was unavailable; the email waits in the outbox for the next start")
 		return nil
 	}
+	if err != nil {
+		return err
+	}
+	return h.record(ctx, key, cmd, h.outcome(cmd, src, t), log)
+}
 
-	now := h.Now()
-	rendered, err := render.Render(cmd, render.Options{DefaultFrom: h.Render.DefaultFrom, Now: func() time.Time { return now }})
+// recordedBefore reports whether cmd's try is recorded already: a redelivery, or a
+// command older than what this instance recorded.
+func (h SendEmail) recordedBefore(ctx context.Context, cmd contract.SendEmail, log *slog.Logger) (bool, error) {
+	st, found, err := h.Store.Load(ctx, cmd.EmailID)
 	if err != nil {
-		return h.fail(ctx, msg, cmd, st, rendered, err, true, log)
+		return false, fmt.Errorf("load delivery state of %s: %w", cmd.EmailID, err)
 	}
-	reply, err := h.Transport.Send(ctx, rendered)
-	if err != nil && ctx.Err() != nil {
-		// Shutdown, not failure: the message is redelivered and tried again.
-		return fmt.Errorf("send %s interrupted: %w", cmd.EmailID, ctx.Err())
+	if !found || cmd.Replay > st.Replay {
+		return false, nil
 	}
+	if cmd.Replay < st.Replay || cmd.Attempt <= st.Attempts || st.Final() {
+		log.Debug("try already recorded; acknowledging a redelivery", "recorded_attempt", st.Attempts, "recorded_status", st.Status)
+		return true, nil
+	}
+	return false, nil
+}
+
+// tried is what one try did, before it is turned into an Outcome.
+type tried struct {
+	// first is when the replay's first try began; at when this one ended.
+	first, at time.Time
+	// states are the recipients this try carried or skipped, with their new state.
+	states []contract.RecipientState
+	// replies are the server's replies to the recipients it answered, by address,
+	// and hardBounces the results that put an address on the suppression list.
+	replies     map[string]string
+	hardBounces []transport.RecipientResult
+	// message is the rendered message; err a failure of the whole try (render).
+	message render.Message
+	err     error
+}
+
+// try skips the suppressed recipients, renders the email for the others and sends
+// it, waiting at the gate through outages.
+func (h SendEmail) try(ctx context.Context, cmd contract.SendEmail, log *slog.Logger) (tried, error) {
+	t := tried{first: cmd.FirstAttemptAt, replies: map[string]string{}}
+	if t.first.IsZero() {
+		t.first = h.Now()
+	}
+	send, err := h.skipSuppressed(ctx, cmd, &t)
 	if err != nil {
-		return h.fail(ctx, msg, cmd, st, rendered, err, h.IsPermanent(err), log)
+		return t, err
 	}
-	st.Attempts, st.Status, st.LastReply = cmd.Attempt, StatusSent, reply
-	out := Outcome{State: st, Message: rendered, OwnerKeyID: cmd.OwnerKeyID, Events: []Event{{contract.EventEmailSent,
-		contract.EmailSent{EmailID: cmd.EmailID, Attempt: cmd.Attempt, Reply: reply, At: h.Now()}}}}
+	if len(send) > 0 {
+		one := cmd
+		one.Recipients = send
+		t.message, t.err = render.Render(one, render.Options{DefaultFrom: h.Render.DefaultFrom, Now: h.Now})
+		var results []transport.RecipientResult
+		if t.err == nil {
+			results, t.err = h.deliver(ctx, t.message, t.first, log)
+			if errors.Is(t.err, ErrInterrupted) || errors.Is(t.err, ErrGateShut) {
+				return t, t.err
+			}
+		}
+		t.at = h.Now()
+		t.states = append(t.states, h.judge(cmd, send, results, &t)...)
+	}
+	if t.at.IsZero() {
+		t.at = h.Now()
+	}
+	return t, nil
+}
+
+// skipSuppressed returns the recipients of cmd that are not on the suppression list,
+// and adds the others to t as suppressed: they get no SMTP command at all.
+func (h SendEmail) skipSuppressed(ctx context.Context, cmd contract.SendEmail, t *tried) ([]contract.Recipient, error) {
+	addrs := make([]string, len(cmd.Recipients))
+	for i, r := range cmd.Recipients {
+		addrs[i] = r.Address
+	}
+	found, err := h.Store.Suppressed(ctx, addrs)
+	if err != nil {
+		return nil, fmt.Errorf("read the suppression list: %w", err)
+	}
+	send := make([]contract.Recipient, 0, len(cmd.Recipients))
+	for _, r := range cmd.Recipients {
+		s, ok := found[SuppressionKey(r.Address)]
+		if !ok {
+			send = append(send, r)
+			continue
+		}
+		t.states = append(t.states, contract.RecipientState{Recipient: r, Status: contract.RecipientSuppressed,
+			Attempts: cmd.Attempt - 1, Detail: "on the suppression list: " + s.Reason})
+	}
+	return send, nil
+}
+
+// deliver sends msg, waiting at the gate while the server is down or misconfigured:
+// such a failure burns no attempt. Once the replay's first try is retry.max_age old,
+// an outage fails the try instead (its recipients are then failed or deferred like
+// any others). It returns ErrInterrupted when ctx ends first.
+func (h SendEmail) deliver(ctx context.Context, msg render.Message, first time.Time, log *slog.Logger) ([]transport.RecipientResult, error) {
+	for {
+		if err := h.Gate.Wait(ctx); errors.Is(err, ErrGateShut) {
+			return nil, err
+		} else if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
+		res, err := h.Transport.Send(ctx, msg)
+		if err == nil {
+			h.Gate.Succeeded()
+			return res.Recipients, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+		}
+		var se *transport.ServerError
+		if errors.As(err, &se) && se.Kind == transport.KindMessage {
+			return nil, err
+		}
+		if h.Retry.MaxAge > 0 && h.Now().Sub(first) >= h.Retry.MaxAge {
+			return nil, fmt.Errorf("still failing after retry.max_age (%s): %w", h.Retry.MaxAge, err)
+		}
+		log.Debug("send waits for the mail server", "error", err)
+		h.Gate.Pause(err)
+	}
+}
+
+// judge gives each recipient of send its new state from the transport's results,
+// or from t.err when the whole try failed.
+func (h SendEmail) judge(cmd contract.SendEmail, send []contract.Recipient, results []transport.RecipientResult, t *tried) []contract.RecipientState {
+	byAddr := make(map[string]transport.RecipientResult, len(results))
+	for _, r := range results {
+		byAddr[r.Address] = r
+	}
+	giveUp := h.Retry.GivesUp(cmd.Attempt, t.first, t.at)
+	states := make([]contract.RecipientState, 0, len(send))
+	for _, rc := range send {
+		st := contract.RecipientState{Recipient: rc, Attempts: cmd.Attempt}
+		r, ok := byAddr[rc.Address]
+		switch {
+		case t.err != nil:
+			st.Status, st.Detail = contract.RecipientFailed, t.err.Error()
+			if !giveUp && !isPermanent(t.err) {
+				st.Status = contract.RecipientDeferred
+			}
+		case !ok:
+			st.Status, st.Detail = contract.RecipientDeferred, "no answer from the transport"
+		case r.Verdict == transport.Delivered:
+			st.Status, st.Detail = contract.RecipientDelivered, r.Detail
+		case r.Verdict == transport.Bounced:
+			st.Status, st.Detail = contract.RecipientBounced, r.Detail
+			if transport.IsMailboxHardBounce(r) {
+				t.hardBounces = append(t.hardBounces, r)
+			}
+		default:
+			st.Status, st.Detail = contract.RecipientDeferred, r.Detail
+		}
+		if ok && r.Code != 0 {
+			t.replies[rc.Address] = r.Detail
+		}
+		if st.Status == contract.RecipientDeferred && giveUp {
+			st.Status = contract.RecipientFailed
+			st.Detail = fmt.Sprintf("retries ran out after %s: %s", plural(cmd.Attempt, "attempt"), st.Detail)
+		}
+		states = append(states, st)
+	}
+	return states
+}
+
+// isPermanent reports whether a failure of the whole try will happen again on every
+// try: a message that cannot be rendered, or that the transport refuses to send.
+func isPermanent(err error) bool {
+	var se *transport.ServerError
+	return errors.Is(err, render.ErrInvalid) || errors.As(err, &se) && se.Kind == transport.KindMessage
+}
+
+// outcome turns what the try did into what is recorded: the state, the event, and
+// the next try or, once every recipient is final, the dead letter when one is due.
+func (h SendEmail) outcome(cmd contract.SendEmail, src Source, t tried) Outcome {
+	var deferred []contract.Recipient
+	settled := append([]contract.RecipientState(nil), cmd.Settled...)
+	for _, st := range t.states {
+		if st.Status == contract.RecipientDeferred {
+			deferred = append(deferred, st.Recipient)
+		} else {
+			settled = append(settled, st)
+		}
+	}
+	ev := contract.EmailAttempted{EmailID: cmd.EmailID, Replay: cmd.Replay, Attempt: cmd.Attempt,
+		Recipients: t.states, At: t.at}
+	if t.err != nil {
+		ev.Error = t.err.Error()
+	}
+	out := Outcome{Try: cmd, Message: t.message, OwnerKeyID: cmd.OwnerKeyID, Suppress: h.suppressionsOf(cmd, t)}
+	switch {
+	case len(deferred) > 0:
+		next := cmd.NextTry(deferred, settled, t.first)
+		at := t.at.Add(h.Retry.Jittered(cmd.Attempt))
+		ev.Status, ev.NextAttemptAt = contract.StatusRetrying, &at
+		out.Retry, out.RetryAt = &next, at
+	case contract.Delivered(settled):
+		ev.Status = contract.StatusSent
+	default:
+		ev.Status = contract.StatusDead
+	}
+	if ev.Status != contract.StatusRetrying && deadLettered(settled) {
+		out.DeadLetter = deadLetterOf(cmd, src, settled, t)
+	}
+	out.State = State{EmailID: cmd.EmailID, Replay: cmd.Replay, Attempts: cmd.Attempt, Status: ev.Status}
+	out.Attempted = ev
+	return out
+}
+
+// suppressionsOf lists the hard bounces of t as suppressions to add.
+func (h SendEmail) suppressionsOf(cmd contract.SendEmail, t tried) []Suppression {
+	var out []Suppression
+	for _, r := range t.hardBounces {
+		out = append(out, Suppression{Address: SuppressionKey(r.Address), Reason: ReasonHardBounce, Detail: r.Detail,
+			EmailID: cmd.EmailID, Source: SourceBounce, CreatedAt: t.at})
+	}
+	return out
+}
+
+// deadLettered reports whether an email whose recipients are all final, as settled,
+// goes to the dead letters: when a recipient's retries ran out, or nobody got it.
+func deadLettered(settled []contract.RecipientState) bool {
+	for _, st := range settled {
+		if st.Status == contract.RecipientFailed {
+			return true
+		}
+	}
+	return !contract.Delivered(settled)
+}
+
+// deadLetterOf builds the dead letter of an email whose last try was cmd.
+func deadLetterOf(cmd contract.SendEmail, src Source, settled []contract.RecipientState, t tried) *contract.DeadLetter {
+	dl := &contract.DeadLetter{Send: cmd, ErrorClass: contract.ClassPermanent, FirstAttemptAt: t.first, LastAttemptAt: t.at,
+		OriginalTopic: src.Topic, OriginalPartition: src.Partition, OriginalOffset: src.Offset, ConsumerGroup: src.ConsumerGroup}
+	for _, st := range settled {
+		if st.Status == contract.RecipientDelivered {
+			continue
+		}
+		dl.Undelivered = append(dl.Undelivered, st)
+		if st.Status == contract.RecipientFailed {
+			dl.ErrorClass = contract.ClassExhausted
+		}
+		if reply, ok := t.replies[st.Address]; ok && dl.SMTPReply == "" {
+			dl.SMTPReply = reply
+		}
+	}
+	dl.Reason = reasonOf(dl.Undelivered, len(settled))
+	return dl
+}
+
+// maxReasonRecipients bounds how many recipients a dead letter's reason names.
+const maxReasonRecipients = 3
+
+// reasonOf says in one line which recipients were not delivered and why:
+// "1 of 3 recipients not delivered: b@x.example failed: retries ran out after 3
+// attempts: 451 4.3.0 Try later".
+func reasonOf(undelivered []contract.RecipientState, total int) string {
+	parts := make([]string, 0, maxReasonRecipients+1)
+	for i, st := range undelivered {
+		if i == maxReasonRecipients {
+			parts = append(parts, fmt.Sprintf("and %d more", len(undelivered)-i))
+			break
+		}
+		parts = append(parts, st.Address+" "+st.Status+": "+st.Detail)
+	}
+	return fmt.Sprintf("%d of %s not delivered: %s", len(undelivered), plural(total, "recipient"), strings.Join(parts, "; "))
+}
+
+// plural writes n and noun, adding an "s" unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// record stores out; when the store refuses it, Unrecorded keeps it for the
+// redelivery, so a recipient the server accepted is not sent a second copy.
+func (h SendEmail) record(ctx context.Context, key attemptKey, cmd contract.SendEmail, out Outcome, log *slog.Logger) error {
 	if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
-		// The server has the email. A redelivery to this process records it from
-		// memory; only if the process dies first is it sent again (the one
-		// duplicate the contract allows), under the same Message-ID.
 		h.Unrecorded.remember(key, out)
-		return fmt.Errorf("record sent %s: %w", cmd.EmailID, err)
+		return fmt.Errorf("record try %d of %s: %w", cmd.Attempt, cmd.EmailID, err)
 	}
-	log.Info("email sent", "reply", reply)
+	h.Unrecorded.forget(key)
+	h.logOutcome(out, log)
 	return nil
 }
 
-// fail records a failed attempt and either schedules the next one or sends the
-// message to the dead letters.
-func (h SendEmail) fail(ctx context.Context, msg *message.Message, cmd contract.SendEmail, st State,
-	rendered render.Message, sendErr error, permanent bool, log *slog.Logger) error {
-	now := h.Now()
-	st.Attempts = cmd.Attempt
-	st.LastError = sendErr.Error()
-	if h.ReplyOf != nil {
-		st.LastReply = h.ReplyOf(sendErr)
+// logOutcome writes one line per recorded try: info when the email is sent or its
+// recipients are waiting for their next try, warn when it went to the dead letters.
+func (h SendEmail) logOutcome(out Outcome, log *slog.Logger) {
+	counts := map[string]int{}
+	for _, st := range out.Attempted.Recipients {
+		counts[st.Status]++
 	}
-	if st.FirstFailedAt == nil {
-		st.FirstFailedAt = &now
+	args := []any{"status", out.Attempted.Status, "delivered", counts[contract.RecipientDelivered],
+		"deferred", counts[contract.RecipientDeferred], "bounced", counts[contract.RecipientBounced],
+		"suppressed", counts[contract.RecipientSuppressed], "failed", counts[contract.RecipientFailed]}
+	switch {
+	case out.DeadLetter != nil:
+		log.Warn("email tried; moving it to the dead letters", append(args, "reason", out.DeadLetter.Reason)...)
+	case out.Retry != nil:
+		log.Info("email tried; deferred recipients are tried again later", append(args, "next_attempt_at", out.RetryAt)...)
+	default:
+		log.Info("email tried", args...)
 	}
-	st.LastFailedAt = &now
-	failed := Event{contract.EventEmailAttemptFailed, contract.EmailAttemptFailed{
-		EmailID: cmd.EmailID, Attempt: cmd.Attempt, Error: sendErr.Error(), Permanent: permanent, At: now}}
-	out := Outcome{State: st, Message: rendered, OwnerKeyID: cmd.OwnerKeyID, Events: []Event{failed}}
-
-	if !permanent && cmd.Attempt < h.Retry.MaxAttempts {
-		next := cmd
-		next.Attempt = cmd.Attempt + 1
-		at := now.Add(h.Retry.Delay(cmd.Attempt))
-		out.State.Status = StatusRetrying
-		out.Retry, out.RetryAt = &next, at
-		out.Events = append(out.Events, Event{contract.EventEmailRetryScheduled, contract.EmailRetryScheduled{
-			EmailID: cmd.EmailID, NextAttempt: next.Attempt, NextAttemptAt: at, LastError: sendErr.Error(), At: now}})
-		if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
-			return fmt.Errorf("record retry of %s: %w", cmd.EmailID, err)
-		}
-		log.Warn("attempt failed; retry scheduled", "error", sendErr, "next_attempt_at", at)
-		return nil
-	}
-	out.State.Status = StatusDead
-	out.State.ErrorClass = ClassPermanent
-	if !permanent {
-		out.State.ErrorClass = ClassExhausted
-	}
-	if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); err != nil {
-		return fmt.Errorf("record failure of %s: %w", cmd.EmailID, err)
-	}
-	log.Warn("email failed for good; moving to the dead letters", "error", sendErr, "class", out.State.ErrorClass)
-	h.markDead(msg, cmd, out.State)
-	return broker.Permanent(fmt.Errorf("email %s: %w", cmd.EmailID, sendErr))
-}
-
-// markDead sets the dead-letter metadata the poison-queue middleware carries over.
-func (h SendEmail) markDead(msg *message.Message, cmd contract.SendEmail, st State) {
-	m := msg.Metadata
-	m.Set(dlt.MetaOriginalTopic, h.SendTopic)
-	m.Set(dlt.MetaConsumerGroup, h.ConsumerGroup)
-	if p, ok := partitionOf(msg); ok {
-		m.Set(dlt.MetaOriginalPartition, strconv.FormatInt(int64(p.partition), 10))
-		m.Set(dlt.MetaOriginalOffset, strconv.FormatInt(p.offset, 10))
-	}
-	m.Set(dlt.MetaEmailID, cmd.EmailID)
-	m.Set(dlt.MetaAttempts, strconv.Itoa(st.Attempts))
-	m.Set(dlt.MetaReplay, strconv.Itoa(cmd.Replay))
-	m.Set(dlt.MetaErrorClass, st.ErrorClass)
-	m.Set(dlt.MetaErrorMessage, st.LastError)
-	m.Set(dlt.MetaSMTPReply, st.LastReply)
-	if st.FirstFailedAt != nil {
-		m.Set(dlt.MetaFirstFailureAt, st.FirstFailedAt.UTC().Format(time.RFC3339Nano))
-	}
-	last := h.Now()
-	if st.LastFailedAt != nil {
-		last = *st.LastFailedAt
-	}
-	m.Set(dlt.MetaLastFailureAt, last.UTC().Format(time.RFC3339Nano))
 }

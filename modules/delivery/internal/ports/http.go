@@ -1,50 +1,126 @@
-// Package ports exposes the delivery module over HTTP: the rendered message of an
-// email.
+// Package ports exposes the delivery module: its command handler on the broker, the
+// rendered message and the suppression list over HTTP, and the mail server's state
+// as metrics.
 package ports
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/auth"
+	"github.com/mailroom/mailroom/platform/httpserver"
 )
 
-// HTTP serves the rendered message of an email.
+// HTTP serves the rendered message of an email and the suppression list.
 type HTTP struct {
-	Store app.Store
+	App app.Application
 }
 
-// Register adds GET /api/emails/{id}/raw to g (the /api group).
+// Register adds the routes to g (the /api group). The suppression list names
+// everyone's recipients, so only admin keys manage it.
 func (h HTTP) Register(g *echo.Group) {
+	admin := auth.RequireScope(auth.ScopeAdmin)
 	g.GET("/emails/:id/raw", h.raw)
+	g.GET("/suppressions", h.listSuppressions, admin)
+	g.POST("/suppressions", h.addSuppression, admin)
+	g.DELETE("/suppressions/:address", h.removeSuppression, admin)
 }
 
-// raw answers the message to the key that sent the email and to admins. To any
-// other key it answers exactly as for an id with no rendered message (unknown, or
-// not rendered yet), so that a send key cannot even learn which ids are taken.
 func (h HTTP) raw(c echo.Context) error {
-	ctx, id := c.Request().Context(), c.Param("id")
+	ctx := c.Request().Context()
 	p, err := auth.Require(ctx)
 	if err != nil {
 		return err
 	}
-	raw, owner, err := h.Store.Raw(ctx, id)
-	if e, ok := apperr.As(err); ok && e.Code == apperr.CodeNotFound {
-		return notRendered(id)
-	}
+	raw, err := h.App.RawMessage.Handle(ctx, c.Param("id"), p)
 	if err != nil {
 		return err
-	}
-	if !p.CanSee(owner) {
-		return notRendered(id)
 	}
 	return c.Blob(http.StatusOK, "message/rfc822", raw)
 }
 
-// notRendered is the one answer raw gives for a message it does not show.
-func notRendered(id string) error {
-	return apperr.NotFound("rendered message of email", id)
+// SuppressionResponse is a suppressed address as the API and the CLI show it.
+type SuppressionResponse struct {
+	Address   string    `json:"address"`
+	Reason    string    `json:"reason"`
+	Detail    string    `json:"detail"`
+	EmailID   string    `json:"email_id"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ToSuppressionResponse shapes a suppression for output.
+func ToSuppressionResponse(s app.Suppression) SuppressionResponse {
+	return SuppressionResponse{Address: s.Address, Reason: s.Reason, Detail: s.Detail, EmailID: s.EmailID,
+		Source: s.Source, CreatedAt: s.CreatedAt}
+}
+
+type suppressionList struct {
+	Items      []SuppressionResponse `json:"items"`
+	NextCursor string                `json:"next_cursor"`
+}
+
+func (h HTTP) listSuppressions(c echo.Context) error {
+	if err := httpserver.KnownQuery(c, "address", "limit", "cursor"); err != nil {
+		return err
+	}
+	f := app.SuppressionFilter{AddressContains: c.QueryParam("address")}
+	var err error
+	if f.Limit, err = httpserver.QueryLimit(c, app.MaxSuppressionPage); err != nil {
+		return err
+	}
+	if v := c.QueryParam("cursor"); v != "" {
+		// Only the form next_cursor is written in: "007" or "+7" is not one.
+		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 || strconv.FormatInt(f.Cursor, 10) != v {
+			return apperr.Invalid("cursor", "not a cursor from next_cursor")
+		}
+	}
+	items, next, err := h.App.Suppressions.List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := suppressionList{Items: make([]SuppressionResponse, 0, len(items))}
+	for _, s := range items {
+		out.Items = append(out.Items, ToSuppressionResponse(s))
+	}
+	if next > 0 {
+		out.NextCursor = strconv.FormatInt(next, 10)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// addRequest is the body of POST /api/suppressions.
+type addRequest struct {
+	Address string `json:"address"`
+	Reason  string `json:"reason"`
+}
+
+// addSuppression answers 201 with the new suppression, or 200 with the one the
+// address had already (adding is idempotent).
+func (h HTTP) addSuppression(c echo.Context) error {
+	var req addRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	s, created, err := h.App.Suppressions.Add(c.Request().Context(), req.Address, req.Reason)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, ToSuppressionResponse(s))
+}
+
+func (h HTTP) removeSuppression(c echo.Context) error {
+	if err := h.App.Suppressions.Remove(c.Request().Context(), c.Param("address")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -22,10 +22,6 @@ func (e *Error) Error() string {
 	return "render: " + e.Field + ": " + e.Reason
 }
 
-// Permanent reports true: an email that fails to render will fail again. Error
-// classification elsewhere (transport.IsPermanent) looks for this method.
-func (e *Error) Permanent() bool { return true }
-
 // Is makes errors.Is(err, ErrInvalid) true for every *Error.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 

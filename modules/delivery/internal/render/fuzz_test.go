@@ -41,10 +41,10 @@ func FuzzRender(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, id, from, to, cc, bcc, replyTo, subject, text, html string) {
-		e := contract.SendEmail{
+		e := contract.FirstTry(contract.Email{
 			EmailID: id, From: from, To: splitList(to), Cc: splitList(cc), Bcc: splitList(bcc),
 			ReplyTo: replyTo, Subject: subject, Text: text, HTML: html,
-		}
+		})
 		m, err := render.Render(e, options())
 		if err != nil {
 			if !errors.Is(err, render.ErrInvalid) {

@@ -40,9 +40,9 @@ type Message struct {
 	Raw []byte
 	// EnvelopeFrom is the bare From address, for MAIL FROM.
 	EnvelopeFrom string
-	// Recipients are the bare to, cc and bcc addresses in that order, domains
-	// lower-cased and duplicates dropped, for RCPT TO. Bcc addresses appear only
-	// here, never in Raw.
+	// Recipients are the bare addresses of the recipients the try carries (each
+	// one named by To, Cc or Bcc), domains lower-cased, for RCPT TO. Bcc
+	// addresses appear only here, never in Raw.
 	Recipients []string
 	// MessageID is the Message-ID header value, angle brackets included:
 	// "<{email_id}@{from domain}>". It is the same on every attempt and replay so a
@@ -126,6 +126,27 @@ func Render(e contract.SendEmail, opts Options) (Message, error) {
 	}, nil
 }
 
+// envelopeRecipients returns the addresses of the recipients a try carries, for RCPT
+// TO: each must be one that To, Cc or Bcc names (named, by parsed address), so a
+// command can never send to anyone the email does not name, and each goes once.
+func envelopeRecipients(carried []contract.Recipient, named map[string]bool) ([]string, error) {
+	if len(carried) == 0 {
+		return nil, invalid("recipients", "no recipient")
+	}
+	out := make([]string, 0, len(carried))
+	seen := make(map[string]bool, len(carried))
+	for i, r := range carried {
+		if !named[r.Address] {
+			return nil, invalid("recipients["+strconv.Itoa(i)+"]", "not an address of to, cc or bcc")
+		}
+		if !seen[r.Address] {
+			seen[r.Address] = true
+			out = append(out, r.Address)
+		}
+	}
+	return out, nil
+}
+
 // envelope is a validated, normalised SendEmail.
 type envelope struct {
 	from       *mail.Address
@@ -154,7 +175,7 @@ func prepare(e contract.SendEmail, opts Options) (envelope, error) {
 	}
 	env.messageID = e.EmailID + "@" + domainOf(env.from.Address)
 
-	seen := make(map[string]bool)
+	named := make(map[string]bool)
 	for _, list := range []struct {
 		name  string
 		addrs []string
@@ -168,14 +189,11 @@ func prepare(e contract.SendEmail, opts Options) (envelope, error) {
 			if list.dst != nil {
 				*list.dst = append(*list.dst, a)
 			}
-			if !seen[a.Address] {
-				seen[a.Address] = true
-				env.recipients = append(env.recipients, a.Address)
-			}
+			named[a.Address] = true
 		}
 	}
-	if len(env.recipients) == 0 {
-		return env, invalid("to", "no recipient")
+	if env.recipients, err = envelopeRecipients(e.Recipients, named); err != nil {
+		return env, err
 	}
 
 	if e.ReplyTo != "" {

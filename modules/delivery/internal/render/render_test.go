@@ -23,17 +23,21 @@ func options() render.Options {
 	}
 }
 
-// email returns a valid email that each case modifies.
+// email returns the first try of a valid email that each case modifies; the try
+// carries every recipient the modified email names, unless the case chose them.
 func email(modify func(*contract.SendEmail)) contract.SendEmail {
-	e := contract.SendEmail{
+	e := contract.SendEmail{Email: contract.Email{
 		EmailID: "01JQ8Z6V4K1M2N3P4Q5R6S7T8V",
 		From:    "Team <team@example.com>",
 		To:      []string{"a@example.com"},
 		Subject: "Hello",
 		Text:    "plain body",
-	}
+	}, Attempt: 1}
 	if modify != nil {
 		modify(&e)
+	}
+	if e.Recipients == nil {
+		e.Recipients = contract.EnvelopeOf(e.Email)
 	}
 	return e
 }
@@ -412,7 +416,10 @@ func TestRenderRefuses(t *testing.T) {
 		{"two addresses in one field", email(func(e *contract.SendEmail) { e.To = []string{"a@example.com, b@example.com"} }), nil, "to[0]"},
 		{"a missing at sign", email(func(e *contract.SendEmail) { e.To = []string{"nobody"} }), nil, "to[0]"},
 		{"an empty address", email(func(e *contract.SendEmail) { e.To = []string{""} }), nil, "to[0]"},
-		{"no recipient at all", email(func(e *contract.SendEmail) { e.To = nil }), nil, "to"},
+		{"no recipient at all", email(func(e *contract.SendEmail) { e.To = nil }), nil, "recipients"},
+		{"a try carrying an address the email does not name", email(func(e *contract.SendEmail) {
+			e.Recipients = []contract.Recipient{{Address: "intruder@example.com", Type: contract.TypeBcc}}
+		}), nil, "recipients[0]"},
 		{"a bad reply-to", email(func(e *contract.SendEmail) { e.ReplyTo = "help@example.com\r\nX: y" }), nil, "reply_to"},
 		{"an empty email id", email(func(e *contract.SendEmail) { e.EmailID = "" }), nil, "email_id"},
 		{"an email id that would break the message id", email(func(e *contract.SendEmail) { e.EmailID = "a>b@c" }), nil, "email_id"},
@@ -431,12 +438,42 @@ func TestRenderRefuses(t *testing.T) {
 				t.Fatalf("rendered:\n%s\nrecipients %q", m.Raw, m.Recipients)
 			}
 			var re *render.Error
-			if !errors.As(err, &re) || !errors.Is(err, render.ErrInvalid) || !re.Permanent() {
-				t.Fatalf("error %v (%T) is not a permanent render.Error", err, err)
+			if !errors.As(err, &re) || !errors.Is(err, render.ErrInvalid) {
+				t.Fatalf("error %v (%T) is not a render.Error matching ErrInvalid", err, err)
 			}
 			if re.Field != tc.wantField {
 				t.Errorf("field = %q, want %q (%v)", re.Field, tc.wantField, err)
 			}
 		})
+	}
+}
+
+func TestALaterTryIsAddressedToTheRecipientsItCarriesWithTheSameHeadersAndMessageID(t *testing.T) {
+	first := email(func(e *contract.SendEmail) {
+		e.To = []string{"A <a@example.com>", "b@Example.com"}
+		e.Cc = []string{"c@example.com"}
+		e.Bcc = []string{"d@example.com"}
+	})
+	later := first.NextTry([]contract.Recipient{{Address: "b@example.com", Type: contract.TypeTo}, {Address: "d@example.com", Type: contract.TypeBcc}},
+		nil, fixedNow)
+	m1, err := render.Render(first, options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := render.Render(later, options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"}; !slices.Equal(m1.Recipients, want) {
+		t.Errorf("first try's envelope %v, want %v", m1.Recipients, want)
+	}
+	if want := []string{"b@example.com", "d@example.com"}; !slices.Equal(m2.Recipients, want) {
+		t.Errorf("later try's envelope %v, want %v", m2.Recipients, want)
+	}
+	if m1.MessageID != m2.MessageID || !bytes.Equal(m1.Raw, m2.Raw) {
+		t.Errorf("a later try changed the message: Message-ID %s then %s", m1.MessageID, m2.MessageID)
+	}
+	if bytes.Contains(m2.Raw, []byte("d@example.com")) {
+		t.Errorf("the bcc recipient is in the message:\n%s", m2.Raw)
 	}
 }

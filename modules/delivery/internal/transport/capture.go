@@ -11,8 +11,21 @@ import (
 // user sees real output without a mail server.
 type Capture struct{}
 
-// Send accepts every message.
-func (Capture) Send(context.Context, render.Message) (string, error) { return "250 captured", nil }
+var _ Transport = Capture{}
+
+// Send reports every recipient Delivered with the reply "250 captured".
+func (Capture) Send(_ context.Context, msg render.Message) (Result, error) {
+	res := Result{Recipients: make([]RecipientResult, len(msg.Recipients))}
+	for i, addr := range msg.Recipients {
+		res.Recipients[i] = RecipientResult{
+			Address: addr, Verdict: Delivered, Stage: StageData, Code: 250, Detail: "250 captured",
+		}
+	}
+	return res, nil
+}
+
+// Probe always succeeds: there is no server to reach.
+func (Capture) Probe(context.Context) error { return nil }
 
 // Close has nothing to close.
 func (Capture) Close() error { return nil }

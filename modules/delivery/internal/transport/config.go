@@ -2,9 +2,11 @@ package transport
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,8 +35,9 @@ const (
 	// DefaultIdleTimeout stays well under the idle limits servers apply (Postfix
 	// drops an idle client after 300 s), so a reused session is rarely dead.
 	DefaultIdleTimeout = 30 * time.Second
-	// DefaultLocalName is what net/smtp sends with EHLO too.
-	DefaultLocalName = "localhost"
+	// FallbackLocalName is the EHLO name when none is configured and the machine's
+	// host name is not a valid EHLO domain.
+	FallbackLocalName = "localhost"
 )
 
 // SMTPConfig says how to reach and talk to the mail server.
@@ -62,7 +65,10 @@ type SMTPConfig struct {
 	// TLSConfig overrides the TLS client configuration, e.g. for tests trusting a
 	// self-signed certificate. ServerName defaults to Host.
 	TLSConfig *tls.Config
-	// LocalName is the name sent with EHLO; "" means "localhost", as net/smtp does.
+	// LocalName is the name sent with EHLO (the smtp.helo_name setting): a domain
+	// name or an address literal such as "[192.0.2.1]". "" means DefaultLocalName():
+	// the machine's host name. Servers check it, and some refuse one that is not
+	// the machine's DNS name.
 	LocalName string
 	// AllowInsecureAuth lets AUTH PLAIN send the password over plain TCP to a
 	// non-loopback host.
@@ -70,23 +76,72 @@ type SMTPConfig struct {
 }
 
 // Validate reports a configuration that can never work, so startup can refuse it
-// instead of every send failing.
+// instead of every send failing. Its error is a *ServerError of KindConfiguration
+// naming the key, e.g. "smtp.port: 0 is not a TCP port"; Send and Probe return the
+// same.
 func (c SMTPConfig) Validate() error {
+	invalid := func(key, format string, args ...any) error {
+		return configError(key, "", "", nil, format, args...)
+	}
 	if c.Host == "" {
-		return fmt.Errorf("smtp.host: empty")
+		return invalid("smtp.host", "empty")
 	}
 	if c.Port < 1 || c.Port > 65535 {
-		return fmt.Errorf("smtp.port: %d is not a TCP port", c.Port)
+		return invalid("smtp.port", "%d is not a TCP port", c.Port)
 	}
 	switch c.TLS {
 	case "", TLSNone, TLSStartTLS, TLSImplicit:
 	default:
-		return fmt.Errorf("smtp.tls: %q is not one of none, starttls, tls", c.TLS)
+		return invalid("smtp.tls", "%q is not one of none, starttls, tls", c.TLS)
 	}
 	if c.DialTimeout < 0 || c.CommandTimeout < 0 || c.IdleTimeout < 0 {
-		return fmt.Errorf("smtp: negative timeout")
+		return invalid("smtp.timeout", "negative timeout")
+	}
+	if c.LocalName != "" && !validLocalName(c.LocalName) {
+		return invalid("smtp.helo_name", "%q is not a domain name or an address literal such as [192.0.2.1]", c.LocalName)
 	}
 	return nil
+}
+
+// DefaultLocalName returns the EHLO name used when SMTPConfig.LocalName is empty:
+// the machine's host name (os.Hostname), or FallbackLocalName when that fails or
+// is not a valid EHLO domain.
+func DefaultLocalName() string {
+	name, err := os.Hostname()
+	name = strings.TrimSuffix(name, ".")
+	if err != nil || !validLocalName(name) {
+		return FallbackLocalName
+	}
+	return name
+}
+
+// validLocalName reports whether name may follow EHLO (RFC 5321 4.1.1.1): a domain
+// of letters, digits and hyphens in dot-separated labels, or an address literal.
+func validLocalName(name string) bool {
+	if lit, ok := strings.CutPrefix(name, "["); ok {
+		lit, ok = strings.CutSuffix(lit, "]")
+		if v6, isV6 := strings.CutPrefix(lit, "IPv6:"); isV6 {
+			addr, err := netip.ParseAddr(v6)
+			return ok && err == nil && addr.Is6()
+		}
+		addr, err := netip.ParseAddr(lit)
+		return ok && err == nil && addr.Is4()
+	}
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // withDefaults fills the zero fields.
@@ -107,7 +162,7 @@ func (c SMTPConfig) withDefaults() SMTPConfig {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.LocalName == "" {
-		c.LocalName = DefaultLocalName
+		c.LocalName = DefaultLocalName()
 	}
 	return c
 }

@@ -24,36 +24,51 @@ type conn struct {
 	// client.
 	raw        net.Conn
 	client     *smtp.Client
+	addr       string // the server's host:port, for errors
+	username   string // who AUTH logged in as, "" when it did not
 	cmdTimeout time.Duration
 	idleSince  time.Time
 }
 
-// errNoStartTLS is returned when starttls is required and not offered.
-var errNoStartTLS = errors.New("server does not offer STARTTLS")
+// Failures of the session set-up that are not a reply from the server: the server
+// lacks what the configuration requires.
+var (
+	errNoStartTLS  = errors.New("server does not offer STARTTLS")
+	errNoAuthPlain = errors.New("server does not offer AUTH PLAIN")
+)
 
-// dial connects and runs the session setup: greeting, EHLO, STARTTLS or implicit
-// TLS, and AUTH. Cancelling ctx closes the connection and aborts.
+// dial connects and runs the session set-up: greeting, EHLO, STARTTLS or implicit
+// TLS, and AUTH. It returns a *ServerError saying whose problem a failure is (see
+// setupError), or the cancellation error when ctx is done, which closes the
+// connection and aborts.
 func dial(ctx context.Context, cfg SMTPConfig, tlsConfig *tls.Config) (*conn, error) {
+	addr := cfg.addr()
 	d := net.Dialer{Timeout: cfg.DialTimeout}
-	raw, err := d.DialContext(ctx, "tcp", cfg.addr())
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, classify(ctx, "connect "+cfg.addr(), err)
+		if ctx.Err() != nil {
+			return nil, canceledError(ctx, "connect", addr)
+		}
+		return nil, connectError(cfg, err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	c := &conn{raw: raw, cmdTimeout: cfg.CommandTimeout}
+	c := &conn{raw: raw, addr: addr, cmdTimeout: cfg.CommandTimeout}
 	step, err := c.setup(cfg, tlsConfig)
 	if err != nil {
 		stop()
-		c.close(err)
-		return nil, classify(ctx, step, err)
+		c.close(inStep(err))
+		if ctx.Err() != nil && replyOf(err) == nil {
+			return nil, canceledError(ctx, step, addr)
+		}
+		return nil, setupError(cfg, tlsConfig.ServerName, step, err)
 	}
 	if !stop() { // cancelled meanwhile: the connection is closed already
-		return nil, transient("connect %s: %w", cfg.addr(), context.Cause(ctx))
+		return nil, canceledError(ctx, "connect", addr)
 	}
 	return c, nil
 }
 
-// setup runs the session setup on c.raw and returns the step that failed.
+// setup runs the session set-up on c.raw and returns the step that failed.
 func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 	var nc net.Conn = c.raw
 	c.deadline()
@@ -74,7 +89,7 @@ func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 
 	c.deadline()
 	if err := client.Hello(cfg.LocalName); err != nil {
-		return "ehlo", err
+		return "ehlo", ehloError(err)
 	}
 	if cfg.TLS == TLSStartTLS {
 		if ok, _ := client.Extension("STARTTLS"); !ok {
@@ -88,15 +103,75 @@ func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 	if cfg.Username != "" {
 		ok, mechs := client.Extension("AUTH")
 		if !ok || !slices.Contains(strings.Fields(strings.ToUpper(mechs)), "PLAIN") {
-			return "auth", errors.New("server does not offer AUTH PLAIN")
+			return "auth", errNoAuthPlain
 		}
 		c.deadline()
 		auth := smtp.PlainAuth("", cfg.Username, cfg.Password, cfg.Host, cfg.AllowInsecureAuth)
 		if err := client.Auth(auth); err != nil {
 			return "auth", err
 		}
+		c.username = cfg.Username
 	}
 	return "", nil
+}
+
+// probeMail opens a transaction with the null sender, MAIL FROM:<>, which shows
+// what the set-up alone cannot: a server that wants a login (530) or is closing
+// (421). Any other reply means the session works (a sender's refusal is a matter
+// for each message), and QUIT aborts the transaction.
+func (c *conn) probeMail(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
+	defer stop()
+	c.deadline()
+	err := c.client.Mail("<>")
+	r := replyOf(err)
+	switch {
+	case err == nil:
+		return nil
+	case r == nil && ctx.Err() != nil:
+		return canceledError(ctx, "mail from", c.addr)
+	case r == nil || r.Code == 421:
+		return outageError(c.addr, "mail from", err)
+	case r.Code == 530:
+		return c.authRequired(r)
+	default:
+		return nil
+	}
+}
+
+// authRequired is the configuration error for 530 to MAIL FROM: the server wants
+// a login, or TLS first, as some say with 530 too.
+func (c *conn) authRequired(r *textproto.Error) *ServerError {
+	switch {
+	case strings.Contains(strings.ToUpper(r.Msg), "TLS"):
+		return configError("smtp.tls", c.addr, "mail from", r,
+			"%s requires TLS before mail: %w (set smtp.tls to starttls or tls)", c.addr, said(r))
+	case c.username != "":
+		return configError("smtp.username", c.addr, "mail from", r,
+			"%s requires authentication although AUTH as %q succeeded: %w (check smtp.username)", c.addr, c.username, said(r))
+	default:
+		return configError("smtp.username", c.addr, "mail from", r,
+			"%s requires authentication: %w (set smtp.username and smtp.password)", c.addr, said(r))
+	}
+}
+
+// ehloError returns EHLO's error from go-mail's "EHLO/HELO exchange failed" (it
+// tries HELO after a refused EHLO, and joins both errors when both fail): the
+// reply to EHLO is the one that says what is wrong.
+func ehloError(err error) error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := joined.Unwrap(); len(errs) > 0 && errs[0] != nil {
+			return errs[0]
+		}
+	}
+	return err
+}
+
+// inStep reports whether a set-up failure left the session in step with the
+// server, so that a QUIT is in order: the server answered, or lacked what we
+// require.
+func inStep(err error) bool {
+	return replyOf(err) != nil || errors.Is(err, errNoStartTLS) || errors.Is(err, errNoAuthPlain)
 }
 
 // deadline gives the next command cmdTimeout to complete.
@@ -104,12 +179,11 @@ func (c *conn) deadline() {
 	_ = c.raw.SetDeadline(time.Now().Add(c.cmdTimeout))
 }
 
-// close ends the session after failure cause (nil after success): politely with
-// QUIT when the server is still in step with us, which aborts any open
-// transaction, and then closes the connection whatever happens.
-func (c *conn) close(cause error) {
-	var reply *textproto.Error
-	if c.client != nil && (cause == nil || errors.As(cause, &reply)) {
+// close ends the session: politely with QUIT when quit is set (the server is
+// still in step with us; QUIT aborts any open transaction), and then closes the
+// connection whatever happens.
+func (c *conn) close(quit bool) {
+	if quit && c.client != nil {
 		_ = c.raw.SetDeadline(time.Now().Add(min(quitTimeout, c.cmdTimeout)))
 		_ = c.client.Quit()
 	}

@@ -12,25 +12,25 @@ import (
 // bytes other than the stored ones.
 func checkMessage(msg render.Message) error {
 	if !plainPath(msg.EnvelopeFrom) {
-		return permanent("invalid envelope sender %q", msg.EnvelopeFrom)
+		return messageError("invalid envelope sender %q", msg.EnvelopeFrom)
 	}
 	if len(msg.Recipients) == 0 {
-		return permanent("no recipients")
+		return messageError("no recipients")
 	}
 	for _, r := range msg.Recipients {
 		if !plainPath(r) {
-			return permanent("invalid recipient %q", r)
+			return messageError("invalid recipient %q", r)
 		}
 	}
 	// The DATA encoding turns a bare LF into CRLF, and the end of data makes the
 	// last line end in CRLF: either would change the bytes the server receives.
 	raw := msg.Raw
 	if len(raw) == 0 || !bytes.HasSuffix(raw, []byte("\r\n")) {
-		return permanent("raw message does not end in CRLF")
+		return messageError("raw message does not end in CRLF")
 	}
 	for i, b := range raw {
 		if b == '\n' && (i == 0 || raw[i-1] != '\r') || b == '\r' && (i+1 == len(raw) || raw[i+1] != '\n') {
-			return permanent("raw message has a bare CR or LF at byte %d", i)
+			return messageError("raw message has a bare CR or LF at byte %d", i)
 		}
 	}
 	return nil

@@ -3,7 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/tls"
-	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,54 +24,70 @@ type SMTP struct {
 
 var _ Transport = (*SMTP)(nil)
 
-// errClosed is the cause of a send after Close.
-var errClosed = errors.New("transport closed")
-
 // NewSMTP returns an SMTP transport for cfg, with defaults for its zero fields. It
-// does not connect: the first Send does. Check cfg with Validate first; an
-// invalid configuration makes every send fail with a transient error.
+// does not connect: the first Send or Probe does. Check cfg with Validate first; an
+// invalid configuration makes every Send and Probe return Validate's error.
 func NewSMTP(cfg SMTPConfig) *SMTP {
 	cfg = cfg.withDefaults()
 	return &SMTP{cfg: cfg, tlsConfig: cfg.tlsConfig()}
 }
 
-// Send delivers msg over an idle connection or a new one; see Transport.Send and
-// conn.deliver for what counts as permanent. A reused connection that turns out
-// broken before any recipient was given is replaced by a fresh one, once; the other
-// idle connections are dropped with it, as whatever broke one (a server restart, a
-// network change) most likely broke them all.
+// Send delivers msg to every one of its recipients in one transaction, over an
+// idle connection or a new one; see Transport.Send and conn.deliver for what decides
+// each recipient's fate. A message checkMessage refuses is a KindMessage error,
+// sent nowhere.
 //
-// Cancelling ctx closes the connection and returns a transient error wrapping the
-// cause, except after the whole message was written: then the server's verdict is
-// awaited (at most CommandTimeout), because giving up while it may be accepting the
-// message would make the retry a likely duplicate.
-func (s *SMTP) Send(ctx context.Context, msg render.Message) (string, error) {
+// A reused connection that turns out broken before any recipient was given is
+// replaced by a fresh one, once; the other idle connections are dropped with it,
+// as whatever broke one (a server restart, a network change) most likely broke
+// them all.
+//
+// Cancelling ctx closes the connection and returns an error wrapping ctx's error
+// (none of the kinds), except after the whole message was written: then the
+// server's verdict is awaited (at most CommandTimeout), because giving up while
+// it may be accepting the message would make the retry a likely duplicate.
+func (s *SMTP) Send(ctx context.Context, msg render.Message) (Result, error) {
 	if err := checkMessage(msg); err != nil {
-		return "", err
+		return Result{}, err
 	}
 	if err := s.cfg.Validate(); err != nil {
-		return "", transient("config: %w", err)
+		return Result{}, err
 	}
 	for tries := 0; ; tries++ {
-		if err := ctx.Err(); err != nil {
-			return "", transient("send: %w", context.Cause(ctx))
+		if ctx.Err() != nil {
+			return Result{}, canceledError(ctx, "send", s.cfg.addr())
 		}
 		c, reused, err := s.acquire(ctx)
 		if err != nil {
-			return "", err
+			return Result{}, err
 		}
-		reply, redial, err := c.deliver(ctx, msg, reused)
-		if err == nil {
-			s.release(c)
-			return reply, nil
-		}
-		c.close(err)
-		if redial && tries == 0 && ctx.Err() == nil {
+		a := c.deliver(ctx, msg, reused)
+		s.finish(c, a.then)
+		if a.redial && tries == 0 && ctx.Err() == nil {
 			s.dropIdle()
 			continue
 		}
-		return "", err
+		return a.result, a.err
 	}
+}
+
+// Probe connects afresh, runs the session set-up as configured, opens a
+// transaction with MAIL FROM:<> (see conn.probeMail) and says QUIT, which aborts
+// it; see Transport.Probe. It does not touch the idle connections.
+func (s *SMTP) Probe(ctx context.Context) error {
+	if err := s.cfg.Validate(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return fmt.Errorf("smtp: probe: %w", ErrClosed)
+	}
+	c, err := dial(ctx, s.cfg, s.tlsConfig)
+	if err != nil {
+		return err
+	}
+	err = c.probeMail(ctx)
+	c.close(err == nil || replyOf(err) != nil)
+	return err
 }
 
 // Close closes the idle connections; connections of sends in flight are closed when
@@ -84,6 +100,12 @@ func (s *SMTP) Close() error {
 	return nil
 }
 
+func (s *SMTP) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // dropIdle closes every idle connection, so the next acquire dials.
 func (s *SMTP) dropIdle() {
 	s.mu.Lock()
@@ -91,7 +113,7 @@ func (s *SMTP) dropIdle() {
 	s.idle = nil
 	s.mu.Unlock()
 	for _, c := range idle {
-		c.close(nil)
+		c.close(true)
 	}
 }
 
@@ -102,7 +124,7 @@ func (s *SMTP) acquire(ctx context.Context) (c *conn, reused bool, err error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, false, transient("send: %w", errClosed)
+		return nil, false, fmt.Errorf("smtp: send: %w", ErrClosed)
 	}
 	now := time.Now()
 	for len(s.idle) > 0 && c == nil {
@@ -116,13 +138,26 @@ func (s *SMTP) acquire(ctx context.Context) (c *conn, reused bool, err error) {
 	}
 	s.mu.Unlock()
 	for _, old := range stale {
-		old.close(nil)
+		old.close(true)
 	}
 	if c != nil {
 		return c, true, nil
 	}
 	c, err = dial(ctx, s.cfg, s.tlsConfig)
 	return c, false, err
+}
+
+// finish disposes of c after a transaction as it left it: kept for the next send
+// when reusable, closed (politely when still in step) otherwise.
+func (s *SMTP) finish(c *conn, then afterward) {
+	switch then {
+	case reusable:
+		s.release(c)
+	case quit:
+		c.close(true)
+	default:
+		c.close(false)
+	}
 }
 
 // release keeps c for the next send, or closes it when the pool is full, disabled
@@ -136,6 +171,6 @@ func (s *SMTP) release(c *conn) {
 	}
 	s.mu.Unlock()
 	if c != nil {
-		c.close(nil)
+		c.close(true)
 	}
 }

@@ -26,7 +26,7 @@ const waitTimeout = 10 * time.Second
 // (dot-stuffing must be undone exactly) and a multipart body.
 func message(t testing.TB, id string, to []string, bcc ...string) render.Message {
 	t.Helper()
-	m, err := render.Render(contract.SendEmail{
+	m, err := render.Render(contract.FirstTry(contract.Email{
 		EmailID: id,
 		From:    "Team <team@example.com>",
 		To:      to,
@@ -34,7 +34,7 @@ func message(t testing.TB, id string, to []string, bcc ...string) render.Message
 		Subject: "안녕하세요",
 		Text:    "first line\n.\n..two dots\n안녕하세요\n",
 		HTML:    "<p>안녕하세요</p>",
-	}, render.Options{Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
+	}), render.Options{Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
@@ -56,6 +56,61 @@ func newSMTP(t *testing.T, cfg transport.SMTPConfig) *transport.SMTP {
 	tr := transport.NewSMTP(cfg)
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
+}
+
+// send sends msg and wants a Result: no transaction-wide error, and one outcome per
+// recipient, in order.
+func send(t *testing.T, tr transport.Transport, msg render.Message) transport.Result {
+	t.Helper()
+	res, err := tr.Send(context.Background(), msg)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if len(res.Recipients) != len(msg.Recipients) {
+		t.Fatalf("Send returned %d outcomes for %d recipients: %+v", len(res.Recipients), len(msg.Recipients), res)
+	}
+	for i, r := range res.Recipients {
+		if r.Address != msg.Recipients[i] {
+			t.Fatalf("outcome %d is for %q, want %q (msg.Recipients' order)", i, r.Address, msg.Recipients[i])
+		}
+	}
+	return res
+}
+
+// wantDelivered fails unless every recipient of res was delivered with the
+// server's 250 reply.
+func wantDelivered(t *testing.T, res transport.Result) {
+	t.Helper()
+	for _, r := range res.Recipients {
+		if r.Verdict != transport.Delivered || r.Stage != transport.StageData || r.Code != 250 || !strings.HasPrefix(r.Detail, "250 ") {
+			t.Errorf("%s: %+v, want delivered with the server's 250 reply", r.Address, r)
+		}
+	}
+}
+
+// wantServerError fails unless err is a *ServerError of kind (and, for
+// KindConfiguration, naming key) whose Error() is one line starting with its
+// prefix, and returns it.
+func wantServerError(t *testing.T, err error, kind transport.Kind, key string) *transport.ServerError {
+	t.Helper()
+	se, ok := transport.AsServerError(err)
+	if !ok {
+		t.Fatalf("err = %v (%T), want a *ServerError of kind %v", err, err, kind)
+	}
+	if se.Kind != kind || se.Key != key {
+		t.Fatalf("err = %v: kind %v key %q, want kind %v key %q", err, se.Kind, se.Key, kind, key)
+	}
+	prefix := kind.String() + ": "
+	if kind == transport.KindConfiguration {
+		prefix = key + ": "
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, prefix) || strings.ContainsAny(msg, "\r\n") {
+		t.Errorf("Error() = %q, want one line starting with %q", msg, prefix)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v matches context.Canceled, which the caller takes for a shutdown", err)
+	}
+	return se
 }
 
 func TestSMTPSendsTheExactBytes(t *testing.T) {
@@ -107,12 +162,10 @@ func TestSMTPSendsTheExactBytes(t *testing.T) {
 			tr := newSMTP(t, cfg)
 			msg := message(t, "exact-1", []string{"a@example.com", "b@example.com"}, "hidden@example.com")
 
-			reply, err := tr.Send(context.Background(), msg)
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if !strings.HasPrefix(reply, "250 ") {
-				t.Errorf("reply = %q, want the server's 250 reply", reply)
+			res := send(t, tr, msg)
+			wantDelivered(t, res)
+			if r := res.Recipients[0]; r.Detail != "250 2.0.0 OK: queued" || r.Enhanced != "2.0.0" {
+				t.Errorf("outcome %+v, want the detail and enhanced code of go-smtp's acceptance", r)
 			}
 			got := srv.Messages()
 			if len(got) != 1 {
@@ -131,215 +184,18 @@ func TestSMTPSendsTheExactBytes(t *testing.T) {
 	}
 }
 
-func TestSMTPClassifiesRecipientFailures(t *testing.T) {
-	cases := []struct {
-		name          string
-		fail          map[string]int
-		wantPermanent bool
-		wantCode      int
-		wantNamed     string
-	}{
-		{"a 451 on RCPT is transient", map[string]int{"a@example.com": 451}, false, 451, "a@example.com"},
-		{"a 452 on RCPT is transient", map[string]int{"a@example.com": 452}, false, 452, "a@example.com"},
-		{"a 421 on RCPT is transient", map[string]int{"a@example.com": 421}, false, 421, "a@example.com"},
-		{"a 550 on RCPT is permanent", map[string]int{"a@example.com": 550}, true, 550, "a@example.com"},
-		{"a 553 on RCPT is permanent", map[string]int{"a@example.com": 553}, true, 553, "a@example.com"},
-		{
-			"a 550 on one recipient of several fails the whole message permanently",
-			map[string]int{"b@example.com": 550}, true, 550, "b@example.com",
-		},
-		{
-			"a 451 on one recipient of several fails the whole message transiently",
-			map[string]int{"b@example.com": 451}, false, 451, "b@example.com",
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t)
-			for addr, code := range tc.fail {
-				srv.FailRecipient(addr, code, -1)
-			}
-			tr := newSMTP(t, config(srv))
-			msg := message(t, "rcpt-1", []string{"a@example.com", "b@example.com", "c@example.com"})
-
-			_, err := tr.Send(context.Background(), msg)
-			var se *transport.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v (%T) is not a *SendError", err, err)
-			}
-			if se.Permanent != tc.wantPermanent || transport.IsPermanent(err) != tc.wantPermanent {
-				t.Errorf("permanent = %v, want %v (%v)", se.Permanent, tc.wantPermanent, err)
-			}
-			if se.Code != tc.wantCode || !strings.HasPrefix(se.Reply, fmt.Sprint(tc.wantCode)) {
-				t.Errorf("code %d reply %q, want %d", se.Code, se.Reply, tc.wantCode)
-			}
-			if !strings.Contains(err.Error(), "rcpt "+tc.wantNamed) {
-				t.Errorf("error %q does not name recipient %s", err, tc.wantNamed)
-			}
-			if srv.Count() != 0 {
-				t.Errorf("server accepted %d messages; no recipient may get a partly refused message", srv.Count())
-			}
-			if srv.Attempts("c@example.com") != 0 {
-				t.Errorf("recipients after the refused one were still tried")
-			}
-		})
-	}
-}
-
 func TestSMTPRecoversAfterTransientRecipientFailure(t *testing.T) {
 	srv := smtptest.Start(t)
 	srv.FailRecipient("a@example.com", 451, 1)
 	tr := newSMTP(t, config(srv))
 	msg := message(t, "retry-1", []string{"a@example.com"})
 
-	if _, err := tr.Send(context.Background(), msg); err == nil || transport.IsPermanent(err) {
-		t.Fatalf("first send: err = %v, want a transient error", err)
+	if r := send(t, tr, msg).Recipients[0]; r.Verdict != transport.Deferred || r.Code != 451 {
+		t.Fatalf("first send: %+v, want deferred with 451", r)
 	}
-	if _, err := tr.Send(context.Background(), msg); err != nil {
-		t.Fatalf("second send: %v", err)
-	}
+	wantDelivered(t, send(t, tr, msg))
 	if got := srv.MessagesTo("a@example.com"); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) {
 		t.Fatalf("server received %d messages", len(got))
-	}
-}
-
-func TestSMTPFailsTransientlyWhenTheServerIsUnreachable(t *testing.T) {
-	cases := []struct {
-		name  string
-		setup func(t *testing.T, srv *smtptest.Server, cfg *transport.SMTPConfig)
-	}{
-		{
-			name: "connection refused",
-			setup: func(t *testing.T, srv *smtptest.Server, _ *transport.SMTPConfig) {
-				if err := srv.RefuseConnections(true); err != nil {
-					t.Fatal(err)
-				}
-			},
-		},
-		{
-			name: "the connection drops in the middle of DATA",
-			setup: func(_ *testing.T, srv *smtptest.Server, _ *transport.SMTPConfig) {
-				srv.DropDuringData(1)
-			},
-		},
-		{
-			name: "STARTTLS is required but not offered",
-			setup: func(_ *testing.T, _ *smtptest.Server, cfg *transport.SMTPConfig) {
-				cfg.TLS = transport.TLSStartTLS
-			},
-		},
-		{
-			name: "implicit TLS meets a plain-text server",
-			setup: func(_ *testing.T, _ *smtptest.Server, cfg *transport.SMTPConfig) {
-				cfg.TLS = transport.TLSImplicit
-			},
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t)
-			cfg := config(srv)
-			tc.setup(t, srv, &cfg)
-			tr := newSMTP(t, cfg)
-
-			_, err := tr.Send(context.Background(), message(t, "down-1", []string{"a@example.com"}))
-			var se *transport.SendError
-			if !errors.As(err, &se) || se.Permanent || transport.IsPermanent(err) {
-				t.Fatalf("err = %v, want a transient *SendError", err)
-			}
-			if se.Code != 0 {
-				t.Errorf("code = %d, want 0 for a failure without a reply", se.Code)
-			}
-			if srv.Count() != 0 {
-				t.Errorf("server accepted %d messages", srv.Count())
-			}
-		})
-	}
-}
-
-func TestSMTPStartTLSRejectsAnUntrustedCertificate(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.WithTLS())
-	cfg := config(srv)
-	cfg.TLS = transport.TLSStartTLS // system roots: the self-signed certificate fails
-	tr := newSMTP(t, cfg)
-
-	_, err := tr.Send(context.Background(), message(t, "tls-1", []string{"a@example.com"}))
-	if err == nil || transport.IsPermanent(err) {
-		t.Fatalf("err = %v, want a transient error", err)
-	}
-	if srv.Count() != 0 {
-		t.Errorf("server accepted %d messages over an unverified connection", srv.Count())
-	}
-}
-
-func TestSMTPAuthFailures(t *testing.T) {
-	cases := []struct {
-		name      string
-		user      string
-		pass      string
-		wantCode  int
-		wantInErr string
-	}{
-		{"a wrong password is refused permanently with 535", "user", "wrong", 535, "auth"},
-		{"no credentials meet 530 at MAIL FROM", "", "", 530, "mail from"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t, smtptest.WithAuth("user", "secret"))
-			cfg := config(srv)
-			cfg.Username, cfg.Password = tc.user, tc.pass
-			tr := newSMTP(t, cfg)
-
-			_, err := tr.Send(context.Background(), message(t, "auth-1", []string{"a@example.com"}))
-			var se *transport.SendError
-			if !errors.As(err, &se) || se.Code != tc.wantCode || !se.Permanent {
-				t.Fatalf("err = %v, want a permanent %d", err, tc.wantCode)
-			}
-			if !strings.Contains(err.Error(), tc.wantInErr) {
-				t.Errorf("error %q does not name the step %q", err, tc.wantInErr)
-			}
-		})
-	}
-}
-
-func TestSMTPAuthOverPlainTCPToANonLoopbackName(t *testing.T) {
-	cases := []struct {
-		name      string
-		allow     bool
-		wantError bool
-	}{
-		{"the password is not sent in clear to a host not named as loopback", false, true},
-		{"AllowInsecureAuth sends it anyway", true, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t, smtptest.WithAuth("user", "secret"))
-			cfg := config(srv)
-			// The same loopback address, written so that it does not count as
-			// loopback by name, as a remote server's would not.
-			cfg.Host = "::ffff:" + srv.Host()
-			cfg.Username, cfg.Password, cfg.AllowInsecureAuth = "user", "secret", tc.allow
-			probe := listen(t)
-			if c, err := net.Dial("tcp", net.JoinHostPort(cfg.Host, fmt.Sprint(portOf(probe)))); err != nil {
-				t.Fatalf("the test needs IPv4-mapped IPv6 addresses on loopback: %v", err)
-			} else {
-				_ = c.Close()
-			}
-			tr := newSMTP(t, cfg)
-			_, err := tr.Send(context.Background(), message(t, "auth-2", []string{"a@example.com"}))
-			if tc.wantError {
-				if err == nil || transport.IsPermanent(err) || !strings.Contains(err.Error(), "auth") {
-					t.Fatalf("err = %v, want a transient auth error", err)
-				}
-				if srv.Count() != 0 {
-					t.Errorf("server accepted %d messages", srv.Count())
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-		})
 	}
 }
 
@@ -362,9 +218,7 @@ func TestSMTPReusesConnections(t *testing.T) {
 
 			for i, to := range []string{"a@example.com", "b@example.com"} {
 				msg := message(t, fmt.Sprintf("reuse-%d", i), []string{to})
-				if _, err := tr.Send(context.Background(), msg); err != nil {
-					t.Fatalf("send %d: %v", i, err)
-				}
+				wantDelivered(t, send(t, tr, msg))
 				if got := srv.MessagesTo(to); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) || !slices.Equal(got[0].To, []string{to}) {
 					t.Fatalf("send %d: server received %+v", i, got)
 				}
@@ -376,23 +230,6 @@ func TestSMTPReusesConnections(t *testing.T) {
 	}
 }
 
-func TestSMTPConnectionIsUsableAfterARefusedMessageOnANewConnection(t *testing.T) {
-	srv := smtptest.Start(t)
-	srv.FailRecipient("bad@example.com", 550, -1)
-	tr := newSMTP(t, config(srv))
-
-	if _, err := tr.Send(context.Background(), message(t, "mix-1", []string{"bad@example.com"})); !transport.IsPermanent(err) {
-		t.Fatalf("err = %v, want permanent", err)
-	}
-	good := message(t, "mix-2", []string{"good@example.com"})
-	if _, err := tr.Send(context.Background(), good); err != nil {
-		t.Fatalf("send after a refusal: %v", err)
-	}
-	if got := srv.MessagesTo("good@example.com"); len(got) != 1 || !slices.Equal(got[0].To, []string{"good@example.com"}) {
-		t.Fatalf("server received %+v", got)
-	}
-}
-
 func TestSMTPRedialsOnceWhenAnIdleConnectionBroke(t *testing.T) {
 	srv := smtptest.Start(t)
 	proxy := startProxy(t, srv.Addr())
@@ -400,9 +237,7 @@ func TestSMTPRedialsOnceWhenAnIdleConnectionBroke(t *testing.T) {
 	cfg.Port = proxy.port()
 	tr := newSMTP(t, cfg)
 
-	if _, err := tr.Send(context.Background(), message(t, "redial-1", []string{"a@example.com"})); err != nil {
-		t.Fatalf("first send: %v", err)
-	}
+	wantDelivered(t, send(t, tr, message(t, "redial-1", []string{"a@example.com"})))
 	proxy.cut() // the idle connection is now dead, as after a server restart
 	sendAfterCut(t, tr, srv, "redial-2")
 	if got := srv.Connections(); got != 2 {
@@ -429,7 +264,10 @@ func TestSMTPDropsEveryIdleConnectionWhenOneBroke(t *testing.T) {
 	errs := make(chan error, pooled)
 	for i := range pooled {
 		wg.Go(func() {
-			_, err := tr.Send(context.Background(), message(t, fmt.Sprintf("pool-%d", i), []string{fmt.Sprintf("p%d@example.com", i)}))
+			res, err := tr.Send(context.Background(), message(t, fmt.Sprintf("pool-%d", i), []string{fmt.Sprintf("p%d@example.com", i)}))
+			if err == nil && res.Recipients[0].Verdict != transport.Delivered {
+				err = fmt.Errorf("not delivered: %+v", res)
+			}
 			errs <- err
 		})
 	}
@@ -484,8 +322,8 @@ func TestSMTPCancellationAbortsPromptly(t *testing.T) {
 			cancel()
 			select {
 			case err := <-done:
-				if !errors.Is(err, context.Canceled) || transport.IsPermanent(err) {
-					t.Fatalf("err = %v, want a transient error wrapping context.Canceled", err)
+				if _, isServerError := transport.AsServerError(err); !errors.Is(err, context.Canceled) || isServerError {
+					t.Fatalf("err = %v, want an error wrapping context.Canceled and no *ServerError", err)
 				}
 			case <-time.After(waitTimeout):
 				t.Fatal("Send did not return after cancellation")
@@ -501,9 +339,10 @@ func TestSMTPCommandTimeoutEndsAHungSession(t *testing.T) {
 		CommandTimeout: 100 * time.Millisecond,
 	})
 	_, err := tr.Send(context.Background(), message(t, "timeout-1", []string{"a@example.com"}))
+	se := wantServerError(t, err, transport.KindOutage, "")
 	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() || transport.IsPermanent(err) {
-		t.Fatalf("err = %v, want a transient timeout", err)
+	if !errors.As(err, &ne) || !ne.Timeout() || se.Step != "mail from" {
+		t.Fatalf("err = %v (step %q), want a timeout at MAIL FROM", err, se.Step)
 	}
 }
 
@@ -515,7 +354,10 @@ func TestSMTPAwaitsTheVerdictWhenCancelledAfterTheData(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		_, err := tr.Send(ctx, message(t, "late-1", []string{"a@example.com"}))
+		res, err := tr.Send(ctx, message(t, "late-1", []string{"a@example.com"}))
+		if err == nil && res.Recipients[0].Verdict != transport.Delivered {
+			err = fmt.Errorf("not delivered: %+v", res)
+		}
 		done <- err
 	}()
 	select {
@@ -567,9 +409,10 @@ func TestSMTPRefusesAMessageItCannotSendExactly(t *testing.T) {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
 			srv := smtptest.Start(t)
 			tr := newSMTP(t, config(srv))
-			_, err := tr.Send(context.Background(), tc.msg(good))
-			if !transport.IsPermanent(err) {
-				t.Fatalf("err = %v, want permanent", err)
+			res, err := tr.Send(context.Background(), tc.msg(good))
+			wantServerError(t, err, transport.KindMessage, "")
+			if len(res.Recipients) != 0 {
+				t.Errorf("outcomes %+v with a message-wide error", res.Recipients)
 			}
 			if srv.Connections() != 0 {
 				t.Errorf("the transport connected (%d) for a message it must refuse", srv.Connections())
@@ -591,7 +434,11 @@ func TestSMTPSendsConcurrently(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				to := fmt.Sprintf("r%d-%d@example.com", g, i)
-				if _, err := tr.Send(context.Background(), message(t, fmt.Sprintf("c%d-%d", g, i), []string{to})); err != nil {
+				res, err := tr.Send(context.Background(), message(t, fmt.Sprintf("c%d-%d", g, i), []string{to}))
+				if err == nil && res.Recipients[0].Verdict != transport.Delivered {
+					err = fmt.Errorf("not delivered: %+v", res)
+				}
+				if err != nil {
 					errs <- fmt.Errorf("%s: %w", to, err)
 				}
 			}
@@ -613,61 +460,57 @@ func TestSMTPSendsConcurrently(t *testing.T) {
 func TestSMTPAfterClose(t *testing.T) {
 	srv := smtptest.Start(t)
 	tr := transport.NewSMTP(config(srv))
-	if _, err := tr.Send(context.Background(), message(t, "close-1", []string{"a@example.com"})); err != nil {
-		t.Fatal(err)
-	}
+	wantDelivered(t, send(t, tr, message(t, "close-1", []string{"a@example.com"})))
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.Send(context.Background(), message(t, "close-2", []string{"a@example.com"})); err == nil || transport.IsPermanent(err) {
-		t.Fatalf("send after Close: err = %v, want a transient error", err)
+	_, err := tr.Send(context.Background(), message(t, "close-2", []string{"a@example.com"}))
+	if _, isServerError := transport.AsServerError(err); !errors.Is(err, transport.ErrClosed) || isServerError {
+		t.Fatalf("send after Close: err = %v, want ErrClosed and no *ServerError", err)
+	}
+	if err := tr.Probe(context.Background()); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("probe after Close: err = %v, want ErrClosed", err)
 	}
 }
 
 func TestSMTPConfigValidate(t *testing.T) {
 	cases := []struct {
-		name string
-		cfg  transport.SMTPConfig
-		ok   bool
+		name    string
+		cfg     transport.SMTPConfig
+		wantKey string // "" when valid
 	}{
-		{"a host and port with the default TLS mode is valid", transport.SMTPConfig{Host: "mx", Port: 25}, true},
-		{"every TLS mode is valid", transport.SMTPConfig{Host: "mx", Port: 465, TLS: transport.TLSImplicit}, true},
-		{"an empty host is invalid", transport.SMTPConfig{Port: 25}, false},
-		{"port 0 is invalid", transport.SMTPConfig{Host: "mx"}, false},
-		{"an unknown TLS mode is invalid", transport.SMTPConfig{Host: "mx", Port: 25, TLS: "ssl"}, false},
-		{"a negative timeout is invalid", transport.SMTPConfig{Host: "mx", Port: 25, CommandTimeout: -1}, false},
+		{"a host and port with the default TLS mode is valid", transport.SMTPConfig{Host: "mx", Port: 25}, ""},
+		{"every TLS mode is valid", transport.SMTPConfig{Host: "mx", Port: 465, TLS: transport.TLSImplicit}, ""},
+		{"an EHLO domain is valid", transport.SMTPConfig{Host: "mx", Port: 25, LocalName: "mail-1.example.com"}, ""},
+		{"an EHLO address literal is valid", transport.SMTPConfig{Host: "mx", Port: 25, LocalName: "[192.0.2.1]"}, ""},
+		{"an EHLO IPv6 address literal is valid", transport.SMTPConfig{Host: "mx", Port: 25, LocalName: "[IPv6:2001:db8::1]"}, ""},
+		{"an empty host is invalid", transport.SMTPConfig{Port: 25}, "smtp.host"},
+		{"port 0 is invalid", transport.SMTPConfig{Host: "mx"}, "smtp.port"},
+		{"an unknown TLS mode is invalid", transport.SMTPConfig{Host: "mx", Port: 25, TLS: "ssl"}, "smtp.tls"},
+		{"a negative timeout is invalid", transport.SMTPConfig{Host: "mx", Port: 25, CommandTimeout: -1}, "smtp.timeout"},
+		{"an EHLO name with an underscore is invalid", transport.SMTPConfig{Host: "mx", Port: 25, LocalName: "my_host"}, "smtp.helo_name"},
+		{"an EHLO name with a line break is invalid", transport.SMTPConfig{Host: "mx", Port: 25, LocalName: "a\r\nRSET"}, "smtp.helo_name"},
+		{"an EHLO address literal that is no address is invalid", transport.SMTPConfig{Host: "mx", Port: 25, LocalName: "[mx]"}, "smtp.helo_name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
-				t.Fatalf("Validate() = %v, want ok %v", err, tc.ok)
+			err := tc.cfg.Validate()
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
 			}
+			wantServerError(t, err, transport.KindConfiguration, tc.wantKey)
 		})
 	}
 }
 
-func TestIsPermanent(t *testing.T) {
-	_, renderErr := render.Render(contract.SendEmail{EmailID: "x", To: []string{"a@example.com"}}, render.Options{})
-	cases := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil is not permanent", nil, false},
-		{"a plain error is not permanent", errors.New("boom"), false},
-		{"a cancelled context is not permanent", context.Canceled, false},
-		{"a transient SendError is not permanent", &transport.SendError{Code: 451}, false},
-		{"a permanent SendError is permanent", &transport.SendError{Permanent: true, Code: 550}, true},
-		{"a wrapped permanent SendError is permanent", fmt.Errorf("send: %w", &transport.SendError{Permanent: true}), true},
-		{"a render error is permanent", renderErr, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := transport.IsPermanent(tc.err); got != tc.want {
-				t.Fatalf("IsPermanent(%v) = %v, want %v", tc.err, got, tc.want)
-			}
-		})
-	}
+func TestSMTPSendAndProbeReturnValidatesError(t *testing.T) {
+	tr := newSMTP(t, transport.SMTPConfig{Host: "mx", Port: 25, TLS: "ssl"})
+	_, err := tr.Send(context.Background(), message(t, "invalid-1", []string{"a@example.com"}))
+	wantServerError(t, err, transport.KindConfiguration, "smtp.tls")
+	wantServerError(t, tr.Probe(context.Background()), transport.KindConfiguration, "smtp.tls")
 }
 
 // sendAfterCut sends one message to b@example.com once the proxy cut the pooled
@@ -675,9 +518,7 @@ func TestIsPermanent(t *testing.T) {
 func sendAfterCut(t *testing.T, tr *transport.SMTP, srv *smtptest.Server, id string) {
 	t.Helper()
 	msg := message(t, id, []string{"b@example.com"})
-	if _, err := tr.Send(context.Background(), msg); err != nil {
-		t.Fatalf("send after the pooled connections broke: %v", err)
-	}
+	wantDelivered(t, send(t, tr, msg))
 	if got := srv.MessagesTo("b@example.com"); len(got) != 1 || !bytes.Equal(got[0].Data, msg.Raw) {
 		t.Fatalf("server received %+v", got)
 	}

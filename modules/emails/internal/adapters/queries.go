@@ -15,7 +15,7 @@ import (
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-const emailColumns = `e.id, e.status, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject,
+const emailColumns = `e.id, e.status, e.outcome, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject,
 	e.text_body, e.html_body, e.tags, e.metadata, e.attempts, e.last_error, e.next_attempt_at, e.correlation_id,
 	e.created_at, e.updated_at, e.sent_at, e.send_at, e.api_key_id`
 
@@ -37,7 +37,39 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 		return e, apperr.Unavailable("cannot read the email's events", err)
 	}
 	e.Events = append([]domain.Event{acceptedEvent(e)}, events...)
+	if e.Recipients, err = recipientsOf(ctx, r.db.Read, id); err != nil {
+		return e, apperr.Unavailable("cannot read the email's recipients", err)
+	}
 	return e, nil
+}
+
+// querier is what reads recipients: the read pool, or a write transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// recipientsOf reads an email's recipients in to, cc, bcc order.
+func recipientsOf(ctx context.Context, q querier, emailID string) ([]domain.Recipient, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT address, type, status, attempts, detail, updated_at FROM emails_recipients WHERE email_id = ? ORDER BY position`, emailID)
+	if err != nil {
+		return nil, fmt.Errorf("read recipients: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Recipient
+	for rows.Next() {
+		var rc domain.Recipient
+		var updated int64
+		if err := rows.Scan(&rc.Address, &rc.Type, &rc.Status, &rc.Attempts, &rc.Detail, &updated); err != nil {
+			return nil, fmt.Errorf("read recipients: %w", err)
+		}
+		rc.UpdatedAt = time.UnixMilli(updated).UTC()
+		out = append(out, rc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read recipients: %w", err)
+	}
+	return out, nil
 }
 
 func scanEvent(s sqlite.Scanner) (domain.Event, error) {
@@ -104,18 +136,18 @@ func (r *Repository) CountByStatus(ctx context.Context) (map[domain.Status]int, 
 
 func scanEmail(s sqlite.Scanner) (domain.Email, error) {
 	var (
-		e                               domain.Email
-		status, to, cc, bcc, tags, meta string
-		next, sent, sendAt              sql.NullInt64
-		apiKeyID                        sql.NullString
-		created, updated                int64
+		e                                        domain.Email
+		status, outcome, to, cc, bcc, tags, meta string
+		next, sent, sendAt                       sql.NullInt64
+		apiKeyID                                 sql.NullString
+		created, updated                         int64
 	)
-	err := s.Scan(&e.ID, &status, &e.From, &to, &cc, &bcc, &e.ReplyTo, &e.Subject, &e.Text, &e.HTML, &tags, &meta,
+	err := s.Scan(&e.ID, &status, &outcome, &e.From, &to, &cc, &bcc, &e.ReplyTo, &e.Subject, &e.Text, &e.HTML, &tags, &meta,
 		&e.Attempts, &e.LastError, &next, &e.CorrelationID, &created, &updated, &sent, &sendAt, &apiKeyID)
 	if err != nil {
 		return e, err
 	}
-	e.Status = domain.Status(status)
+	e.Status, e.Outcome = domain.Status(status), domain.Outcome(outcome)
 	e.APIKeyID = apiKeyID.String
 	for _, f := range []struct {
 		raw string

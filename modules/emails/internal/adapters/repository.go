@@ -66,11 +66,13 @@ func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, 
 	return acc, nil
 }
 
-// encodedEmail is an email's column values and SendEmail message, encoded before
-// the transaction: the writer is shared by the whole process, so it should only write.
+// encodedEmail is an email's column values, recipients and SendEmail message,
+// encoded before the transaction: the writer is shared by the whole process, so it
+// should only write.
 type encodedEmail struct {
 	to, cc, bcc, tags, metadata string
 	sendAt                      any
+	recipients                  []delivery.Recipient
 	msg                         *message.Message
 }
 
@@ -79,8 +81,15 @@ func encodeEmail(e domain.Email, origin string) (encodedEmail, error) {
 	if e.SendAt != nil {
 		row.sendAt = e.SendAt.UnixMilli()
 	}
+	first := delivery.FirstTry(delivery.Email{
+		EmailID: e.ID, CorrelationID: e.CorrelationID,
+		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
+		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
+		CreatedAt: e.CreatedAt, OwnerKeyID: e.APIKeyID, OriginInstance: origin,
+	})
+	row.recipients = first.Recipients
 	var err error
-	row.msg, err = sendMessage(e, origin)
+	row.msg, err = outbox.NewMessage(first.MessageUUID(), e.ID, e.CorrelationID, first)
 	return row, err
 }
 
@@ -112,10 +121,10 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 		}
 	}
 	_, err := tx.ExecContext(ctx,
-		`INSERT INTO emails_emails (id, status, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
+		`INSERT INTO emails_emails (id, status, outcome, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
 		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at, api_key_id)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, string(e.Status), e.From, row.to, row.cc, row.bcc, e.ReplyTo, e.Subject,
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, string(e.Status), string(domain.OutcomePending), e.From, row.to, row.cc, row.bcc, e.ReplyTo, e.Subject,
 		e.Text, e.HTML, row.tags, row.metadata, e.CorrelationID, e.CreatedAt.UnixMilli(),
 		e.UpdatedAt.UnixMilli(), row.sendAt, nullable(e.APIKeyID))
 	if err != nil {
@@ -126,6 +135,13 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 			return app.Accepted{}, fmt.Errorf("insert tag: %w", err)
 		}
 	}
+	for i, rc := range row.recipients {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO emails_recipients (email_id, position, address, type, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			e.ID, i, rc.Address, rc.Type, domain.RecipientPending, e.CreatedAt.UnixMilli()); err != nil {
+			return app.Accepted{}, fmt.Errorf("insert recipient: %w", err)
+		}
+	}
 	var at time.Time
 	if e.SendAt != nil {
 		at = *e.SendAt
@@ -134,17 +150,6 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 		return app.Accepted{}, err
 	}
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
-}
-
-// sendMessage is the SendEmail command for the first try of e, accepted by the
-// instance with id origin.
-func sendMessage(e domain.Email, origin string) (*message.Message, error) {
-	return outbox.NewMessage(e.ID+"/1", e.ID, e.CorrelationID, delivery.SendEmail{
-		EmailID: e.ID, CorrelationID: e.CorrelationID,
-		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
-		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
-		CreatedAt: e.CreatedAt, Attempt: 1, OwnerKeyID: e.APIKeyID, OriginInstance: origin,
-	})
 }
 
 // Apply implements app.Repository.
@@ -160,7 +165,7 @@ func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult,
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("apply %s to %s: %w", ch.Type, ch.EmailID, err)
+		return 0, fmt.Errorf("apply %s to %s: %w", ch.SourceID, ch.EmailID, err)
 	}
 	return res, nil
 }
@@ -176,25 +181,86 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResul
 	if err != nil {
 		return 0, fmt.Errorf("read status: %w", err)
 	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)
-		 ON CONFLICT (source_id) DO NOTHING`,
-		ch.EmailID, ch.Type, ch.At.UnixMilli(), ch.Detail, nullable(ch.SourceID))
+	if fresh, err := addEntries(ctx, tx, ch); err != nil || !fresh {
+		return app.AppliedBefore, err
+	}
+	if err := updateRecipients(ctx, tx, ch); err != nil {
+		return 0, err
+	}
+	recipients, err := recipientsOf(ctx, tx, ch.EmailID)
 	if err != nil {
-		return 0, fmt.Errorf("insert event: %w", err)
+		return 0, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return app.AppliedBefore, nil
+	current := domain.Status(status)
+	if ch.Published && current == domain.StatusScheduled {
+		current = domain.StatusQueued
 	}
-	next, moved := domain.Transition(domain.Status(status), ch.Type)
-	sets := []string{"updated_at = ?"}
-	args := []any{ch.At.UnixMilli()}
-	if moved {
-		sets = append(sets, "status = ?")
-		args = append(args, string(next))
+	if err := updateEmail(ctx, tx, ch, domain.StatusOf(current, recipients), domain.OutcomeOf(recipients)); err != nil {
+		return 0, err
 	}
-	if ch.ResetAttempts {
-		sets = append(sets, "attempts = 0", "last_error = ''", "next_attempt_at = NULL")
+	return app.Applied, nil
+}
+
+// addEntries adds ch's timeline entries, each with a source id of its own made from
+// ch.SourceID; it reports false when the first was there already: ch was applied.
+func addEntries(ctx context.Context, tx *sql.Tx, ch app.Change) (bool, error) {
+	for i, en := range ch.Entries {
+		source := ch.SourceID
+		if i > 0 && source != "" {
+			source = fmt.Sprintf("%s#%d", ch.SourceID, i)
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (source_id) DO NOTHING`,
+			ch.EmailID, en.Type, ch.At.UnixMilli(), en.Detail, nullable(source))
+		if err != nil {
+			return false, fmt.Errorf("insert event: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 && i == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// updateRecipients writes the recipient states ch reports, and starts the replayed
+// ones over.
+func updateRecipients(ctx context.Context, tx *sql.Tx, ch app.Change) error {
+	for _, r := range ch.Recipients {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO emails_recipients (email_id, position, address, type, status, attempts, detail, updated_at)
+			 VALUES (?, (SELECT COUNT(*) FROM emails_recipients WHERE email_id = ?), ?, ?, ?, ?, ?, ?)
+			 ON CONFLICT (email_id, address) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+			   detail = excluded.detail, updated_at = excluded.updated_at`,
+			ch.EmailID, ch.EmailID, r.Address, r.Type, r.Status, r.Attempts, r.Detail, ch.At.UnixMilli()); err != nil {
+			return fmt.Errorf("update recipient: %w", err)
+		}
+	}
+	if !ch.Replay {
+		return nil
+	}
+	q := `UPDATE emails_recipients SET status = ?, attempts = 0, detail = '', updated_at = ? WHERE email_id = ? AND `
+	args := []any{domain.RecipientPending, ch.At.UnixMilli(), ch.EmailID}
+	if len(ch.Replayed) == 0 {
+		q += `status <> ?`
+		args = append(args, domain.RecipientDelivered)
+	} else {
+		list, _ := json.Marshal(ch.Replayed) // strings: cannot fail
+		q += `address IN (SELECT value FROM json_each(?))`
+		args = append(args, string(list))
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("replay recipients: %w", err)
+	}
+	return nil
+}
+
+// updateEmail moves the email to status and sets what ch says of it.
+func updateEmail(ctx context.Context, tx *sql.Tx, ch app.Change, status domain.Status, outcome domain.Outcome) error {
+	sets := []string{"updated_at = ?", "status = ?", "outcome = ?"}
+	args := []any{ch.At.UnixMilli(), string(status), string(outcome)}
+	if ch.Replay {
+		sets = append(sets, "attempts = 0", "last_error = ''")
 	}
 	if ch.Attempts != nil {
 		sets = append(sets, "attempts = MAX(attempts, ?)")
@@ -204,22 +270,21 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResul
 		sets = append(sets, "last_error = ?")
 		args = append(args, *ch.LastError)
 	}
-	if ch.NextAttemptAt != nil && next == domain.StatusRetrying {
+	if ch.NextAttemptAt != nil && status == domain.StatusRetrying {
 		sets = append(sets, "next_attempt_at = ?")
 		args = append(args, ch.NextAttemptAt.UnixMilli())
-	}
-	if moved && next != domain.StatusRetrying {
+	} else if status != domain.StatusRetrying {
 		sets = append(sets, "next_attempt_at = NULL")
 	}
-	if ch.SentAt != nil && moved {
-		sets = append(sets, "sent_at = ?")
-		args = append(args, ch.SentAt.UnixMilli())
+	if status == domain.StatusSent {
+		sets = append(sets, "sent_at = COALESCE(sent_at, ?)")
+		args = append(args, ch.At.UnixMilli())
 	}
 	args = append(args, ch.EmailID)
 	if _, err := tx.ExecContext(ctx, `UPDATE emails_emails SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
-		return 0, fmt.Errorf("update email: %w", err)
+		return fmt.Errorf("update email: %w", err)
 	}
-	return app.Applied, nil
+	return nil
 }
 
 // RecordPublished notes on each email's timeline that its SendEmail left the outbox;
@@ -231,7 +296,7 @@ func (r *Repository) RecordPublished(ctx context.Context, tx *sql.Tx, topic stri
 	}
 	for _, m := range msgs {
 		ch := app.Change{EmailID: m.Metadata.Get(broker.PartitionKeyKey), SourceID: "published/" + m.UUID,
-			Type: domain.EventPublished, At: at, Detail: "to " + topic}
+			At: at, Entries: []app.Entry{{Type: domain.EventPublished, Detail: "to " + topic}}, Published: true}
 		// The relay publishes only this database's rows, so the email is here.
 		if _, err := applyChange(ctx, tx, ch); err != nil {
 			return err

@@ -85,20 +85,32 @@ type Change struct {
 	EmailID string
 	// SourceID is the event message's id: a redelivered event is applied once.
 	SourceID string
-	// Type is the timeline event type (domain.Event*), which may move the status.
-	Type string
 	// At is when it happened; zero means when it is applied.
 	At time.Time
-	// Detail is the timeline entry's text, e.g. "attempt 2: 451 try later".
-	Detail string
+	// Entries are the timeline entries the event adds, in order.
+	Entries []Entry
+	// Recipients are recipients whose state the event reports (upserted by address).
+	Recipients []domain.Recipient
+	// Replayed are the addresses an operator's replay sends to again: they start
+	// over as pending with no attempts. Empty with Replay set means every recipient
+	// that was not delivered.
+	Replayed []string
+	// Replay says the change is a replay (attempts, error and next try start over).
+	Replay bool
+	// Published moves a scheduled email to queued: its SendEmail left the outbox.
+	Published bool
 	// Attempts, when set, raises the email's attempt count to at least this.
 	Attempts *int
 	// LastError, when set, replaces the email's last error ("" clears it).
 	LastError *string
 	// NextAttemptAt, when set, is when a retrying email is tried next.
 	NextAttemptAt *time.Time
-	// SentAt, when set, is when the email was handed to the server.
-	SentAt *time.Time
-	// ResetAttempts clears the attempt count and error (a replay).
-	ResetAttempts bool
+}
+
+// Entry is one timeline entry a change adds.
+type Entry struct {
+	// Type is the timeline event type (domain.Event*).
+	Type string
+	// Detail is the entry's text, e.g. "b@example.com: 451 4.7.1 try later".
+	Detail string
 }

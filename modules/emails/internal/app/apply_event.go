@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
@@ -52,54 +53,96 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 		return nil
 	}
 	switch eventType {
-	case delivery.EventEmailSent:
-		var e delivery.EmailSent
+	case delivery.EventEmailAttempted:
+		var e delivery.EmailAttempted
 		if err := decode(&e); err != nil {
 			return Change{}, false, err
 		}
-		at, noError := e.At, ""
-		// last_error is the current state: a sent email has none (its failed
-		// attempts stay in the timeline).
-		return Change{EmailID: e.EmailID, Type: domain.EventSent, At: e.At, Detail: e.Reply,
-			Attempts: &e.Attempt, SentAt: &at, LastError: &noError}, true, nil
-	case delivery.EventEmailAttemptFailed:
-		var e delivery.EmailAttemptFailed
-		if err := decode(&e); err != nil {
-			return Change{}, false, err
-		}
-		detail := fmt.Sprintf("attempt %d: %s", e.Attempt, e.Error)
-		return Change{EmailID: e.EmailID, Type: domain.EventAttemptFailed, At: e.At, Detail: detail,
-			Attempts: &e.Attempt, LastError: &e.Error}, true, nil
-	case delivery.EventEmailRetryScheduled:
-		var e delivery.EmailRetryScheduled
-		if err := decode(&e); err != nil {
-			return Change{}, false, err
-		}
-		next := e.NextAttemptAt
-		detail := fmt.Sprintf("attempt %d at %s", e.NextAttempt, next.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-		return Change{EmailID: e.EmailID, Type: domain.EventRetryScheduled, At: e.At, Detail: detail,
-			NextAttemptAt: &next}, true, nil
+		return attemptedChange(e), true, nil
 	case dlt.EventEmailDeadLettered:
 		var e dlt.EmailDeadLettered
 		if err := decode(&e); err != nil {
 			return Change{}, false, err
 		}
-		detail := fmt.Sprintf("after %d attempts: %s", e.Attempts, e.Reason)
-		return Change{EmailID: e.EmailID, Type: domain.EventDeadLettered, At: e.At, Detail: detail,
+		detail := fmt.Sprintf("after %s: %s", plural(e.Attempts, "attempt"), e.Reason)
+		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventDeadLettered, detail}},
 			LastError: &e.Reason}, true, nil
 	case dlt.EventEmailReplayed:
 		var e dlt.EmailReplayed
 		if err := decode(&e); err != nil {
 			return Change{}, false, err
 		}
-		return Change{EmailID: e.EmailID, Type: domain.EventReplayed, At: e.At,
-			Detail: fmt.Sprintf("replay %d", e.Replay), ResetAttempts: true}, true, nil
+		detail := fmt.Sprintf("replay %d", e.Replay)
+		if len(e.Recipients) > 0 {
+			detail += " to " + strings.Join(e.Recipients, ", ")
+		}
+		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventReplayed, detail}},
+			Replay: true, Replayed: e.Recipients}, true, nil
 	case dlt.EventEmailDiscarded:
 		var e dlt.EmailDiscarded
 		if err := decode(&e); err != nil {
 			return Change{}, false, err
 		}
-		return Change{EmailID: e.EmailID, Type: domain.EventDiscarded, At: e.At, Detail: "discarded by an operator"}, true, nil
+		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventDiscarded, "discarded by an operator"}}}, true, nil
 	}
 	return Change{}, false, nil
+}
+
+// attemptedChange is what one try reported: each recipient's new state and a
+// timeline entry for it, then the email's: its next try, or that it was sent.
+func attemptedChange(e delivery.EmailAttempted) Change {
+	ch := Change{EmailID: e.EmailID, At: e.At, Attempts: &e.Attempt}
+	if e.Error != "" {
+		ch.Entries = append(ch.Entries, Entry{domain.EventAttemptFailed, fmt.Sprintf("attempt %d: %s", e.Attempt, e.Error)})
+	}
+	lastError := ""
+	for _, r := range e.Recipients {
+		ch.Recipients = append(ch.Recipients, domain.Recipient{Address: r.Address, Type: r.Type, Status: r.Status,
+			Attempts: r.Attempts, Detail: r.Detail, UpdatedAt: e.At})
+		ch.Entries = append(ch.Entries, Entry{recipientEntry[r.Status], r.Address + ": " + r.Detail})
+		if r.Status != delivery.RecipientDelivered && lastError == "" {
+			lastError = r.Address + ": " + r.Detail
+		}
+	}
+	ch.LastError = &lastError
+	switch e.Status {
+	case delivery.StatusRetrying:
+		if e.NextAttemptAt != nil {
+			next := *e.NextAttemptAt
+			ch.NextAttemptAt = &next
+			ch.Entries = append(ch.Entries, Entry{domain.EventRetryScheduled,
+				fmt.Sprintf("attempt %d at %s", e.Attempt+1, next.UTC().Format("2006-01-02T15:04:05.000Z07:00"))})
+		}
+	case delivery.StatusSent:
+		ch.Entries = append(ch.Entries, Entry{domain.EventSent, sentDetail(e.Recipients)})
+	}
+	return ch
+}
+
+// recipientEntry is the timeline entry of each recipient status a try reports.
+var recipientEntry = map[string]string{
+	delivery.RecipientDelivered:  domain.EventDelivered,
+	delivery.RecipientDeferred:   domain.EventDeferred,
+	delivery.RecipientBounced:    domain.EventBounced,
+	delivery.RecipientSuppressed: domain.EventSuppressed,
+	delivery.RecipientFailed:     domain.EventFailed,
+}
+
+// sentDetail is the detail of the "sent" entry: the last acceptance reply of the
+// try that made the email final.
+func sentDetail(rs []delivery.RecipientState) string {
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Status == delivery.RecipientDelivered {
+			return rs[i].Detail
+		}
+	}
+	return "every recipient is final"
+}
+
+// plural writes n and noun, adding an "s" unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

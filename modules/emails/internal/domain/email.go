@@ -7,28 +7,42 @@ import "time"
 // Status is where an email stands in its life.
 type Status string
 
-// The statuses of the API contract.
+// The statuses of the API contract. Once an email is published, its status follows
+// from its recipients' (StatusOf).
 const (
 	// StatusScheduled is an email accepted with a future send_at, waiting in the
 	// outbox until then.
 	StatusScheduled Status = "scheduled"
-	// StatusQueued is an email whose SendEmail is due or published: accepted for
-	// now, published after a schedule, or replayed.
+	// StatusQueued is an email whose SendEmail is due or published, with no
+	// recipient deferred: accepted for now, published after a schedule, or replayed.
 	StatusQueued Status = "queued"
-	// StatusRetrying is an email whose last try failed transiently; the next is due
-	// at NextAttemptAt.
+	// StatusRetrying is an email with a deferred recipient; the next try is due at
+	// NextAttemptAt.
 	StatusRetrying Status = "retrying"
-	// StatusSent is final: the server accepted the email and no event moves it.
+	// StatusSent is an email whose recipients are all final with at least one
+	// delivered. Some may have bounced, be suppressed or have failed: the email's
+	// recipients say, and a failed one also puts it in the dead letters.
 	StatusSent Status = "sent"
-	// StatusDead is an email in the dead letters; only a replay brings it back.
+	// StatusDead is an email whose recipients are all final with none delivered; it
+	// is in the dead letters, and only a replay brings it back.
 	StatusDead Status = "dead"
 )
 
 // Statuses lists every status, for validation and metrics.
 var Statuses = []Status{StatusScheduled, StatusQueued, StatusRetrying, StatusSent, StatusDead}
 
-// Timeline event types of the API contract (plus discarded, for dead letters an
-// operator threw away).
+// Recipient statuses, as delivery reports them (its contract's Recipient*).
+const (
+	RecipientPending    = "pending"
+	RecipientDelivered  = "delivered"
+	RecipientDeferred   = "deferred"
+	RecipientBounced    = "bounced"
+	RecipientSuppressed = "suppressed"
+	RecipientFailed     = "failed"
+)
+
+// Timeline event types of the API contract, plus discarded (a dead letter an
+// operator threw away) and one per recipient outcome.
 const (
 	// EventAccepted is never stored: it is derived from the email's created_at and
 	// always heads the timeline.
@@ -36,28 +50,137 @@ const (
 	// EventPublished is recorded by the outbox relay when the SendEmail leaves it;
 	// it moves a scheduled email to queued.
 	EventPublished = "published"
-	// EventAttemptFailed is one failed try, its detail "attempt n: error"; it
-	// changes no status.
+	// EventAttemptFailed is a try that failed as a whole (the email cannot be
+	// rendered), its detail "attempt n: error".
 	EventAttemptFailed = "attempt_failed"
-	// EventRetryScheduled moves the email to retrying, unless it is sent or dead.
+	// EventDelivered, EventDeferred, EventBounced, EventSuppressed and EventFailed
+	// record one recipient's outcome of a try; the detail starts with the address.
+	EventDelivered  = "delivered"
+	EventDeferred   = "deferred"
+	EventBounced    = "bounced"
+	EventSuppressed = "suppressed"
+	EventFailed     = "failed"
+	// EventRetryScheduled says when the deferred recipients are tried next.
 	EventRetryScheduled = "retry_scheduled"
-	// EventSent moves the email to sent for good; its detail is the server's reply.
+	// EventSent says that every recipient is final and at least one was delivered.
 	EventSent = "sent"
-	// EventDeadLettered moves the email to dead; its detail counts the attempts.
+	// EventDeadLettered records that the email's letter was parked in the dead
+	// letters; its detail is why.
 	EventDeadLettered = "dead_lettered"
-	// EventReplayed moves a dead email back to queued and resets its attempts.
+	// EventReplayed records an operator's replay of the recipients not delivered.
 	EventReplayed = "replayed"
-	// EventDiscarded records an operator's discard; the email stays dead.
+	// EventDiscarded records an operator's discard of the email's dead letter.
 	EventDiscarded = "discarded"
 )
+
+// Outcome sums up an email's recipients, so that an email sent to some of them only
+// is never mistaken for a complete success: its status is sent, its outcome
+// partial.
+type Outcome string
+
+// The outcomes of an email, by its recipients.
+const (
+	// OutcomePending is an email with a recipient not final yet.
+	OutcomePending Outcome = "pending"
+	// OutcomeComplete is an email delivered to every recipient.
+	OutcomeComplete Outcome = "complete"
+	// OutcomePartial is an email delivered to some recipients and not to others
+	// (bounced, suppressed or failed); its status is sent.
+	OutcomePartial Outcome = "partial"
+	// OutcomeNone is an email delivered to no recipient; its status is dead.
+	OutcomeNone Outcome = "none"
+)
+
+// OutcomeOf sums up rs; "" when there are none on record (an email accepted before
+// recipients had outcomes of their own).
+func OutcomeOf(rs []Recipient) Outcome {
+	if len(rs) == 0 {
+		return ""
+	}
+	delivered := 0
+	for _, r := range rs {
+		if !r.Final() {
+			return OutcomePending
+		}
+		if r.Status == RecipientDelivered {
+			delivered++
+		}
+	}
+	switch delivered {
+	case len(rs):
+		return OutcomeComplete
+	case 0:
+		return OutcomeNone
+	default:
+		return OutcomePartial
+	}
+}
+
+// Recipient is one envelope recipient of an email and where it stands.
+type Recipient struct {
+	// Address is the bare address, its domain lower-cased.
+	Address string
+	// Type is to, cc or bcc: the first list naming the address.
+	Type string
+	// Status is one of the Recipient* statuses.
+	Status string
+	// Attempts is how many tries of the current replay carried the recipient.
+	Attempts int
+	// Detail is the server's last reply about the recipient, or why there was none.
+	Detail string
+	// UpdatedAt is when the recipient's state last changed (the try's time).
+	UpdatedAt time.Time
+}
+
+// Final reports whether the recipient's fate in this replay is decided.
+func (r Recipient) Final() bool {
+	return r.Status != RecipientPending && r.Status != RecipientDeferred
+}
+
+// StatusOf is the status of an email with these recipients, now that current is its
+// status: retrying while a recipient is deferred; sent once all are final and one
+// was delivered; dead once all are final and none was; queued (or still scheduled)
+// while the rest wait for their first try. An email with no recipients on record
+// (accepted before recipients had outcomes of their own) keeps current.
+func StatusOf(current Status, rs []Recipient) Status {
+	if len(rs) == 0 {
+		return current
+	}
+	var pending, deferred, delivered int
+	for _, r := range rs {
+		switch r.Status {
+		case RecipientPending:
+			pending++
+		case RecipientDeferred:
+			deferred++
+		case RecipientDelivered:
+			delivered++
+		}
+	}
+	switch {
+	case deferred > 0:
+		return StatusRetrying
+	case pending > 0 && current == StatusScheduled:
+		return StatusScheduled
+	case pending > 0:
+		return StatusQueued
+	case delivered > 0:
+		return StatusSent
+	default:
+		return StatusDead
+	}
+}
 
 // Email is one accepted email.
 type Email struct {
 	// ID is a UUIDv7 made on acceptance; being time-ordered, it sorts and pages
 	// the list newest first.
 	ID string
-	// Status is where the email stands now, moved only as Transition allows.
+	// Status is where the email stands now (see StatusOf).
 	Status Status
+	// Outcome sums up its recipients (see OutcomeOf); "" for an email accepted
+	// before recipients had outcomes of their own.
+	Outcome Outcome
 	// From is the canonical sender; smtp.from when the client named none.
 	From string
 	// To is the canonical To recipients, in the client's order; at least one.
@@ -101,6 +224,9 @@ type Email struct {
 	SentAt *time.Time
 	// SendAt is the requested send time, UTC; nil when the email was to go at once.
 	SendAt *time.Time
+	// Recipients are the email's envelope recipients in to, cc, bcc order, each
+	// with its own outcome; only Get fills them, List leaves them nil.
+	Recipients []Recipient
 	// Events is the timeline, oldest first, led by "accepted"; only Get fills it,
 	// List leaves it nil.
 	Events []Event
@@ -119,32 +245,4 @@ type Event struct {
 	// Detail is a human-readable note, e.g. "attempt 2: smtp: ..." or the
 	// server's reply; it may be "".
 	Detail string
-}
-
-// Transition returns the status after an event of the given type, or ok=false when
-// the event does not change the status (or may not: a sent email stays sent, and only
-// a replay brings a dead one back).
-func Transition(from Status, event string) (to Status, ok bool) {
-	if from == StatusSent {
-		return from, false
-	}
-	switch event {
-	case EventPublished:
-		if from == StatusScheduled {
-			return StatusQueued, true
-		}
-	case EventRetryScheduled:
-		if from != StatusDead {
-			return StatusRetrying, true
-		}
-	case EventSent:
-		return StatusSent, true
-	case EventDeadLettered:
-		return StatusDead, true
-	case EventReplayed:
-		if from == StatusDead {
-			return StatusQueued, true
-		}
-	}
-	return from, false
 }

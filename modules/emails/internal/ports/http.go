@@ -96,24 +96,38 @@ func validIdempotencyKey(k string) bool {
 	return true
 }
 
-// emailResponse is an email as GET /api/emails/{id} shows it.
+// emailResponse is an email as GET /api/emails/{id} shows it (and, without
+// recipients and events, as the list does).
 type emailResponse struct {
-	ID            string            `json:"id"`
-	Status        string            `json:"status"`
-	From          string            `json:"from"`
-	To            []string          `json:"to"`
-	Cc            []string          `json:"cc"`
-	Subject       string            `json:"subject"`
-	Tags          []string          `json:"tags"`
-	Metadata      map[string]string `json:"metadata"`
-	Attempts      int               `json:"attempts"`
-	LastError     string            `json:"last_error"`
-	NextAttemptAt *time.Time        `json:"next_attempt_at"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
-	SentAt        *time.Time        `json:"sent_at"`
-	SendAt        *time.Time        `json:"send_at"`
-	Events        []eventResponse   `json:"events,omitempty"`
+	ID            string              `json:"id"`
+	Status        string              `json:"status"`
+	Outcome       string              `json:"outcome,omitempty"`
+	From          string              `json:"from"`
+	To            []string            `json:"to"`
+	Cc            []string            `json:"cc"`
+	Subject       string              `json:"subject"`
+	Tags          []string            `json:"tags"`
+	Metadata      map[string]string   `json:"metadata"`
+	Attempts      int                 `json:"attempts"`
+	LastError     string              `json:"last_error"`
+	NextAttemptAt *time.Time          `json:"next_attempt_at"`
+	CreatedAt     time.Time           `json:"created_at"`
+	UpdatedAt     time.Time           `json:"updated_at"`
+	SentAt        *time.Time          `json:"sent_at"`
+	SendAt        *time.Time          `json:"send_at"`
+	Recipients    []recipientResponse `json:"recipients,omitempty"`
+	Events        []eventResponse     `json:"events,omitempty"`
+}
+
+// recipientResponse is one recipient of an email, bcc ones included: only the key
+// that sent the email and admins read it.
+type recipientResponse struct {
+	Address   string    `json:"address"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status"`
+	Attempts  int       `json:"attempts"`
+	Detail    string    `json:"detail"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type eventResponse struct {
@@ -123,13 +137,24 @@ type eventResponse struct {
 }
 
 func toResponse(e domain.Email) emailResponse {
-	r := emailResponse{ID: e.ID, Status: string(e.Status), From: e.From, To: e.To, Cc: e.Cc, Subject: e.Subject,
-		Tags: e.Tags, Metadata: e.Metadata, Attempts: e.Attempts, LastError: e.LastError, NextAttemptAt: e.NextAttemptAt,
-		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, SentAt: e.SentAt, SendAt: e.SendAt}
+	r := emailResponse{ID: e.ID, Status: string(e.Status), Outcome: string(e.Outcome), From: e.From, To: e.To, Cc: e.Cc,
+		Subject: e.Subject, Tags: e.Tags, Metadata: e.Metadata, Attempts: e.Attempts, LastError: e.LastError,
+		NextAttemptAt: e.NextAttemptAt, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, SentAt: e.SentAt, SendAt: e.SendAt}
+	for _, rc := range e.Recipients {
+		r.Recipients = append(r.Recipients, recipientResponse{Address: rc.Address, Type: rc.Type, Status: rc.Status,
+			Attempts: rc.Attempts, Detail: rc.Detail, UpdatedAt: rc.UpdatedAt})
+	}
 	for _, ev := range e.Events {
 		r.Events = append(r.Events, eventResponse{Type: ev.Type, At: ev.At, Detail: ev.Detail})
 	}
 	return r
+}
+
+// detailResponse is an email as GET /api/emails/{id} shows it: recipients are
+// always there, [] for an email accepted before they had outcomes of their own.
+type detailResponse struct {
+	emailResponse
+	Recipients []recipientResponse `json:"recipients"`
 }
 
 func (h HTTP) getEmail(c echo.Context) error {
@@ -141,7 +166,12 @@ func (h HTTP) getEmail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toResponse(e))
+	r := detailResponse{emailResponse: toResponse(e)}
+	r.Recipients = r.emailResponse.Recipients
+	if r.Recipients == nil {
+		r.Recipients = []recipientResponse{}
+	}
+	return c.JSON(http.StatusOK, r)
 }
 
 type listResponse struct {

@@ -1,0 +1,66 @@
+package ports
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
+	"github.com/mailroom/mailroom/modules/delivery/contract"
+	"github.com/mailroom/mailroom/modules/delivery/internal/app"
+	"github.com/mailroom/mailroom/platform/broker"
+)
+
+// Commands consumes topics.send: it reads each SendEmail and hands it to the
+// SendEmail use case. A payload it cannot read is poison: it goes to the dead
+// letters through the router's poison queue, with metadata saying where it came from.
+type Commands struct {
+	Send          app.SendEmail
+	SendTopic     string
+	ConsumerGroup string
+	Now           func() time.Time
+}
+
+// Handle is the Watermill handler. A nil return acknowledges the message; a
+// broker.Permanent error (poison) sends it to the dead letters; any other error
+// nacks it for redelivery (a database outage, or shutdown).
+func (h Commands) Handle(msg *message.Message) error {
+	var cmd contract.SendEmail
+	if err := json.Unmarshal(msg.Payload, &cmd); err != nil || cmd.EmailID == "" || cmd.Attempt < 1 {
+		if err == nil {
+			err = errors.New("email_id and attempt are required")
+		}
+		h.markPoison(msg, cmd.EmailID, err)
+		return broker.Permanent(fmt.Errorf("poison SendEmail %s: %w", msg.UUID, err))
+	}
+	src := app.Source{Topic: h.SendTopic, ConsumerGroup: h.ConsumerGroup}
+	if p, ok := kafka.MessagePartitionFromCtx(msg.Context()); ok {
+		o, _ := kafka.MessagePartitionOffsetFromCtx(msg.Context())
+		part := int64(p)
+		src.Partition, src.Offset = &part, &o
+	}
+	return h.Send.Handle(msg.Context(), cmd, src)
+}
+
+// markPoison sets the metadata the poison queue carries to the dead letters.
+func (h Commands) markPoison(msg *message.Message, emailID string, cause error) {
+	m := msg.Metadata
+	m.Set(dlt.MetaOriginalTopic, h.SendTopic)
+	m.Set(dlt.MetaConsumerGroup, h.ConsumerGroup)
+	if p, ok := kafka.MessagePartitionFromCtx(msg.Context()); ok {
+		o, _ := kafka.MessagePartitionOffsetFromCtx(msg.Context())
+		m.Set(dlt.MetaOriginalPartition, strconv.FormatInt(int64(p), 10))
+		m.Set(dlt.MetaOriginalOffset, strconv.FormatInt(o, 10))
+	}
+	if emailID != "" {
+		m.Set(dlt.MetaEmailID, emailID)
+	}
+	m.Set(dlt.MetaErrorClass, contract.ClassPoison)
+	m.Set(dlt.MetaErrorMessage, cause.Error())
+	m.Set(dlt.MetaLastFailureAt, h.Now().UTC().Format(time.RFC3339Nano))
+}

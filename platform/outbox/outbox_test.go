@@ -41,7 +41,10 @@ type fakePublisher struct {
 	mu       sync.Mutex
 	failing  bool
 	gate     chan struct{} // when set, Publish waits for it to close
+	only     string        // when set, failing and gate apply to this topic only
 	entered  chan struct{} // receives once per Publish call, if set
+	waiting  int           // calls waiting for the gate now
+	most     int           // the most calls that waited for the gate at once
 	failures []record      // messages of calls that failed
 	accepted []record
 }
@@ -50,13 +53,24 @@ var errBrokerDown = errors.New("broker down")
 
 func (p *fakePublisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.Lock()
+	applies := p.only == "" || p.only == topic
 	gate, entered := p.gate, p.entered
+	if !applies {
+		gate = nil
+	}
+	if gate != nil {
+		p.waiting++
+		p.most = max(p.most, p.waiting)
+	}
 	p.mu.Unlock()
 	if entered != nil {
 		entered <- struct{}{}
 	}
 	if gate != nil {
 		<-gate
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
 	}
 	now := time.Now()
 	recs := make([]record, len(msgs))
@@ -65,7 +79,7 @@ func (p *fakePublisher) Publish(topic string, msgs ...*message.Message) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.failing {
+	if p.failing && applies {
 		p.failures = append(p.failures, recs...)
 		return errBrokerDown
 	}
@@ -79,6 +93,14 @@ func (p *fakePublisher) setFailing(v bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failing = v
+}
+
+// blocked returns how many calls wait for the gate now, and the most that ever did
+// at once.
+func (p *fakePublisher) blocked() (now, most int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiting, p.most
 }
 
 func (p *fakePublisher) snapshot() (accepted, failures []record) {

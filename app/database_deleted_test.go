@@ -96,11 +96,14 @@ func deleteDatabaseUnderLoad(t *testing.T, what string, suffixes []string) {
 	if n := ld.Failures.Load(); n > 0 {
 		t.Errorf("%d POSTs got no answer: %s", n, ld.Summary())
 	}
-	// The copy is complete and on disk once logged, so the server is killed rather
-	// than stopped: what follows holds even when it dies uncleanly. (A SIGTERM does
-	// not end it yet: on Go channels, publishes the relay has in flight wait for
-	// handlers that can no longer record anything.)
-	proc.Kill()
+	// The operator stops the server, as the log says: SIGTERM ends it, although
+	// the relay's publishes in flight wait for handlers that can record nothing
+	// (the relay abandons them: every row is in the copy).
+	code, err := proc.Terminate(30 * time.Second)
+	if err != nil {
+		t.Errorf("after SIGTERM: %v; log:\n%s", err, e2e.LogTail(proc.Log(), 4000))
+	}
+	t.Logf("exit code %d after SIGTERM with the database file gone", code)
 	if log := proc.Log(); e2e.HasDataRace(log) {
 		t.Errorf("the race detector found a data race in mailroom serve:\n%s", e2e.LogTail(log, 20000))
 	}

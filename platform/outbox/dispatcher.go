@@ -39,6 +39,9 @@ type dispatcher struct {
 	timerAt time.Time       // when timer is set to fire
 
 	goroutines sync.WaitGroup // the publishers and the deleter
+	// abandoned is set when shutdown found the database detached (its file deleted
+	// or replaced): the publishes in flight are not waited for.
+	abandoned bool
 }
 
 // newDispatcher prepares r's parts for one Run and starts the deleter; publishers
@@ -104,6 +107,11 @@ func (d *dispatcher) run() {
 // the other topics' rows are read, past the stalled lane's, for as long as it stays
 // so.
 func (d *dispatcher) mayPlan() bool {
+	if d.relay.db.Err() != nil {
+		// The database file is gone (see sqlite.DB.WatchFile): nothing published
+		// now could be recorded as such, and every row is in the rescued copy.
+		return false
+	}
 	var (
 		queued int
 		now    time.Time
@@ -340,6 +348,13 @@ func (d *dispatcher) armTimer() {
 // shutdown lets the publishes in flight finish and deletes what was published.
 // Units no publisher has taken yet are not started: they stay in the outbox.
 func (d *dispatcher) shutdown() {
+	if d.relay.db.Err() != nil {
+		// Nothing can be deleted, and every row not deleted is in the rescued copy.
+		// On Go channels a publish in flight waits for a handler that cannot record
+		// anything either, and so may never return: do not wait for it.
+		d.abandoned = true
+		return
+	}
 	out := 0
 	for _, l := range d.all {
 		for _, u := range l.takeBack() {
@@ -360,12 +375,15 @@ func (d *dispatcher) shutdown() {
 	}
 }
 
-// stop ends the publishers and the deleter, and waits for them.
+// stop ends the publishers and the deleter, and waits for them, unless shutdown
+// abandoned the publishes in flight: then they end when the broker closes.
 func (d *dispatcher) stop() {
 	d.timer.Stop()
 	for _, l := range d.all {
 		close(l.units)
 	}
 	close(d.deleter.batches)
-	d.goroutines.Wait()
+	if !d.abandoned {
+		d.goroutines.Wait()
+	}
 }

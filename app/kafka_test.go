@@ -118,11 +118,13 @@ func TestKafkaDeadLettersAndReplay(t *testing.T) {
 	apptest.UseSMTP(cfg, srv)
 	in := apptest.Start(t, cfg)
 
-	srv.FailRecipient("bounce@example.com", 550, -1)
+	// 554 (policy): refused for good, but not a mailbox that does not exist, so
+	// the address is not suppressed and the replay can reach it.
+	srv.FailRecipient("bounce@example.com", 554, -1)
 	id := in.Send(t, apptest.NewEmail("bounce@example.com"))
 	in.WaitForStatus(t, id, "dead", time.Minute)
 	if got := srv.Attempts("bounce@example.com"); got != 1 {
-		t.Fatalf("a 550 recipient was tried %d times, want 1", got)
+		t.Fatalf("a 554 recipient was tried %d times, want 1", got)
 	}
 	var list struct {
 		Items []struct {

@@ -34,7 +34,8 @@ const stepTimeout = 20 * time.Second
 func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 	srv := smtptest.Start(t)
 	const rcpt = "bounce@example.com"
-	srv.FailRecipientWithReply(rcpt, 550, -1, hostile)
+	// 554, a refusal by policy: the address is not suppressed, so a replay reaches it.
+	srv.FailRecipientWithReply(rcpt, 554, -1, hostile)
 	cfg := apptest.Config(t)
 	apptest.UseSMTP(cfg, srv)
 	in := apptest.Start(t, cfg)

@@ -18,6 +18,13 @@ CREATE TABLE emails_recipients (
 -- from before), so a list shows an email sent to only some recipients as such.
 ALTER TABLE emails_emails ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
 
+-- Whether the email's letter is parked in the dead letters (until a replay): an
+-- email that reached nobody is "dead" only once it is, so that "dead" always has a
+-- letter to replay.
+ALTER TABLE emails_emails ADD COLUMN dead_lettered INTEGER NOT NULL DEFAULT 0;
+UPDATE emails_emails SET dead_lettered = 1 WHERE status = 'dead';
+
 -- +goose Down
+ALTER TABLE emails_emails DROP COLUMN dead_lettered;
 ALTER TABLE emails_emails DROP COLUMN outcome;
 DROP TABLE emails_recipients;

@@ -173,8 +173,11 @@ func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult,
 // applyChange records ch in tx. An email this database does not hold (another
 // instance's, or a bogus id) is app.UnknownEmail, not an error: nothing is written.
 func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResult, error) {
-	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status)
+	var (
+		status        string
+		inDeadLetters bool
+	)
+	err := tx.QueryRowContext(ctx, `SELECT status, dead_lettered FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status, &inDeadLetters)
 	if errors.Is(err, sql.ErrNoRows) {
 		return app.UnknownEmail, nil
 	}
@@ -195,7 +198,8 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResul
 	if ch.Published && current == domain.StatusScheduled {
 		current = domain.StatusQueued
 	}
-	if err := updateEmail(ctx, tx, ch, domain.StatusOf(current, recipients), domain.OutcomeOf(recipients)); err != nil {
+	inDeadLetters = (inDeadLetters || ch.DeadLettered) && !ch.Replay
+	if err := updateEmail(ctx, tx, ch, domain.StatusOf(current, recipients, inDeadLetters), domain.OutcomeOf(recipients)); err != nil {
 		return 0, err
 	}
 	return app.Applied, nil
@@ -260,7 +264,10 @@ func updateEmail(ctx context.Context, tx *sql.Tx, ch app.Change, status domain.S
 	sets := []string{"updated_at = ?", "status = ?", "outcome = ?"}
 	args := []any{ch.At.UnixMilli(), string(status), string(outcome)}
 	if ch.Replay {
-		sets = append(sets, "attempts = 0", "last_error = ''")
+		sets = append(sets, "attempts = 0", "last_error = ''", "dead_lettered = 0")
+	}
+	if ch.DeadLettered {
+		sets = append(sets, "dead_lettered = 1")
 	}
 	if ch.Attempts != nil {
 		sets = append(sets, "attempts = MAX(attempts, ?)")

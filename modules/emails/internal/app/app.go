@@ -99,6 +99,9 @@ type Change struct {
 	Replay bool
 	// Published moves a scheduled email to queued: its SendEmail left the outbox.
 	Published bool
+	// DeadLettered says the email's letter is parked in the dead letters (until a
+	// replay): only then is an email nobody got "dead".
+	DeadLettered bool
 	// Attempts, when set, raises the email's attempt count to at least this.
 	Attempts *int
 	// LastError, when set, replaces the email's last error ("" clears it).

@@ -66,7 +66,7 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 		}
 		detail := fmt.Sprintf("after %s: %s", plural(e.Attempts, "attempt"), e.Reason)
 		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventDeadLettered, detail}},
-			LastError: &e.Reason}, true, nil
+			LastError: &e.Reason, DeadLettered: true}, true, nil
 	case dlt.EventEmailReplayed:
 		var e dlt.EmailReplayed
 		if err := decode(&e); err != nil {

@@ -138,14 +138,14 @@ func (r Recipient) Final() bool {
 }
 
 // StatusOf is the status of an email with these recipients, now that current is its
-// status: retrying while a recipient is deferred; sent once all are final and one
-// was delivered; dead once all are final and none was; queued (or still scheduled)
-// while the rest wait for their first try. An email with no recipients on record
-// (accepted before recipients had outcomes of their own) keeps current.
-func StatusOf(current Status, rs []Recipient) Status {
-	if len(rs) == 0 {
-		return current
-	}
+// status and inDeadLetters says whether its letter is parked: retrying while a
+// recipient is deferred; sent once all are final and one was delivered; dead once
+// all are final, none was delivered and the letter is parked (until then it keeps
+// current: "dead" promises a letter to replay); queued (or still scheduled) while
+// the rest wait for their first try. An email with no recipients on record
+// (accepted before recipients had outcomes of their own) keeps current, or is dead
+// once in the dead letters.
+func StatusOf(current Status, rs []Recipient, inDeadLetters bool) Status {
 	var pending, deferred, delivered int
 	for _, r := range rs {
 		switch r.Status {
@@ -158,6 +158,10 @@ func StatusOf(current Status, rs []Recipient) Status {
 		}
 	}
 	switch {
+	case len(rs) == 0 && inDeadLetters:
+		return StatusDead
+	case len(rs) == 0:
+		return current
 	case deferred > 0:
 		return StatusRetrying
 	case pending > 0 && current == StatusScheduled:
@@ -166,8 +170,10 @@ func StatusOf(current Status, rs []Recipient) Status {
 		return StatusQueued
 	case delivered > 0:
 		return StatusSent
-	default:
+	case inDeadLetters:
 		return StatusDead
+	default:
+		return current
 	}
 }
 

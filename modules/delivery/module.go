@@ -118,8 +118,11 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 // Start checks the mail server once, in the background, as the app starts taking
 // work: the result is logged, and a server that does not answer as configured
 // pauses delivery before the first email burns an attempt. It never stops start-up.
+// The capture transport has no server to check.
 func (m *Module) Start(ctx context.Context) {
-	go m.app.Gate.CheckAtStart(ctx)
+	if m.cfg.Transport == config.TransportSMTP {
+		go m.app.Gate.CheckAtStart(ctx)
+	}
 }
 
 // BeforeShutdown lets go of the sends waiting for the mail server, before the app

@@ -54,16 +54,16 @@ func start(t *testing.T) (*apptest.Instance, *smtptest.Server) {
 
 // letter is one item of GET /api/dead-letters.
 type letter struct {
-	ID             string     `json:"id"`
-	EmailID        string     `json:"email_id"`
-	Status         string     `json:"status"`
-	Reason         string     `json:"reason"`
-	ErrorClass     string     `json:"error_class"`
-	Attempts       int        `json:"attempts"`
-	SMTPReply      string     `json:"smtp_reply"`
-	Replays        int        `json:"replays"`
-	Subject        string     `json:"subject"`
-	Recipients     []struct {
+	ID         string `json:"id"`
+	EmailID    string `json:"email_id"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	ErrorClass string `json:"error_class"`
+	Attempts   int    `json:"attempts"`
+	SMTPReply  string `json:"smtp_reply"`
+	Replays    int    `json:"replays"`
+	Subject    string `json:"subject"`
+	Recipients []struct {
 		Address string `json:"address"`
 		Status  string `json:"status"`
 	} `json:"recipients"`

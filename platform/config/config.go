@@ -155,7 +155,9 @@ type SMTP struct {
 	Timeout time.Duration `koanf:"timeout"`
 	// HeloName is smtp.helo_name, the name Mailroom gives itself in EHLO; empty
 	// means the machine's host name. Receiving servers check it against the
-	// sending address's reverse DNS, so set it to that name in production.
+	// sending address's reverse DNS, so set it to that name in production. The
+	// delivery module checks its syntax (a domain or an address literal) with the
+	// rest of its SMTP settings.
 	HeloName string `koanf:"helo_name"`
 }
 
@@ -328,9 +330,6 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.SMTP.Timeout <= 0 {
 		bad("smtp.timeout", "must be positive")
 	}
-	if c.SMTP.HeloName != "" && !validHeloName(c.SMTP.HeloName) {
-		bad("smtp.helo_name", "%q is not a host name (letters, digits, '-' and '.')", c.SMTP.HeloName)
-	}
 	if c.Retry.MaxAttempts < 1 {
 		bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
 	}
@@ -380,25 +379,6 @@ func (c *Config) validate(where func(key string) string) error {
 		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))
 	}
 	return nil
-}
-
-// validHeloName reports whether s can follow EHLO: a host name of dot-separated
-// labels of letters, digits and inner hyphens.
-func validHeloName(s string) bool {
-	if len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func validTopic(s string) bool {

@@ -326,8 +326,6 @@ func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
 		{"a negative max age", "retry.max_age", env("MAILROOM_RETRY_MAX_AGE=-1h")},
 		{"a jitter above one", "retry.jitter", env("MAILROOM_RETRY_JITTER=1.5")},
 		{"a negative jitter", "retry.jitter", env("MAILROOM_RETRY_JITTER=-0.1")},
-		{"an EHLO name with a space", "smtp.helo_name", env("MAILROOM_SMTP_HELO_NAME=mail server")},
-		{"an EHLO name that is an address", "smtp.helo_name", env("MAILROOM_SMTP_HELO_NAME=[127.0.0.1]")},
 		{"a port out of range", "smtp.port", env("MAILROOM_SMTP_PORT=70000")},
 		{"a broker without a port in a list", "kafka.brokers", env("MAILROOM_KAFKA_BROKERS=a:1,b")},
 		{"an empty broker list", "kafka.brokers", env("MAILROOM_KAFKA_BROKERS=")},

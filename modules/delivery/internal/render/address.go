@@ -104,7 +104,7 @@ func plainAddress(addr string) (string, string) {
 	if len(local) > maxLocalLen || !isDotAtom(local) {
 		return "", "local part is not plain dot-atom syntax"
 	}
-	if !isHostname(domain) {
+	if !IsHostname(domain) {
 		return "", "domain is not a plain host name"
 	}
 	return local + "@" + strings.ToLower(domain), ""
@@ -134,9 +134,11 @@ func isAtext(b byte) bool {
 	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", b) >= 0
 }
 
-// isHostname reports whether s is an ASCII host name: dot-separated labels of
-// letters, digits and inner hyphens. Address literals ([1.2.3.4]) are refused.
-func isHostname(s string) bool {
+// IsHostname reports whether s is an ASCII host name: dot-separated labels of
+// letters, digits and inner hyphens, at most 253 characters. Address literals
+// ([1.2.3.4]) are refused. It is the one rule of host names for addresses' domains
+// and for the name Mailroom gives itself in EHLO.
+func IsHostname(s string) bool {
 	if s == "" || len(s) > maxDomainLen {
 		return false
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mailroom/mailroom/modules/delivery/internal/render"
 )
 
 // TLS modes of SMTPConfig.TLS, the values of the smtp.tls setting.
@@ -127,21 +129,7 @@ func validLocalName(name string) bool {
 		addr, err := netip.ParseAddr(lit)
 		return ok && err == nil && addr.Is4()
 	}
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(name, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			b := label[i]
-			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return render.IsHostname(name)
 }
 
 // withDefaults fills the zero fields.

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -75,4 +76,19 @@ func routeTakes(names []string) string {
 		return "this route takes no query parameters"
 	}
 	return "this route takes " + strings.Join(names, ", ")
+}
+
+// QueryCursor reads the "cursor" query parameter of a list whose next_cursor is a
+// row id: 0 when absent, else a positive whole number written exactly as
+// next_cursor writes it ("007" or "+7" is not one), or a 400 naming cursor.
+func QueryCursor(c echo.Context) (int64, error) {
+	v := c.QueryParam("cursor")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != v {
+		return 0, apperr.Invalid("cursor", "not a cursor from next_cursor")
+	}
+	return n, nil
 }

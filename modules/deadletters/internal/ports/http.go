@@ -96,11 +96,8 @@ func (h HTTP) list(c echo.Context) error {
 	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPageSize); err != nil {
 		return err
 	}
-	if v := c.QueryParam("cursor"); v != "" {
-		// Only the form next_cursor is written in: "007" or "+7" is not one.
-		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 || strconv.FormatInt(f.Cursor, 10) != v {
-			return apperr.Invalid("cursor", "not a cursor from next_cursor")
-		}
+	if f.Cursor, err = httpserver.QueryCursor(c); err != nil {
+		return err
 	}
 	items, next, err := h.Manage.List(c.Request().Context(), f)
 	if err != nil {

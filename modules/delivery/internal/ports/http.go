@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
-	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/httpserver"
 )
@@ -74,11 +73,8 @@ func (h HTTP) listSuppressions(c echo.Context) error {
 	if f.Limit, err = httpserver.QueryLimit(c, app.MaxSuppressionPage); err != nil {
 		return err
 	}
-	if v := c.QueryParam("cursor"); v != "" {
-		// Only the form next_cursor is written in: "007" or "+7" is not one.
-		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 || strconv.FormatInt(f.Cursor, 10) != v {
-			return apperr.Invalid("cursor", "not a cursor from next_cursor")
-		}
+	if f.Cursor, err = httpserver.QueryCursor(c); err != nil {
+		return err
 	}
 	items, next, err := h.App.Suppressions.List(c.Request().Context(), f)
 	if err != nil {

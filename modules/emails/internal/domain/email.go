@@ -2,7 +2,11 @@
 // statuses and the rules a new one must pass.
 package domain
 
-import "time"
+import (
+	"time"
+
+	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+)
 
 // Status is where an email stands in its life.
 type Status string
@@ -31,14 +35,14 @@ const (
 // Statuses lists every status, for validation and metrics.
 var Statuses = []Status{StatusScheduled, StatusQueued, StatusRetrying, StatusSent, StatusDead}
 
-// Recipient statuses, as delivery reports them (its contract's Recipient*).
+// Recipient statuses: delivery decides them, and its contract names them.
 const (
-	RecipientPending    = "pending"
-	RecipientDelivered  = "delivered"
-	RecipientDeferred   = "deferred"
-	RecipientBounced    = "bounced"
-	RecipientSuppressed = "suppressed"
-	RecipientFailed     = "failed"
+	RecipientPending    = delivery.RecipientPending
+	RecipientDelivered  = delivery.RecipientDelivered
+	RecipientDeferred   = delivery.RecipientDeferred
+	RecipientBounced    = delivery.RecipientBounced
+	RecipientSuppressed = delivery.RecipientSuppressed
+	RecipientFailed     = delivery.RecipientFailed
 )
 
 // Timeline event types of the API contract, plus discarded (a dead letter an

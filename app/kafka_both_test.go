@@ -38,8 +38,8 @@ func TestKafkaAndGoChannelsRetryDeadLetterAndReplayAlike(t *testing.T) {
 			if n := len(srv.MessagesTo(to)); n != 1 {
 				t.Errorf("the SMTP server received %d copies, want 1", n)
 			}
-			if !hasEvents(e, "attempt_failed", "retry_scheduled", "sent") {
-				t.Errorf("timeline %v lacks attempt_failed, retry_scheduled and sent", eventTypes(e))
+			if !hasEvents(e, "deferred", "retry_scheduled", "deferred", "retry_scheduled", "delivered", "sent") {
+				t.Errorf("timeline %v lacks deferred, retry_scheduled twice, then delivered and sent", eventTypes(e))
 			}
 			checkOldestFirst(t, e)
 			if e.LastError != "" {

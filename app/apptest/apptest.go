@@ -289,7 +289,7 @@ type Email struct {
 
 // Event is one timeline entry.
 type Event struct {
-	// Type is the timeline event, e.g. "published", "attempt_failed" or "sent".
+	// Type is the timeline event, e.g. "published", "delivered", "deferred" or "sent".
 	Type string `json:"type"`
 	// At is when it happened.
 	At time.Time `json:"at"`

@@ -127,8 +127,18 @@ func (d *dispatcher) mayPlan() bool {
 		}
 		queued += len(l.queued)
 	}
+	if d.stalled && len(d.plan.held) >= maxHeldKeys(d.cfg) {
+		// Reading past a long stall holds back one key per row it passes: stop
+		// there, so memory stays bounded however long the stall lasts.
+		return false
+	}
 	return queued < d.cfg.Workers
 }
+
+// maxHeldKeys bounds the keys a sweep holds back while reading past a stalled lane:
+// 64 reads' worth, a few megabytes. Past it the rows behind wait for the stall to
+// end, as they would with one pool of publishers.
+func maxHeldKeys(cfg RelayConfig) int { return 64 * cfg.BatchSize }
 
 // planDue reads one batch of due rows (see planBatch) and sets when to read next if
 // nothing prompts it sooner: at once while the sweep reads on past rows it could not

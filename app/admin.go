@@ -54,7 +54,11 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		db.Close()
 		return nil, err
 	}
-	dl, err := delivery.New(DeliveryConfig(cfg), db, outbox.New(), logging.Discard(), nil)
+	// The CLI sends nothing: its delivery module keeps the suppression list only,
+	// so the SMTP settings neither matter nor are checked here.
+	dc := DeliveryConfig(cfg)
+	dc.Transport = config.TransportCapture
+	dl, err := delivery.New(dc, db, outbox.New(), logging.Discard(), nil)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -33,7 +33,7 @@ func deadLetter(t *testing.T, emailID, origin string) *message.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := message.NewMessage(send.OutcomeUUID("dead-letter"), b)
+	msg := message.NewMessage(send.DeadLetterUUID(), b)
 	msg.Metadata.Set(delivery.EventTypeKey, delivery.EventDeadLetter)
 	return msg
 }

@@ -70,7 +70,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
 	a := app.Application{
 		SendEmail: app.SendEmail{
-			Store: store, Transport: t, Gate: gate, Render: render.Options{DefaultFrom: cfg.DefaultFrom},
+			Store: store, Transport: t, Gate: gate, Render: render.Options{DefaultFrom: cfg.DefaultFrom, Now: time.Now},
 			Retry: cfg.Retry, Now: time.Now, Log: log, Unrecorded: app.NewUnrecorded(),
 		},
 		Gate:         gate,

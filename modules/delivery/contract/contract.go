@@ -184,12 +184,13 @@ func (c SendEmail) MessageUUID() string {
 	return fmt.Sprintf("%s/r%d/a%d", c.EmailID, c.Replay, c.Attempt)
 }
 
-// OutcomeUUID is the id of the message that reports what handling c did, of the
-// given kind ("attempted", "dead-letter"): one per try and kind, so a try handled
-// twice reports once.
-func (c SendEmail) OutcomeUUID(kind string) string {
-	return c.MessageUUID() + "/" + kind
-}
+// AttemptedUUID is the id of the EmailAttempted reporting c's try, and
+// DeadLetterUUID that of the DeadLetter it may leave: one each per try, so a try
+// handled twice reports once.
+func (c SendEmail) AttemptedUUID() string { return c.MessageUUID() + "/attempted" }
+
+// DeadLetterUUID: see AttemptedUUID.
+func (c SendEmail) DeadLetterUUID() string { return c.MessageUUID() + "/dead-letter" }
 
 // EnvelopeOf lists the envelope recipients of e: the bare addresses of To, Cc and
 // Bcc in that order, domains lower-cased, each address once with the type of the
@@ -264,19 +265,6 @@ type EmailAttempted struct {
 	Error string `json:"error,omitempty"`
 	// At is when the try ended.
 	At time.Time `json:"at"`
-}
-
-// Delivered reports whether any recipient of the email (of this try or settled by
-// an earlier one of the replay) was delivered.
-func Delivered(states ...[]RecipientState) bool {
-	for _, list := range states {
-		for _, s := range list {
-			if s.Status == RecipientDelivered {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // EventDeadLetter is the event type (metadata EventTypeKey) of a DeadLetter on

@@ -63,7 +63,7 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 				`INSERT INTO delivery_messages (email_id, message_id, raw, rendered_at, owner_key_id) VALUES (?, ?, ?, ?, ?)
 				 ON CONFLICT (email_id) DO UPDATE SET message_id = excluded.message_id, raw = excluded.raw,
 				   rendered_at = excluded.rendered_at, owner_key_id = excluded.owner_key_id`,
-				o.State.EmailID, o.Message.MessageID, o.Message.Raw, now, o.OwnerKeyID); err != nil {
+				o.State.EmailID, o.Message.MessageID, o.Message.Raw, now, o.Try.OwnerKeyID); err != nil {
 				return fmt.Errorf("store rendered message: %w", err)
 			}
 		}
@@ -111,7 +111,7 @@ type queued struct {
 func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error) {
 	try, id := o.Try, o.State.EmailID
 	var out []queued
-	ev, err := outbox.NewMessage(try.OutcomeUUID("attempted"), id, correlationID, o.Attempted)
+	ev, err := outbox.NewMessage(try.AttemptedUUID(), id, correlationID, o.Attempted)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 		out = append(out, queued{topic: s.SendTopic, msg: next, at: o.RetryAt})
 	}
 	if o.DeadLetter != nil {
-		dl, err := outbox.NewMessage(try.OutcomeUUID("dead-letter"), id, correlationID, o.DeadLetter)
+		dl, err := outbox.NewMessage(try.DeadLetterUUID(), id, correlationID, o.DeadLetter)
 		if err != nil {
 			return nil, err
 		}

@@ -47,15 +47,14 @@ func (s State) Final() bool {
 // Outcome is the result of one try, recorded in one transaction together with what it
 // causes: the event, the next try, the dead letter and new suppressions.
 type Outcome struct {
-	// Try is the command tried: the messages the outcome causes are named after it.
+	// Try is the command tried: the messages the outcome causes are named after it,
+	// and its OwnerKeyID is stored with the rendered message.
 	Try contract.SendEmail
 	// State replaces the email's stored state.
 	State State
 	// Message is the rendered message, stored for the raw-message API; one with no
 	// Raw (a render failure, or nobody to send to) leaves the stored one as it was.
 	Message render.Message
-	// OwnerKeyID is the API key that sent the email, stored with the message.
-	OwnerKeyID string
 	// Attempted is the event reporting the try.
 	Attempted contract.EmailAttempted
 	// Retry, when set, is the SendEmail of the next try, due at RetryAt.

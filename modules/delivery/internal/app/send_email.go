@@ -29,10 +29,11 @@ type SendEmail struct {
 	Store     Store
 	Transport Transport
 	Gate      *ServerGate
-	Render    render.Options
-	Retry     RetryPolicy
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Render renders the message; its Now dates it.
+	Render render.Options
+	Retry  RetryPolicy
+	Now    func() time.Time
+	Log    *slog.Logger
 	// Unrecorded remembers outcomes the store failed to record; nil forgets them,
 	// and a redelivery then sends again.
 	Unrecorded *Unrecorded
@@ -133,7 +134,7 @@ func (h SendEmail) try(ctx context.Context, cmd contract.SendEmail, log *slog.Lo
 	if len(send) > 0 {
 		one := cmd
 		one.Recipients = send
-		t.message, t.err = render.Render(one, render.Options{DefaultFrom: h.Render.DefaultFrom, Now: h.Now})
+		t.message, t.err = render.Render(one, h.Render)
 		var results []transport.RecipientResult
 		if t.err == nil {
 			results, t.err = h.deliver(ctx, t.message, t.first, log)
@@ -193,8 +194,7 @@ func (h SendEmail) deliver(ctx context.Context, msg render.Message, first time.T
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 		}
-		var se *transport.ServerError
-		if errors.As(err, &se) && se.Kind == transport.KindMessage {
+		if se, ok := transport.AsServerError(err); ok && se.Kind == transport.KindMessage {
 			return nil, err
 		}
 		if h.Retry.MaxAge > 0 && h.Now().Sub(first) >= h.Retry.MaxAge {
@@ -250,8 +250,8 @@ func (h SendEmail) judge(cmd contract.SendEmail, send []contract.Recipient, resu
 // isPermanent reports whether a failure of the whole try will happen again on every
 // try: a message that cannot be rendered, or that the transport refuses to send.
 func isPermanent(err error) bool {
-	var se *transport.ServerError
-	return errors.Is(err, render.ErrInvalid) || errors.As(err, &se) && se.Kind == transport.KindMessage
+	se, ok := transport.AsServerError(err)
+	return errors.Is(err, render.ErrInvalid) || ok && se.Kind == transport.KindMessage
 }
 
 // outcome turns what the try did into what is recorded: the state, the event, and
@@ -271,14 +271,14 @@ func (h SendEmail) outcome(cmd contract.SendEmail, src Source, t tried) Outcome 
 	if t.err != nil {
 		ev.Error = t.err.Error()
 	}
-	out := Outcome{Try: cmd, Message: t.message, OwnerKeyID: cmd.OwnerKeyID, Suppress: h.suppressionsOf(cmd, t)}
+	out := Outcome{Try: cmd, Message: t.message, Suppress: h.suppressionsOf(cmd, t)}
 	switch {
 	case len(deferred) > 0:
 		next := cmd.NextTry(deferred, settled, t.first)
 		at := t.at.Add(h.Retry.Jittered(cmd.Attempt))
 		ev.Status, ev.NextAttemptAt = contract.StatusRetrying, &at
 		out.Retry, out.RetryAt = &next, at
-	case contract.Delivered(settled):
+	case anyDelivered(settled):
 		ev.Status = contract.StatusSent
 	default:
 		ev.Status = contract.StatusDead
@@ -309,7 +309,17 @@ func deadLettered(settled []contract.RecipientState) bool {
 			return true
 		}
 	}
-	return !contract.Delivered(settled)
+	return !anyDelivered(settled)
+}
+
+// anyDelivered reports whether one of states is delivered.
+func anyDelivered(states []contract.RecipientState) bool {
+	for _, s := range states {
+		if s.Status == contract.RecipientDelivered {
+			return true
+		}
+	}
+	return false
 }
 
 // deadLetterOf builds the dead letter of an email whose last try was cmd.

@@ -236,8 +236,7 @@ func (g *ServerGate) reopen() {
 
 // classify names err's kind and key for the gate.
 func classify(err error) (kind, key string) {
-	var se *transport.ServerError
-	if errors.As(err, &se) && se.Kind == transport.KindConfiguration {
+	if se, ok := transport.AsServerError(err); ok && se.Kind == transport.KindConfiguration {
 		return GateConfiguration, se.Key
 	}
 	return GateOutage, ""

@@ -114,13 +114,6 @@ func IsOutage(err error) bool {
 	return ok && se.Kind == KindOutage
 }
 
-// IsConfiguration reports whether err is a *ServerError of KindConfiguration:
-// a setting to fix (its Key), during which delivery waits as for an outage.
-func IsConfiguration(err error) bool {
-	se, ok := AsServerError(err)
-	return ok && se.Kind == KindConfiguration
-}
-
 // ErrClosed is the cause of a Send or Probe after Close.
 var ErrClosed = errors.New("transport closed")
 

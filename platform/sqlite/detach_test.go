@@ -117,15 +117,16 @@ func TestADatabaseDeletedUnderWritesRefusesThemAndSavesEveryCommit(t *testing.T)
 			c.remove(t, path)
 			wait.Until(t, 10*time.Second, 5*time.Millisecond, func() bool { return strings.Contains(log.String(), "rescued_file") },
 				func() string { return "no rescue logged; log: " + log.String() })
+			// The writers keep writing after the rescue; wait until one of them has
+			// been refused rather than stopping them before any tried again.
+			wait.Until(t, 10*time.Second, time.Millisecond, func() bool { return w.refused() > 0 },
+				func() string { return "no write was refused after the file left" })
 			acked, refusals, others := w.stop()
 			stopWatch()
 			<-watched
 
 			if len(others) > 0 {
 				t.Errorf("writes failed other than with ErrDetached: %v", others[:min(3, len(others))])
-			}
-			if refusals == 0 {
-				t.Errorf("no write was refused after the file left")
 			}
 			err = db.Tx(context.Background(), func(tx *sql.Tx) error {
 				t.Error("a transaction ran on a detached database")
@@ -224,6 +225,12 @@ func (w *writers) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.acked)
+}
+
+func (w *writers) refused() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refusals
 }
 
 func (w *writers) stop() (acked []int64, refusals int, others []error) {

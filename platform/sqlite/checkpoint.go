@@ -47,12 +47,15 @@ type checkpointer struct {
 	done  sync.WaitGroup
 }
 
-func newCheckpointer(path string, topUp func()) (*checkpointer, error) {
-	conn, err := sql.Open(driverName, dsn(path, connCheckpointer, false))
-	if err != nil {
-		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
-	}
+// newCheckpointer opens its connection at once, while the database file is surely
+// at its path (see fileConnector), and starts checkpointing.
+func newCheckpointer(files *fileConnector, topUp func()) (*checkpointer, error) {
+	conn := sql.OpenDB(files)
 	keepOne(conn)
+	if err := conn.Ping(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open %s for checkpoints: %w", files.path, err)
+	}
 	c := &checkpointer{conn: conn, topUp: topUp, stop: make(chan struct{})}
 	c.done.Add(1)
 	go c.run()

@@ -41,15 +41,19 @@ func (e *DetachedError) Is(target error) bool { return target == ErrDetached }
 // does, a *DetachedError if the file was deleted or another file is there now, and
 // another error if Path cannot be looked at (which says nothing either way). It
 // costs one stat.
-func (db *DB) CheckFile() error {
-	now, err := os.Stat(db.path)
+func (db *DB) CheckFile() error { return sameFile(db.path, db.file) }
+
+// sameFile is nil if path names file, a *DetachedError if it names another file or
+// none, and another error if path cannot be looked at.
+func sameFile(path string, file os.FileInfo) error {
+	now, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return &DetachedError{Path: db.path}
+		return &DetachedError{Path: path}
 	case err != nil:
 		return fmt.Errorf("check the database file: %w", err)
-	case !os.SameFile(now, db.file):
-		return &DetachedError{Path: db.path, Replaced: true}
+	case !os.SameFile(now, file):
+		return &DetachedError{Path: path, Replaced: true}
 	}
 	return nil
 }

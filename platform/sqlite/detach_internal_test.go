@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -16,14 +15,10 @@ func TestNoKeptConnectionCreatesTheDatabaseFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "gone.db")
 	for name, role := range map[string]connRole{"writer": connWriter, "reader": connReader, "checkpointer": connCheckpointer} {
-		db, err := sql.Open(driverName, dsn(path, role, false))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Ping(); err == nil {
+		if conn, err := sqliteDriver.Open(dsn(path, role, false)); err == nil {
+			conn.Close()
 			t.Errorf("the %s's connection opened a database file that does not exist", name)
 		}
-		db.Close()
 		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("the %s's connection made %s (%v)", name, path, err)
 		}

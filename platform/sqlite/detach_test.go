@@ -62,6 +62,43 @@ func TestCheckFileTellsADeletedFileFromAReplacedOne(t *testing.T) {
 	}
 }
 
+// TestNoConnectionOpensAFilePutInTheDatabasesPlace: the pools open connections when
+// they need them; one opened on another file renamed over the database would read
+// the database's -wal as that file's and checkpoint it into it. Every connection
+// opened once the file was replaced is refused, before any watch noticed, and the
+// file put there stays as it was.
+func TestNoConnectionOpensAFilePutInTheDatabasesPlace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "test.db")
+	db, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db.Write, "CREATE TABLE acked (id INTEGER PRIMARY KEY)")
+	exec(t, db.Write, "INSERT INTO acked (id) VALUES (1)")
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, []byte("not this database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	// No reader connection was open yet: this query needs a new one.
+	var n int
+	err = db.Read.QueryRow("SELECT count(*) FROM acked").Scan(&n)
+	var d *sqlite.DetachedError
+	if !errors.As(err, &d) || !d.Replaced {
+		t.Errorf("a read needing a new connection after the file was replaced: n=%d err=%v, want a *DetachedError saying replaced", n, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "not this database" {
+		t.Errorf("the file put in the database's place was changed: %q %v", b[:min(len(b), 32)], err)
+	}
+}
+
 // TestADatabaseDeletedUnderWritesRefusesThemAndSavesEveryCommit is the promise of
 // WatchFile: writers commit continuously, the file is deleted (or replaced), and
 // from then on every write fails at once with ErrDetached, while every write that

@@ -6,6 +6,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,18 +35,39 @@ type DB struct {
 	detached atomic.Pointer[DetachedError]
 }
 
-// driverName is mattn/go-sqlite3 with the settings its DSN cannot carry.
-const driverName = "sqlite3_mailroom"
+// sqliteDriver is mattn/go-sqlite3 with the settings its DSN cannot carry.
+var sqliteDriver = &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+	// The checkpointer copies the WAL into the database file; no commit does.
+	if _, err := c.Exec("PRAGMA wal_autocheckpoint=0", nil); err != nil {
+		return fmt.Errorf("disable automatic checkpoints: %w", err)
+	}
+	return nil
+}}
 
-func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		// The checkpointer copies the WAL into the database file; no commit does.
-		if _, err := c.Exec("PRAGMA wal_autocheckpoint=0", nil); err != nil {
-			return fmt.Errorf("disable automatic checkpoints: %w", err)
-		}
-		return nil
-	}})
+// fileConnector opens connections to the database file a DB opened, and refuses to
+// open one once another file, or none, is at its path. database/sql opens
+// connections when it needs them, long after Open; one opened on a file put in the
+// database's place would find the database's -wal beside it (same name), read it as
+// that file's, and checkpoint the database's pages into it: the other file is
+// overwritten and the database's last commits leave the WAL the rescue reads.
+type fileConnector struct {
+	dsn  string
+	path string
+	// file is the database file, as found before the first connection opened it.
+	file os.FileInfo
 }
+
+// Connect opens a connection if path still names the database's file, and returns
+// the *DetachedError otherwise.
+func (c *fileConnector) Connect(context.Context) (driver.Conn, error) {
+	if err := sameFile(c.path, c.file); err != nil {
+		return nil, fmt.Errorf("open a connection to %s: %w", c.path, err)
+	}
+	return sqliteDriver.Open(c.dsn)
+}
+
+// Driver is mattn/go-sqlite3's.
+func (c *fileConnector) Driver() driver.Driver { return sqliteDriver }
 
 // Open opens (creating if needed) the database file at path and its directory.
 func Open(path string) (*DB, error) {
@@ -99,32 +121,24 @@ func open(path string, create bool) (*DB, error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
-	write, err := sql.Open(driverName, dsn(path, connWriter, false))
+	// Every connection opens this file; any file found at path later that is not
+	// this one was put there by someone else (see CheckFile and fileConnector).
+	file, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	write := sql.OpenDB(&fileConnector{dsn: dsn(path, connWriter, false), path: path, file: file})
 	keepOne(write)
 	if err := write.Ping(); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// The writer has the file open now; any file found at path later that is not
-	// this one was put there by someone else (see CheckFile).
-	file, err := os.Stat(path)
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	read, err := sql.Open(driverName, dsn(path, connReader, false))
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open %s for reading: %w", path, err)
-	}
+	read := sql.OpenDB(&fileConnector{dsn: dsn(path, connReader, false), path: path, file: file})
 	readers := max(4, runtime.NumCPU()*2)
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	writes := newGroupCommit(write)
-	ckpt, err := newCheckpointer(path, writes.checkpointBeforeNext)
+	ckpt, err := newCheckpointer(&fileConnector{dsn: dsn(path, connCheckpointer, false), path: path, file: file}, writes.checkpointBeforeNext)
 	if err != nil {
 		writes.close()
 		write.Close()
@@ -137,11 +151,11 @@ func open(path string, create bool) (*DB, error) {
 // createFile makes the database file at path unless it exists, with a connection
 // of its own: every connection the DB keeps opens only an existing file.
 func createFile(path string) error {
-	db, err := sql.Open(driverName, dsn(path, connWriter, true))
+	conn, err := sqliteDriver.Open(dsn(path, connWriter, true))
 	if err != nil {
 		return err
 	}
-	return errors.Join(db.Ping(), db.Close())
+	return conn.Close()
 }
 
 // keepOne makes db a pool of one connection, kept open for good: the writer's, and

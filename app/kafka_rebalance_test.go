@@ -34,11 +34,12 @@ import (
 // server, and shown as sent by the instance that accepted it. Duplicates (A's sends
 // whose offsets were not committed yet) are counted.
 //
-// The SMTP server answers DATA after 30 ms, so the partitions keep a backlog for a
-// few seconds: the kill lands while A still has work to hand over.
+// The SMTP server answers DATA after 250 ms, so the partitions keep a backlog for a
+// few seconds even with delivery.concurrency (16) sends in flight on each instance:
+// the kill lands while A still has work to hand over.
 func TestKafkaRebalanceGivesAKilledInstancesPartitionsToTheOtherAndLosesNothing(t *testing.T) {
 	bin := e2e.Build(t)
-	srv := smtptest.Start(t, smtptest.WithReplyDelay(30*time.Millisecond))
+	srv := smtptest.Start(t, smtptest.WithReplyDelay(250*time.Millisecond))
 	cfg := kafkaConfig(t)
 	apptest.UseSMTP(cfg, srv)
 	instB := apptest.Start(t, cfg)

@@ -66,10 +66,14 @@ func (m *Module) Name() string { return "emails" }
 // RegisterRoutes implements app.Module.
 func (m *Module) RegisterRoutes(api *echo.Group) { m.http.Register(api) }
 
-// RegisterHandlers implements app.Module. Status events are small and fast to apply,
-// so one lane keeps them simply ordered.
+// applyConcurrency is how many events are applied at once (never two of one email:
+// each email's apply in order). Each apply is a small write; several at once share
+// one durable commit (the database's group commit) instead of waiting for one each.
+const applyConcurrency = 16
+
+// RegisterHandlers implements app.Module.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
-	return b.AddConsumer(r, "emails.apply_event", m.cfg.EventsTopic, m.cfg.ConsumerGroup, 1, m.events.Handle)
+	return b.AddConsumer(r, "emails.apply_event", m.cfg.EventsTopic, m.cfg.ConsumerGroup, applyConcurrency, m.events.Handle)
 }
 
 // OnPublished records "published" on the timeline of each email whose SendEmail left

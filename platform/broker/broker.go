@@ -20,8 +20,10 @@ import (
 type Broker struct {
 	kind      string
 	publisher *lanePublisher
-	// subscriber returns a subscriber in the given consumer group.
-	subscriber func(group string) (message.Subscriber, error)
+	// subscriber returns a subscriber in the given consumer group that hands out at
+	// most concurrency messages at once (on Go channels, where lanes do that, it
+	// ignores concurrency).
+	subscriber func(group string, concurrency int) (message.Subscriber, error)
 	ping       func(ctx context.Context) error
 	closers    []io.Closer
 }
@@ -46,7 +48,7 @@ func newGoChannel(logger watermill.LoggerAdapter) *Broker {
 	return &Broker{
 		kind:       config.BrokerGoChannel,
 		publisher:  &lanePublisher{Publisher: ps, lanes: map[string]chan int{}},
-		subscriber: func(string) (message.Subscriber, error) { return ps, nil },
+		subscriber: func(string, int) (message.Subscriber, error) { return ps, nil },
 		ping:       func(context.Context) error { return nil },
 		closers:    []io.Closer{ps},
 	}
@@ -61,21 +63,24 @@ func (b *Broker) Publisher() message.Publisher { return b.publisher }
 // Ping reports whether the broker can be reached, for /readyz.
 func (b *Broker) Ping(ctx context.Context) error { return b.ping(ctx) }
 
-// AddConsumer registers handler for topic in consumer group on router. On Go channels
-// it registers one handler per lane (lanes > 1) so that many messages are handled at
-// once; on Kafka the partitions are the lanes and one handler serves them.
-func (b *Broker) AddConsumer(r *message.Router, name, topic, group string, lanes int, handler message.NoPublishHandlerFunc) error {
-	if b.kind != config.BrokerGoChannel || lanes <= 1 {
-		sub, err := b.subscriber(group)
+// AddConsumer registers handler for topic in consumer group on router, handling up
+// to concurrency messages at once, never two with the same partition key. On Go
+// channels it registers one handler per lane (concurrency > 1), and the publisher
+// never has two messages of one key in flight; on Kafka one handler serves the
+// subscription, whose subscriber hands out several messages of a partition at once
+// (see kafkaSubscriber).
+func (b *Broker) AddConsumer(r *message.Router, name, topic, group string, concurrency int, handler message.NoPublishHandlerFunc) error {
+	if b.kind != config.BrokerGoChannel || concurrency <= 1 {
+		sub, err := b.subscriber(group, concurrency)
 		if err != nil {
 			return fmt.Errorf("subscriber for %s: %w", name, err)
 		}
 		r.AddConsumerHandler(name, topic, sub, handler)
 		return nil
 	}
-	b.publisher.setLanes(topic, lanes)
-	for lane := 0; lane < lanes; lane++ {
-		sub, err := b.subscriber(group)
+	b.publisher.setLanes(topic, concurrency)
+	for lane := 0; lane < concurrency; lane++ {
+		sub, err := b.subscriber(group, 1)
 		if err != nil {
 			return fmt.Errorf("subscriber for %s: %w", name, err)
 		}

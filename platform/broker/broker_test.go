@@ -477,7 +477,7 @@ func TestIsPermanent(t *testing.T) {
 // subscribe subscribes to topic through the broker's own subscriber.
 func subscribe(tb testing.TB, b *broker.Broker, ctx context.Context, topic string) <-chan *message.Message {
 	tb.Helper()
-	sub, err := b.Subscriber("group")
+	sub, err := b.Subscriber("group", 1)
 	if err != nil {
 		tb.Fatalf("Subscriber: %v", err)
 	}

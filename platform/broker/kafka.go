@@ -145,20 +145,11 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 		// conn first: no provisioning after Close; the router closed the subscribers.
 		closers: []io.Closer{conn, subs, pub},
 	}
-	b.subscriber = func(group string) (message.Subscriber, error) {
-		inner, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-			Brokers:               brokers,
-			Unmarshaler:           PartitionMarshaler,
-			OverwriteSaramaConfig: ConsumerConfig(),
-			ConsumerGroup:         group,
-			NackResendSleep:       time.Second,
-			ReconnectRetrySleep:   time.Second,
-		}, logger)
-		if err != nil {
-			return nil, fmt.Errorf("kafka subscriber %s: %w", group, err)
-		}
+	b.subscriber = func(group string, concurrency int) (message.Subscriber, error) {
 		sub := &kafkaSubscriber{
-			conn: conn, inner: inner, log: logger, retrySleep: time.Second,
+			conn: conn, brokers: brokers, group: group, config: ConsumerConfig,
+			unmarshal: PartitionMarshaler, concurrency: max(concurrency, 1),
+			log: logger, retrySleep: time.Second,
 			initialize: func(topic string) error {
 				return ProvisionTopics(brokers, []TopicSpec{topicSpec(cfg, topic)})
 			},

@@ -32,8 +32,9 @@ var kafkaScript = filepath.Join("..", "..", "scripts", "kafka.sh")
 // TestKafkaPassesWatermillsUniversalPubSubSuite runs Watermill's pub/sub suite
 // (pubsub/tests.TestPubSub) against the Kafka pub/sub exactly as Broker builds it:
 // the publisher is Broker.Publisher (the batch publisher that opens its producer
-// lazily, acks=all and idempotent), the subscriber Broker.Subscriber (watermill-kafka
-// in a consumer group, wrapped to survive a Kafka that is down at Subscribe), with
+// lazily, acks=all and idempotent), the subscriber Broker.Subscriber (Sarama's
+// consumer group, handing out delivery.concurrency messages at once as delivery's
+// does, surviving a Kafka that is down at Subscribe), with
 // Mailroom's marshaler keyed by partition key (else message UUID) and topics created
 // with topics.partitions partitions.
 //
@@ -79,7 +80,8 @@ func suiteFeatures() tests.Features {
 }
 
 // newKafkaPubSub builds a Kafka Broker the way app.New does and returns its
-// publisher and a subscriber in group; the broker closes when the test ends.
+// publisher and a subscriber in group with delivery's concurrency; the broker closes
+// when the test ends.
 func newKafkaPubSub(t *testing.T, brokers []string, group string) (message.Publisher, message.Subscriber) {
 	t.Helper()
 	cfg, err := config.Load(config.Sources{Flags: map[string]string{
@@ -94,7 +96,7 @@ func newKafkaPubSub(t *testing.T, brokers []string, group string) (message.Publi
 		t.Fatalf("broker.New: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	sub, err := b.Subscriber(group)
+	sub, err := b.Subscriber(group, cfg.Delivery.Concurrency)
 	if err != nil {
 		t.Fatalf("subscriber: %v", err)
 	}

@@ -7,25 +7,35 @@ import (
 	"sync"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// kafkaSubscriber is a watermill-kafka consumer-group subscriber whose Subscribe
-// never fails because Kafka is down. watermill-kafka's Subscribe connects at once
-// and returns the error when it cannot, and Watermill's router.Run then stops with
-// "cannot subscribe topic": Mailroom would exit at start whenever Kafka is away.
-// Here Subscribe returns a channel at once; a goroutine waits until the topics are
-// provisioned, subscribes (retrying while that fails) and forwards the messages.
-// Once subscribed, watermill-kafka itself reconnects after an outage
-// (ReconnectRetrySleep). Messages are forwarded as they are, so Ack and Nack reach
-// watermill-kafka unchanged.
+// kafkaSubscriber is Mailroom's Kafka consumer-group subscriber. Built on Sarama's
+// ConsumerGroup rather than watermill-kafka's subscriber for two reasons:
+//   - watermill-kafka hands out one message of a partition at a time, so a
+//     partition is one lane and delivery is capped at partitions per SMTP round
+//     trip; here keyedHandler hands out up to concurrency messages at once, also
+//     within a partition, never two of one key, and commits a partition only up to
+//     its lowest unfinished message;
+//   - watermill-kafka's Subscribe fails at once when Kafka is down, and Watermill's
+//     router.Run then stops with "cannot subscribe topic": Mailroom would exit at
+//     start whenever Kafka is away. Here Subscribe returns a channel at once; a
+//     goroutine waits until the topics are provisioned, then consumes, joining the
+//     group again (after retrySleep) whenever the group fails.
+//
+// Records are read with the marshaler the publisher writes them with.
 type kafkaSubscriber struct {
-	conn       *kafkaConn
-	inner      *kafka.Subscriber
-	log        watermill.LoggerAdapter
-	retrySleep time.Duration
+	conn        *kafkaConn
+	brokers     []string
+	group       string
+	config      func() *sarama.Config
+	unmarshal   kafka.Unmarshaler
+	concurrency int
+	log         watermill.LoggerAdapter
+	retrySleep  time.Duration
 	// initialize creates a topic as Mailroom provisions its own (SubscribeInitialize).
 	initialize func(topic string) error
 
@@ -33,10 +43,6 @@ type kafkaSubscriber struct {
 	closed  bool
 	closing chan struct{}
 	wg      sync.WaitGroup
-	// innerMu keeps inner.Subscribe and inner.Close apart: watermill-kafka's
-	// Subscribe adds to a WaitGroup that its Close waits on, and here Subscribe
-	// runs in a goroutine that a Close may overtake.
-	innerMu sync.Mutex
 }
 
 // Subscribe returns the messages of topic; see kafkaSubscriber. The channel closes
@@ -53,67 +59,106 @@ func (s *kafkaSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
-		in, ok := s.subscribe(ctx, topic)
-		if !ok {
+		if !s.waitConnected(ctx) {
 			return
 		}
-		for msg := range in {
-			select {
-			case out <- msg:
-			case <-ctx.Done():
-				// Dropped unacknowledged: watermill-kafka, seeing ctx done as well,
-				// neither commits it nor waits for it, and closes in.
-			case <-s.closing:
-			}
-		}
+		s.consume(ctx, topic, out)
 	}()
 	return out, nil
 }
 
-// subscribe waits until Kafka is connected and subscribes, retrying failures; ok is
-// false when ctx ended or the subscriber closed first.
-func (s *kafkaSubscriber) subscribe(ctx context.Context, topic string) (<-chan *message.Message, bool) {
+// waitConnected waits until Kafka is connected (the topics provisioned); it is false
+// when ctx ended or the subscriber closed first.
+func (s *kafkaSubscriber) waitConnected(ctx context.Context) bool {
 	select {
 	case <-s.conn.connected:
+		return true
 	case <-ctx.Done():
-		return nil, false
+		return false
 	case <-s.closing:
-		return nil, false
+		return false
 	}
+}
+
+// consume runs topic's consumer group until ctx is done or the subscriber closes,
+// starting it again after retrySleep whenever it fails.
+func (s *kafkaSubscriber) consume(ctx context.Context, topic string, out chan<- *message.Message) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	handler := &keyedHandler{
+		out:         out,
+		slots:       make(chan struct{}, s.concurrency),
+		window:      consumeWindow(s.concurrency),
+		unmarshal:   s.unmarshal,
+		resendAfter: s.retrySleep,
+		drainFor:    revokedDrain,
+		ctx:         ctx,
+		closing:     s.closing,
+		log:         s.log,
+	}
+	fields := watermill.LogFields{"topic": topic, "consumer_group": s.group}
 	for {
-		in, err, closed := s.subscribeInner(ctx, topic)
-		if closed {
-			return nil, false
+		if err := s.runGroup(ctx, topic, handler); err != nil {
+			s.log.Error("Kafka consumer group failed; joining again", err, fields.Add(watermill.LogFields{"retry_in": s.retrySleep.String()}))
 		}
-		if err == nil {
-			return in, true
-		}
-		s.log.Error("Kafka subscribe failed, retrying", err, watermill.LogFields{"topic": topic, "retry_in": s.retrySleep.String()})
 		timer := time.NewTimer(s.retrySleep)
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, false
-		case <-s.closing:
-			timer.Stop()
-			return nil, false
+			return
 		}
 	}
 }
 
-// subscribeInner subscribes the inner subscriber unless it is closed.
-func (s *kafkaSubscriber) subscribeInner(ctx context.Context, topic string) (<-chan *message.Message, error, bool) {
-	s.innerMu.Lock()
-	defer s.innerMu.Unlock()
-	select {
-	case <-s.closing:
-		return nil, nil, true
-	default:
+// runGroup joins the consumer group with a new client and consumes topic, session
+// after session (a rebalance ends one), until ctx is done or the group fails.
+func (s *kafkaSubscriber) runGroup(ctx context.Context, topic string, handler *keyedHandler) error {
+	group, err := sarama.NewConsumerGroup(s.brokers, s.group, s.config())
+	if err != nil {
+		return fmt.Errorf("join consumer group %s: %w", s.group, err)
 	}
-	in, err := s.inner.Subscribe(ctx, topic)
-	return in, err, false
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		for err := range group.Errors() {
+			s.log.Error("Kafka consumer error", err, watermill.LogFields{"topic": topic, "consumer_group": s.group})
+		}
+	}()
+	defer func() {
+		if err := group.Close(); err != nil {
+			s.log.Info("Kafka consumer group closed with an error", watermill.LogFields{"err": err.Error(), "consumer_group": s.group})
+		}
+		<-logged
+	}()
+	for ctx.Err() == nil {
+		if err := group.Consume(ctx, []string{topic}, handler); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("consume %s: %w", topic, err)
+		}
+	}
+	return nil
 }
+
+// consumeWindow is how many messages a partition may have read and not finished:
+// several per slot, so that a key waiting for its previous message does not stop
+// the partition, and bounded, so that one stuck key holds up a bounded amount.
+func consumeWindow(concurrency int) int { return max(64, 8*concurrency) }
+
+// revokedDrain is how long a partition taken away by a rebalance, or closing with
+// the subscriber, waits for its running messages to finish (and be committed) before
+// giving them up; it stays well inside Sarama's Rebalance.Timeout (60 s), within
+// which the member must rejoin.
+const revokedDrain = 20 * time.Second
 
 // SubscribeInitialize creates topic the way Mailroom provisions its own topics
 // (partitions, replication factor, min.insync.replicas); it implements Watermill's
@@ -131,16 +176,9 @@ func (s *kafkaSubscriber) Close() error {
 	first := !s.closed
 	s.closed = true
 	s.mu.Unlock()
-	var err error
 	if first {
 		close(s.closing)
-		s.innerMu.Lock()
-		err = s.inner.Close()
-		s.innerMu.Unlock()
 	}
 	s.wg.Wait()
-	if err != nil {
-		return fmt.Errorf("close kafka subscriber: %w", err)
-	}
 	return nil
 }

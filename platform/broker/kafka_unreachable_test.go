@@ -62,7 +62,7 @@ func TestAKafkaSubscriptionWaitsForKafkaAndEndsWithItsContext(t *testing.T) {
 		t.Fatalf("broker.New: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	sub, err := b.Subscriber("group")
+	sub, err := b.Subscriber("group", 1)
 	if err != nil {
 		t.Fatalf("Subscriber: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestClosingAKafkaBrokerThatNeverConnectedEndsItsSubscriptionsAndRefusesPubl
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}
-	sub, err := b.Subscriber("group")
+	sub, err := b.Subscriber("group", 1)
 	if err != nil {
 		t.Fatalf("Subscriber: %v", err)
 	}

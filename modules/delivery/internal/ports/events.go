@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
@@ -39,10 +38,9 @@ func (h Commands) Handle(msg *message.Message) error {
 		return broker.Permanent(fmt.Errorf("poison SendEmail %s: %w", msg.UUID, err))
 	}
 	src := app.Source{Topic: h.SendTopic, ConsumerGroup: h.ConsumerGroup}
-	if p, ok := kafka.MessagePartitionFromCtx(msg.Context()); ok {
-		o, _ := kafka.MessagePartitionOffsetFromCtx(msg.Context())
-		part := int64(p)
-		src.Partition, src.Offset = &part, &o
+	if o, ok := broker.OriginOf(msg.Context()); ok {
+		part := int64(o.Partition)
+		src.Partition, src.Offset = &part, &o.Offset
 	}
 	return h.Send.Handle(msg.Context(), cmd, src)
 }
@@ -52,10 +50,9 @@ func (h Commands) markPoison(msg *message.Message, emailID string, cause error) 
 	m := msg.Metadata
 	m.Set(dlt.MetaOriginalTopic, h.SendTopic)
 	m.Set(dlt.MetaConsumerGroup, h.ConsumerGroup)
-	if p, ok := kafka.MessagePartitionFromCtx(msg.Context()); ok {
-		o, _ := kafka.MessagePartitionOffsetFromCtx(msg.Context())
-		m.Set(dlt.MetaOriginalPartition, strconv.FormatInt(int64(p), 10))
-		m.Set(dlt.MetaOriginalOffset, strconv.FormatInt(o, 10))
+	if o, ok := broker.OriginOf(msg.Context()); ok {
+		m.Set(dlt.MetaOriginalPartition, strconv.FormatInt(int64(o.Partition), 10))
+		m.Set(dlt.MetaOriginalOffset, strconv.FormatInt(o.Offset, 10))
 	}
 	if emailID != "" {
 		m.Set(dlt.MetaEmailID, emailID)

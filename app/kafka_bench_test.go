@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +29,7 @@ import (
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 	"github.com/mailroom/mailroom/platform/testkit/cputime"
+	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
 // The Kafka benchmarks run against the node in KAFKA_TEST_BROKERS; `make bench-kafka`
@@ -35,7 +37,8 @@ import (
 //
 //	go test -tags kafka -run '^$' -bench Kafka -benchtime 5x ./app/
 //
-// and stops it. They report figures and assert nothing.
+// and stops it (and passes the node's pid in KAFKA_TEST_BROKER_PIDS). They report
+// figures and assert nothing but that everything was delivered.
 
 const (
 	relayBenchMessages = 20000
@@ -439,10 +442,83 @@ func rawRun(b *testing.B, producer sarama.SyncProducer, topic string, msgs []*me
 	return elapsed
 }
 
+// Sizes of BenchmarkKafkaDeliveryLanes' batches: about 5 s each at 20 emails/s (one
+// send in flight, 50 ms apiece) and at 16 times that.
+const (
+	kafkaLanesOneBatch  = 100
+	kafkaLanesManyBatch = 1600
+)
+
+// kafkaLanesRates keeps BenchmarkKafkaDeliveryLanes' emails/s per lane count, so
+// that lanes-16 can report its ratio to lanes-1.
+var kafkaLanesRates sync.Map // int -> float64
+
+// BenchmarkKafkaDeliveryLanes is BenchmarkDeliveryLanes on Kafka (topics.partitions
+// 3): delivery throughput through an SMTP server that takes 50 ms to answer each
+// DATA, with delivery.concurrency 1 and 16. lanes-16 reports x_lanes1, its speed-up
+// over lanes-1 (target >= 12), when both ran. Where each partition is one lane
+// whatever delivery.concurrency says (before issue 13), both have about 3 sends in
+// flight and x_lanes1 is about 1.
+//
+// An iteration posts its batch and waits until every email reads `sent` (the only
+// check: all delivered); its span runs from the first POST to the last message the
+// SMTP server accepted. One email goes through before the clock, so the consumer
+// groups' joins fall outside.
+func BenchmarkKafkaDeliveryLanes(b *testing.B) {
+	for _, c := range []struct{ lanes, batch int }{{1, kafkaLanesOneBatch}, {lanesMany, kafkaLanesManyBatch}} {
+		// lanes-N, not lanes=N as on Go channels: the name goes into the topics'
+		// names (kafkaConfig), where Kafka refuses '='.
+		b.Run(fmt.Sprintf("lanes-%d", c.lanes), func(b *testing.B) {
+			srv := smtptest.Start(b, smtptest.WithReplyDelay(laneReplyDelay))
+			cfg := kafkaConfig(b)
+			apptest.UseSMTP(cfg, srv)
+			cfg.Delivery.Concurrency = c.lanes
+			in := apptest.Start(b, cfg)
+			client := e2e.NewHTTPClient()
+			sendOneThrough(b, client, in.URL)
+
+			var span time.Duration
+			b.ResetTimer()
+			for it := 0; b.Loop(); it++ {
+				start := time.Now()
+				if _, err := runClients(c.batch, min(benchClients, c.batch), postOp(client, in.URL, "lanes")); err != nil {
+					b.Fatalf("post: %v", err)
+				}
+				waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, float64(1+(it+1)*c.batch), 5*time.Minute)
+				msgs := srv.Messages()
+				span += msgs[len(msgs)-1].Received.Sub(start)
+			}
+			rate := float64(b.N*c.batch) / span.Seconds()
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(rate, "emails/s")
+			b.ReportMetric(rate*laneReplyDelay.Seconds()/float64(c.lanes), "lane_utilisation")
+			kafkaLanesRates.Store(c.lanes, rate)
+			if one, ok := kafkaLanesRates.Load(1); ok && c.lanes != 1 {
+				b.ReportMetric(rate/one.(float64), "x_lanes1")
+			}
+		})
+	}
+}
+
 // BenchmarkKafkaEndToEndCapture measures emails/s from the first POST to the last
 // `sent` on the capture transport, as BenchmarkEndToEndCapture does, on Go channels
 // and on Kafka in the same run, with acceptance-to-sent latency on each.
-// x_gochannel = kafka/gochannel.
+// x_gochannel = kafka/gochannel (target >= 0.8).
+//
+// It also reports CPU per 1000 emails: this process's on each kind (the app, and the
+// benchmark's HTTP clients and /metrics probe), and, when KAFKA_TEST_BROKER_PIDS
+// names the brokers, the brokers' during the Kafka run (broker_cpu_ms_per_1000_emails)
+// beside a raw Sarama producer and consumer pair putting the same records on Kafka
+// again and reading them (rawBrokerPair): x_raw_broker_cpu = mailroom/raw (target
+// <= 2). Per email Mailroom puts a SendEmail on topics.send and an EmailAttempted on
+// topics.events, each read by a group of its own.
+//
+// The broker's span is the Kafka run's busy period, from the first POST until every
+// email reads `sent`: the relay's produce requests, the fetches of all three of the
+// app's consumer groups (delivery's, the emails module's, the dead-letter one's,
+// idle but long-polling every 100 ms), their heartbeats and offset commits, and the
+// app's topic checks. The app's start, its groups' joins (one email goes through
+// before the clock) and its shutdown fall outside.
 func BenchmarkKafkaEndToEndCapture(b *testing.B) {
 	kinds := []struct {
 		name   string
@@ -451,14 +527,33 @@ func BenchmarkKafkaEndToEndCapture(b *testing.B) {
 		{config.BrokerGoChannel, apptest.Config},
 		{config.BrokerKafka, kafkaConfig},
 	}
+	_, brokerKnown := brokerCPU(b)
+	if !brokerKnown {
+		b.Log("KAFKA_TEST_BROKER_PIDS is unset: no broker CPU figures (`make bench-kafka` sets it)")
+	}
 	rates := map[string]float64{}
+	cpu := map[string]time.Duration{}
+	var brokerTime, rawBrokerTime time.Duration
+	var rawEmails, sendBytes, eventBytes int
 	b.ResetTimer()
 	for b.Loop() {
 		for _, k := range kinds {
-			rate, p50, p99 := endToEndOnce(b, k.config(b), "e2e-"+k.name)
-			rates[k.name] += rate
-			b.ReportMetric(ms(p50), k.name+"_p50_ms")
-			b.ReportMetric(ms(p99), k.name+"_p99_ms")
+			cfg := k.config(b)
+			run := endToEndOnce(b, cfg, "e2e-"+k.name)
+			rates[k.name] += run.rate
+			cpu[k.name] += run.cpu
+			b.ReportMetric(ms(run.p50), k.name+"_p50_ms")
+			b.ReportMetric(ms(run.p99), k.name+"_p99_ms")
+			if k.name != config.BrokerKafka || !brokerKnown {
+				continue
+			}
+			brokerTime += run.brokerCPU
+			b.StopTimer()
+			send, events := readTopic(b, cfg.Kafka.Brokers, cfg.Topics.Send), readTopic(b, cfg.Kafka.Brokers, cfg.Topics.Events)
+			b.StartTimer()
+			rawBrokerTime += rawBrokerPair(b, cfg.Kafka.Brokers, cfg.Topics.Send, cfg.Topics.Partitions, send, events)
+			rawEmails += len(send)
+			sendBytes, eventBytes = sendBytes+valueBytes(send), eventBytes+valueBytes(events)
 		}
 	}
 	b.ReportMetric(0, "ns/op")
@@ -466,20 +561,60 @@ func BenchmarkKafkaEndToEndCapture(b *testing.B) {
 		b.ReportMetric(r/float64(b.N), name+"_emails/s")
 	}
 	b.ReportMetric(rates[config.BrokerKafka]/rates[config.BrokerGoChannel], "x_gochannel")
+	per1000 := func(d time.Duration, emails int) float64 { return ms(d) * 1000 / float64(emails) }
+	for name, d := range cpu {
+		b.ReportMetric(per1000(d, b.N*endToEndBatch), name+"_cpu_ms_per_1000_emails")
+	}
+	if brokerKnown {
+		mailroom, raw := per1000(brokerTime, b.N*endToEndBatch), per1000(rawBrokerTime, rawEmails)
+		b.ReportMetric(mailroom, "broker_cpu_ms_per_1000_emails")
+		b.ReportMetric(raw, "raw_broker_cpu_ms_per_1000")
+		b.ReportMetric(mailroom/raw, "x_raw_broker_cpu")
+		// The mean value sizes of the records the raw pair sent again.
+		b.ReportMetric(float64(sendBytes)/float64(rawEmails), "send_record_bytes")
+		b.ReportMetric(float64(eventBytes)/float64(rawEmails), "event_record_bytes")
+	}
 }
 
-// endToEndOnce starts an app on cfg, posts endToEndBatch emails from benchClients
-// clients, waits until all are sent and returns emails/s (first created_at to last
-// sent_at) and the p50 and p99 latency from acceptance to sent.
-func endToEndOnce(b *testing.B, cfg *config.Config, tag string) (float64, time.Duration, time.Duration) {
+// valueBytes is the total size of records' values.
+func valueBytes(records []kafkaRecord) int {
+	n := 0
+	for _, r := range records {
+		n += len(r.value)
+	}
+	return n
+}
+
+// endToEndRun is what endToEndOnce measured.
+type endToEndRun struct {
+	rate     float64 // emails/s, first created_at to last sent_at
+	p50, p99 time.Duration
+	// cpu is this process's CPU time from the first POST until every email read
+	// `sent`, and brokerCPU the brokers' (see brokerCPU; 0 when they are unknown).
+	cpu, brokerCPU time.Duration
+}
+
+// endToEndOnce starts an app on cfg, sends one email through it (so that its
+// consumers have joined before the clock starts), posts endToEndBatch emails from
+// benchClients clients and waits until all are sent; it returns emails/s (first
+// created_at to last sent_at), the p50 and p99 latency from acceptance to sent and
+// the CPU times spent meanwhile.
+func endToEndOnce(b *testing.B, cfg *config.Config, tag string) endToEndRun {
 	b.Helper()
 	in := apptest.Start(b, cfg)
 	defer in.Stop(b)
 	client := e2e.NewHTTPClient()
+	b.StopTimer()
+	sendOneThrough(b, client, in.URL)
+	b.StartTimer()
+	cpu0 := cputime.Process(b)
+	broker0, _ := brokerCPU(b)
 	if _, err := runClients(endToEndBatch, benchClients, postOp(client, in.URL, tag)); err != nil {
 		b.Fatalf("post: %v", err)
 	}
-	waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, endToEndBatch, 5*time.Minute)
+	waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, 1+endToEndBatch, 5*time.Minute)
+	broker1, _ := brokerCPU(b)
+	run := endToEndRun{cpu: cputime.Process(b) - cpu0, brokerCPU: broker1 - broker0}
 	b.StopTimer()
 	defer b.StartTimer()
 	items, err := e2e.ListAll(context.Background(), client, in.URL, "tag="+tag, 100)
@@ -488,5 +623,18 @@ func endToEndOnce(b *testing.B, cfg *config.Config, tag string) (float64, time.D
 	}
 	first, last, latencies := sentTimes(b, items)
 	slices.Sort(latencies)
-	return float64(len(items)) / last.Sub(first).Seconds(), percentile(latencies, 0.50), percentile(latencies, 0.99)
+	run.rate = float64(len(items)) / last.Sub(first).Seconds()
+	run.p50, run.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+	return run
+}
+
+// sendOneThrough sends one email through the app at base and waits until it reads
+// `sent`: on Kafka, the consumer groups of delivery and of the emails module have
+// joined by then, and the broker has served each request kind once.
+func sendOneThrough(b *testing.B, client *http.Client, base string) {
+	b.Helper()
+	if err := postOp(client, base, "warm-up")(0); err != nil {
+		b.Fatalf("warm-up post: %v", err)
+	}
+	waitForMetric(b, base, `mailroom_emails{status="sent"}`, 1, time.Minute)
 }

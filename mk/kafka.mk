@@ -38,13 +38,16 @@ kafka-down:
 kafka-status:
 	bash $(KAFKA_SH) status
 
-# bench-kafka: relay throughput to Kafka beside raw Sarama, and end-to-end emails/s
-# on Kafka beside Go channels (app/kafka_bench_test.go). The node is always stopped.
+# bench-kafka: relay throughput to Kafka beside raw Sarama, end-to-end emails/s and
+# the broker's CPU per email on Kafka beside Go channels and a raw Sarama pair, and
+# delivery lanes on Kafka (app/kafka_bench_test.go). KAFKA_TEST_BROKER_PIDS names
+# the node's process, whose CPU time the benchmarks read. The node is always stopped.
 bench-kafka:
 	@export KAFKA_LOCAL_PORT_BASE=$(BENCH_KAFKA_PORT_BASE) KAFKA_LOCAL_STATE=$(BENCH_KAFKA_STATE); \
 	bash $(KAFKA_SH) down >/dev/null 2>&1 || true; \
 	brokers=$$(bash $(KAFKA_SH) up --nodes 1) || exit 1; \
+	pids=$$(bash $(KAFKA_SH) pids) || { bash $(KAFKA_SH) down; exit 1; }; \
 	status=0; \
-	KAFKA_TEST_BROKERS=$$brokers $(or $(GO),go) test -count=1 -tags kafka -run '^$$' -bench Kafka -benchtime $(BENCH_KAFKA_TIME) ./app/ || status=$$?; \
+	KAFKA_TEST_BROKERS=$$brokers KAFKA_TEST_BROKER_PIDS=$$pids $(or $(GO),go) test -count=1 -tags kafka -run '^$$' -bench Kafka -benchtime $(BENCH_KAFKA_TIME) ./app/ || status=$$?; \
 	bash $(KAFKA_SH) down; \
 	exit $$status

@@ -23,6 +23,8 @@
 #                                                 dir (a second restart waits for the first)
 #   scripts/kafka.sh status [--dir D]             nodes + bootstrap; exit 0 iff all run, else 3
 #   scripts/kafka.sh bootstrap [--dir D]          print only the bootstrap servers string
+#   scripts/kafka.sh pids [--dir D]               print the running nodes' pids, comma-separated
+#                                                 (benchmarks read the brokers' CPU time); exit 3 if none
 #   scripts/kafka.sh wait [--dir D]               wait until every running node is ready
 #   scripts/kafka.sh topics [--dir D] ARGS...     kafka-topics (--bootstrap-server added if absent)
 #   scripts/kafka.sh run-class CLASS ARGS...      any Kafka tool main class with the jars
@@ -613,6 +615,17 @@ cmd_bootstrap() {
   bootstrap_servers
 }
 
+cmd_pids() {
+  parse_dir "$@"
+  load_cluster
+  local k pid out=""
+  for k in $(all_nodes); do
+    if pid="$(node_pid "$k")"; then out+="${out:+,}$pid"; fi
+  done
+  [[ -n "$out" ]] || { log "no node is running in $STATE"; return 3; }
+  echo "$out"
+}
+
 cmd_topics() {
   if [[ "${1:-}" == --dir ]]; then STATE="${2:?--dir needs a path}"; shift 2; fi
   local bs="$HOST:$PORT_BASE"
@@ -647,6 +660,7 @@ main() {
     restart) cmd_restart "$@" ;;
     status) cmd_status "$@" ;;
     bootstrap) cmd_bootstrap "$@" ;;
+    pids) cmd_pids "$@" ;;
     wait) cmd_wait "$@" ;;
     topics) cmd_topics "$@" ;;
     run-class) cmd_run_class "$@" ;;

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,10 +23,13 @@ import (
 // the broker per email beside what a raw Sarama client costs it for the same
 // records.
 
-// brokerCPU is the user and system CPU time the Kafka brokers' processes, named by
+// brokerCPU is the CPU time the Kafka brokers' processes, named by
 // KAFKA_TEST_BROKER_PIDS (comma-separated; `make bench-kafka` sets it from
-// `scripts/kafka.sh pids`), have used so far, every thread included; ok is false
-// when the variable is unset.
+// `scripts/kafka.sh pids`), have used so far: the sum over their threads of the
+// time each ran, in nanoseconds (/proc/<pid>/task/<tid>/schedstat), where
+// /proc/<pid>/stat counts in 10 ms ticks, too coarse for a raw pair's fraction of
+// a second. A thread that ended meanwhile drops out of the sum; a broker's threads
+// live as long as it does. ok is false when the variable is unset.
 func brokerCPU(b *testing.B) (cpu time.Duration, ok bool) {
 	b.Helper()
 	pids := os.Getenv("KAFKA_TEST_BROKER_PIDS")
@@ -33,20 +37,21 @@ func brokerCPU(b *testing.B) (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	for pid := range strings.SplitSeq(pids, ",") {
-		data, err := os.ReadFile("/proc/" + strings.TrimSpace(pid) + "/stat")
-		if err != nil {
-			b.Fatalf("broker CPU time (KAFKA_TEST_BROKER_PIDS=%s): %v", pids, err)
+		tasks, err := filepath.Glob("/proc/" + strings.TrimSpace(pid) + "/task/*/schedstat")
+		if err != nil || len(tasks) == 0 {
+			b.Fatalf("broker CPU time (KAFKA_TEST_BROKER_PIDS=%s): no threads of %s (%v)", pids, pid, err)
 		}
-		// The fields after the command name, which is in parentheses and may hold
-		// spaces: state is field 3, utime 14 and stime 15, in USER_HZ = 100 ticks a
-		// second.
-		fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-		for _, f := range fields[11:13] {
-			ticks, err := strconv.ParseInt(f, 10, 64)
+		for _, task := range tasks {
+			data, err := os.ReadFile(task)
 			if err != nil {
-				b.Fatalf("broker CPU time: /proc/%s/stat: %v", pid, err)
+				continue // the thread ended
 			}
-			cpu += time.Duration(ticks) * (time.Second / 100)
+			// schedstat: time on the CPU (ns), time waiting to run (ns), timeslices.
+			ran, err := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+			if err != nil {
+				b.Fatalf("broker CPU time: %s: %v", task, err)
+			}
+			cpu += time.Duration(ran)
 		}
 	}
 	return cpu, true
@@ -111,7 +116,7 @@ func readTopic(b *testing.B, brokers []string, topic string) []kafkaRecord {
 // with none of Mailroom around them. It puts send and events again, byte for byte
 // (keys, values, headers), on two fresh topics named after name with `partitions`
 // partitions each, send[i] and events[i] one after the other, through one
-// AsyncProducer with Mailroom's ProducerConfig (acks=all, idempotent, zstd) fed as
+// AsyncProducer with Mailroom's ProducerConfig (acks=all, idempotent, zstd; no linger, which a producer given everything at once has no use for) fed as
 // fast as it takes; a ConsumerGroup with Mailroom's ConsumerConfig reads each topic
 // and marks every record, as delivery's group reads topics.send and the emails
 // module's reads topics.events.
@@ -134,7 +139,11 @@ func rawBrokerPair(b *testing.B, brokers []string, name string, partitions int, 
 	defer cancel()
 	sendReader := startMarkingGroup(b, ctx, brokers, sendTopic, len(send))
 	eventsReader := startMarkingGroup(b, ctx, brokers, eventsTopic, len(events))
-	producer, err := sarama.NewAsyncProducer(brokers, broker.ProducerConfig())
+	// Mailroom's producer settings but for the linger: fed everything at once, the
+	// raw producer fills its requests without waiting.
+	pcfg := broker.ProducerConfig()
+	pcfg.Producer.Flush.Frequency = 0
+	producer, err := sarama.NewAsyncProducer(brokers, pcfg)
 	if err != nil {
 		b.Fatalf("raw pair producer: %v", err)
 	}

@@ -65,7 +65,7 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 		EventsTopic:     cfg.Topics.Events,
 		DeadLetterTopic: cfg.Topics.DeadLetter,
 		ConsumerGroup:   cfg.Kafka.ConsumerGroup,
-		Lanes:           cfg.Delivery.Concurrency,
+		Concurrency:     cfg.Delivery.Concurrency,
 		Transport:       cfg.Delivery.Transport,
 		SMTP: delivery.SMTPConfig{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,

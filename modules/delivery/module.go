@@ -33,8 +33,8 @@ type Config struct {
 	EventsTopic     string
 	DeadLetterTopic string
 	ConsumerGroup   string
-	// Lanes is how many sends run at once on the Go-channel broker.
-	Lanes int
+	// Concurrency is how many sends run at once, on either broker.
+	Concurrency int
 	// Transport is config.TransportCapture or config.TransportSMTP.
 	Transport   string
 	SMTP        SMTPConfig
@@ -92,7 +92,7 @@ func NewTransport(cfg Config) (transport.Transport, error) {
 		return transport.Capture{}, nil
 	case config.TransportSMTP:
 		if cfg.SMTP.MaxIdleConns == 0 {
-			cfg.SMTP.MaxIdleConns = max(cfg.Lanes, 1)
+			cfg.SMTP.MaxIdleConns = max(cfg.Concurrency, 1)
 		}
 		if err := cfg.SMTP.Validate(); err != nil {
 			return nil, err
@@ -112,7 +112,7 @@ func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{App: m.app}.Regist
 // RegisterHandlers implements app.Module. The handler name is permanent: on Kafka it
 // identifies the consumer.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
-	return b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Lanes, m.commands.Handle)
+	return b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Concurrency, m.commands.Handle)
 }
 
 // Start checks the mail server once, in the background, as the app starts taking

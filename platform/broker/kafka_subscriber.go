@@ -81,17 +81,8 @@ func (s *kafkaSubscriber) waitConnected(ctx context.Context) bool {
 }
 
 // consume runs topic's consumer group until ctx is done or the subscriber closes,
-// starting it again after retrySleep whenever it fails.
+// joining it again after retrySleep whenever it fails.
 func (s *kafkaSubscriber) consume(ctx context.Context, topic string, out chan<- *message.Message) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	handler := &keyedHandler{
 		out:         out,
 		slots:       make(chan struct{}, s.concurrency),
@@ -114,12 +105,17 @@ func (s *kafkaSubscriber) consume(ctx context.Context, topic string, out chan<- 
 		case <-ctx.Done():
 			timer.Stop()
 			return
+		case <-s.closing:
+			timer.Stop()
+			return
 		}
 	}
 }
 
 // runGroup joins the consumer group with a new client and consumes topic, session
-// after session (a rebalance ends one), until ctx is done or the group fails.
+// after session (a rebalance ends one), until ctx is done, the subscriber closes or
+// the group fails. Closing closes the group, which ends the session the way a
+// rebalance does: running messages may finish and be committed (keyedHandler).
 func (s *kafkaSubscriber) runGroup(ctx context.Context, topic string, handler *keyedHandler) error {
 	group, err := sarama.NewConsumerGroup(s.brokers, s.group, s.config())
 	if err != nil {
@@ -132,21 +128,41 @@ func (s *kafkaSubscriber) runGroup(ctx context.Context, topic string, handler *k
 			s.log.Error("Kafka consumer error", err, watermill.LogFields{"topic": topic, "consumer_group": s.group})
 		}
 	}()
+	consumed := make(chan struct{})
+	closed := make(chan error, 1)
+	go func() {
+		select {
+		case <-s.closing:
+		case <-consumed:
+		}
+		closed <- group.Close()
+	}()
 	defer func() {
-		if err := group.Close(); err != nil {
+		close(consumed)
+		if err := <-closed; err != nil {
 			s.log.Info("Kafka consumer group closed with an error", watermill.LogFields{"err": err.Error(), "consumer_group": s.group})
 		}
 		<-logged
 	}()
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !s.isClosing() {
 		if err := group.Consume(ctx, []string{topic}, handler); err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || s.isClosing() {
 				return nil
 			}
 			return fmt.Errorf("consume %s: %w", topic, err)
 		}
 	}
 	return nil
+}
+
+// isClosing is true once Close was called.
+func (s *kafkaSubscriber) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 // consumeWindow is how many messages a partition may have read and not finished:

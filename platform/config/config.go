@@ -73,7 +73,7 @@ const (
 	// service, delivery concurrency set by delivery.concurrency.
 	BrokerGoChannel = "gochannel"
 	// BrokerKafka uses the kafka.* brokers, so several instances can share the
-	// work; sends run one per partition.
+	// work; delivery.concurrency sends run at once on each, from any partitions.
 	BrokerKafka = "kafka"
 )
 
@@ -119,7 +119,8 @@ func (t Topics) MinISR() int {
 type Delivery struct {
 	// Transport is capture (store the rendered message, send nothing) or smtp.
 	Transport string `koanf:"transport"`
-	// Concurrency is the number of sends in flight at once on the Go-channel broker.
+	// Concurrency is the number of sends in flight at once, on either broker; never
+	// two of one email.
 	Concurrency int `koanf:"concurrency"`
 }
 

@@ -42,10 +42,11 @@ type keyedHandler struct {
 	unmarshal kafka.Unmarshaler
 	// resendAfter is the wait before a nacked message is handed out again.
 	resendAfter time.Duration
-	// drainFor bounds how long a partition that is revoked or closing waits for its
-	// running messages before it gives them up (their contexts are cancelled, and
-	// the partition's next owner gets them again).
-	drainFor time.Duration
+	// drainFor bounds how long a revoked partition waits for its running messages
+	// before it gives them up (their contexts are cancelled, and the partition's
+	// next owner gets them again); closeDrainFor does the same when the subscriber
+	// closes.
+	drainFor, closeDrainFor time.Duration
 	// ctx is the subscription's: when it is done, running messages are given up at
 	// once. closing is closed when the subscriber closes.
 	ctx     context.Context
@@ -264,17 +265,25 @@ func (p *partitionRun) finish(res handoutResult, next bool) {
 }
 
 // drain ends the partition's run: nothing more is handed out, and running messages
-// may finish (and be committed) for drainFor, whether the partition was revoked by a
-// rebalance or the subscriber is closing (the router, closing, waits for running
-// handlers too); they are given up after that, or at once when the subscription's
-// context is done (their own contexts are then done as well).
+// may finish (and be committed) for drainFor when a rebalance revoked the
+// partition, or for closeDrainFor when the subscriber is closing (the router,
+// closing, waits for its running handlers too; Watermill's contract is that Close
+// cancels the context of a message not acked, so this wait is short). They are given
+// up after that, or at once when the subscription's context is done (their own
+// contexts are then done as well).
 func (p *partitionRun) drain() {
 	close(p.stop)
 	p.ready = nil
 	if len(p.running) == 0 {
 		return
 	}
-	wait := time.NewTimer(p.h.drainFor)
+	grace := p.h.drainFor
+	select {
+	case <-p.h.closing:
+		grace = p.h.closeDrainFor
+	default:
+	}
+	wait := time.NewTimer(grace)
 	defer wait.Stop()
 	giveUp := wait.C
 	if p.h.ctx.Err() != nil {
@@ -287,7 +296,7 @@ func (p *partitionRun) drain() {
 			p.finish(res, false)
 		case <-giveUp:
 			p.h.log.Info("Kafka partition given up with messages still running; its next owner reads them again", watermill.LogFields{
-				"topic": p.topic, "kafka_partition": p.part, "running": len(p.running), "waited": p.h.drainFor.String()})
+				"topic": p.topic, "kafka_partition": p.part, "running": len(p.running), "waited": grace.String()})
 			p.giveUpRunning()
 			giveUp = nil
 		}

@@ -104,7 +104,7 @@ func startClaim(t *testing.T, slots, window int, drainFor time.Duration) *claimR
 	}
 	h := &keyedHandler{
 		out: r.out, slots: make(chan struct{}, slots), window: window,
-		unmarshal: PartitionMarshaler, resendAfter: time.Millisecond, drainFor: drainFor,
+		unmarshal: PartitionMarshaler, resendAfter: time.Millisecond, drainFor: drainFor, closeDrainFor: drainFor,
 		ctx: ctx, closing: r.closing, log: watermill.NopLogger{},
 	}
 	go func() {

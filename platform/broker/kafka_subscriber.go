@@ -84,15 +84,16 @@ func (s *kafkaSubscriber) waitConnected(ctx context.Context) bool {
 // joining it again after retrySleep whenever it fails.
 func (s *kafkaSubscriber) consume(ctx context.Context, topic string, out chan<- *message.Message) {
 	handler := &keyedHandler{
-		out:         out,
-		slots:       make(chan struct{}, s.concurrency),
-		window:      consumeWindow(s.concurrency),
-		unmarshal:   s.unmarshal,
-		resendAfter: s.retrySleep,
-		drainFor:    revokedDrain,
-		ctx:         ctx,
-		closing:     s.closing,
-		log:         s.log,
+		out:           out,
+		slots:         make(chan struct{}, s.concurrency),
+		window:        consumeWindow(s.concurrency),
+		unmarshal:     s.unmarshal,
+		resendAfter:   s.retrySleep,
+		drainFor:      revokedDrain,
+		closeDrainFor: closingDrain,
+		ctx:           ctx,
+		closing:       s.closing,
+		log:           s.log,
 	}
 	fields := watermill.LogFields{"topic": topic, "consumer_group": s.group}
 	for {
@@ -170,11 +171,16 @@ func (s *kafkaSubscriber) isClosing() bool {
 // the partition, and bounded, so that one stuck key holds up a bounded amount.
 func consumeWindow(concurrency int) int { return max(64, 8*concurrency) }
 
-// revokedDrain is how long a partition taken away by a rebalance, or closing with
-// the subscriber, waits for its running messages to finish (and be committed) before
-// giving them up; it stays well inside Sarama's Rebalance.Timeout (60 s), within
-// which the member must rejoin.
-const revokedDrain = 20 * time.Second
+// revokedDrain is how long a partition taken away by a rebalance waits for its
+// running messages to finish (and be committed) before giving them up; it stays
+// well inside Sarama's Rebalance.Timeout (60 s), within which the member must
+// rejoin. closingDrain is the same wait when the subscriber closes: long enough for
+// a send under way to finish at shutdown, short enough for Watermill's contract that
+// Close cancels what was not acked (its universal suite allows 15 s).
+const (
+	revokedDrain = 20 * time.Second
+	closingDrain = 3 * time.Second
+)
 
 // SubscribeInitialize creates topic the way Mailroom provisions its own topics
 // (partitions, replication factor, min.insync.replicas); it implements Watermill's

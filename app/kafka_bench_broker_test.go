@@ -194,12 +194,12 @@ func producerMessage(topic string, r kafkaRecord) *sarama.ProducerMessage {
 		Value: sarama.ByteEncoder(r.value), Headers: r.headers}
 }
 
-// pacedRawPipeline is the floor of what Mailroom's records cost the broker: the
-// least any design must ask of it that, like Mailroom, delivers each email as it
-// comes and commits only what it finished. rawBrokerPair, given every record at
-// once, packs thousands into each request, and the broker's CPU follows requests
-// more than records; a service accepting emails one POST at a time cannot wait
-// for thousands. So this floor, with none of Mailroom around it, does only what
+// pacedRawPipeline is what Mailroom's records cost the broker when passed on as
+// they come by a design that, like Mailroom, delivers each email as it is accepted
+// and commits only what it finished, with nothing of Mailroom around it.
+// rawBrokerPair, given every record at once, packs thousands into each request, and
+// the broker's CPU follows requests more than records; a service accepting emails
+// one POST at a time cannot wait for thousands. So this pipeline does only what
 // that promise forces:
 //
 //   - send and events go again, byte for byte, to two fresh topics named after
@@ -222,18 +222,18 @@ func producerMessage(topic string, r kafkaRecord) *sarama.ProducerMessage {
 // fall before the span.
 func pacedRawPipeline(b *testing.B, brokers []string, name string, partitions int, send, events []kafkaRecord, rate float64) (cpu time.Duration, requests int64) {
 	b.Helper()
-	sendTopic, eventsTopic := name+".floor-send", name+".floor-events"
+	sendTopic, eventsTopic := name+".paced-send", name+".paced-events"
 	if err := broker.ProvisionTopics(brokers, []broker.TopicSpec{
 		{Name: sendTopic, Partitions: partitions, ReplicationFactor: 1, MinInsyncReplicas: 1},
 		{Name: eventsTopic, Partitions: partitions, ReplicationFactor: 1, MinInsyncReplicas: 1},
 	}); err != nil {
-		b.Fatalf("floor topics: %v", err)
+		b.Fatalf("paced pipeline topics: %v", err)
 	}
 	eventOf := eventsBySendKey(b, send, events)
 	pcfg := broker.ProducerConfig()
 	producer, err := sarama.NewAsyncProducer(brokers, pcfg)
 	if err != nil {
-		b.Fatalf("floor producer: %v", err)
+		b.Fatalf("paced pipeline producer: %v", err)
 	}
 	// Sarama's meter of every request its client sent.
 	sent := func() int64 { return pcfg.MetricRegistry.Get("request-rate").(interface{ Count() int64 }).Count() }
@@ -353,7 +353,7 @@ func eventsBySendKey(b *testing.B, send, events []kafkaRecord) *recordsByKey {
 	need := map[string]int{}
 	for _, s := range send {
 		if need[string(s.key)]++; need[string(s.key)] > len(r.byKey[string(s.key)]) {
-			b.Fatalf("floor: send record of key %q has no event record of that key (%d send, %d event records)",
+			b.Fatalf("paced pipeline: send record of key %q has no event record of that key (%d send, %d event records)",
 				s.key, len(send), len(events))
 		}
 	}

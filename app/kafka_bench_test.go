@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,7 +28,6 @@ import (
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 	"github.com/mailroom/mailroom/platform/testkit/cputime"
-	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
 // The Kafka benchmarks run against the node in KAFKA_TEST_BROKERS; `make bench-kafka`
@@ -460,44 +458,10 @@ var kafkaLanesRates sync.Map // int -> float64
 // whatever delivery.concurrency says (before issue 13), both have about 3 sends in
 // flight and x_lanes1 is about 1.
 //
-// An iteration posts its batch and waits until every email reads `sent` (the only
-// check: all delivered); its span runs from the first POST to the last message the
-// SMTP server accepted. One email goes through before the clock, so the consumer
-// groups' joins fall outside.
+// Sub-benchmarks are lanes-N, not lanes=N as on Go channels: the name goes into the
+// topics' names (kafkaConfig), where Kafka refuses '='.
 func BenchmarkKafkaDeliveryLanes(b *testing.B) {
-	for _, c := range []struct{ lanes, batch int }{{1, kafkaLanesOneBatch}, {lanesMany, kafkaLanesManyBatch}} {
-		// lanes-N, not lanes=N as on Go channels: the name goes into the topics'
-		// names (kafkaConfig), where Kafka refuses '='.
-		b.Run(fmt.Sprintf("lanes-%d", c.lanes), func(b *testing.B) {
-			srv := smtptest.Start(b, smtptest.WithReplyDelay(laneReplyDelay))
-			cfg := kafkaConfig(b)
-			apptest.UseSMTP(cfg, srv)
-			cfg.Delivery.Concurrency = c.lanes
-			in := apptest.Start(b, cfg)
-			client := e2e.NewHTTPClient()
-			sendOneThrough(b, client, in.URL)
-
-			var span time.Duration
-			b.ResetTimer()
-			for it := 0; b.Loop(); it++ {
-				start := time.Now()
-				if _, err := runClients(c.batch, min(benchClients, c.batch), postOp(client, in.URL, "lanes")); err != nil {
-					b.Fatalf("post: %v", err)
-				}
-				waitForMetric(b, in.URL, `mailroom_emails{status="sent"}`, float64(1+(it+1)*c.batch), 5*time.Minute)
-				msgs := srv.Messages()
-				span += msgs[len(msgs)-1].Received.Sub(start)
-			}
-			rate := float64(b.N*c.batch) / span.Seconds()
-			b.ReportMetric(0, "ns/op")
-			b.ReportMetric(rate, "emails/s")
-			b.ReportMetric(rate*laneReplyDelay.Seconds()/float64(c.lanes), "lane_utilisation")
-			kafkaLanesRates.Store(c.lanes, rate)
-			if one, ok := kafkaLanesRates.Load(1); ok && c.lanes != 1 {
-				b.ReportMetric(rate/one.(float64), "x_lanes1")
-			}
-		})
-	}
+	deliveryLanes(b, kafkaConfig, "lanes-%d", [2]int{kafkaLanesOneBatch, kafkaLanesManyBatch}, &kafkaLanesRates)
 }
 
 // BenchmarkKafkaEndToEndCapture measures emails/s from the first POST to the last
@@ -662,15 +626,4 @@ func endToEndOnce(b *testing.B, cfg *config.Config, tag string) endToEndRun {
 	run.rate = float64(len(items)) / last.Sub(first).Seconds()
 	run.p50, run.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 	return run
-}
-
-// sendOneThrough sends one email through the app at base and waits until it reads
-// `sent`: on Kafka, the consumer groups of delivery and of the emails module have
-// joined by then, and the broker has served each request kind once.
-func sendOneThrough(b *testing.B, client *http.Client, base string) {
-	b.Helper()
-	if err := postOp(client, base, "warm-up")(0); err != nil {
-		b.Fatalf("warm-up post: %v", err)
-	}
-	waitForMetric(b, base, `mailroom_emails{status="sent"}`, 1, time.Minute)
 }

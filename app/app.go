@@ -284,7 +284,7 @@ func (a *App) Run(ctx context.Context) error {
 	httpDone := make(chan error, 1)
 	// Built here, not in the goroutine: Shutdown below reads it, and a shutdown that
 	// came before the goroutine ran would otherwise stop a server that never served.
-	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httpserver.MaxHeaderBytes}
 	a.echo.Server = srv
 	go func() { httpDone <- srv.Serve(a.listener) }()
 	a.log.Info("mailroom serving", "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)

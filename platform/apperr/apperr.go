@@ -39,6 +39,8 @@ const (
 	CodeUnavailable Code = "unavailable"
 	// CodeMethodNotAllowed (405) is a known path asked with the wrong method.
 	CodeMethodNotAllowed Code = "method_not_allowed"
+	// CodeNotImplemented (501) is a method Mailroom does not know at all.
+	CodeNotImplemented Code = "not_implemented"
 	// CodeInternal (500) is a bug or an unexpected error; its cause is logged only.
 	CodeInternal Code = "internal"
 )

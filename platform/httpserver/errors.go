@@ -26,6 +26,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.CodeRateLimited:      http.StatusTooManyRequests,
 	apperr.CodeUnavailable:      http.StatusServiceUnavailable,
 	apperr.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	apperr.CodeNotImplemented:   http.StatusNotImplemented,
 	apperr.CodeInternal:         http.StatusInternalServerError,
 }
 

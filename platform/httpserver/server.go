@@ -5,14 +5,24 @@ package httpserver
 
 import (
 	"log/slog"
+	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/logging"
 )
+
+// MaxHeaderBytes bounds a request's header block (Go's default is 1 MB): ample for
+// an API key and the headers a client sends, and it keeps what one request can make
+// the server hold, or write to a log, small. A larger header block is answered 431.
+const MaxHeaderBytes = 32 << 10
 
 // Config configures the server.
 type Config struct {
@@ -25,7 +35,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(log)
-	e.Use(middleware.RequestID())
+	// Before routing, so that every answer carries them, errors included.
+	e.Pre(securityHeaders, requestID, refuseUnknownMethods)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("handler panicked", "path", c.Path(), "error", err, "stack", string(stack),
@@ -33,7 +44,6 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 			return err
 		}}))
 	e.Use(middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10) + "B"))
-	e.Use(securityHeaders)
 	e.Use(metrics(reg))
 	return e
 }
@@ -51,7 +61,50 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// metrics counts requests and times them by route, method and status.
+// knownMethods are the methods Mailroom answers (RFC 9110's, less CONNECT and
+// TRACE). Go's server takes any token as a method; every other one is refused before
+// routing, so what a client puts there never becomes a metric label, a log field or
+// work.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// refuseUnknownMethods answers 501 to a method not in knownMethods.
+func refuseUnknownMethods(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !knownMethods[c.Request().Method] {
+			return apperr.New(apperr.CodeNotImplemented, "unknown HTTP method")
+		}
+		return next(c)
+	}
+}
+
+// requestIDPattern is what an X-Request-Id from a client must look like to be kept:
+// up to 128 characters that need no escaping anywhere it goes (logs, the email's
+// record, the response header).
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID gives every request an id: the client's X-Request-Id when it matches
+// requestIDPattern, a fresh UUID otherwise (a long or odd one is replaced, never
+// trimmed, so no part of it reaches a log line). It is set on the request and
+// the response; the rest of the code reads it from the response header, and it is
+// the correlation id of every email the request sends.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !requestIDPattern.MatchString(id) {
+			id = uuid.NewString()
+			c.Request().Header.Set(echo.HeaderXRequestID, id)
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// metrics counts requests and times them by route, method and status. Every label
+// comes from a closed set: the route template Echo matched (or "unmatched"), a
+// method of knownMethods (others never get here), and the status Mailroom answered.
 func metrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailroom_http_requests_total", Help: "HTTP requests by route, method and status.",

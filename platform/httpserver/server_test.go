@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -218,6 +220,7 @@ func TestEveryAnswerCarriesTheSecurityHeaders(t *testing.T) {
 		{"a panic", "GET", "/panic", 500},
 		{"an unknown route", "GET", "/nowhere", 404},
 		{"a wrong method", "PUT", "/ok", 405},
+		{"an unknown method", "M00001", "/ok", 501},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -325,5 +328,112 @@ func TestAGroupAnswersAWrongMethodOnAKnownPathWith405AndAllow(t *testing.T) {
 				t.Errorf("%s %s: body %s, want the contract's shape with code method_not_allowed", tc.method, tc.path, rec.Body)
 			}
 		}
+	}
+}
+
+func TestABodyTooLargeIsAnsweredWithTheSecurityHeaders(t *testing.T) {
+	e, _ := newServer(t)
+	rec := serve(e, httptest.NewRequest(http.MethodPost, "/echo", strings.NewReader(strings.Repeat("x", 2*bodyLimit))))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status = %d, want 413", rec.Code)
+	}
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Content-Security-Policy") == "" {
+		t.Errorf("the 413 lacks the security headers: %v", rec.Header())
+	}
+}
+
+// TestUnknownMethodsAreRefusedAndNeverBecomeMetricLabels: Go's server takes any
+// token as a method. Hundreds of made-up methods, one of them 100 KB long, are each
+// answered 501 in the contract's shape, and the request metrics still have only
+// methods Mailroom knows as labels, and as few series as before them.
+func TestUnknownMethodsAreRefusedAndNeverBecomeMetricLabels(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	e := httpserver.New(httpserver.Config{MaxBodyBytes: bodyLimit}, slog.New(slog.DiscardHandler), reg)
+	e.GET("/ok", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	serve(e, httptest.NewRequest(http.MethodGet, "/ok", nil))
+	before := seriesOf(t, reg)
+
+	methods := []string{strings.Repeat("M", 100<<10), "CONNECT", "TRACE", "get"}
+	for i := range 300 {
+		methods = append(methods, fmt.Sprintf("M%05d", i))
+	}
+	for _, m := range methods {
+		rec := serve(e, httptest.NewRequest(m, "/ok", nil))
+		if rec.Code != http.StatusNotImplemented {
+			t.Fatalf("method %.20q: status %d, want 501", m, rec.Code)
+		}
+		if got := decodeError(t, rec).Error.Code; got != string(apperr.CodeNotImplemented) {
+			t.Fatalf("method %.20q: code %q, want %q", m, got, apperr.CodeNotImplemented)
+		}
+	}
+	after := seriesOf(t, reg)
+	if len(after) != len(before) {
+		t.Errorf("%d series after the unknown methods, %d before: %v", len(after), len(before), after)
+	}
+	for _, labels := range after {
+		if !strings.Contains(labels, "method=GET") {
+			t.Errorf("a series with a method label other than GET: %s", labels)
+		}
+	}
+}
+
+// seriesOf lists the request metrics' series as "name{label=value,...}".
+func seriesOf(t *testing.T, reg *prometheus.Registry) []string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series []string
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "mailroom_http_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			series = append(series, f.GetName()+"{"+strings.Join(labels, ",")+"}")
+		}
+	}
+	return series
+}
+
+// TestARequestIDIsKeptOnlyWhenShortAndPlain: a client's X-Request-Id reaches the
+// answer (and logs, and the emails it sends) only when it is up to 128 characters
+// of [A-Za-z0-9._:-]; any other is replaced by a fresh UUID, never trimmed.
+func TestARequestIDIsKeptOnlyWhenShortAndPlain(t *testing.T) {
+	t.Parallel()
+	e, _ := newServer(t)
+	for _, c := range []struct {
+		name, id string
+		kept     bool
+	}{
+		{"plain", "req-42_a.b:C", true},
+		{"128 characters", strings.Repeat("a", 128), true},
+		{"129 characters", strings.Repeat("a", 129), false},
+		{"a megabyte", strings.Repeat("a", 1<<20), false},
+		{"a forged log field", "x level=ERROR msg=forged", false},
+		{"a newline", "x\nlevel=ERROR", false},
+		{"non-ASCII", "запрос", false},
+		{"none", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/ok", nil)
+			if c.id != "" {
+				req.Header.Set(echo.HeaderXRequestID, c.id)
+			}
+			got := serve(e, req).Header().Get(echo.HeaderXRequestID)
+			switch {
+			case c.kept && got != c.id:
+				t.Errorf("X-Request-Id %.20q answered as %.20q, want it kept", c.id, got)
+			case !c.kept && got == c.id:
+				t.Errorf("X-Request-Id %.20q kept, want it replaced", c.id)
+			case !c.kept && uuid.Validate(got) != nil:
+				t.Errorf("the replacement %q is not a UUID", got)
+			}
+		})
 	}
 }

@@ -9,19 +9,27 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
+	"github.com/mailroom/mailroom/platform/testkit/wait"
+	"github.com/mailroom/mailroom/web"
 )
 
 // hostile is what a remote server or a sender might put in an SMTP reply or a
@@ -313,3 +321,53 @@ func pollText(sel, want, cond string) chromedp.Action[chromedp.Void] {
 type writerFunc func([]byte)
 
 func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+// TestTheKeyFormNeverPutsTheKeyInAURLWithScriptsOff: submitted before the script
+// runs, or with scripts off, the key form must not send the admin key anywhere a
+// URL goes (history, logs, a proxy's access log). Chromium with scripts disabled
+// loads the console, the key is typed and Enter pressed; the server sees the form's
+// submission arrive, and no request carries the key.
+func TestTheKeyFormNeverPutsTheKeyInAURLWithScriptsOff(t *testing.T) {
+	e := echo.New()
+	web.Register(e)
+	var mu sync.Mutex
+	var requests []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		requests = append(requests, r.Method+" "+r.URL.String()+" "+string(body))
+		mu.Unlock()
+		e.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	submitted := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range requests {
+			if strings.HasPrefix(r, "POST /") || strings.Contains(r, "?") {
+				return true
+			}
+		}
+		return false
+	}
+
+	const key = "mr_scriptsOffKeyThatMustNotLeak"
+	b := openBrowser(t)
+	b.do(t, "open the console with scripts off and submit the key with Enter",
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			return err
+		}),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible("#key"),
+		chromedp.SendKeys("#key", key+"\r"))
+	wait.Until(t, stepTimeout, 10*time.Millisecond, submitted,
+		func() string { return fmt.Sprintf("the form was not submitted; requests: %q", requests) })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range requests {
+		if strings.Contains(r, key) {
+			t.Errorf("a request carried the key: %q", r)
+		}
+	}
+}

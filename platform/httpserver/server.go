@@ -43,7 +43,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 				logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 			return err
 		}}))
-	e.Use(middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10) + "B"))
+	e.Use(bodyLimit(cfg.MaxBodyBytes))
 	e.Use(metrics(reg))
 	return e
 }
@@ -58,6 +58,23 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		h.Set("Referrer-Policy", "no-referrer")
 		return next(c)
+	}
+}
+
+// bodyLimit caps what a handler can read of a request body at max bytes; reading
+// past it fails, and DecodeJSON answers that 413. Nothing is refused before a
+// handler reads (Echo's BodyLimit refuses on Content-Length at once), so a request
+// the API-key check refuses is answered 401 with none of its body read, whatever
+// size it claims.
+func bodyLimit(max int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			// The server's own writer: told the body was too large, it closes the
+			// connection instead of reading the rest for the next request.
+			req.Body = http.MaxBytesReader(c.Response().Writer, req.Body, max)
+			return next(c)
+		}
 	}
 }
 

@@ -333,7 +333,9 @@ func TestAGroupAnswersAWrongMethodOnAKnownPathWith405AndAllow(t *testing.T) {
 
 func TestABodyTooLargeIsAnsweredWithTheSecurityHeaders(t *testing.T) {
 	e, _ := newServer(t)
-	rec := serve(e, httptest.NewRequest(http.MethodPost, "/echo", strings.NewReader(strings.Repeat("x", 2*bodyLimit))))
+	req := httptest.NewRequest(http.MethodPost, "/echo", strings.NewReader(`{"subject":"`+strings.Repeat("x", 2*bodyLimit)+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := serve(e, req)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status = %d, want 413", rec.Code)
 	}
@@ -435,5 +437,60 @@ func TestARequestIDIsKeptOnlyWhenShortAndPlain(t *testing.T) {
 				t.Errorf("the replacement %q is not a UUID", got)
 			}
 		})
+	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r    io.Reader
+	read int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read += n
+	return n, err
+}
+
+// TestTheKeyCheckComesBeforeTheBodyLimit: a request refused by the middleware in
+// front of a handler (the API-key check) is answered 401 whatever body size it
+// claims, with none of its body read; the same body past the check is 413.
+func TestTheKeyCheckComesBeforeTheBodyLimit(t *testing.T) {
+	t.Parallel()
+	e, _ := newServer(t)
+	guard := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Header.Get("Authorization") != "Bearer ok" {
+				return apperr.New(apperr.CodeUnauthorized, "missing or invalid API key")
+			}
+			return next(c)
+		}
+	}
+	g := httpserver.Group(e, "/api", guard)
+	g.POST("/echo", func(c echo.Context) error {
+		var v map[string]any
+		if err := httpserver.DecodeJSON(c, &v); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	for _, c := range []struct {
+		auth   string
+		status int
+	}{{"", http.StatusUnauthorized}, {"Bearer ok", http.StatusRequestEntityTooLarge}} {
+		body := &countingReader{r: strings.NewReader(`{"x":"` + strings.Repeat("a", 4*bodyLimit) + `"}`)}
+		req := httptest.NewRequest(http.MethodPost, "/api/echo", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = int64(4*bodyLimit + 8)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		rec := serve(e, req)
+		if rec.Code != c.status {
+			t.Errorf("with Authorization %q: status %d, want %d", c.auth, rec.Code, c.status)
+		}
+		if c.auth == "" && body.read != 0 {
+			t.Errorf("the refused request's body was read: %d bytes", body.read)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -127,7 +128,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))
 	a.registry.MustRegister(outboxCollector{db: a.db})
 
-	a.echo = httpserver.New(httpserver.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes}, a.log, a.registry)
+	a.echo = httpserver.New(httpserver.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: trustedProxies(cfg)}, a.log, a.registry)
 	a.echo.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	a.echo.GET("/readyz", a.readyz)
 	a.echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
@@ -446,4 +447,16 @@ func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(s.Pending))
 	ch <- prometheus.MustNewConstMetric(outboxDueDesc, prometheus.GaugeValue, float64(s.DuePending))
 	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, s.OldestDueAge.Seconds())
+}
+
+// trustedProxies is http.trusted_proxies as prefixes; config validation has already
+// refused any entry that does not parse.
+func trustedProxies(cfg *config.Config) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range cfg.HTTP.TrustedProxies {
+		if p, err := config.ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

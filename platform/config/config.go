@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,11 @@ type HTTP struct {
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on shutdown.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// TrustedProxies is http.trusted_proxies, the addresses or CIDR ranges of the
+	// reverse proxies in front of Mailroom. A request's client address (in logs) is
+	// its connection's peer, unless that peer is listed here: then it is the
+	// address X-Forwarded-For names. Empty, X-Forwarded-For is never believed.
+	TrustedProxies []string `koanf:"trusted_proxies"`
 }
 
 // DB configures the SQLite database file.
@@ -270,6 +276,11 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdown_timeout", "must be positive")
 	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			bad("http.trusted_proxies", "%v", err)
+		}
+	}
 	if strings.TrimSpace(c.DB.Path) == "" {
 		bad("db.path", "must not be empty")
 	}
@@ -392,4 +403,17 @@ func validTopic(s string) bool {
 		}
 	}
 	return true
+}
+
+// ParsePrefix reads an entry of http.trusted_proxies: an IP address (one host) or a
+// CIDR range.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or a CIDR range", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -8,6 +8,7 @@ func Defaults() map[string]any {
 		"http.addr":                  "127.0.0.1:8080",
 		"http.max_body_bytes":        1 << 20,
 		"http.shutdown_timeout":      "30s",
+		"http.trusted_proxies":       []string{},
 		"db.path":                    "./data/mailroom.db",
 		"broker.kind":                BrokerGoChannel,
 		"kafka.brokers":              []string{"127.0.0.1:9092"},

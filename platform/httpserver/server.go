@@ -5,7 +5,9 @@ package httpserver
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"time"
@@ -27,6 +29,9 @@ const MaxHeaderBytes = 32 << 10
 // Config configures the server.
 type Config struct {
 	MaxBodyBytes int64
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client (see
+	// clientIP); empty, the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns an Echo instance with Mailroom's standard middleware.
@@ -35,6 +40,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(log)
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	// Before routing, so that every answer carries them, errors included.
 	e.Pre(securityHeaders, requestID, refuseUnknownMethods)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
@@ -59,6 +65,21 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		return next(c)
 	}
+}
+
+// clientIP is how the server tells a request's client address (c.RealIP(), in the
+// logs): the connection's peer, unless that peer is one of the trusted proxies,
+// whose X-Forwarded-For then names the client. Echo's default believes
+// X-Forwarded-For and X-Real-IP from anyone, so any client could name any address.
+func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // bodyLimit caps what a handler can read of a request body at max bytes; reading

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailroom/mailroom/platform/apperr"
+	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/httpserver"
 )
 
@@ -492,5 +495,42 @@ func TestTheKeyCheckComesBeforeTheBodyLimit(t *testing.T) {
 		if c.auth == "" && body.read != 0 {
 			t.Errorf("the refused request's body was read: %d bytes", body.read)
 		}
+	}
+}
+
+// TestTheClientAddressIsTheConnectionsUnlessItIsATrustedProxy: X-Forwarded-For and
+// X-Real-IP are believed only from a peer in http.trusted_proxies.
+func TestTheClientAddressIsTheConnectionsUnlessItIsATrustedProxy(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, peer string
+		trusted    []string
+		want       string
+	}{
+		{"no proxy trusted", "203.0.113.5", nil, "203.0.113.5"},
+		{"a loopback peer, no proxy trusted (Echo's default trusts loopback)", "127.0.0.1", nil, "127.0.0.1"},
+		{"another proxy trusted", "203.0.113.5", []string{"198.51.100.0/24"}, "203.0.113.5"},
+		{"the peer's range trusted", "203.0.113.5", []string{"203.0.113.0/24"}, "192.0.2.7"},
+		{"the peer trusted", "203.0.113.5", []string{"203.0.113.5"}, "192.0.2.7"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var trusted []netip.Prefix
+			for _, s := range c.trusted {
+				p, err := config.ParsePrefix(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				trusted = append(trusted, p)
+			}
+			e := httpserver.New(httpserver.Config{MaxBodyBytes: bodyLimit, TrustedProxies: trusted}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			e.GET("/ip", func(c echo.Context) error { return c.String(http.StatusOK, c.RealIP()) })
+			req := httptest.NewRequest(http.MethodGet, "/ip", nil)
+			req.RemoteAddr = net.JoinHostPort(c.peer, "4242")
+			req.Header.Set("X-Forwarded-For", "192.0.2.7")
+			req.Header.Set("X-Real-IP", "192.0.2.99")
+			if got := serve(e, req).Body.String(); got != c.want {
+				t.Errorf("client address %q, want %q", got, c.want)
+			}
+		})
 	}
 }

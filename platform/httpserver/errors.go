@@ -73,7 +73,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 					"status", status, "error", err, "refused", n,
 					logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 			}
-		case status >= 500:
+		case status >= 500 && status != http.StatusNotImplemented: // 501 is the client's method
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "error", err,
 				logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
 		}

@@ -81,6 +81,9 @@ type Valid struct {
 	// From and ReplyTo are canonical (`"Name" <a@b.example>` or the bare address);
 	// ReplyTo is "" when there is none.
 	From, ReplyTo string
+	// FromAddress is From's bare local@domain address, the one a key's sender
+	// restriction is checked against.
+	FromAddress string
 	// To, Cc and Bcc are canonical, in the draft's order (repeats are kept).
 	To, Cc, Bcc []string
 	// Subject, Text and HTML are the draft's, unchanged.
@@ -104,7 +107,7 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	if strings.TrimSpace(from) == "" {
 		from = defaultFrom
 	}
-	if v.From, err = ParseAddress("from", from, true); err != nil {
+	if v.From, v.FromAddress, err = parseAddress("from", from, true); err != nil {
 		return v, err
 	}
 	if len(d.To) == 0 {
@@ -214,28 +217,34 @@ func parseList(field string, in []string) ([]string, error) {
 // The display name is stored with its encoded words decoded, quoted or not, and is
 // checked once decoded (decodeName).
 func ParseAddress(field, s string, allowName bool) (string, error) {
+	canonical, _, err := parseAddress(field, s, allowName)
+	return canonical, err
+}
+
+// parseAddress is ParseAddress that also returns the bare address.
+func parseAddress(field, s string, allowName bool) (canonical, bare string, err error) {
 	if err := headerSafe(field, s); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if len(s) > 2*MaxAddressLen {
-		return "", apperr.Invalid(field, "too long")
+		return "", "", apperr.Invalid(field, "too long")
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return "", apperr.Invalid(field, "not an email address")
+		return "", "", apperr.Invalid(field, "not an email address")
 	}
 	if len(a.Address) > MaxAddressLen || !plainAddress.MatchString(a.Address) ||
 		strings.LastIndexByte(a.Address, '@') > MaxLocalPartLen {
-		return "", apperr.Invalid(field, "not a plain email address (local@domain)")
+		return "", "", apperr.Invalid(field, "not a plain email address (local@domain)")
 	}
 	name, err := decodeName(field, a.Name)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if name == "" || !allowName {
-		return a.Address, nil
+		return a.Address, a.Address, nil
 	}
-	return FormatAddress(name, a.Address), nil
+	return FormatAddress(name, a.Address), a.Address, nil
 }
 
 // decodeName decodes the RFC 2047 encoded words of a display name as net/mail

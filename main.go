@@ -86,6 +86,7 @@ commands:
             (ID: an email id, or a letter's "id" from the list: letter-N)
   keys      manage API keys (the key is printed once, by create; only its hash is stored):
               mailroom keys create --name NAME --scope send|admin
+                  [--from-domain DOMAIN]... [--from-address ADDRESS]...
               mailroom keys list
               mailroom keys revoke KEY_ID
   suppressions
@@ -108,6 +109,7 @@ type options struct {
 	config, broker, httpAddr, db string
 	dlt                          dltArgs
 	keyName, keyScope            string
+	keyFrom                      []string
 	suppression                  suppressionArgs
 }
 
@@ -147,6 +149,10 @@ var commands = []command{
 	{name: "keys create", config: true, summary: "make an API key and print it once", flags: func(fs *flag.FlagSet, o *options) {
 		fs.StringVar(&o.keyName, "name", "", "the key's name, to tell keys apart")
 		fs.StringVar(&o.keyScope, "scope", "", "send (send and read its own emails) or admin (everything)")
+		fs.Var(senderFlag{list: &o.keyFrom, address: false}, "from-domain",
+			"a `DOMAIN` the key may send from (exact: subdomains need their own); repeatable")
+		fs.Var(senderFlag{list: &o.keyFrom, address: true}, "from-address",
+			"an `ADDRESS` the key may send as; repeatable (with neither flag the key may send as anyone)")
 	}},
 	{name: "keys list", config: true, summary: "list API keys as JSON (never the keys themselves)"},
 	{name: "keys revoke", args: "KEY_ID", maxArgs: 1, config: true, summary: "revoke an API key"},
@@ -160,6 +166,32 @@ var commands = []command{
 		}},
 	{name: "suppressions remove", args: "ADDRESS", maxArgs: 1, config: true, summary: "take an address off the suppression list"},
 	{name: "smtp-check", config: true, summary: "connect to the configured mail server and say in one line what works or what to fix"},
+}
+
+// senderFlag is --from-domain or --from-address: each use appends one sender to
+// list, so both flags fill the one allowed_from list of the key, in order. A value of
+// the other kind (an address given as a domain) is refused by the flag, not guessed.
+type senderFlag struct {
+	list    *[]string
+	address bool
+}
+
+func (f senderFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f senderFlag) Set(v string) error {
+	switch hasAt := strings.Contains(v, "@"); {
+	case f.address && !hasAt:
+		return errors.New("an address is local@domain; for a whole domain use --from-domain")
+	case !f.address && hasAt:
+		return errors.New("a domain has no @; for one address use --from-address")
+	}
+	*f.list = append(*f.list, v)
+	return nil
 }
 
 func dltFilterFlags(fs *flag.FlagSet, o *options) {
@@ -335,7 +367,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "mailroom smtp-check:", line)
 		return 0
 	default: // keys
-		return runKeys(ctx, cfg, sub, fs.Args(), o.keyName, o.keyScope, stdout, stderr)
+		return runKeys(ctx, cfg, sub, fs.Args(), o.keyName, o.keyScope, o.keyFrom, stdout, stderr)
 	}
 }
 
@@ -409,18 +441,18 @@ func runDLT(ctx context.Context, cfg *config.Config, sub string, args []string, 
 // revoked here works, or stops working, at once in every instance on that database.
 // create prints the key alone on stdout (so scripts can capture it) and what to do
 // with it on stderr.
-func runKeys(ctx context.Context, cfg *config.Config, sub string, args []string, name, scope string, stdout, stderr io.Writer) int {
+func runKeys(ctx context.Context, cfg *config.Config, sub string, args []string, name, scope string, allowedFrom []string, stdout, stderr io.Writer) int {
 	switch {
 	case sub == "create" && len(args) == 0:
 	case sub == "list" && len(args) == 0:
 	case sub == "revoke" && len(args) == 1:
 	default:
-		return fail(stderr, "keys", errors.New("usage: mailroom keys create --name NAME --scope send|admin | list | revoke KEY_ID"))
+		return fail(stderr, "keys", errors.New("usage: mailroom keys create --name NAME --scope send|admin [--from-domain D]... [--from-address A]... | list | revoke KEY_ID"))
 	}
 	return withAdmin(ctx, cfg, "keys", stdout, stderr, func(adm *app.Admin) error {
 		switch sub {
 		case "create":
-			return adm.CreateKey(ctx, name, scope)
+			return adm.CreateKey(ctx, name, scope, allowedFrom)
 		case "list":
 			return adm.ListKeys(ctx)
 		default: // revoke

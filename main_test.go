@@ -104,6 +104,70 @@ func TestKeysCreateListAndRevoke(t *testing.T) {
 	}
 }
 
+// TestKeysCreateFromDomainRestrictsTheKeysSenders: --from-domain and --from-address
+// (each repeatable) make a key that a running server on the same database lets send
+// only from those senders, and keys list shows them.
+func TestKeysCreateFromDomainRestrictsTheKeysSenders(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, apptest.Config(t))
+	db := in.Config.DB.Path
+
+	code, out, errs := mailroom(t, "keys", "create", "--name", "billing", "--scope", "send",
+		"--from-domain", "Example.com", "--from-domain", "billing.example", "--from-address", "alerts@ops.example", "--db", db)
+	if code != 0 || !keyLine.MatchString(out) {
+		t.Fatalf("keys create --from-domain: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "sends only from example.com, billing.example, alerts@ops.example") {
+		t.Errorf("keys create stderr %q: want the senders the key may use", errs)
+	}
+	key := strings.TrimSpace(out)
+
+	_, out, _ = mailroom(t, "keys", "list", "--db", db)
+	var keys []struct {
+		Name        string   `json:"name"`
+		AllowedFrom []string `json:"allowed_from"`
+	}
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 1 ||
+		!slices.Equal(keys[0].AllowedFrom, []string{"example.com", "billing.example", "alerts@ops.example"}) {
+		t.Fatalf("keys list = %s (%v), want the key with its three senders", out, err)
+	}
+
+	for from, want := range map[string]int{
+		"Team <team@example.com>": http.StatusAccepted,
+		"alerts@ops.example":      http.StatusAccepted,
+		"team@billing.example":    http.StatusAccepted,
+		"team@mail.example.com":   http.StatusForbidden,
+		"Boss <boss@ops.example>": http.StatusForbidden,
+		"team@elsewhere.example":  http.StatusForbidden,
+	} {
+		email := apptest.NewEmail("a@example.net")
+		email["from"] = from
+		r := in.Do(t, http.MethodPost, "/api/emails", email, apptest.Bearer(key)...)
+		if r.Status != want || (want == http.StatusForbidden && !strings.Contains(string(r.Body), `"field":"from"`)) {
+			t.Errorf("from %q with the CLI's key: %d %s, want %d (403 naming from)", from, r.Status, r.Body, want)
+		}
+	}
+
+	refused := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an address given to --from-domain", []string{"--from-domain", "team@example.com"}, "--from-address"},
+		{"a domain given to --from-address", []string{"--from-address", "example.com"}, "--from-domain"},
+		{"a wildcard domain", []string{"--from-domain", "*.example.com"}, "allowed_from[0]"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name+" fails with a reason", func(t *testing.T) {
+			args := append([]string{"keys", "create", "--name", "x", "--scope", "send", "--db", db}, tt.args...)
+			code, out, errs := mailroom(t, args...)
+			if code == 0 || out != "" || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want non-zero, nothing on stdout, and %q on stderr", code, out, errs, tt.want)
+			}
+		})
+	}
+}
+
 // TestKeysCommandsActOnARunningServer: a key made by the CLI works on the next
 // request to a server on the same database, and stops working on the next request
 // after the CLI revokes it.

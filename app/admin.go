@@ -94,18 +94,23 @@ func openExistingDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, 
 // Close closes the database.
 func (a *Admin) Close() error { return errors.Join(a.delivery.Close(), a.db.Close()) }
 
-// CreateKey makes an API key (scope "send" or "admin") and prints the key alone on
-// stdout, so scripts can capture it, and on stderr what it is and that it is shown
-// only this once.
-func (a *Admin) CreateKey(ctx context.Context, name, scope string) error {
-	k, err := a.keys.Create(ctx, name, scope)
+// CreateKey makes an API key (scope "send" or "admin", restricted to the senders
+// of allowedFrom when there are any) and prints the key alone on stdout, so
+// scripts can capture it, and on stderr what it is and that it is shown only this
+// once.
+func (a *Admin) CreateKey(ctx context.Context, name, scope string, allowedFrom []string) error {
+	k, err := a.keys.Create(ctx, name, scope, allowedFrom)
 	if err != nil {
 		return err
 	}
+	senders := "any sender"
+	if len(k.AllowedFrom) > 0 {
+		senders = "sends only from " + strings.Join(k.AllowedFrom, ", ")
+	}
 	fmt.Fprintln(a.stdout, k.Key)
-	fmt.Fprintf(a.stderr, "created API key %s (name %q, scope %s, prefix %s).\n"+
+	fmt.Fprintf(a.stderr, "created API key %s (name %q, scope %s, %s, prefix %s).\n"+
 		"Keep the key printed above: it is shown only this once, and only its hash is stored.\n",
-		k.ID, k.Name, k.Scope, k.Prefix)
+		k.ID, k.Name, k.Scope, senders, k.Prefix)
 	return nil
 }
 

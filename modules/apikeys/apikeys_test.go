@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,13 +26,14 @@ import (
 var keyShape = regexp.MustCompile(`mr_[A-Za-z0-9_-]{43}`)
 
 type key struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Scope     string     `json:"scope"`
-	Prefix    string     `json:"prefix"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-	Key       string     `json:"key"`
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Scope       string     `json:"scope"`
+	Prefix      string     `json:"prefix"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+	AllowedFrom []string   `json:"allowed_from"`
+	Key         string     `json:"key"`
 }
 
 func create(t *testing.T, in *apptest.Instance, name, scope string) key {
@@ -124,6 +126,105 @@ func TestAdminsManageKeysOverHTTP(t *testing.T) {
 			t.Errorf("%d %s, want 404 not_found", r.Status, r.Body)
 		}
 	})
+}
+
+func TestAKeyRestrictedToSendersIsRefusedAnyOtherFromNamingTheField(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, apptest.Config(t))
+	r := in.Do(t, http.MethodPost, "/api/keys", map[string]any{"name": "billing", "scope": "send",
+		"allowed_from": []string{"Example.com", "alerts@ops.example", "example.com"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST /api/keys with allowed_from: %d %s", r.Status, r.Body)
+	}
+	var k key
+	r.JSON(t, &k)
+	if want := []string{"example.com", "alerts@ops.example"}; !slices.Equal(k.AllowedFrom, want) {
+		t.Errorf("created allowed_from %q, want %q (lower case, repeats dropped)", k.AllowedFrom, want)
+	}
+	unrestricted := create(t, in, "anything goes", "send")
+	if unrestricted.AllowedFrom == nil || len(unrestricted.AllowedFrom) != 0 {
+		t.Errorf("a key made without allowed_from shows allowed_from %#v, want []", unrestricted.AllowedFrom)
+	}
+
+	t.Run("the list shows each key's senders", func(t *testing.T) {
+		var page struct{ Items []key }
+		in.Do(t, http.MethodGet, "/api/keys", nil).JSON(t, &page)
+		if len(page.Items) != 2 || !slices.Equal(page.Items[0].AllowedFrom, k.AllowedFrom) || len(page.Items[1].AllowedFrom) != 0 {
+			t.Errorf("list %+v, want the restricted key's senders, then none", page.Items)
+		}
+	})
+
+	send := func(t *testing.T, from, secret string) apptest.Response {
+		t.Helper()
+		email := apptest.NewEmail("a@example.net")
+		if from != "" {
+			email["from"] = from
+		}
+		return in.Do(t, http.MethodPost, "/api/emails", email, apptest.Bearer(secret)...)
+	}
+	allowed := []struct{ name, from string }{
+		{"an address at the listed domain", "Billing <billing@example.com>"},
+		{"the listed domain in another case", "billing@EXAMPLE.COM"},
+		{"the listed address", "Alerts <Alerts@ops.example>"},
+	}
+	for _, tt := range allowed {
+		t.Run(tt.name+" is accepted", func(t *testing.T) {
+			if r := send(t, tt.from, k.Key); r.Status != http.StatusAccepted {
+				t.Errorf("from %q: %d %s, want 202", tt.from, r.Status, r.Body)
+			}
+		})
+	}
+	refused := []struct{ name, from string }{
+		{"another domain", "Billing <billing@example.net>"},
+		{"a subdomain of the listed domain", "billing@mail.example.com"},
+		{"another address at the listed address's domain", "boss@ops.example"},
+		{"no from, which is smtp.from, not listed", ""},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name+" is 403 naming from", func(t *testing.T) {
+			r := send(t, tt.from, k.Key)
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("from %q: %d %s, want 403", tt.from, r.Status, r.Body)
+			}
+			b := decodeError(t, r)
+			if b.Error.Code != "forbidden" || b.Error.Field != "from" || !strings.HasPrefix(b.Error.Message, "from: ") ||
+				!strings.Contains(b.Error.Message, "example.com, alerts@ops.example") {
+				t.Errorf("error %s, want forbidden naming from and the senders the key may use", r.Body)
+			}
+		})
+	}
+	t.Run("a bad from is still 400, not 403", func(t *testing.T) {
+		if r := send(t, "not an address", k.Key); r.Status != http.StatusBadRequest || decodeError(t, r).Error.Field != "from" {
+			t.Errorf("%d %s, want 400 naming from", r.Status, r.Body)
+		}
+	})
+	t.Run("a key without a restriction and the config's admin key send as anyone", func(t *testing.T) {
+		if r := send(t, "x@anywhere.example", unrestricted.Key); r.Status != http.StatusAccepted {
+			t.Errorf("unrestricted key: %d %s, want 202", r.Status, r.Body)
+		}
+		if r := send(t, "x@anywhere.example", apptest.AdminKey); r.Status != http.StatusAccepted {
+			t.Errorf("config admin key: %d %s, want 202", r.Status, r.Body)
+		}
+	})
+
+	bad := []struct {
+		name  string
+		from  any
+		field string
+	}{
+		{"a display name", []string{"Team <team@example.com>"}, "allowed_from[0]"},
+		{"a wildcard, second", []string{"example.com", "*.example.com"}, "allowed_from[1]"},
+		{"an empty entry", []string{""}, "allowed_from[0]"},
+		{"a string, not a list", "example.com", "allowed_from"},
+	}
+	for _, tt := range bad {
+		t.Run("allowed_from with "+tt.name+" is 400 naming the entry", func(t *testing.T) {
+			r := in.Do(t, http.MethodPost, "/api/keys", map[string]any{"name": "x", "scope": "send", "allowed_from": tt.from})
+			if r.Status != http.StatusBadRequest || decodeError(t, r).Error.Field != tt.field {
+				t.Errorf("%d %s, want 400 naming %s", r.Status, r.Body, tt.field)
+			}
+		})
+	}
 }
 
 func TestARevokedKeyStopsWorkingOnTheNextRequest(t *testing.T) {
@@ -312,7 +413,7 @@ func TestAServerReachableFromOtherHostsWithNoKeyDoesNotStart(t *testing.T) {
 			}
 			defer db.Close()
 			m := apikeys.New(app.APIKeysConfig(cfg, nil), db, logging.Discard())
-			if _, err := m.Create(context.Background(), "ops", "admin"); err != nil {
+			if _, err := m.Create(context.Background(), "ops", "admin", nil); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -349,7 +450,7 @@ func TestTheCLIFunctionsShareTheRunningServersKeys(t *testing.T) {
 	cli := apikeys.New(app.APIKeysConfig(in.Config, nil), db, logging.Discard())
 	ctx := context.Background()
 
-	k, err := cli.Create(ctx, "from the cli", "send")
+	k, err := cli.Create(ctx, "from the cli", "send", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +473,7 @@ func TestTheCLIFunctionsShareTheRunningServersKeys(t *testing.T) {
 	if _, err := cli.Revoke(ctx, "no-such-key"); err == nil {
 		t.Errorf("CLI revoke of an unknown key succeeded")
 	}
-	if _, err := cli.Create(ctx, "x", "superuser"); err == nil {
+	if _, err := cli.Create(ctx, "x", "superuser", nil); err == nil {
 		t.Errorf("CLI create with scope superuser succeeded")
 	}
 }

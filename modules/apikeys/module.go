@@ -82,9 +82,12 @@ type Key = ports.KeyResponse
 // CreatedKey is a key just made, with the key itself shown this once.
 type CreatedKey = ports.CreatedResponse
 
-// Create makes a key (`mailroom keys create`). scope is "send" or "admin".
-func (m *Module) Create(ctx context.Context, name, scope string) (CreatedKey, error) {
-	c, err := m.http.Manage.Create(ctx, name, scope)
+// Create makes a key (`mailroom keys create`). scope is "send" or "admin";
+// allowedFrom restricts the From of the emails it sends to these domains and
+// addresses (none: any From). A bad entry is an invalid_field error naming
+// allowed_from[i].
+func (m *Module) Create(ctx context.Context, name, scope string, allowedFrom []string) (CreatedKey, error) {
+	c, err := m.http.Manage.Create(ctx, name, scope, allowedFrom)
 	if err != nil {
 		return CreatedKey{}, err
 	}

@@ -7,6 +7,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,6 +55,50 @@ type Principal struct {
 	// Name is the key's human name, for logs.
 	Name  string
 	Scope Scope
+	// AllowedFrom restricts the From addresses the key may send as: each entry is a
+	// domain ("example.com") or an address ("team@example.com"), lower case. Empty
+	// means any From (keys made without a restriction, and the keys of
+	// auth.api_keys). MaySendAs reads it; CheckSender answers with it.
+	AllowedFrom []string
+}
+
+// MaySendAs reports whether the principal may send an email whose From is address
+// (a bare local@domain address, display name removed). A key with no AllowedFrom
+// may send as anyone. Otherwise an address entry matches the whole address and a
+// domain entry matches the address's domain exactly, both case-insensitively: a
+// subdomain matches only when listed itself, so "example.com" does not allow
+// "a@mail.example.com".
+func (p Principal) MaySendAs(address string) bool {
+	if len(p.AllowedFrom) == 0 {
+		return true
+	}
+	at := strings.LastIndexByte(address, '@')
+	if at < 0 {
+		return false
+	}
+	domain := address[at+1:]
+	for _, allowed := range p.AllowedFrom {
+		if strings.Contains(allowed, "@") {
+			if strings.EqualFold(allowed, address) {
+				return true
+			}
+		} else if strings.EqualFold(allowed, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckSender returns nil when the principal may send as address (MaySendAs), and
+// otherwise the 403 that names field and says which senders the key allows, so a
+// client can tell a refused sender from a refused route.
+func (p Principal) CheckSender(field, address string) error {
+	if p.MaySendAs(address) {
+		return nil
+	}
+	return &apperr.Error{Code: apperr.CodeForbidden, Field: field, Message: fmt.Sprintf(
+		"%s: this API key may not send as %s: it may send only from %s",
+		field, apperr.Clip(address), strings.Join(p.AllowedFrom, ", "))}
 }
 
 // SeesEverything reports whether the principal reads every resource, not only the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -101,6 +102,48 @@ func TestRequireScope(t *testing.T) {
 			}
 			if tt.code == apperr.CodeUnauthorized && rec.Header().Get("WWW-Authenticate") != auth.Challenge {
 				t.Errorf("WWW-Authenticate %q, want %q", rec.Header().Get("WWW-Authenticate"), auth.Challenge)
+			}
+		})
+	}
+}
+
+func TestAKeyRestrictedToSendersMaySendOnlyAsThem(t *testing.T) {
+	restricted := auth.Principal{KeyID: "k", Scope: auth.ScopeSend,
+		AllowedFrom: []string{"example.com", "team@other.example"}}
+	anyone := auth.Principal{KeyID: "k", Scope: auth.ScopeSend}
+	cases := []struct {
+		name    string
+		p       auth.Principal
+		address string
+		want    bool
+	}{
+		{"a key with no restriction sends as anyone", anyone, "x@anywhere.example", true},
+		{"an address at a listed domain is allowed", restricted, "billing@example.com", true},
+		{"the domain matches whatever its case", restricted, "billing@EXAMPLE.Com", true},
+		{"a subdomain of a listed domain is refused", restricted, "a@mail.example.com", false},
+		{"a domain that only ends like a listed one is refused", restricted, "a@badexample.com", false},
+		{"a parent of a listed domain is refused", restricted, "a@com", false},
+		{"a listed address is allowed", restricted, "team@other.example", true},
+		{"a listed address matches whatever its case", restricted, "Team@Other.Example", true},
+		{"another address at a listed address's domain is refused", restricted, "boss@other.example", false},
+		{"an address that is not an address is refused", restricted, "example.com", false},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.MaySendAs(tt.address); got != tt.want {
+				t.Errorf("MaySendAs(%q) = %v, want %v", tt.address, got, tt.want)
+			}
+			err := tt.p.CheckSender("from", tt.address)
+			if tt.want != (err == nil) {
+				t.Fatalf("CheckSender(%q) = %v, want an error: %v", tt.address, err, !tt.want)
+			}
+			if err == nil {
+				return
+			}
+			e, ok := apperr.As(err)
+			if !ok || e.Code != apperr.CodeForbidden || e.Field != "from" ||
+				!strings.HasPrefix(e.Message, "from: ") || !strings.Contains(e.Message, "example.com, team@other.example") {
+				t.Errorf("CheckSender(%q) = %#v, want a forbidden error naming from and the allowed senders", tt.address, err)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -19,15 +20,19 @@ type Store struct {
 	Now func() time.Time
 }
 
-const keyColumns = `id, name, scope, prefix, hash, created_at, revoked_at`
+const keyColumns = `id, name, scope, prefix, hash, created_at, revoked_at, allowed_from`
 
 // Insert implements app.Store.
 func (s Store) Insert(ctx context.Context, k domain.Key) error {
 	// A statement of the shared write transaction is never interrupted (see sqlite.DB.Tx).
 	ctx = context.WithoutCancel(ctx)
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO apikeys_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, NULL)`,
-			k.ID, k.Name, string(k.Scope), k.Prefix, k.Hash[:], k.CreatedAt.UnixMilli())
+	allowed, err := encodeAllowedFrom(k.AllowedFrom)
+	if err != nil {
+		return fmt.Errorf("insert API key %s: %w", k.ID, err)
+	}
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO apikeys_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)`,
+			k.ID, k.Name, string(k.Scope), k.Prefix, k.Hash[:], k.CreatedAt.UnixMilli(), allowed)
 		return err
 	})
 	if err != nil {
@@ -94,6 +99,19 @@ func (s Store) query(ctx context.Context, q string, args ...any) ([]domain.Key, 
 	return keys, nil
 }
 
+// encodeAllowedFrom is the stored form of a key's senders: NULL for none (any
+// sender), else a JSON array.
+func encodeAllowedFrom(senders []string) (sql.NullString, error) {
+	if len(senders) == 0 {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(senders)
+	if err != nil {
+		return sql.NullString{}, fmt.Errorf("encode allowed_from: %w", err)
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
 func scanKey(s sqlite.Scanner) (domain.Key, error) {
 	var (
 		k       domain.Key
@@ -101,9 +119,15 @@ func scanKey(s sqlite.Scanner) (domain.Key, error) {
 		hash    []byte
 		created int64
 		revoked sql.NullInt64
+		allowed sql.NullString
 	)
-	if err := s.Scan(&k.ID, &k.Name, &scope, &k.Prefix, &hash, &created, &revoked); err != nil {
+	if err := s.Scan(&k.ID, &k.Name, &scope, &k.Prefix, &hash, &created, &revoked, &allowed); err != nil {
 		return k, err
+	}
+	if allowed.Valid {
+		if err := json.Unmarshal([]byte(allowed.String), &k.AllowedFrom); err != nil {
+			return k, fmt.Errorf("API key %s: stored allowed_from is not a JSON list of strings: %w", k.ID, err)
+		}
 	}
 	if len(hash) != len(k.Hash) {
 		return k, fmt.Errorf("API key %s: stored hash has %d bytes, want %d", k.ID, len(hash), len(k.Hash))

@@ -18,7 +18,8 @@ var (
 )
 
 // Authenticate finds the principal of a presented key: a key from auth.api_keys
-// (admin scope) or a stored key that is not revoked. It compares hashes in constant
+// (admin scope, any sender) or a stored key that is not revoked (its scope and the
+// senders it may send as). It compares hashes in constant
 // time and caches nothing, so a revocation takes effect on the next request, even
 // one made from another process (`mailroom keys revoke`).
 type Authenticate struct {
@@ -75,7 +76,7 @@ func (a Authenticate) Handle(ctx context.Context, secret string) (auth.Principal
 		if k.Revoked() {
 			return auth.Principal{}, ErrRevokedKey
 		}
-		return auth.Principal{KeyID: k.ID, Name: k.Name, Scope: k.Scope}, nil
+		return auth.Principal{KeyID: k.ID, Name: k.Name, Scope: k.Scope, AllowedFrom: k.AllowedFrom}, nil
 	}
 	return auth.Principal{}, ErrInvalidKey
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -46,11 +47,15 @@ func TestAuthenticateRecognisesConfigAndStoredKeys(t *testing.T) {
 	ctx := context.Background()
 	store := &memStore{}
 	manage := ManageKeys{Store: store, Now: time.Now}
-	sender, err := manage.Create(ctx, "sender", "send")
+	sender, err := manage.Create(ctx, "sender", "send", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked, err := manage.Create(ctx, "revoked", "admin")
+	restricted, err := manage.Create(ctx, "restricted", "send", []string{"Example.COM", "team@other.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := manage.Create(ctx, "revoked", "admin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +77,8 @@ func TestAuthenticateRecognisesConfigAndStoredKeys(t *testing.T) {
 		{"the first config key is admin config-1", "first-config-key-000000", auth.Principal{KeyID: "config-1", Name: "auth.api_keys[0]", Scope: auth.ScopeAdmin}, nil},
 		{"the second config key is admin config-2", "second-config-key-00000", auth.Principal{KeyID: "config-2", Name: "auth.api_keys[1]", Scope: auth.ScopeAdmin}, nil},
 		{"a stored key has its own id and scope", sender.Secret, auth.Principal{KeyID: sender.Key.ID, Name: "sender", Scope: auth.ScopeSend}, nil},
+		{"a restricted key carries its senders, in lower case", restricted.Secret, auth.Principal{KeyID: restricted.Key.ID, Name: "restricted",
+			Scope: auth.ScopeSend, AllowedFrom: []string{"example.com", "team@other.example"}}, nil},
 		{"a revoked key is refused as revoked", revoked.Secret, auth.Principal{}, ErrRevokedKey},
 		{"a key with a stored prefix but another secret is invalid", otherSecret(sender.Secret), auth.Principal{}, ErrInvalidKey},
 		{"a prefix of a config key is invalid", "first-config-key", auth.Principal{}, ErrInvalidKey},
@@ -80,7 +87,7 @@ func TestAuthenticateRecognisesConfigAndStoredKeys(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := a.Handle(ctx, tt.secret)
-			if !errors.Is(err, tt.err) || p != tt.want {
+			if !errors.Is(err, tt.err) || !reflect.DeepEqual(p, tt.want) {
 				t.Errorf("Handle = %+v, %v; want %+v, %v", p, err, tt.want, tt.err)
 			}
 		})

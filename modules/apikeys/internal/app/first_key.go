@@ -44,7 +44,7 @@ func (f FirstKey) Handle(ctx context.Context) error {
 			"create one with `mailroom keys create --name NAME --scope admin` or set auth.api_keys "+
 			"(MAILROOM_AUTH_API_KEYS), then start again", f.Addr)
 	}
-	c, err := f.Manage.Create(ctx, FirstKeyName, "admin")
+	c, err := f.Manage.Create(ctx, FirstKeyName, "admin", nil)
 	if err != nil {
 		return fmt.Errorf("make the first admin key: %w", err)
 	}

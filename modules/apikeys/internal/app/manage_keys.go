@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,15 +25,24 @@ type ManageKeys struct {
 	Now   func() time.Time
 }
 
-// Create makes a key with a name and a scope. The answer is the only place the key
-// ever appears: only its hash and prefix are stored.
-func (m ManageKeys) Create(ctx context.Context, name, scope string) (Created, error) {
+// Create makes a key with a name, a scope and the senders it may send as
+// (allowedFrom: domains and addresses; none means any). The answer is the only
+// place the key ever appears: only its hash and prefix are stored.
+func (m ManageKeys) Create(ctx context.Context, name, scope string, allowedFrom []string) (Created, error) {
 	if err := domain.CheckName(name); err != nil {
 		return Created{}, apperr.Invalid("name", "%v", err)
 	}
 	sc, err := auth.ParseScope(scope)
 	if err != nil {
 		return Created{}, apperr.Invalid("scope", "must be %q or %q", auth.ScopeSend, auth.ScopeAdmin)
+	}
+	senders, err := domain.CheckAllowedFrom(allowedFrom)
+	if err != nil {
+		var bad domain.AllowedFromError
+		if errors.As(err, &bad) {
+			return Created{}, apperr.Invalid(fmt.Sprintf("allowed_from[%d]", bad.Index), "%v", err)
+		}
+		return Created{}, apperr.Invalid("allowed_from", "%v", err)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -44,7 +54,7 @@ func (m ManageKeys) Create(ctx context.Context, name, scope string) (Created, er
 	}
 	prefix, _ := domain.PrefixOf(secret) // NewSecret makes the shape PrefixOf reads
 	k := domain.Key{ID: id.String(), Name: name, Scope: sc, Prefix: prefix, Hash: domain.Hash(secret),
-		CreatedAt: m.Now().UTC().Truncate(time.Millisecond)}
+		CreatedAt: m.Now().UTC().Truncate(time.Millisecond), AllowedFrom: senders}
 	if err := m.Store.Insert(ctx, k); err != nil {
 		return Created{}, err
 	}

@@ -40,6 +40,9 @@ type Key struct {
 	Hash      [sha256.Size]byte
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// AllowedFrom is the senders the key may send as (see CheckAllowedFrom); nil
+	// means any.
+	AllowedFrom []string
 }
 
 // Revoked reports whether the key was revoked.

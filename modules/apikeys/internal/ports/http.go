@@ -98,6 +98,9 @@ type KeyResponse struct {
 	Prefix    string     `json:"prefix"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
+	// AllowedFrom is the domains and addresses the key may send as; empty means
+	// any sender.
+	AllowedFrom []string `json:"allowed_from"`
 }
 
 // CreatedResponse is the answer to a created key: the one time the key is shown.
@@ -108,12 +111,19 @@ type CreatedResponse struct {
 
 // ToResponse shapes a key for output.
 func ToResponse(k domain.Key) KeyResponse {
-	return KeyResponse{ID: k.ID, Name: k.Name, Scope: string(k.Scope), Prefix: k.Prefix, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt}
+	allowed := k.AllowedFrom
+	if allowed == nil {
+		allowed = []string{} // shown as [], never null: the list is always a list
+	}
+	return KeyResponse{ID: k.ID, Name: k.Name, Scope: string(k.Scope), Prefix: k.Prefix, CreatedAt: k.CreatedAt,
+		RevokedAt: k.RevokedAt, AllowedFrom: allowed}
 }
 
 type createRequest struct {
 	Name  string `json:"name"`
 	Scope string `json:"scope"`
+	// AllowedFrom restricts the key to these sender domains and addresses.
+	AllowedFrom []string `json:"allowed_from"`
 }
 
 type listResponse struct {
@@ -140,12 +150,13 @@ func (h HTTP) create(c echo.Context) error {
 	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	created, err := h.Manage.Create(c.Request().Context(), req.Name, req.Scope)
+	created, err := h.Manage.Create(c.Request().Context(), req.Name, req.Scope, req.AllowedFrom)
 	if err != nil {
 		return err
 	}
 	by, _ := auth.FromContext(c.Request().Context())
-	h.Log.Info("API key created", "key_id", created.Key.ID, "name", created.Key.Name, "scope", created.Key.Scope, "by", by.KeyID)
+	h.Log.Info("API key created", "key_id", created.Key.ID, "name", created.Key.Name, "scope", created.Key.Scope,
+		"allowed_from", created.Key.AllowedFrom, "by", by.KeyID)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/keys/"+created.Key.ID)
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return c.JSON(http.StatusCreated, CreatedResponse{KeyResponse: ToResponse(created.Key), Key: created.Secret})

@@ -21,7 +21,8 @@ type AcceptEmail struct {
 	Now         func() time.Time
 }
 
-// Handle validates d and stores it as sent by the key of by; the answer comes once
+// Handle validates d, checks that the key of by may send as its From (a 403
+// naming "from" otherwise), and stores it as sent by that key; the answer comes once
 // the email and its outbox row are committed. key is the Idempotency-Key header, or
 // "": each API key has its own Idempotency-Keys, so two clients choosing the same
 // one neither collide nor learn of each other's emails.
@@ -29,6 +30,11 @@ func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlatio
 	now := h.Now()
 	v, err := domain.Validate(d, h.DefaultFrom, now)
 	if err != nil {
+		return Accepted{}, err
+	}
+	// The From as sent, or smtp.from when none was: a key restricted to some
+	// senders may not use the default one unless it is among them.
+	if err := by.CheckSender("from", v.FromAddress); err != nil {
 		return Accepted{}, err
 	}
 	id, err := uuid.NewV7()

@@ -81,6 +81,9 @@ type Valid struct {
 	// From and ReplyTo are canonical (`"Name" <a@b.example>` or the bare address);
 	// ReplyTo is "" when there is none.
 	From, ReplyTo string
+	// FromAddress is From's bare local@domain address, the one a key's sender
+	// restriction is checked against.
+	FromAddress string
 	// To, Cc and Bcc are canonical, in the draft's order (repeats are kept).
 	To, Cc, Bcc []string
 	// Subject, Text and HTML are the draft's, unchanged.
@@ -104,7 +107,7 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	if strings.TrimSpace(from) == "" {
 		from = defaultFrom
 	}
-	if v.From, err = ParseAddress("from", from, true); err != nil {
+	if v.From, v.FromAddress, err = parseAddress("from", from, true); err != nil {
 		return v, err
 	}
 	if len(d.To) == 0 {
@@ -133,8 +136,8 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	if err := headerSafe("subject", d.Subject); err != nil {
 		return v, err
 	}
-	if strings.ContainsFunc(d.Subject, isLineControl) {
-		return v, apperr.Invalid("subject", "must not contain control characters")
+	if r, bad := firstLineHazard(d.Subject); bad {
+		return v, apperr.Invalid("subject", "must not contain %s", describeHazard(r))
 	}
 	if utf8.RuneCountInString(d.Subject) > MaxSubjectLen {
 		return v, apperr.Invalid("subject", "longer than %d characters", MaxSubjectLen)
@@ -214,28 +217,34 @@ func parseList(field string, in []string) ([]string, error) {
 // The display name is stored with its encoded words decoded, quoted or not, and is
 // checked once decoded (decodeName).
 func ParseAddress(field, s string, allowName bool) (string, error) {
+	canonical, _, err := parseAddress(field, s, allowName)
+	return canonical, err
+}
+
+// parseAddress is ParseAddress that also returns the bare address.
+func parseAddress(field, s string, allowName bool) (canonical, bare string, err error) {
 	if err := headerSafe(field, s); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if len(s) > 2*MaxAddressLen {
-		return "", apperr.Invalid(field, "too long")
+		return "", "", apperr.Invalid(field, "too long")
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return "", apperr.Invalid(field, "not an email address")
+		return "", "", apperr.Invalid(field, "not an email address")
 	}
 	if len(a.Address) > MaxAddressLen || !plainAddress.MatchString(a.Address) ||
 		strings.LastIndexByte(a.Address, '@') > MaxLocalPartLen {
-		return "", apperr.Invalid(field, "not a plain email address (local@domain)")
+		return "", "", apperr.Invalid(field, "not a plain email address (local@domain)")
 	}
 	name, err := decodeName(field, a.Name)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if name == "" || !allowName {
-		return a.Address, nil
+		return a.Address, a.Address, nil
 	}
-	return FormatAddress(name, a.Address), nil
+	return FormatAddress(name, a.Address), a.Address, nil
 }
 
 // decodeName decodes the RFC 2047 encoded words of a display name as net/mail
@@ -269,8 +278,8 @@ func decodeName(field, name string) (string, error) {
 		if err := headerSafe(field, n); err != nil {
 			return "", apperr.Invalid(field, "display name, once decoded, must be UTF-8 without CR, LF or NUL")
 		}
-		if strings.ContainsFunc(n, isLineControl) {
-			return "", apperr.Invalid(field, "display name, once decoded, must not contain control characters or line separators")
+		if r, bad := firstLineHazard(n); bad {
+			return "", apperr.Invalid(field, "display name, once decoded, must not contain %s", describeHazard(r))
 		}
 	}
 	if strings.Contains(decoded, "=?") {
@@ -319,12 +328,52 @@ func headerSafe(field, s string) error {
 }
 
 // isLineControl reports whether r may not be in a subject or a display name: a
-// control character other than TAB (C0, DEL, C1 such as U+0085 NEXT LINE), or U+2028
-// LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR. Each is one line of header text;
-// these break it or hide in it where a reader of the header or a log line does not
-// see them.
+// control character other than TAB (C0, DEL, C1 such as U+0085 NEXT LINE), U+2028
+// LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR, or an invisible character
+// (isInvisible). Each is one line of header text; these break it or hide in it
+// where a reader of the header or a log line does not see them.
 func isLineControl(r rune) bool {
-	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || isInvisible(r)
+}
+
+// isInvisible reports whether r is a bidirectional control or a zero-width
+// character: drawn as nothing, they change what a reader sees without showing they
+// are there. A right-to-left override makes "invoice \u202egnp.exe" read as
+// "invoice exe.png"; a zero-width space makes "paypal" and "pay\u200bpal" look
+// alike. The bidi controls are the embeddings and overrides U+202A-U+202E, the
+// isolates U+2066-U+2069, the marks U+200E, U+200F and U+061C; the zero-width
+// characters are U+200B-U+200D, U+2060 WORD JOINER and U+FEFF (a byte order mark
+// inside text).
+func isInvisible(r rune) bool {
+	switch {
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069', r >= '\u200b' && r <= '\u200f':
+		return true
+	}
+	return r == '\u061c' || r == '\u2060' || r == '\ufeff'
+}
+
+// firstLineHazard returns the first rune of s that isLineControl refuses.
+func firstLineHazard(s string) (rune, bool) {
+	for _, r := range s {
+		if isLineControl(r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// describeHazard names a refused rune for a client, by code point (the character
+// itself would be as invisible in the message as it was in the field).
+func describeHazard(r rune) string {
+	switch {
+	case isInvisible(r) && (r >= '\u200b' && r <= '\u200d' || r == '\u2060' || r == '\ufeff'):
+		return fmt.Sprintf("zero-width characters (found U+%04X)", r)
+	case isInvisible(r):
+		return fmt.Sprintf("bidirectional control characters (found U+%04X)", r)
+	case r == '\u2028' || r == '\u2029':
+		return fmt.Sprintf("line or paragraph separators (found U+%04X)", r)
+	}
+	return fmt.Sprintf("control characters (found U+%04X)", r)
 }
 
 // bodySafe refuses NUL and invalid UTF-8 in a body; line breaks are fine there.

@@ -58,6 +58,11 @@ type DB struct {
 	// Path is db.path, the SQLite database file; its directory is created if
 	// missing. Each instance needs its own.
 	Path string `koanf:"path"`
+	// MinFreeBytes is db.min_free_bytes, the disk reserve: while the file system
+	// holding the database has less free, POST, PUT and PATCH under /api are
+	// answered 507 insufficient_storage (and /readyz 503), so SQLite never fills
+	// the disk; they pass again by themselves once space is freed. 0 turns it off.
+	MinFreeBytes int64 `koanf:"min_free_bytes"`
 }
 
 // Broker names the pub/sub implementation; it is the one switch between the embedded
@@ -272,6 +277,9 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	if strings.TrimSpace(c.DB.Path) == "" {
 		bad("db.path", "must not be empty")
+	}
+	if c.DB.MinFreeBytes < 0 {
+		bad("db.min_free_bytes", "must not be negative (0 turns the disk reserve off), got %d", c.DB.MinFreeBytes)
 	}
 	switch c.Broker.Kind {
 	case BrokerGoChannel, BrokerKafka:

@@ -9,6 +9,7 @@ func Defaults() map[string]any {
 		"http.max_body_bytes":        1 << 20,
 		"http.shutdown_timeout":      "30s",
 		"db.path":                    "./data/mailroom.db",
+		"db.min_free_bytes":          256 << 20,
 		"broker.kind":                BrokerGoChannel,
 		"kafka.brokers":              []string{"127.0.0.1:9092"},
 		"kafka.consumer_group":       "email-send-group",

@@ -91,6 +91,7 @@ func EmailsConfig(cfg *config.Config, instanceID string) emails.Config {
 		DefaultFrom:   cfg.SMTP.From,
 		ConsumerGroup: EmailsConsumerGroup(instanceID),
 		InstanceID:    instanceID,
+		Quota:         emails.Quota{EmailsPerDay: cfg.Auth.QuotaEmailsPerDay, BytesPerDay: cfg.Auth.QuotaBytesPerDay},
 	}
 }
 

@@ -31,6 +31,18 @@ type Config struct {
 	// as its OriginInstance, so that only this instance parks its dead letter. Empty,
 	// the commands carry no origin, and every instance parks their dead letters.
 	InstanceID string
+	// Quota is each API key's daily quota of emails and bytes (auth.quota_*); the
+	// zero Quota is none. The module owns it: it is counted in the transaction that
+	// stores each email, where the email's size is known.
+	Quota Quota
+}
+
+// Quota is each API key's daily quota: emails and bytes of stored email per UTC
+// day, 0 for no limit. Over it, POST /api/emails is 429 quota_exceeded with
+// Retry-After until midnight UTC.
+type Quota struct {
+	EmailsPerDay int64
+	BytesPerDay  int64
 }
 
 // Module is the emails module.
@@ -48,9 +60,10 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 		cfg:  cfg,
 		repo: repo,
 		http: ports.HTTP{
-			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now},
-			Get:    app.GetEmail{Repo: repo},
-			List:   app.ListEmails{Repo: repo},
+			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
+				Quota: domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay}},
+			Get:  app.GetEmail{Repo: repo},
+			List: app.ListEmails{Repo: repo},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 	}

@@ -203,6 +203,13 @@ type Auth struct {
 	RateLimit float64 `koanf:"rate_limit"`
 	// RateBurst is how many requests a key may make at once above RateLimit.
 	RateBurst int `koanf:"rate_burst"`
+	// QuotaEmailsPerDay is auth.quota_emails_per_day, the emails each key may send
+	// per UTC day (0: no limit); over it POST /api/emails is 429 quota_exceeded
+	// with Retry-After until midnight UTC.
+	QuotaEmailsPerDay int64 `koanf:"quota_emails_per_day"`
+	// QuotaBytesPerDay is auth.quota_bytes_per_day, the bytes of email (addresses,
+	// subject, bodies, tags, metadata) each key may send per UTC day (0: no limit).
+	QuotaBytesPerDay int64 `koanf:"quota_bytes_per_day"`
 }
 
 // Outbox tunes the outbox relay.
@@ -367,6 +374,12 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	if c.Auth.RateBurst < 1 {
 		bad("auth.rate_burst", "must be at least 1, got %d", c.Auth.RateBurst)
+	}
+	if c.Auth.QuotaEmailsPerDay < 0 {
+		bad("auth.quota_emails_per_day", "must not be negative (0 means no limit), got %d", c.Auth.QuotaEmailsPerDay)
+	}
+	if c.Auth.QuotaBytesPerDay < 0 {
+		bad("auth.quota_bytes_per_day", "must not be negative (0 means no limit), got %d", c.Auth.QuotaBytesPerDay)
 	}
 	if c.Outbox.BatchSize < 1 {
 		bad("outbox.batch_size", "must be at least 1, got %d", c.Outbox.BatchSize)

@@ -38,6 +38,8 @@ func Defaults() map[string]any {
 		"auth.api_keys":              []string{},
 		"auth.rate_limit":            50.0,
 		"auth.rate_burst":            100,
+		"auth.quota_emails_per_day":  100_000,
+		"auth.quota_bytes_per_day":   1 << 30,
 		"outbox.batch_size":          256,
 		"outbox.poll_interval":       "1s",
 		"log.level":                  "info",

@@ -19,6 +19,8 @@ type AcceptEmail struct {
 	Repo        Repository
 	DefaultFrom string
 	Now         func() time.Time
+	// Quota is every key's daily quota; the zero Quota is none.
+	Quota domain.Quota
 }
 
 // Handle validates d and stores it as sent by the key of by; the answer comes once
@@ -47,6 +49,9 @@ func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlatio
 		APIKeyID: by.KeyID,
 	}
 	ne := NewEmail{Email: e, IdempotencyKey: key}
+	if by.KeyID != "" {
+		ne.Quota = h.Quota
+	}
 	if key != "" && by.KeyID != "" {
 		ne.IdempotencyKey = by.KeyID + "/" + key
 	}

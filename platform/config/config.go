@@ -39,6 +39,28 @@ type Config struct {
 	Outbox Outbox `koanf:"outbox"`
 	// Log is the log.* keys: level and format of the process's logs.
 	Log Log `koanf:"log"`
+	// Retention is the retention.* keys: how long finished mail is kept.
+	Retention Retention `koanf:"retention"`
+}
+
+// Retention says how long each module keeps finished mail before deleting it, in
+// batches, by a background job of each module. Mail that is not final (scheduled,
+// queued, retrying) is never deleted.
+type Retention struct {
+	// Emails is retention.emails: emails sent (every recipient final) longer ago
+	// than this are deleted with their bodies, recipients, tags and timeline, and
+	// so are their rendered messages and delivery records, and dead letters
+	// replayed or discarded longer ago. 0 keeps them for ever.
+	Emails time.Duration `koanf:"emails"`
+	// DeadLetters is retention.dead_letters: letters still parked (never replayed
+	// nor discarded) longer than this are deleted, with their dead emails and
+	// those emails' delivery records. 0 keeps them until discarded and for ever.
+	DeadLetters time.Duration `koanf:"dead_letters"`
+	// Interval is retention.interval, the time between two sweeps.
+	Interval time.Duration `koanf:"interval"`
+	// BatchSize is retention.batch_size, the most rows one transaction deletes:
+	// small, so the one writer is never held for long.
+	BatchSize int `koanf:"batch_size"`
 }
 
 // HTTP configures the API server.
@@ -386,6 +408,18 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	if c.Outbox.PollInterval <= 0 {
 		bad("outbox.poll_interval", "must be positive")
+	}
+	if c.Retention.Emails < 0 {
+		bad("retention.emails", "must not be negative (0 keeps emails for ever)")
+	}
+	if c.Retention.DeadLetters < 0 {
+		bad("retention.dead_letters", "must not be negative (0 keeps parked dead letters for ever)")
+	}
+	if c.Retention.Interval < time.Second {
+		bad("retention.interval", "must be at least 1s, got %v", c.Retention.Interval)
+	}
+	if c.Retention.BatchSize < 1 || c.Retention.BatchSize > 10000 {
+		bad("retention.batch_size", "must be between 1 and 10000, got %d", c.Retention.BatchSize)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

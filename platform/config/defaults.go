@@ -42,6 +42,10 @@ func Defaults() map[string]any {
 		"auth.quota_bytes_per_day":   1 << 30,
 		"outbox.batch_size":          256,
 		"outbox.poll_interval":       "1s",
+		"retention.emails":           "720h",
+		"retention.dead_letters":     "2160h",
+		"retention.interval":         "1h",
+		"retention.batch_size":       500,
 		"log.level":                  "info",
 		"log.format":                 "text",
 	}

@@ -54,9 +54,10 @@ func New(cfg Config, log *slog.Logger, now func() time.Time, rules ...Rule) *Swe
 }
 
 // Run sweeps at once and then every Interval until ctx is done; errors are logged
-// and the next sweep tries again.
+// and the next sweep tries again. A sweeper without rules, Interval or BatchSize
+// (a module built without a retention policy) returns at once.
 func (s *Sweeper) Run(ctx context.Context) {
-	if len(s.rules) == 0 {
+	if len(s.rules) == 0 || s.cfg.Interval <= 0 || s.cfg.BatchSize < 1 {
 		return
 	}
 	t := time.NewTicker(s.cfg.Interval)
@@ -84,6 +85,9 @@ func (s *Sweeper) Run(ctx context.Context) {
 // rule deleted. It stops at the first error, or when ctx is done.
 func (s *Sweeper) Sweep(ctx context.Context) (map[string]int, error) {
 	deleted := map[string]int{}
+	if s.cfg.BatchSize < 1 {
+		return deleted, fmt.Errorf("retention batch size is %d, want at least 1", s.cfg.BatchSize)
+	}
 	for _, r := range s.rules {
 		for {
 			if err := ctx.Err(); err != nil {
@@ -117,4 +121,21 @@ func rest(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// Policy is the retention.* keys as a module gets them.
+type Policy struct {
+	// Emails is retention.emails: how long finished mail is kept (0: for ever).
+	Emails time.Duration
+	// DeadLetters is retention.dead_letters: how long a parked dead letter, and
+	// its dead email, are kept (0: for ever).
+	DeadLetters time.Duration
+	// Interval and BatchSize are retention.interval and retention.batch_size.
+	Interval  time.Duration
+	BatchSize int
+}
+
+// Config is the pacing of p's sweeps, with BatchPause between batches.
+func (p Policy) Config() Config {
+	return Config{Interval: p.Interval, BatchSize: p.BatchSize, Pause: BatchPause}
 }

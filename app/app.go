@@ -58,15 +58,23 @@ type App struct {
 
 	// instanceID names this instance (see InstanceID).
 	instanceID string
+	// reserve is the disk reserve (db.min_free_bytes) of the database's file system.
+	reserve *sqlite.DiskReserve
 }
 
 // Option changes how New builds the app.
 type Option func(*options)
 
 type options struct {
-	logger  *slog.Logger
-	notices io.Writer
+	logger    *slog.Logger
+	notices   io.Writer
+	freeSpace sqlite.FreeSpace
 }
+
+// WithFreeSpace replaces how the disk reserve (db.min_free_bytes) learns the free
+// space of the database's file system (sqlite.StatfsFree), so tests can fill and
+// free a disk without one.
+func WithFreeSpace(f sqlite.FreeSpace) Option { return func(o *options) { o.freeSpace = f } }
 
 // WithLogger sets the logger (the default discards nothing: it writes to stderr).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -104,6 +112,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 		return nil, err
 	}
 	a.watchDatabaseFile()
+	a.reserve = sqlite.NewDiskReserve(a.db.Path(), uint64(cfg.DB.MinFreeBytes), o.freeSpace, nil)
 	if a.instanceID, err = a.db.InstanceID(context.Background()); err != nil {
 		return nil, err
 	}
@@ -140,7 +149,8 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	// The guard is in front of the group before any route is added: Echo gives a
 	// route the group's middleware as it stands when the route is added. A wrong
 	// method on a known /api path is 405 with Allow (httpserver.Group), as elsewhere.
-	api := httpserver.Group(a.echo, "/api", guard)
+	// The disk reserve comes after the guard: only a known key learns of the disk.
+	api := httpserver.Group(a.echo, "/api", guard, httpserver.RefuseWritesUnderReserve(a.lowDisk))
 	for _, m := range a.modules {
 		m.RegisterRoutes(api)
 		if err := m.RegisterHandlers(a.router, a.broker); err != nil {
@@ -383,6 +393,15 @@ func (a *App) readyz(c echo.Context) error {
 	if err := a.broker.Ping(ctx); err != nil {
 		body["broker"], ok = err.Error(), false
 	}
+	body["disk"] = "ok"
+	if err := a.reserve.Check(); err != nil {
+		var low *sqlite.LowDiskError
+		if errors.As(err, &low) {
+			body["disk"], ok = low.Error(), false
+		} else {
+			body["disk"] = "free space unknown" // says nothing of a full disk: the write probe does
+		}
+	}
 	select {
 	case <-a.ready:
 	default:
@@ -399,6 +418,17 @@ func (a *App) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, body)
 	}
 	return c.JSON(http.StatusOK, body)
+}
+
+// lowDisk is the check of RefuseWritesUnderReserve: the *sqlite.LowDiskError under
+// the reserve, else nil. A free space that cannot be read lets writes through (a
+// failed statfs says nothing of a full disk; /readyz shows it).
+func (a *App) lowDisk() error {
+	var low *sqlite.LowDiskError
+	if err := a.reserve.Check(); errors.As(err, &low) {
+		return low
+	}
+	return nil
 }
 
 // databaseProblem is what /readyz says is wrong with the database, or "". The body

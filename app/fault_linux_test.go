@@ -39,6 +39,9 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	t.Parallel()
 	disk := mountTmpfs(t, filepath.Join(t.TempDir(), "disk"), diskSize)
 	rig := e2e.NewRig(t, filepath.Join(disk, "mailroom.db"), // the log stays off the full disk
+		// The reserve off: this is the last line of defence, a disk truly full
+		// (TestTheDiskReserveRefusesWritesAndRecovers holds the reserve).
+		"MAILROOM_DB_MIN_FREE_BYTES=0",
 		"MAILROOM_RETRY_INITIAL_INTERVAL=200ms",
 		"MAILROOM_RETRY_MAX_INTERVAL=2s",
 		"MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(faultLanes),

@@ -14,6 +14,7 @@ import (
 	"github.com/mailroom/mailroom/modules/emails"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/retention"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
@@ -79,6 +80,7 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 			Multiplier: cfg.Retry.Multiplier, Max: cfg.Retry.MaxInterval,
 			MaxAge: cfg.Retry.MaxAge, Jitter: cfg.Retry.Jitter,
 		},
+		Retention: RetentionPolicy(cfg),
 	}
 }
 
@@ -91,6 +93,9 @@ func EmailsConfig(cfg *config.Config, instanceID string) emails.Config {
 		DefaultFrom:   cfg.SMTP.From,
 		ConsumerGroup: EmailsConsumerGroup(instanceID),
 		InstanceID:    instanceID,
+		Quota:         emails.Quota{EmailsPerDay: cfg.Auth.QuotaEmailsPerDay, BytesPerDay: cfg.Auth.QuotaBytesPerDay},
+		Retention: emails.Retention{Sent: cfg.Retention.Emails, Dead: cfg.Retention.DeadLetters,
+			Interval: cfg.Retention.Interval, BatchSize: cfg.Retention.BatchSize},
 	}
 }
 
@@ -103,7 +108,15 @@ func DeadLettersConfig(cfg *config.Config, instanceID string) deadletters.Config
 		DeadLetterTopic: cfg.Topics.DeadLetter,
 		ConsumerGroup:   DeadLettersConsumerGroup(instanceID),
 		InstanceID:      instanceID,
+		Retention:       RetentionPolicy(cfg),
 	}
+}
+
+// RetentionPolicy is the retention.* keys, as each module sweeps its own tables by
+// them.
+func RetentionPolicy(cfg *config.Config) retention.Policy {
+	return retention.Policy{Emails: cfg.Retention.Emails, DeadLetters: cfg.Retention.DeadLetters,
+		Interval: cfg.Retention.Interval, BatchSize: cfg.Retention.BatchSize}
 }
 
 // EmailsConsumerGroup is the Kafka consumer group in which the instance with

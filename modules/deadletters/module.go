@@ -17,6 +17,7 @@ import (
 	"github.com/mailroom/mailroom/modules/deadletters/internal/ports"
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/retention"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
@@ -31,12 +32,19 @@ type Config struct {
 	// one Kafka cluster, each reads the whole dead-letter topic, and a dead letter
 	// belongs with the instance that accepted its email. Required for the handler.
 	InstanceID string
+	// Retention is how long letters are kept: replayed or discarded ones for
+	// Retention.Emails after that, parked ones for Retention.DeadLetters.
+	Retention retention.Policy
 }
 
 // Module is the deadletters module.
 type Module struct {
-	cfg Config
-	app app.Application
+	cfg   Config
+	app   app.Application
+	store adapters.Store
+	log   *slog.Logger
+	// sweepDone is closed once the retention sweep started by Start returned.
+	sweepDone chan struct{}
 }
 
 // New builds the module; log gets what the dead-letter handler has to say.
@@ -46,7 +54,37 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) *Modul
 		Park:   app.Park{Store: store, InstanceID: cfg.InstanceID, Now: time.Now, Log: log.With("module", "deadletters")},
 		Manage: app.Manage{Store: store, Now: time.Now},
 	}
-	return &Module{cfg: cfg, app: a}
+	return &Module{cfg: cfg, app: a, store: store, log: log.With("module", "deadletters")}
+}
+
+// Start implements the app's starter: it runs the retention sweep of the module's
+// letters (Sweeper) until ctx is done.
+func (m *Module) Start(ctx context.Context) {
+	m.sweepDone = make(chan struct{})
+	go func() {
+		defer close(m.sweepDone)
+		m.Sweeper(nil).Run(ctx)
+	}()
+}
+
+// Close implements the app's closer: it waits for the retention sweep, whose ctx
+// the app has cancelled by then.
+func (m *Module) Close() error {
+	if m.sweepDone != nil {
+		<-m.sweepDone
+	}
+	return nil
+}
+
+// Sweeper returns the module's retention: letters replayed or discarded longer
+// than Retention.Emails ago, and letters parked longer than Retention.DeadLetters.
+// now may be nil for time.Now.
+func (m *Module) Sweeper(now func() time.Time) *retention.Sweeper {
+	p := m.cfg.Retention
+	return retention.New(p.Config(), m.log, now, retention.Rule{Name: "dead letters",
+		Delete: func(ctx context.Context, at time.Time, limit int) (int, error) {
+			return m.store.DeleteOldLetters(ctx, p.Emails, p.DeadLetters, at, limit)
+		}})
 }
 
 // Name implements app.Module.

@@ -24,6 +24,7 @@ import (
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/retention"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
@@ -43,6 +44,10 @@ type Config struct {
 	// MinProbeWait is the wait before the first probe of a mail server that failed
 	// (0: a second); later probes wait twice as long each, at most 30 s.
 	MinProbeWait time.Duration
+	// Retention is how long the module keeps the delivery records (state and
+	// rendered message) of emails whose delivery is final: sent ones for
+	// Retention.Emails, dead ones for Retention.DeadLetters.
+	Retention retention.Policy
 }
 
 // SMTPConfig configures the smtp transport.
@@ -57,6 +62,10 @@ type Module struct {
 	transport transport.Transport
 	app       app.Application
 	commands  ports.Commands
+	store     adapters.Store
+	log       *slog.Logger
+	// sweepDone is closed once the retention sweep started by Start returned.
+	sweepDone chan struct{}
 }
 
 // New builds the module and its transport; reg, if not nil, gets its metrics.
@@ -80,7 +89,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	if reg != nil {
 		reg.MustRegister(ports.GateCollector{Gate: gate})
 	}
-	return &Module{cfg: cfg, transport: t, app: a,
+	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log,
 		commands: ports.Commands{Send: a.SendEmail, SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup, Now: time.Now}}, nil
 }
 
@@ -119,10 +128,29 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 // work: the result is logged, and a server that does not answer as configured
 // pauses delivery before the first email burns an attempt. It never stops start-up.
 // The capture transport has no server to check.
+//
+// It also runs the retention sweep of the module's own tables (Sweeper) until ctx
+// is done.
 func (m *Module) Start(ctx context.Context) {
 	if m.cfg.Transport == config.TransportSMTP {
 		go m.app.Gate.CheckAtStart(ctx)
 	}
+	m.sweepDone = make(chan struct{})
+	go func() {
+		defer close(m.sweepDone)
+		m.Sweeper(nil).Run(ctx)
+	}()
+}
+
+// Sweeper returns the module's retention: the records of emails whose delivery is
+// final, past their period (Config.Retention); a retrying email's never. now may
+// be nil for time.Now.
+func (m *Module) Sweeper(now func() time.Time) *retention.Sweeper {
+	p := m.cfg.Retention
+	return retention.New(p.Config(), m.log, now, retention.Rule{Name: "delivery records",
+		Delete: func(ctx context.Context, at time.Time, limit int) (int, error) {
+			return m.store.DeleteFinishedRecords(ctx, p.Emails, p.DeadLetters, at, limit)
+		}})
 }
 
 // BeforeShutdown lets go of the sends waiting for the mail server, before the app
@@ -170,8 +198,12 @@ func (m *Module) RemoveSuppression(ctx context.Context, address string) error {
 	return m.app.Suppressions.Remove(ctx, address)
 }
 
-// Close stops the gate's prober and closes the transport's connections.
+// Close stops the gate's prober, waits for the retention sweep (whose ctx the app
+// has cancelled by then) and closes the transport's connections.
 func (m *Module) Close() error {
 	m.app.Gate.Close()
+	if m.sweepDone != nil {
+		<-m.sweepDone
+	}
 	return m.transport.Close()
 }

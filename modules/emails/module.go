@@ -18,6 +18,7 @@ import (
 	"github.com/mailroom/mailroom/modules/emails/internal/ports"
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/retention"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
@@ -31,6 +32,32 @@ type Config struct {
 	// as its OriginInstance, so that only this instance parks its dead letter. Empty,
 	// the commands carry no origin, and every instance parks their dead letters.
 	InstanceID string
+	// Quota is each API key's daily quota of emails and bytes (auth.quota_*); the
+	// zero Quota is none. The module owns it: it is counted in the transaction that
+	// stores each email, where the email's size is known.
+	Quota Quota
+	// Retention is how long finished emails are kept, and how the sweeps are paced.
+	Retention Retention
+}
+
+// Retention is how long the emails module keeps finished emails (0 keeps them for
+// ever), and how its background sweep is paced. Emails not final are never deleted.
+type Retention struct {
+	// Sent is retention.emails: sent emails unchanged this long are deleted.
+	Sent time.Duration
+	// Dead is retention.dead_letters: dead emails live as long as their letters.
+	Dead time.Duration
+	// Interval and BatchSize are retention.interval and retention.batch_size.
+	Interval  time.Duration
+	BatchSize int
+}
+
+// Quota is each API key's daily quota: emails and bytes of stored email per UTC
+// day, 0 for no limit. Over it, POST /api/emails is 429 quota_exceeded with
+// Retry-After until midnight UTC.
+type Quota struct {
+	EmailsPerDay int64
+	BytesPerDay  int64
 }
 
 // Module is the emails module.
@@ -39,6 +66,9 @@ type Module struct {
 	repo   *adapters.Repository
 	http   ports.HTTP
 	events ports.Events
+	log    *slog.Logger
+	// sweepDone is closed once the retention sweep started by Start returned.
+	sweepDone chan struct{}
 }
 
 // New builds the module; reg, if not nil, gets its metrics.
@@ -48,11 +78,13 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 		cfg:  cfg,
 		repo: repo,
 		http: ports.HTTP{
-			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now},
-			Get:    app.GetEmail{Repo: repo},
-			List:   app.ListEmails{Repo: repo},
+			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
+				Quota: domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay}},
+			Get:  app.GetEmail{Repo: repo},
+			List: app.ListEmails{Repo: repo},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
+		log:    log.With("module", "emails"),
 	}
 	if reg != nil {
 		reg.MustRegister(statusCollector{repo: repo})
@@ -74,6 +106,39 @@ const applyConcurrency = 16
 // RegisterHandlers implements app.Module.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 	return b.AddConsumer(r, "emails.apply_event", m.cfg.EventsTopic, m.cfg.ConsumerGroup, applyConcurrency, m.events.Handle)
+}
+
+// Start implements the app's starter: it runs the retention sweep of the module's
+// own tables (Sweeper) until ctx is done.
+func (m *Module) Start(ctx context.Context) {
+	m.sweepDone = make(chan struct{})
+	go func() {
+		defer close(m.sweepDone)
+		m.Sweeper(nil).Run(ctx)
+	}()
+}
+
+// Close implements the app's closer: it waits for the retention sweep, whose ctx
+// the app has cancelled by then.
+func (m *Module) Close() error {
+	if m.sweepDone != nil {
+		<-m.sweepDone
+	}
+	return nil
+}
+
+// Sweeper returns the module's retention: finished emails past their period (see
+// Retention), then Idempotency-Keys and quota counts no request can use any more.
+// now may be nil for time.Now; tests sweep once with a clock of their own.
+func (m *Module) Sweeper(now func() time.Time) *retention.Sweeper {
+	r := m.cfg.Retention
+	periods := adapters.Periods{Sent: r.Sent, Dead: r.Dead}
+	return retention.New(retention.Config{Interval: r.Interval, BatchSize: r.BatchSize, Pause: retention.BatchPause}, m.log, now,
+		retention.Rule{Name: "emails", Delete: func(ctx context.Context, at time.Time, limit int) (int, error) {
+			return m.repo.DeleteFinishedEmails(ctx, periods, at, limit)
+		}},
+		retention.Rule{Name: "idempotency keys and quota counts", Delete: m.repo.DeleteStaleBookkeeping},
+	)
 }
 
 // OnPublished records "published" on the timeline of each email whose SendEmail left

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for the client. Codes are part of the API.
@@ -34,6 +35,13 @@ const (
 	CodeUnsupportedMedia Code = "unsupported_media_type"
 	// CodeRateLimited (429) is a key over auth.rate_limit.
 	CodeRateLimited Code = "rate_limited"
+	// CodeQuotaExceeded (429) is a key over its daily quota of emails or bytes
+	// (auth.quota_emails_per_day, auth.quota_bytes_per_day); the message says when
+	// the quota resets and Error.RetryAfter how long until then.
+	CodeQuotaExceeded Code = "quota_exceeded"
+	// CodeInsufficientStorage (507) is new data refused because the database's disk
+	// is under its reserve (db.min_free_bytes); it passes once space is freed.
+	CodeInsufficientStorage Code = "insufficient_storage"
 	// CodeUnavailable (503) is a dependency that cannot serve now; retrying later
 	// may succeed.
 	CodeUnavailable Code = "unavailable"
@@ -57,6 +65,9 @@ type Error struct {
 	Field string
 	// Err is the cause, for logs only; nil when there is none.
 	Err error
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds, rounded up):
+	// how long until the request may succeed.
+	RetryAfter time.Duration
 }
 
 // Error returns "code: message", and ": cause" when Err is set, for logs; clients

@@ -40,6 +40,28 @@ type Config struct {
 	Outbox Outbox `koanf:"outbox"`
 	// Log is the log.* keys: level and format of the process's logs.
 	Log Log `koanf:"log"`
+	// Retention is the retention.* keys: how long finished mail is kept.
+	Retention Retention `koanf:"retention"`
+}
+
+// Retention says how long each module keeps finished mail before deleting it, in
+// batches, by a background job of each module. Mail that is not final (scheduled,
+// queued, retrying) is never deleted.
+type Retention struct {
+	// Emails is retention.emails: emails sent (every recipient final) longer ago
+	// than this are deleted with their bodies, recipients, tags and timeline, and
+	// so are their rendered messages and delivery records, and dead letters
+	// replayed or discarded longer ago. 0 keeps them for ever.
+	Emails time.Duration `koanf:"emails"`
+	// DeadLetters is retention.dead_letters: letters still parked (never replayed
+	// nor discarded) longer than this are deleted, with their dead emails and
+	// those emails' delivery records. 0 keeps them until discarded and for ever.
+	DeadLetters time.Duration `koanf:"dead_letters"`
+	// Interval is retention.interval, the time between two sweeps.
+	Interval time.Duration `koanf:"interval"`
+	// BatchSize is retention.batch_size, the most rows one transaction deletes:
+	// small, so the one writer is never held for long.
+	BatchSize int `koanf:"batch_size"`
 }
 
 // HTTP configures the API server.
@@ -64,6 +86,11 @@ type DB struct {
 	// Path is db.path, the SQLite database file; its directory is created if
 	// missing. Each instance needs its own.
 	Path string `koanf:"path"`
+	// MinFreeBytes is db.min_free_bytes, the disk reserve: while the file system
+	// holding the database has less free, POST, PUT and PATCH under /api are
+	// answered 507 insufficient_storage (and /readyz 503), so SQLite never fills
+	// the disk; they pass again by themselves once space is freed. 0 turns it off.
+	MinFreeBytes int64 `koanf:"min_free_bytes"`
 }
 
 // Broker names the pub/sub implementation; it is the one switch between the embedded
@@ -204,6 +231,13 @@ type Auth struct {
 	RateLimit float64 `koanf:"rate_limit"`
 	// RateBurst is how many requests a key may make at once above RateLimit.
 	RateBurst int `koanf:"rate_burst"`
+	// QuotaEmailsPerDay is auth.quota_emails_per_day, the emails each key may send
+	// per UTC day (0: no limit); over it POST /api/emails is 429 quota_exceeded
+	// with Retry-After until midnight UTC.
+	QuotaEmailsPerDay int64 `koanf:"quota_emails_per_day"`
+	// QuotaBytesPerDay is auth.quota_bytes_per_day, the bytes of email (addresses,
+	// subject, bodies, tags, metadata) each key may send per UTC day (0: no limit).
+	QuotaBytesPerDay int64 `koanf:"quota_bytes_per_day"`
 }
 
 // Outbox tunes the outbox relay.
@@ -283,6 +317,9 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	if strings.TrimSpace(c.DB.Path) == "" {
 		bad("db.path", "must not be empty")
+	}
+	if c.DB.MinFreeBytes < 0 {
+		bad("db.min_free_bytes", "must not be negative (0 turns the disk reserve off), got %d", c.DB.MinFreeBytes)
 	}
 	switch c.Broker.Kind {
 	case BrokerGoChannel, BrokerKafka:
@@ -371,11 +408,29 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.Auth.RateBurst < 1 {
 		bad("auth.rate_burst", "must be at least 1, got %d", c.Auth.RateBurst)
 	}
+	if c.Auth.QuotaEmailsPerDay < 0 {
+		bad("auth.quota_emails_per_day", "must not be negative (0 means no limit), got %d", c.Auth.QuotaEmailsPerDay)
+	}
+	if c.Auth.QuotaBytesPerDay < 0 {
+		bad("auth.quota_bytes_per_day", "must not be negative (0 means no limit), got %d", c.Auth.QuotaBytesPerDay)
+	}
 	if c.Outbox.BatchSize < 1 {
 		bad("outbox.batch_size", "must be at least 1, got %d", c.Outbox.BatchSize)
 	}
 	if c.Outbox.PollInterval <= 0 {
 		bad("outbox.poll_interval", "must be positive")
+	}
+	if c.Retention.Emails < 0 {
+		bad("retention.emails", "must not be negative (0 keeps emails for ever)")
+	}
+	if c.Retention.DeadLetters < 0 {
+		bad("retention.dead_letters", "must not be negative (0 keeps parked dead letters for ever)")
+	}
+	if c.Retention.Interval < time.Second {
+		bad("retention.interval", "must be at least 1s, got %v", c.Retention.Interval)
+	}
+	if c.Retention.BatchSize < 1 || c.Retention.BatchSize > 10000 {
+		bad("retention.batch_size", "must be between 1 and 10000, got %d", c.Retention.BatchSize)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

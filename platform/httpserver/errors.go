@@ -3,7 +3,9 @@ package httpserver
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,19 +17,21 @@ import (
 
 // statusOf maps each error code to its HTTP status: the one table of it.
 var statusOf = map[apperr.Code]int{
-	apperr.CodeInvalidField:     http.StatusBadRequest,
-	apperr.CodeInvalidJSON:      http.StatusBadRequest,
-	apperr.CodeNotFound:         http.StatusNotFound,
-	apperr.CodeConflict:         http.StatusConflict,
-	apperr.CodeUnauthorized:     http.StatusUnauthorized,
-	apperr.CodeForbidden:        http.StatusForbidden,
-	apperr.CodeTooLarge:         http.StatusRequestEntityTooLarge,
-	apperr.CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
-	apperr.CodeRateLimited:      http.StatusTooManyRequests,
-	apperr.CodeUnavailable:      http.StatusServiceUnavailable,
-	apperr.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	apperr.CodeNotImplemented:   http.StatusNotImplemented,
-	apperr.CodeInternal:         http.StatusInternalServerError,
+	apperr.CodeInvalidField:        http.StatusBadRequest,
+	apperr.CodeInvalidJSON:         http.StatusBadRequest,
+	apperr.CodeNotFound:            http.StatusNotFound,
+	apperr.CodeConflict:            http.StatusConflict,
+	apperr.CodeUnauthorized:        http.StatusUnauthorized,
+	apperr.CodeForbidden:           http.StatusForbidden,
+	apperr.CodeTooLarge:            http.StatusRequestEntityTooLarge,
+	apperr.CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	apperr.CodeRateLimited:         http.StatusTooManyRequests,
+	apperr.CodeQuotaExceeded:       http.StatusTooManyRequests,
+	apperr.CodeInsufficientStorage: http.StatusInsufficientStorage,
+	apperr.CodeUnavailable:         http.StatusServiceUnavailable,
+	apperr.CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	apperr.CodeNotImplemented:      http.StatusNotImplemented,
+	apperr.CodeInternal:            http.StatusInternalServerError,
 }
 
 // ErrorBody is the JSON shape of every error answer.
@@ -65,9 +69,10 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			status = http.StatusInternalServerError
 		}
 		switch {
-		case status == http.StatusServiceUnavailable:
-			// An outage (full disk, broken database) fails every request alike: a
-			// warning a second, with how many it stands for, not one per request.
+		case status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage:
+			// An outage (full disk, broken database, the disk reserve reached) fails
+			// every request alike: a warning a second, with how many it stands for,
+			// not one per request.
 			if n := unavailable.take(time.Now()); n > 0 {
 				log.Warn("requests refused: service unavailable", "method", c.Request().Method, "path", c.Path(),
 					"status", status, "error", err, "refused", n,
@@ -76,6 +81,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		case status >= 500 && status != http.StatusNotImplemented: // 501 is the client's method
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "error", err,
 				logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+		if e.RetryAfter > 0 {
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.FormatInt(int64(math.Ceil(e.RetryAfter.Seconds())), 10))
 		}
 		body := ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}}
 		if c.Request().Method == http.MethodHead {

@@ -112,6 +112,11 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 		case !errors.Is(err, sql.ErrNoRows):
 			return app.Accepted{}, fmt.Errorf("read idempotency key: %w", err)
 		}
+	}
+	if err := countQuota(ctx, tx, ne); err != nil {
+		return app.Accepted{}, err
+	}
+	if ne.IdempotencyKey != "" {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO emails_idempotency (key, request_hash, email_id, status, created_at) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, email_id = excluded.email_id,
@@ -150,6 +155,33 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 		return app.Accepted{}, err
 	}
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
+}
+
+// countQuota checks ne against its key's quota for the UTC day of its creation and
+// counts it, inside the transaction that stores it: two requests at once cannot
+// both take the last unit, and a rolled-back email counts nothing.
+func countQuota(ctx context.Context, tx *sql.Tx, ne app.NewEmail) error {
+	e := ne.Email
+	if e.APIKeyID == "" || ne.Quota == (domain.Quota{}) {
+		return nil
+	}
+	day, size := domain.Day(e.CreatedAt), e.Size()
+	var used domain.Usage
+	err := tx.QueryRowContext(ctx, `SELECT emails, bytes FROM emails_quota_usage WHERE api_key_id = ? AND day = ?`,
+		e.APIKeyID, day).Scan(&used.Emails, &used.Bytes)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read quota usage: %w", err)
+	}
+	if err := ne.Quota.Admit(used, size, e.CreatedAt); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO emails_quota_usage (api_key_id, day, emails, bytes) VALUES (?, ?, 1, ?)
+		 ON CONFLICT (api_key_id, day) DO UPDATE SET emails = emails + 1, bytes = bytes + excluded.bytes`,
+		e.APIKeyID, day, size); err != nil {
+		return fmt.Errorf("count quota usage: %w", err)
+	}
+	return nil
 }
 
 // Apply implements app.Repository.

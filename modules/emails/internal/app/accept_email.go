@@ -19,6 +19,8 @@ type AcceptEmail struct {
 	Repo        Repository
 	DefaultFrom string
 	Now         func() time.Time
+	// Quota is every key's daily quota; the zero Quota is none.
+	Quota domain.Quota
 }
 
 // Handle validates d, checks that the key of by may send as its From (a 403
@@ -53,6 +55,9 @@ func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlatio
 		APIKeyID: by.KeyID,
 	}
 	ne := NewEmail{Email: e, IdempotencyKey: key}
+	if by.KeyID != "" {
+		ne.Quota = h.Quota
+	}
 	if key != "" && by.KeyID != "" {
 		ne.IdempotencyKey = by.KeyID + "/" + key
 	}

@@ -29,6 +29,11 @@ type NewEmail struct {
 	// RequestHash fingerprints the request body by its meaning, so a repeat with the
 	// same key and another body is told apart (409).
 	RequestHash string
+	// Quota is the sending key's daily quota, checked and counted (against
+	// Email.APIKeyID and the UTC day of Email.CreatedAt) in the transaction that
+	// stores the email; a replayed Idempotency-Key counts nothing. The zero Quota
+	// (or no APIKeyID) checks nothing and counts nothing.
+	Quota domain.Quota
 }
 
 // ListFilter selects emails for the list endpoint.
@@ -49,7 +54,8 @@ type ListFilter struct {
 // implements it.
 type Repository interface {
 	// Accept stores the email and its outbox message in one transaction and returns
-	// once it is committed (the timeline's "accepted" is the email's created_at).
+	// once it is committed (the timeline's "accepted" is the email's created_at). An
+	// email over e.Quota is not stored: the error is domain.Quota.Admit's.
 	Accept(ctx context.Context, e NewEmail) (Accepted, error)
 	// Get returns the email with its timeline, or an apperr not_found when this
 	// database has no such id; it does not check who may see it.

@@ -1,0 +1,110 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+)
+
+// Periods says how long the emails module keeps finished mail; 0 keeps it for ever.
+type Periods struct {
+	// Sent is how long after its last change an email sent is kept.
+	Sent time.Duration
+	// Dead is how long after its last change a dead email is kept: as long as its
+	// parked letter (retention.dead_letters), so a replay finds the email.
+	Dead time.Duration
+}
+
+// DeleteFinishedEmails deletes at most limit emails that are final (sent, or dead
+// with no replay since) and unchanged for their period at now, with their tags,
+// recipients and timeline, in one transaction, and returns how many. Emails not
+// final are never deleted, whatever their age.
+func (r *Repository) DeleteFinishedEmails(ctx context.Context, p Periods, now time.Time, limit int) (int, error) {
+	var conds []string
+	var args []any
+	for status, period := range map[domain.Status]time.Duration{domain.StatusSent: p.Sent, domain.StatusDead: p.Dead} {
+		if period > 0 {
+			conds = append(conds, "(status = ? AND updated_at < ?)")
+			args = append(args, string(status), now.Add(-period).UnixMilli())
+		}
+	}
+	if len(conds) == 0 {
+		return 0, nil
+	}
+	var n int
+	// Not ctx inside: a statement interrupted mid-way would fail the shared group.
+	ctx = context.WithoutCancel(ctx)
+	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+		ids, err := oldEmailIDs(ctx, tx, strings.Join(conds, " OR "), append(args, limit))
+		if err != nil || len(ids) == 0 {
+			n = 0
+			return err
+		}
+		n = len(ids)
+		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+		for _, table := range []string{"emails_events", "emails_tags", "emails_recipients"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE email_id IN `+in, ids...); err != nil {
+				return fmt.Errorf("delete from %s: %w", table, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM emails_emails WHERE id IN `+in, ids...); err != nil {
+			return fmt.Errorf("delete emails: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+func oldEmailIDs(ctx context.Context, tx *sql.Tx, where string, args []any) ([]any, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM emails_emails WHERE `+where+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find old emails: %w", err)
+	}
+	defer rows.Close()
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// DeleteStaleBookkeeping deletes at most limit rows that no request can use any
+// more: Idempotency-Keys past IdempotencyWindow, and quota counts of days before
+// yesterday (UTC). It returns how many.
+func (r *Repository) DeleteStaleBookkeeping(ctx context.Context, now time.Time, limit int) (int, error) {
+	var n int
+	ctx = context.WithoutCancel(ctx)
+	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM emails_idempotency WHERE key IN (SELECT key FROM emails_idempotency WHERE created_at <= ? LIMIT ?)`,
+			now.Add(-IdempotencyWindow).UnixMilli(), limit)
+		if err != nil {
+			return fmt.Errorf("delete old idempotency keys: %w", err)
+		}
+		n += affected(res)
+		res, err = tx.ExecContext(ctx,
+			`DELETE FROM emails_quota_usage WHERE (api_key_id, day) IN
+			   (SELECT api_key_id, day FROM emails_quota_usage WHERE day < ? LIMIT ?)`,
+			domain.Day(now.Add(-24*time.Hour)), max(0, limit-n))
+		if err != nil {
+			return fmt.Errorf("delete old quota counts: %w", err)
+		}
+		n += affected(res)
+		return nil
+	})
+	return n, err
+}
+
+func affected(res sql.Result) int {
+	n, _ := res.RowsAffected()
+	return int(n)
+}

@@ -137,7 +137,8 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))
 	a.registry.MustRegister(outboxCollector{db: a.db})
 
-	a.echo = httpserver.New(httpserver.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: trustedProxies(cfg)}, a.log, a.registry)
+	a.echo = httpserver.New(httpserver.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: trustedProxies(cfg),
+		MinBodyRate: cfg.HTTP.MinBodyRate, MinBodyRateGrace: cfg.HTTP.MinBodyRateGrace}, a.log, a.registry)
 	a.echo.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	a.echo.GET("/readyz", a.readyz)
 	a.echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
@@ -167,9 +168,15 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 			}
 		}
 	}
-	if a.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+	maxConns, err := httpConnectionBudget(cfg, a.log)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
 		return nil, fmt.Errorf("http.addr: listen on %s: %w", cfg.HTTP.Addr, err)
 	}
+	a.listener = httpserver.Listener(l, maxConns)
 	return a, nil
 }
 
@@ -295,7 +302,12 @@ func (a *App) Run(ctx context.Context) error {
 	httpDone := make(chan error, 1)
 	// Built here, not in the goroutine: Shutdown below reads it, and a shutdown that
 	// came before the goroutine ran would otherwise stop a server that never served.
-	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httpserver.MaxHeaderBytes}
+	srv := httpserver.NewServer(a.echo, httpserver.Limits{
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      a.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+	})
 	a.echo.Server = srv
 	go func() { httpDone <- srv.Serve(a.listener) }()
 	a.log.Info("mailroom serving", "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
@@ -312,10 +324,8 @@ func (a *App) Run(ctx context.Context) error {
 		routerDone <- err
 	}
 	a.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
-		runErr = fmt.Errorf("http shutdown: %w", err)
+	if err := a.stopHTTP(srv); err != nil && runErr == nil {
+		runErr = err
 	}
 	for _, m := range a.modules {
 		if l, ok := m.(shutdownListener); ok {
@@ -325,6 +335,29 @@ func (a *App) Run(ctx context.Context) error {
 	stopRelay()
 	<-relayDone
 	return errors.Join(runErr, a.shutdown(stopRouter, routerDone))
+}
+
+// stopHTTP stops srv taking connections, closes its idle ones and gives the requests
+// in flight half of http.shutdown_timeout to finish (the other half is for the
+// rest of the shutdown). Connections still open then, whatever their client is
+// doing (trickling a body, not reading its answer), are closed: that is the budget
+// working, not a failed shutdown, so it is logged and not returned.
+func (a *App) stopHTTP(srv *http.Server) error {
+	budget := a.cfg.HTTP.ShutdownTimeout / 2
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("closing HTTP connections still open at the shutdown deadline", "after", budget)
+		// Shutdown closed the listener already; Close closing it again is no news.
+		if err = srv.Close(); errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
 }
 
 func (a *App) shutdown(stopRouter func(), routerDone chan error) error {

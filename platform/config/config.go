@@ -72,13 +72,46 @@ type HTTP struct {
 	// MaxBodyBytes is http.max_body_bytes, the largest request body in bytes (at
 	// least 1024); a larger one is answered 413.
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
-	// ShutdownTimeout bounds how long in-flight requests may take to finish on shutdown.
+	// ShutdownTimeout is http.shutdown_timeout, the longest shutdown may take. The
+	// HTTP server gets half of it to finish the requests in flight; then every
+	// connection still open (idle, trickling, not reading its answer) is closed, and
+	// the process still exits 0.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// TrustedProxies is http.trusted_proxies, the addresses or CIDR ranges of the
 	// reverse proxies in front of Mailroom. A request's client address (in logs) is
 	// its connection's peer, unless that peer is listed here: then it is the
 	// address X-Forwarded-For names. Empty, X-Forwarded-For is never believed.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+	// ReadHeaderTimeout is http.read_header_timeout, how long a client may take to
+	// send a request's header from its first byte (10s): a slow-header client holds a
+	// connection no longer. At most http.read_timeout.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	// ReadTimeout is http.read_timeout, how long a whole request, header and body,
+	// may take to arrive (30s: a 1 MB body at 35 KB/s, which any client sending
+	// email has).
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout is http.write_timeout, how long the server may take to handle a
+	// request and write its answer, from the end of its header (30s: an answer the
+	// client does not read holds its connection no longer).
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// IdleTimeout is http.idle_timeout, how long a keep-alive connection may wait
+	// for its next request (60s: longer than the usual clients' 30-90 s pools keep
+	// an idle connection, short enough that idle ones do not pile up).
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// MaxConnections is http.max_connections, the most HTTP connections open at
+	// once (1024). Over it, new connections wait in the kernel's listen backlog
+	// (refused once that is full) and take no file descriptor from the database or
+	// delivery. Lowered at start, with a warning, to what the process's file limit
+	// leaves once those are provided for.
+	MaxConnections int `koanf:"max_connections"`
+	// MinBodyRate is http.min_body_rate, the least average rate in bytes per second
+	// at which a request body must arrive once http.min_body_rate_grace has passed
+	// (4096: a trickled body is cut long before read_timeout; a 1 MB body at this
+	// rate takes 4 minutes, so no real client is near it). 0 turns it off.
+	MinBodyRate int64 `koanf:"min_body_rate"`
+	// MinBodyRateGrace is http.min_body_rate_grace, how long a body may take before
+	// http.min_body_rate applies (5s: a slow start or a lost packet is not cut).
+	MinBodyRateGrace time.Duration `koanf:"min_body_rate_grace"`
 }
 
 // DB configures the SQLite database file.
@@ -314,6 +347,25 @@ func (c *Config) validate(where func(key string) string) error {
 		if _, err := ParsePrefix(p); err != nil {
 			bad("http.trusted_proxies", "%v", err)
 		}
+	}
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+	}{{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout},
+		{"http.min_body_rate_grace", c.HTTP.MinBodyRateGrace}} {
+		if d.value <= 0 {
+			bad(d.key, "must be positive")
+		}
+	}
+	if c.HTTP.ReadHeaderTimeout > c.HTTP.ReadTimeout {
+		bad("http.read_header_timeout", "must be at most http.read_timeout (%s), got %s", c.HTTP.ReadTimeout, c.HTTP.ReadHeaderTimeout)
+	}
+	if c.HTTP.MaxConnections < 1 || c.HTTP.MaxConnections > 1_000_000 {
+		bad("http.max_connections", "must be between 1 and 1000000, got %d", c.HTTP.MaxConnections)
+	}
+	if c.HTTP.MinBodyRate < 0 {
+		bad("http.min_body_rate", "must be a number of bytes per second, 0 (off) or more, got %d", c.HTTP.MinBodyRate)
 	}
 	if strings.TrimSpace(c.DB.Path) == "" {
 		bad("db.path", "must not be empty")

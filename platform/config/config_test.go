@@ -95,6 +95,13 @@ func TestLoadWithNoSourcesGivesTheContractDefaults(t *testing.T) {
 		{"auth.api_keys", len(cfg.Auth.APIKeys), 0},
 		{"auth.rate_limit", cfg.Auth.RateLimit, 50.0},
 		{"auth.rate_burst", cfg.Auth.RateBurst, 100},
+		{"http.read_header_timeout", cfg.HTTP.ReadHeaderTimeout, 10 * time.Second},
+		{"http.read_timeout", cfg.HTTP.ReadTimeout, 30 * time.Second},
+		{"http.write_timeout", cfg.HTTP.WriteTimeout, 30 * time.Second},
+		{"http.idle_timeout", cfg.HTTP.IdleTimeout, 60 * time.Second},
+		{"http.max_connections", cfg.HTTP.MaxConnections, 1024},
+		{"http.min_body_rate", cfg.HTTP.MinBodyRate, int64(4096)},
+		{"http.min_body_rate_grace", cfg.HTTP.MinBodyRateGrace, 5 * time.Second},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -341,6 +348,14 @@ func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
 		{"a body limit that is a word", "http.max_body_bytes", env("MAILROOM_HTTP_MAX_BODY_BYTES=lots")},
 		{"an unknown log level", "log.level", env("MAILROOM_LOG_LEVEL=loud")},
 		{"a list where a string belongs in the file", "smtp.host", yamlFile("smtp:\n  host: [a, b]\n")},
+		{"a zero read timeout", "http.read_timeout", env("MAILROOM_HTTP_READ_TIMEOUT=0s")},
+		{"a negative write timeout", "http.write_timeout", env("MAILROOM_HTTP_WRITE_TIMEOUT=-1s")},
+		{"a zero idle timeout", "http.idle_timeout", env("MAILROOM_HTTP_IDLE_TIMEOUT=0s")},
+		{"a header timeout longer than the read timeout", "http.read_header_timeout", env("MAILROOM_HTTP_READ_TIMEOUT=5s", "MAILROOM_HTTP_READ_HEADER_TIMEOUT=10s")},
+		{"zero connections", "http.max_connections", env("MAILROOM_HTTP_MAX_CONNECTIONS=0")},
+		{"a negative body rate", "http.min_body_rate", env("MAILROOM_HTTP_MIN_BODY_RATE=-1")},
+		{"a body rate that is a word", "http.min_body_rate", env("MAILROOM_HTTP_MIN_BODY_RATE=slow")},
+		{"a zero body rate grace", "http.min_body_rate_grace", env("MAILROOM_HTTP_MIN_BODY_RATE_GRACE=0s")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

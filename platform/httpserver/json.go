@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -58,6 +59,9 @@ func DecodeJSON(c echo.Context, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge || errors.As(err, &mbe) {
 			return apperr.New(apperr.CodeTooLarge, "request body too large")
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return apperr.New(apperr.CodeInvalidJSON, "the request body arrived too slowly; the connection is closed")
 		}
 		return apperr.New(apperr.CodeInvalidJSON, "cannot read the request body")
 	}

@@ -28,10 +28,18 @@ const MaxHeaderBytes = 32 << 10
 
 // Config configures the server.
 type Config struct {
+	// MaxBodyBytes is the largest request body; a larger one is answered 413.
 	MaxBodyBytes int64
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client (see
 	// clientIP); empty, the connection's peer is the client.
 	TrustedProxies []netip.Prefix
+	// MinBodyRate is the least average rate, in bytes per second, at which a request
+	// body must arrive once MinBodyRateGrace has passed; a slower one is cut (see
+	// bodyRate). 0 turns it off. It works only for a server made by NewServer and
+	// served on a Listener.
+	MinBodyRate int64
+	// MinBodyRateGrace is how long a body may take before MinBodyRate applies.
+	MinBodyRateGrace time.Duration
 }
 
 // New returns an Echo instance with Mailroom's standard middleware.
@@ -42,7 +50,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 	e.HTTPErrorHandler = errorHandler(log)
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	// Before routing, so that every answer carries them, errors included.
-	e.Pre(securityHeaders, requestID, refuseUnknownMethods)
+	e.Pre(securityHeaders, requestID, refuseUnknownMethods, bodyRate(cfg.MinBodyRate, cfg.MinBodyRateGrace))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("handler panicked", "path", c.Path(), "error", err, "stack", string(stack),

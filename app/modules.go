@@ -94,8 +94,7 @@ func EmailsConfig(cfg *config.Config, instanceID string) emails.Config {
 		ConsumerGroup: EmailsConsumerGroup(instanceID),
 		InstanceID:    instanceID,
 		Quota:         emails.Quota{EmailsPerDay: cfg.Auth.QuotaEmailsPerDay, BytesPerDay: cfg.Auth.QuotaBytesPerDay},
-		Retention: emails.Retention{Sent: cfg.Retention.Emails, Dead: cfg.Retention.DeadLetters,
-			Interval: cfg.Retention.Interval, BatchSize: cfg.Retention.BatchSize},
+		Retention:     RetentionPolicy(cfg),
 	}
 }
 

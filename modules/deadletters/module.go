@@ -43,8 +43,8 @@ type Module struct {
 	app   app.Application
 	store adapters.Store
 	log   *slog.Logger
-	// sweepDone is closed once the retention sweep started by Start returned.
-	sweepDone chan struct{}
+	// sweep is the module's retention, from Start to Close.
+	sweep retention.Background
 }
 
 // New builds the module; log gets what the dead-letter handler has to say.
@@ -60,19 +60,13 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger) *Modul
 // Start implements the app's starter: it runs the retention sweep of the module's
 // letters (Sweeper) until ctx is done.
 func (m *Module) Start(ctx context.Context) {
-	m.sweepDone = make(chan struct{})
-	go func() {
-		defer close(m.sweepDone)
-		m.Sweeper(nil).Run(ctx)
-	}()
+	m.sweep.Start(ctx, m.Sweeper(nil))
 }
 
 // Close implements the app's closer: it waits for the retention sweep, whose ctx
 // the app has cancelled by then.
 func (m *Module) Close() error {
-	if m.sweepDone != nil {
-		<-m.sweepDone
-	}
+	m.sweep.Wait()
 	return nil
 }
 

@@ -64,8 +64,8 @@ type Module struct {
 	commands  ports.Commands
 	store     adapters.Store
 	log       *slog.Logger
-	// sweepDone is closed once the retention sweep started by Start returned.
-	sweepDone chan struct{}
+	// sweep is the module's retention, from Start to Close.
+	sweep retention.Background
 }
 
 // New builds the module and its transport; reg, if not nil, gets its metrics.
@@ -135,11 +135,7 @@ func (m *Module) Start(ctx context.Context) {
 	if m.cfg.Transport == config.TransportSMTP {
 		go m.app.Gate.CheckAtStart(ctx)
 	}
-	m.sweepDone = make(chan struct{})
-	go func() {
-		defer close(m.sweepDone)
-		m.Sweeper(nil).Run(ctx)
-	}()
+	m.sweep.Start(ctx, m.Sweeper(nil))
 }
 
 // Sweeper returns the module's retention: the records of emails whose delivery is
@@ -202,8 +198,6 @@ func (m *Module) RemoveSuppression(ctx context.Context, address string) error {
 // has cancelled by then) and closes the transport's connections.
 func (m *Module) Close() error {
 	m.app.Gate.Close()
-	if m.sweepDone != nil {
-		<-m.sweepDone
-	}
+	m.sweep.Wait()
 	return m.transport.Close()
 }

@@ -36,20 +36,10 @@ type Config struct {
 	// zero Quota is none. The module owns it: it is counted in the transaction that
 	// stores each email, where the email's size is known.
 	Quota Quota
-	// Retention is how long finished emails are kept, and how the sweeps are paced.
-	Retention Retention
-}
-
-// Retention is how long the emails module keeps finished emails (0 keeps them for
-// ever), and how its background sweep is paced. Emails not final are never deleted.
-type Retention struct {
-	// Sent is retention.emails: sent emails unchanged this long are deleted.
-	Sent time.Duration
-	// Dead is retention.dead_letters: dead emails live as long as their letters.
-	Dead time.Duration
-	// Interval and BatchSize are retention.interval and retention.batch_size.
-	Interval  time.Duration
-	BatchSize int
+	// Retention is how long finished emails are kept (sent ones for Emails, dead ones
+	// as long as their letters, DeadLetters), and how the sweeps are paced. Emails
+	// not final are never deleted.
+	Retention retention.Policy
 }
 
 // Quota is each API key's daily quota: emails and bytes of stored email per UTC
@@ -67,8 +57,8 @@ type Module struct {
 	http   ports.HTTP
 	events ports.Events
 	log    *slog.Logger
-	// sweepDone is closed once the retention sweep started by Start returned.
-	sweepDone chan struct{}
+	// sweep is the module's retention, from Start to Close.
+	sweep retention.Background
 }
 
 // New builds the module; reg, if not nil, gets its metrics.
@@ -111,19 +101,13 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 // Start implements the app's starter: it runs the retention sweep of the module's
 // own tables (Sweeper) until ctx is done.
 func (m *Module) Start(ctx context.Context) {
-	m.sweepDone = make(chan struct{})
-	go func() {
-		defer close(m.sweepDone)
-		m.Sweeper(nil).Run(ctx)
-	}()
+	m.sweep.Start(ctx, m.Sweeper(nil))
 }
 
 // Close implements the app's closer: it waits for the retention sweep, whose ctx
 // the app has cancelled by then.
 func (m *Module) Close() error {
-	if m.sweepDone != nil {
-		<-m.sweepDone
-	}
+	m.sweep.Wait()
 	return nil
 }
 
@@ -132,8 +116,8 @@ func (m *Module) Close() error {
 // now may be nil for time.Now; tests sweep once with a clock of their own.
 func (m *Module) Sweeper(now func() time.Time) *retention.Sweeper {
 	r := m.cfg.Retention
-	periods := adapters.Periods{Sent: r.Sent, Dead: r.Dead}
-	return retention.New(retention.Config{Interval: r.Interval, BatchSize: r.BatchSize, Pause: retention.BatchPause}, m.log, now,
+	periods := adapters.Periods{Sent: r.Emails, Dead: r.DeadLetters}
+	return retention.New(r.Config(), m.log, now,
 		retention.Rule{Name: "emails", Delete: func(ctx context.Context, at time.Time, limit int) (int, error) {
 			return m.repo.DeleteFinishedEmails(ctx, periods, at, limit)
 		}},

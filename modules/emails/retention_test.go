@@ -11,6 +11,7 @@ import (
 	"github.com/mailroom/mailroom/modules/emails"
 	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/retention"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
@@ -36,7 +37,7 @@ func TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse(t *testing.
 		{"retrying", 400 * day, false},
 	} {
 		t.Run(fmt.Sprintf("%s %v ago", tc.status, tc.age), func(t *testing.T) {
-			db, m := retentionModule(t, emails.Retention{Sent: 30 * day, Dead: 90 * day, Interval: time.Hour, BatchSize: 500})
+			db, m := retentionModule(t, retention.Policy{Emails: 30 * day, DeadLetters: 90 * day, Interval: time.Hour, BatchSize: 500})
 			insertEmail(t, db, "old", tc.status, now.Add(-tc.age))
 			insertEmail(t, db, "fresh", "sent", now)
 			if _, err := m.Sweeper(func() time.Time { return now }).Sweep(context.Background()); err != nil {
@@ -62,7 +63,7 @@ func TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse(t *testing.
 // are deleted in three transactions of one sweep.
 func TestRetentionDeletesInBatchesUntilNoneIsLeft(t *testing.T) {
 	now := time.Now()
-	db, m := retentionModule(t, emails.Retention{Sent: day, Dead: day, Interval: time.Hour, BatchSize: 2})
+	db, m := retentionModule(t, retention.Policy{Emails: day, DeadLetters: day, Interval: time.Hour, BatchSize: 2})
 	for i := range 5 {
 		insertEmail(t, db, fmt.Sprintf("old-%d", i), "sent", now.Add(-2*day))
 	}
@@ -80,7 +81,7 @@ func TestRetentionDeletesInBatchesUntilNoneIsLeft(t *testing.T) {
 // retention.dead_letters at 0 delete nothing.
 func TestARetentionOfZeroKeepsEmailsForEver(t *testing.T) {
 	now := time.Now()
-	db, m := retentionModule(t, emails.Retention{Interval: time.Hour, BatchSize: 500})
+	db, m := retentionModule(t, retention.Policy{Interval: time.Hour, BatchSize: 500})
 	insertEmail(t, db, "sent", "sent", now.Add(-1000*day))
 	insertEmail(t, db, "dead", "dead", now.Add(-1000*day))
 	if _, err := m.Sweeper(func() time.Time { return now }).Sweep(context.Background()); err != nil {
@@ -95,7 +96,7 @@ func TestARetentionOfZeroKeepsEmailsForEver(t *testing.T) {
 // their 24 hours and quota counts of days before yesterday (UTC) go; the rest stay.
 func TestRetentionDeletesIdempotencyKeysAndQuotaCountsNoRequestCanUse(t *testing.T) {
 	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
-	db, m := retentionModule(t, emails.Retention{Interval: time.Hour, BatchSize: 500})
+	db, m := retentionModule(t, retention.Policy{Interval: time.Hour, BatchSize: 500})
 	exec(t, db, `INSERT INTO emails_idempotency (key, request_hash, email_id, status, created_at) VALUES
 		('old', 'h', 'e1', 'queued', ?), ('new', 'h', 'e2', 'queued', ?)`,
 		now.Add(-25*time.Hour).UnixMilli(), now.Add(-23*time.Hour).UnixMilli())
@@ -111,7 +112,7 @@ func TestRetentionDeletesIdempotencyKeysAndQuotaCountsNoRequestCanUse(t *testing
 	}
 }
 
-func retentionModule(t *testing.T, r emails.Retention) (*sqlite.DB, *emails.Module) {
+func retentionModule(t *testing.T, r retention.Policy) (*sqlite.DB, *emails.Module) {
 	t.Helper()
 	db := apptest.Database(t, apptest.Config(t))
 	return db, emails.New(emails.Config{SendTopic: "send", EventsTopic: "events", Retention: r}, db, outbox.New(), logging.Discard(), nil)

@@ -80,6 +80,27 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
+// Background is a sweeper running in a goroutine of its own, as a module runs its
+// retention from Start to Close. Its zero value has nothing running.
+type Background struct{ done chan struct{} }
+
+// Start runs s (Run) in a new goroutine until ctx is done.
+func (b *Background) Start(ctx context.Context, s *Sweeper) {
+	b.done = make(chan struct{})
+	go func() {
+		defer close(b.done)
+		s.Run(ctx)
+	}()
+}
+
+// Wait returns once the sweeper Start ran has stopped (whose ctx the caller ended),
+// or at once if none was started.
+func (b *Background) Wait() {
+	if b.done != nil {
+		<-b.done
+	}
+}
+
 // Sweep runs every rule once, batch after batch until a batch deletes fewer than
 // BatchSize rows, resting Pause between batches, and returns how many rows each
 // rule deleted. It stops at the first error, or when ctx is done.

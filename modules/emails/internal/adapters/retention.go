@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
+	"github.com/mailroom/mailroom/platform/retention"
 )
 
 // Periods says how long the emails module keeps finished mail; 0 keeps it for ever.
@@ -35,45 +36,9 @@ func (r *Repository) DeleteFinishedEmails(ctx context.Context, p Periods, now ti
 	if len(conds) == 0 {
 		return 0, nil
 	}
-	var n int
-	// Not ctx inside: a statement interrupted mid-way would fail the shared group.
-	ctx = context.WithoutCancel(ctx)
-	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
-		ids, err := oldEmailIDs(ctx, tx, strings.Join(conds, " OR "), append(args, limit))
-		if err != nil || len(ids) == 0 {
-			n = 0
-			return err
-		}
-		n = len(ids)
-		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
-		for _, table := range []string{"emails_events", "emails_tags", "emails_recipients"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE email_id IN `+in, ids...); err != nil {
-				return fmt.Errorf("delete from %s: %w", table, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM emails_emails WHERE id IN `+in, ids...); err != nil {
-			return fmt.Errorf("delete emails: %w", err)
-		}
-		return nil
-	})
-	return n, err
-}
-
-func oldEmailIDs(ctx context.Context, tx *sql.Tx, where string, args []any) ([]any, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM emails_emails WHERE `+where+` LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find old emails: %w", err)
-	}
-	defer rows.Close()
-	var ids []any
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return retention.DeleteBatch(ctx, r.db, limit, `SELECT id FROM emails_emails WHERE `+strings.Join(conds, " OR ")+` LIMIT ?`, args,
+		`DELETE FROM emails_events WHERE email_id IN`, `DELETE FROM emails_tags WHERE email_id IN`,
+		`DELETE FROM emails_recipients WHERE email_id IN`, `DELETE FROM emails_emails WHERE id IN`)
 }
 
 // DeleteStaleBookkeeping deletes at most limit rows that no request can use any

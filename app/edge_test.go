@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailroom/mailroom/app/internal/e2e"
 )
@@ -18,7 +19,8 @@ import (
 // of the client's own making (some 20 KB long) and 200 refused requests carrying
 // 20 KB request ids with a forged log field. Every made-up method is 501; /metrics
 // does not grow by a series; the process's memory stays near where it was; no id
-// longer than 128 characters is echoed, and none reaches the log.
+// longer than 128 characters is echoed, and none reaches the log, where the
+// refusals take a line a second at most.
 func TestMadeUpMethodsAndRequestIDsLeaveMetricsMemoryAndLogsFlat(t *testing.T) {
 	rig := e2e.NewRig(t, "")
 	ctx := context.Background()
@@ -58,6 +60,7 @@ func TestMadeUpMethodsAndRequestIDsLeaveMetricsMemoryAndLogsFlat(t *testing.T) {
 		}
 	}
 	forged := "x level=ERROR msg=forged " + strings.Repeat("a", 20<<10)
+	refusing := time.Now()
 	for range 200 {
 		status, h := do(http.MethodGet, "/api/emails", http.Header{"X-Request-Id": {forged}, "Authorization": {"Bearer not-a-key"}})
 		if status != http.StatusUnauthorized {
@@ -68,6 +71,7 @@ func TestMadeUpMethodsAndRequestIDsLeaveMetricsMemoryAndLogsFlat(t *testing.T) {
 		}
 	}
 
+	refusedFor := time.Since(refusing)
 	if metrics1 := metricsSize(t, client, rig.Base); metrics1 > metrics0+2048 {
 		t.Errorf("/metrics grew from %d to %d bytes", metrics0, metrics1)
 	}
@@ -76,8 +80,13 @@ func TestMadeUpMethodsAndRequestIDsLeaveMetricsMemoryAndLogsFlat(t *testing.T) {
 	if rss1 := rssKB(t, proc.Pid()); rss1 > rss0+16<<10 {
 		t.Errorf("RSS grew from %d to %d KB", rss0, rss1)
 	}
-	if grown := proc.Log()[log0:]; strings.Contains(grown, "forged") || len(grown) > 256<<10 {
+	grown := proc.Log()[log0:]
+	if strings.Contains(grown, "forged") || len(grown) > 256<<10 {
 		t.Errorf("the log grew by %d bytes, or holds the forged id: %.300s", len(grown), grown)
+	}
+	// Refusals are logged a line a second at most, each saying how many it stands for.
+	if lines, most := strings.Count(grown, "API key refused"), int(refusedFor/time.Second)+2; lines > most {
+		t.Errorf("%d \"API key refused\" lines for 200 refusals in %s, want at most %d", lines, refusedFor.Round(time.Millisecond), most)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -50,7 +49,7 @@ type ErrorDetail struct {
 // route, 405, 413 from the body limit) are mapped too; anything else is a 500 whose
 // cause is logged and never shown.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
-	unavailable := &sampler{every: time.Second}
+	unavailable := logging.NewSampler(time.Second)
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -73,7 +72,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			// An outage (full disk, broken database, the disk reserve reached) fails
 			// every request alike: a warning a second, with how many it stands for,
 			// not one per request.
-			if n := unavailable.take(time.Now()); n > 0 {
+			if n := unavailable.Take(time.Now()); n > 0 {
 				log.Warn("requests refused: service unavailable", "method", c.Request().Method, "path", c.Path(),
 					"status", status, "error", err, "refused", n,
 					logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
@@ -114,27 +113,4 @@ func fromEcho(he *echo.HTTPError) *apperr.Error {
 		return apperr.New(apperr.CodeUnavailable, "service unavailable")
 	}
 	return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error", Err: he}
-}
-
-// sampler lets one event through per interval and counts the ones it held back, so
-// a condition that fails every request is logged, not flooded.
-type sampler struct {
-	every time.Duration
-	mu    sync.Mutex
-	next  time.Time
-	held  int
-}
-
-// take records one event at now and returns how many events the one let through
-// stands for (itself and those held back since the last), or 0 to hold it back.
-func (s *sampler) take(now time.Time) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.held++
-	if now.Before(s.next) {
-		return 0
-	}
-	n := s.held
-	s.held, s.next = 0, now.Add(s.every)
-	return n
 }

@@ -33,6 +33,9 @@ type HTTP struct {
 // rate is 429 with Retry-After; otherwise the request's context carries the
 // auth.Principal for the handlers.
 func (h HTTP) Middleware() echo.MiddlewareFunc {
+	// Refusals are logged a line a second at most: a client sending bad keys in a
+	// loop must not grow the log by a line a request.
+	refusals := logging.NewSampler(time.Second)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
@@ -49,8 +52,10 @@ func (h HTTP) Middleware() echo.MiddlewareFunc {
 			p, err := h.Authenticate.Handle(req.Context(), secret)
 			switch {
 			case errors.Is(err, app.ErrInvalidKey), errors.Is(err, app.ErrRevokedKey):
-				h.Log.Info("API key refused", "reason", err.Error(), "remote_ip", c.RealIP(),
-					"method", req.Method, "path", c.Path(), logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
+				if n := refusals.Take(time.Now()); n > 0 {
+					h.Log.Info("API key refused", "reason", err.Error(), "remote_ip", c.RealIP(), "refused", n,
+						"method", req.Method, "path", c.Path(), logging.KeyCorrelationID, c.Response().Header().Get(echo.HeaderXRequestID))
+				}
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, auth.ChallengeInvalid)
 				return auth.Unauthorized(err.Error())
 			case err != nil:

@@ -157,31 +157,27 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
 }
 
-// countQuota checks ne against its key's quota for the UTC day of its creation and
-// counts it, inside the transaction that stores it: two requests at once cannot
-// both take the last unit, and a rolled-back email counts nothing.
+// countQuota counts ne against its key's quota for the UTC day of its creation and
+// checks it, inside the transaction that stores it: two requests at once cannot
+// both take the last unit, and a rolled-back email counts nothing (a refused one
+// fails its transaction function, which undoes the count). One statement counts
+// and returns the day's totals; domain.Quota.Admit decides on what was used before.
 func countQuota(ctx context.Context, tx *sql.Tx, ne app.NewEmail) error {
 	e := ne.Email
 	if e.APIKeyID == "" || ne.Quota == (domain.Quota{}) {
 		return nil
 	}
 	day, size := domain.Day(e.CreatedAt), e.Size()
-	var used domain.Usage
-	err := tx.QueryRowContext(ctx, `SELECT emails, bytes FROM emails_quota_usage WHERE api_key_id = ? AND day = ?`,
-		e.APIKeyID, day).Scan(&used.Emails, &used.Bytes)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read quota usage: %w", err)
-	}
-	if err := ne.Quota.Admit(used, size, e.CreatedAt); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx,
+	var total domain.Usage
+	if err := tx.QueryRowContext(ctx,
 		`INSERT INTO emails_quota_usage (api_key_id, day, emails, bytes) VALUES (?, ?, 1, ?)
-		 ON CONFLICT (api_key_id, day) DO UPDATE SET emails = emails + 1, bytes = bytes + excluded.bytes`,
-		e.APIKeyID, day, size); err != nil {
+		 ON CONFLICT (api_key_id, day) DO UPDATE SET emails = emails + 1, bytes = bytes + excluded.bytes
+		 RETURNING emails, bytes`,
+		e.APIKeyID, day, size).Scan(&total.Emails, &total.Bytes); err != nil {
 		return fmt.Errorf("count quota usage: %w", err)
 	}
-	return nil
+	before := domain.Usage{Emails: total.Emails - 1, Bytes: total.Bytes - size}
+	return ne.Quota.Admit(before, size, e.CreatedAt)
 }
 
 // Apply implements app.Repository.

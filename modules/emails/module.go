@@ -112,7 +112,7 @@ func (m *Module) Close() error {
 }
 
 // Sweeper returns the module's retention: finished emails past their period (see
-// Retention), then Idempotency-Keys and quota counts no request can use any more.
+// Retention), then Idempotency-Keys no request can use any more.
 // now may be nil for time.Now; tests sweep once with a clock of their own.
 func (m *Module) Sweeper(now func() time.Time) *retention.Sweeper {
 	r := m.cfg.Retention
@@ -121,7 +121,7 @@ func (m *Module) Sweeper(now func() time.Time) *retention.Sweeper {
 		retention.Rule{Name: "emails", Delete: func(ctx context.Context, at time.Time, limit int) (int, error) {
 			return m.repo.DeleteFinishedEmails(ctx, periods, at, limit)
 		}},
-		retention.Rule{Name: "idempotency keys and quota counts", Delete: m.repo.DeleteStaleBookkeeping},
+		retention.Rule{Name: "idempotency keys", Delete: m.repo.DeleteStaleBookkeeping},
 	)
 }
 

@@ -32,12 +32,13 @@ type Repository struct {
 	sendTopic  string
 	instanceID string
 	now        func() time.Time
+	quota      *quotaBook
 }
 
 // NewRepository returns a repository on db, queueing SendEmail commands in box,
 // each with instanceID as its origin.
 func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic, instanceID string) *Repository {
-	return &Repository{db: db, box: box, sendTopic: sendTopic, instanceID: instanceID, now: time.Now}
+	return &Repository{db: db, box: box, sendTopic: sendTopic, instanceID: instanceID, now: time.Now, quota: newQuotaBook(db)}
 }
 
 // Accept implements app.Repository. Concurrent requests share one commit (the
@@ -51,12 +52,16 @@ func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, 
 	// The email is committed or not whatever the client does meanwhile: a
 	// disconnect must not interrupt a statement of a shared transaction.
 	ctx = context.WithoutCancel(ctx)
+	release := func() {}
 	err = r.db.Tx(ctx, func(tx *sql.Tx) error {
+		release() // this function may run twice (sqlite.DB.Tx): count the email once
+		release = func() {}
 		var err error
-		acc, err = r.insert(ctx, tx, e, row)
+		acc, release, err = r.insert(ctx, tx, e, row)
 		return err
 	})
 	if err != nil {
+		release()
 		if _, ok := apperr.As(err); ok {
 			return app.Accepted{}, err
 		}
@@ -95,7 +100,16 @@ func encodeEmail(e domain.Email, origin string) (encodedEmail, error) {
 
 // insert writes one email inside the shared write transaction. Its timeline's
 // "accepted" entry is not stored: it is the email's created_at.
-func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, row encodedEmail) (app.Accepted, error) {
+func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, row encodedEmail) (_ app.Accepted, release func(), err error) {
+	release = func() {}
+	acc, err := r.insertEmail(ctx, tx, ne, row, &release)
+	return acc, release, err
+}
+
+// insertEmail is insert's body; release is set once the email is counted against
+// its key's quota, so that the caller can give the count back if the email is not
+// stored after all.
+func (r *Repository) insertEmail(ctx context.Context, tx *sql.Tx, ne app.NewEmail, row encodedEmail, release *func()) (app.Accepted, error) {
 	e := ne.Email
 	now := r.now()
 	if ne.IdempotencyKey != "" {
@@ -113,9 +127,11 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 			return app.Accepted{}, fmt.Errorf("read idempotency key: %w", err)
 		}
 	}
-	if err := countQuota(ctx, tx, ne); err != nil {
+	rel, err := r.quota.reserve(ctx, ne.Quota, e)
+	if err != nil {
 		return app.Accepted{}, err
 	}
+	*release = rel
 	if ne.IdempotencyKey != "" {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO emails_idempotency (key, request_hash, email_id, status, created_at) VALUES (?, ?, ?, ?, ?)
@@ -125,13 +141,13 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 			return app.Accepted{}, fmt.Errorf("store idempotency key: %w", err)
 		}
 	}
-	_, err := tx.ExecContext(ctx,
+	_, err = tx.ExecContext(ctx,
 		`INSERT INTO emails_emails (id, status, outcome, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
-		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at, api_key_id)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at, api_key_id, size)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, string(e.Status), string(domain.OutcomePending), e.From, row.to, row.cc, row.bcc, e.ReplyTo, e.Subject,
 		e.Text, e.HTML, row.tags, row.metadata, e.CorrelationID, e.CreatedAt.UnixMilli(),
-		e.UpdatedAt.UnixMilli(), row.sendAt, nullable(e.APIKeyID))
+		e.UpdatedAt.UnixMilli(), row.sendAt, nullable(e.APIKeyID), e.Size())
 	if err != nil {
 		return app.Accepted{}, fmt.Errorf("insert email %s: %w", e.ID, err)
 	}
@@ -155,29 +171,6 @@ func (r *Repository) insert(ctx context.Context, tx *sql.Tx, ne app.NewEmail, ro
 		return app.Accepted{}, err
 	}
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
-}
-
-// countQuota counts ne against its key's quota for the UTC day of its creation and
-// checks it, inside the transaction that stores it: two requests at once cannot
-// both take the last unit, and a rolled-back email counts nothing (a refused one
-// fails its transaction function, which undoes the count). One statement counts
-// and returns the day's totals; domain.Quota.Admit decides on what was used before.
-func countQuota(ctx context.Context, tx *sql.Tx, ne app.NewEmail) error {
-	e := ne.Email
-	if e.APIKeyID == "" || ne.Quota == (domain.Quota{}) {
-		return nil
-	}
-	day, size := domain.Day(e.CreatedAt), e.Size()
-	var total domain.Usage
-	if err := tx.QueryRowContext(ctx,
-		`INSERT INTO emails_quota_usage (api_key_id, day, emails, bytes) VALUES (?, ?, 1, ?)
-		 ON CONFLICT (api_key_id, day) DO UPDATE SET emails = emails + 1, bytes = bytes + excluded.bytes
-		 RETURNING emails, bytes`,
-		e.APIKeyID, day, size).Scan(&total.Emails, &total.Bytes); err != nil {
-		return fmt.Errorf("count quota usage: %w", err)
-	}
-	before := domain.Usage{Emails: total.Emails - 1, Bytes: total.Bytes - size}
-	return ne.Quota.Admit(before, size, e.CreatedAt)
 }
 
 // Apply implements app.Repository.

@@ -42,8 +42,7 @@ func (r *Repository) DeleteFinishedEmails(ctx context.Context, p Periods, now ti
 }
 
 // DeleteStaleBookkeeping deletes at most limit rows that no request can use any
-// more: Idempotency-Keys past IdempotencyWindow, and quota counts of days before
-// yesterday (UTC). It returns how many.
+// more: Idempotency-Keys past IdempotencyWindow. It returns how many.
 func (r *Repository) DeleteStaleBookkeeping(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int
 	ctx = context.WithoutCancel(ctx)
@@ -54,14 +53,6 @@ func (r *Repository) DeleteStaleBookkeeping(ctx context.Context, now time.Time, 
 			now.Add(-IdempotencyWindow).UnixMilli(), limit)
 		if err != nil {
 			return fmt.Errorf("delete old idempotency keys: %w", err)
-		}
-		n += affected(res)
-		res, err = tx.ExecContext(ctx,
-			`DELETE FROM emails_quota_usage WHERE (api_key_id, day) IN
-			   (SELECT api_key_id, day FROM emails_quota_usage WHERE day < ? LIMIT ?)`,
-			domain.Day(now.Add(-24*time.Hour)), max(0, limit-n))
-		if err != nil {
-			return fmt.Errorf("delete old quota counts: %w", err)
 		}
 		n += affected(res)
 		return nil

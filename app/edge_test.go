@@ -19,9 +19,8 @@ import (
 // of the client's own making (some 20 KB long) and 200 refused requests carrying
 // 20 KB request ids with a forged log field, in two rounds. Every made-up method is
 // 501; /metrics does not grow by a series; the second round adds nothing to the
-// process's memory; no id
-// longer than 128 characters is echoed, and none reaches the log, where the
-// refusals take a line a second at most.
+// process's memory; no id longer than 128 characters is echoed, and none reaches
+// the log, where the refusals take a line a second at most.
 func TestMadeUpMethodsAndRequestIDsLeaveMetricsMemoryAndLogsFlat(t *testing.T) {
 	rig := e2e.NewRig(t, "")
 	ctx := context.Background()

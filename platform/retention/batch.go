@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
@@ -51,4 +52,29 @@ func selectBatch(ctx context.Context, tx *sql.Tx, q string, args []any) ([]any, 
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// Age is one kind of row a rule deletes: the rows matching Where (a condition with
+// Args) whose Column, a time in Unix milliseconds, is older than Period. A Period of
+// 0 keeps those rows for ever.
+type Age struct {
+	Where  string
+	Args   []any
+	Column string
+	Period time.Duration
+}
+
+// Older is the condition, for a SELECT in DeleteBatch, of the rows old enough at
+// now under any of ages, with its arguments; ok is false when no age has a period,
+// and nothing is to be deleted.
+func Older(now time.Time, ages ...Age) (where string, args []any, ok bool) {
+	var conds []string
+	for _, a := range ages {
+		if a.Period <= 0 {
+			continue
+		}
+		conds = append(conds, "("+a.Where+" AND "+a.Column+" < ?)")
+		args = append(append(args, a.Args...), now.Add(-a.Period).UnixMilli())
+	}
+	return strings.Join(conds, " OR "), args, len(conds) > 0
 }

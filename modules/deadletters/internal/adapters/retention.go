@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
@@ -13,20 +12,13 @@ import (
 // longer than resolved ago, and still parked longer than parked ago (0 keeps them
 // for ever). It returns how many.
 func (s Store) DeleteOldLetters(ctx context.Context, resolved, parked time.Duration, now time.Time, limit int) (int, error) {
-	var conds []string
-	var args []any
-	if resolved > 0 {
-		conds = append(conds, "(status IN (?, ?) AND resolved_at < ?)")
-		args = append(args, app.StatusReplayed, app.StatusDiscarded, now.Add(-resolved).UnixMilli())
-	}
-	if parked > 0 {
-		conds = append(conds, "(status = ? AND created_at < ?)")
-		args = append(args, app.StatusParked, now.Add(-parked).UnixMilli())
-	}
-	if len(conds) == 0 {
+	where, args, ok := retention.Older(now,
+		retention.Age{Where: "status IN (?, ?)", Args: []any{app.StatusReplayed, app.StatusDiscarded}, Column: "resolved_at", Period: resolved},
+		retention.Age{Where: "status = ?", Args: []any{app.StatusParked}, Column: "created_at", Period: parked})
+	if !ok {
 		return 0, nil
 	}
 	return retention.DeleteBatch(ctx, s.DB, limit,
-		`SELECT id FROM deadletters_letters WHERE `+strings.Join(conds, " OR ")+` LIMIT ?`, args,
+		`SELECT id FROM deadletters_letters WHERE `+where+` LIMIT ?`, args,
 		`DELETE FROM deadletters_letters WHERE id IN`)
 }

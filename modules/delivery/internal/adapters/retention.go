@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/mailroom/mailroom/modules/delivery/contract"
@@ -14,19 +13,14 @@ import (
 // sent for sent, dead for dead (0 keeps them for ever). A retrying email's
 // records are never deleted. It returns how many emails' records went.
 func (s Store) DeleteFinishedRecords(ctx context.Context, sent, dead time.Duration, now time.Time, limit int) (int, error) {
-	var conds []string
-	var args []any
-	if sent > 0 {
-		conds, args = append(conds, "(status = ? AND updated_at < ?)"), append(args, contract.StatusSent, now.Add(-sent).UnixMilli())
-	}
-	if dead > 0 {
-		conds, args = append(conds, "(status = ? AND updated_at < ?)"), append(args, contract.StatusDead, now.Add(-dead).UnixMilli())
-	}
-	if len(conds) == 0 {
+	where, args, ok := retention.Older(now,
+		retention.Age{Where: "status = ?", Args: []any{contract.StatusSent}, Column: "updated_at", Period: sent},
+		retention.Age{Where: "status = ?", Args: []any{contract.StatusDead}, Column: "updated_at", Period: dead})
+	if !ok {
 		return 0, nil
 	}
 	return retention.DeleteBatch(ctx, s.DB, limit,
-		`SELECT email_id FROM delivery_state WHERE `+strings.Join(conds, " OR ")+` LIMIT ?`, args,
+		`SELECT email_id FROM delivery_state WHERE `+where+` LIMIT ?`, args,
 		`DELETE FROM delivery_messages WHERE email_id IN`,
 		`DELETE FROM delivery_state WHERE email_id IN`)
 }

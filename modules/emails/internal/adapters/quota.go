@@ -32,6 +32,34 @@ func newQuotaBook(db *sqlite.DB) *quotaBook {
 	return &quotaBook{db: db, used: map[quotaDay]domain.Usage{}}
 }
 
+// preload reads e's key's usage of the day from the stored emails, if it is not
+// held yet, so that reserve, which runs on the database's one writer inside its
+// transaction, finds it in memory instead of querying there. It holds no lock while
+// it reads; a count that reserve loaded meanwhile is kept.
+func (b *quotaBook) preload(ctx context.Context, q domain.Quota, e domain.Email) error {
+	if e.APIKeyID == "" || q == (domain.Quota{}) {
+		return nil
+	}
+	k := quotaDay{keyID: e.APIKeyID, day: domain.Day(e.CreatedAt)}
+	b.mu.Lock()
+	_, ok := b.used[k]
+	b.mu.Unlock()
+	if ok {
+		return nil
+	}
+	used, err := b.load(ctx, e.APIKeyID, e.CreatedAt)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.used[k]; !ok {
+		b.used[k] = used
+		b.forgetBefore(k.day)
+	}
+	return nil
+}
+
 // reserve admits e under q (domain.Quota.Admit decides) and counts it, or returns
 // Admit's error. The caller gives the reservation back with the returned function
 // unless e was stored: two requests at once cannot both take the last unit, and an
@@ -44,7 +72,7 @@ func (b *quotaBook) reserve(ctx context.Context, q domain.Quota, e domain.Email)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	used, ok := b.used[k]
-	if !ok {
+	if !ok { // not preloaded: the day turned since, or the count was forgotten
 		if used, err = b.load(ctx, e.APIKeyID, e.CreatedAt); err != nil {
 			return nil, err
 		}

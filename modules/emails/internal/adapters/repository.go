@@ -48,6 +48,9 @@ func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, 
 	if err != nil {
 		return app.Accepted{}, err
 	}
+	if err := r.quota.preload(ctx, e.Quota, e.Email); err != nil {
+		return app.Accepted{}, apperr.Unavailable("the database cannot store emails right now", err)
+	}
 	var acc app.Accepted
 	// The email is committed or not whatever the client does meanwhile: a
 	// disconnect must not interrupt a statement of a shared transaction.

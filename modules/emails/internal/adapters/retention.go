@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
@@ -25,18 +24,13 @@ type Periods struct {
 // recipients and timeline, in one transaction, and returns how many. Emails not
 // final are never deleted, whatever their age.
 func (r *Repository) DeleteFinishedEmails(ctx context.Context, p Periods, now time.Time, limit int) (int, error) {
-	var conds []string
-	var args []any
-	for status, period := range map[domain.Status]time.Duration{domain.StatusSent: p.Sent, domain.StatusDead: p.Dead} {
-		if period > 0 {
-			conds = append(conds, "(status = ? AND updated_at < ?)")
-			args = append(args, string(status), now.Add(-period).UnixMilli())
-		}
-	}
-	if len(conds) == 0 {
+	where, args, ok := retention.Older(now,
+		retention.Age{Where: "status = ?", Args: []any{string(domain.StatusSent)}, Column: "updated_at", Period: p.Sent},
+		retention.Age{Where: "status = ?", Args: []any{string(domain.StatusDead)}, Column: "updated_at", Period: p.Dead})
+	if !ok {
 		return 0, nil
 	}
-	return retention.DeleteBatch(ctx, r.db, limit, `SELECT id FROM emails_emails WHERE `+strings.Join(conds, " OR ")+` LIMIT ?`, args,
+	return retention.DeleteBatch(ctx, r.db, limit, `SELECT id FROM emails_emails WHERE `+where+` LIMIT ?`, args,
 		`DELETE FROM emails_events WHERE email_id IN`, `DELETE FROM emails_tags WHERE email_id IN`,
 		`DELETE FROM emails_recipients WHERE email_id IN`, `DELETE FROM emails_emails WHERE id IN`)
 }

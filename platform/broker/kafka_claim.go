@@ -52,6 +52,9 @@ type keyedHandler struct {
 	ctx     context.Context
 	closing <-chan struct{}
 	log     watermill.LoggerAdapter
+	// endSession ends the current session, so the group is joined again; it is set
+	// before each session (see partitionRun.consumerEnded).
+	endSession func()
 }
 
 // Setup implements sarama.ConsumerGroupHandler.
@@ -126,6 +129,7 @@ func (p *partitionRun) consume(records <-chan *sarama.ConsumerMessage) {
 		select {
 		case rec, ok := <-read:
 			if !ok {
+				p.consumerEnded()
 				return
 			}
 			p.accept(rec)
@@ -142,6 +146,28 @@ func (p *partitionRun) consume(records <-chan *sarama.ConsumerMessage) {
 		case <-p.h.ctx.Done():
 			return
 		}
+	}
+}
+
+// consumerEnded handles the end of a partition's records while its session goes
+// on: Sarama stops a partition's consumer by itself on an error it will not retry
+// (an offset out of range, as when Kafka came back empty), and the partition then
+// stays claimed with nobody reading it until the next rebalance. Ending the
+// session makes the group rejoin at once, and the partition is claimed afresh
+// (from the committed offset, or the oldest when that is out of range).
+func (p *partitionRun) consumerEnded() {
+	if p.sess.Context().Err() != nil {
+		return // the session ended: its claims close with it
+	}
+	select {
+	case <-p.h.closing:
+		return
+	default:
+	}
+	p.h.log.Info("Kafka stopped consuming a partition by itself; joining the group again", watermill.LogFields{
+		"topic": p.topic, "kafka_partition": p.part})
+	if p.h.endSession != nil {
+		p.h.endSession()
 	}
 }
 

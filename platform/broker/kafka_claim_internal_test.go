@@ -315,3 +315,32 @@ func TestAPartitionReadsAtMostItsWindowAheadOfItsCommit(t *testing.T) {
 		t.Fatal("the partition read nothing more after its first message finished")
 	}
 }
+
+// TestAPartitionWhoseConsumerStopsByItselfEndsTheSession: Sarama closes a claim's
+// records when it stops the partition's consumer on an error it does not retry (an
+// offset out of range, after Kafka came back empty). The session must then end, so
+// that the group rejoins and the partition is read again, rather than stay claimed
+// by nobody reading it.
+func TestAPartitionWhoseConsumerStopsByItselfEndsTheSession(t *testing.T) {
+	t.Parallel()
+	sessCtx, endSession := context.WithCancel(context.Background())
+	defer endSession()
+	records := make(chan *sarama.ConsumerMessage)
+	h := &keyedHandler{
+		out: make(chan *message.Message), slots: make(chan struct{}, 1), window: 8,
+		unmarshal: PartitionMarshaler, resendAfter: time.Millisecond, drainFor: time.Second, closeDrainFor: time.Second,
+		ctx: context.Background(), closing: make(chan struct{}), log: watermill.NopLogger{}, endSession: endSession,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.ConsumeClaim(&fakeSession{ctx: sessCtx}, fakeClaim{records: records})
+	}()
+	close(records)
+	select {
+	case <-sessCtx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session was not ended after its partition's records closed")
+	}
+	<-done
+}

@@ -146,7 +146,13 @@ func (s *kafkaSubscriber) runGroup(ctx context.Context, topic string, handler *k
 		<-logged
 	}()
 	for ctx.Err() == nil && !s.isClosing() {
-		if err := group.Consume(ctx, []string{topic}, handler); err != nil {
+		// Each session has a context of its own, so that a partition whose consumer
+		// stopped by itself can end it (keyedHandler.endSession).
+		session, endSession := context.WithCancel(ctx)
+		handler.endSession = endSession
+		err := group.Consume(session, []string{topic}, handler)
+		endSession()
+		if err != nil {
 			if ctx.Err() != nil || s.isClosing() {
 				return nil
 			}

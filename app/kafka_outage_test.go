@@ -205,7 +205,7 @@ func checkTopicsAsConfigured(t *testing.T, brokers []string, cfg *config.Config)
 		t.Fatalf("kafka client: %v", err)
 	}
 	defer client.Close()
-	for _, topic := range []string{cfg.Topics.Send, cfg.Topics.DeadLetter, cfg.Topics.Events} {
+	for _, topic := range []string{cfg.Topics.Send, cfg.Topics.DeadLetter, cfg.Topics.Events, cfg.Topics.Lifecycle} {
 		parts, err := client.Partitions(topic)
 		if err != nil || len(parts) != cfg.Topics.Partitions {
 			t.Errorf("topic %s: %d partitions (%v), want %d as configured", topic, len(parts), err, cfg.Topics.Partitions)
@@ -247,6 +247,7 @@ func subprocessEnv(cfg *config.Config, srv *smtptest.Server, dbPath, addr string
 		"MAILROOM_TOPICS_SEND="+cfg.Topics.Send,
 		"MAILROOM_TOPICS_DEAD_LETTER="+cfg.Topics.DeadLetter,
 		"MAILROOM_TOPICS_EVENTS="+cfg.Topics.Events,
+		"MAILROOM_TOPICS_LIFECYCLE="+cfg.Topics.Lifecycle,
 		"MAILROOM_DB_PATH="+dbPath,
 		"MAILROOM_HTTP_ADDR="+addr,
 		"MAILROOM_DELIVERY_TRANSPORT=smtp",

@@ -40,6 +40,7 @@ func kafkaConfig(tb testing.TB) *config.Config {
 	cfg.Topics.Send = "email.send." + suffix
 	cfg.Topics.DeadLetter = "email.send.dlt." + suffix
 	cfg.Topics.Events = "email.events." + suffix
+	cfg.Topics.Lifecycle = "email.lifecycle." + suffix
 	return cfg
 }
 

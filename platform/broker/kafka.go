@@ -238,7 +238,8 @@ func pingKafka(ctx context.Context, brokers []string) error {
 // partitions as the send topic, so a dead letter can keep its original partition
 // (Spring Kafka creates DLTs with one partition: spring-kafka #1700).
 func TopicSpecs(cfg *config.Config) []TopicSpec {
-	return []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events)}
+	return []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events),
+		topicSpec(cfg, cfg.Topics.Lifecycle)}
 }
 
 // topicSpec is topic as cfg's topics section says to create it.

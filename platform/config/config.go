@@ -162,6 +162,11 @@ type Topics struct {
 	// Events is topics.events, where modules publish what happened to an email.
 	// The three topics must differ.
 	Events string `koanf:"events"`
+	// Lifecycle is topics.lifecycle, where the emails module publishes each email's
+	// lifecycle events (modules/emails/contract.Event, one per message, keyed by
+	// email id) for the webhooks module and for any other service that reads it in
+	// a consumer group of its own. It must differ from the other three.
+	Lifecycle string `koanf:"lifecycle"`
 	// Partitions is topics.partitions, the partitions of each topic created on
 	// Kafka; it is also the number of outbox relay workers there.
 	Partitions int `koanf:"partitions"`
@@ -389,13 +394,15 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.Kafka.ConsumerGroup == "" {
 		bad("kafka.consumer_group", "must not be empty")
 	}
-	for key, topic := range map[string]string{"topics.send": c.Topics.Send, "topics.dead_letter": c.Topics.DeadLetter, "topics.events": c.Topics.Events} {
+	topics := map[string]string{"topics.send": c.Topics.Send, "topics.dead_letter": c.Topics.DeadLetter,
+		"topics.events": c.Topics.Events, "topics.lifecycle": c.Topics.Lifecycle}
+	for key, topic := range topics {
 		if !validTopic(topic) {
 			bad(key, "%q is not a valid topic name (letters, digits, '.', '_', '-')", topic)
 		}
 	}
-	if c.Topics.Send == c.Topics.DeadLetter || c.Topics.Send == c.Topics.Events || c.Topics.DeadLetter == c.Topics.Events {
-		bad("topics", "send, dead_letter and events must be different topics")
+	if distinct := map[string]bool{c.Topics.Send: true, c.Topics.DeadLetter: true, c.Topics.Events: true, c.Topics.Lifecycle: true}; len(distinct) != len(topics) {
+		bad("topics", "send, dead_letter, events and lifecycle must be different topics")
 	}
 	if c.Topics.Partitions < 1 {
 		bad("topics.partitions", "must be at least 1, got %d", c.Topics.Partitions)

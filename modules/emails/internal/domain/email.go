@@ -75,6 +75,11 @@ const (
 	EventReplayed = "replayed"
 	// EventDiscarded records an operator's discard of the email's dead letter.
 	EventDiscarded = "discarded"
+	// EventScheduled records that the email waits for its send_at: at acceptance
+	// with a future send_at, and at each reschedule; the detail is the time.
+	EventScheduled = "scheduled"
+	// EventCancelled records that a scheduled email was cancelled: final.
+	EventCancelled = "cancelled"
 )
 
 // Outcome sums up an email's recipients, so that an email sent to some of them only

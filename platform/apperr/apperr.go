@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -92,6 +93,32 @@ func New(code Code, format string, args ...any) *Error {
 // "to[0]: not an email address".
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidField, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// Under returns err as the error of one element of a list, at path ("[3]"): an
+// *Error in err's chain comes back as a copy whose Field is path joined with its
+// own ("[3].to[0]", or "[3]" when it named none) and whose message, which starts
+// with the field when Invalid made it, names the new path instead. Any other error
+// is returned as it is. This is the one place an element's errors are prefixed, so
+// that a batch names the field of the item at fault just as a single request does.
+func Under(err error, path string) error {
+	e, ok := As(err)
+	if !ok {
+		return err
+	}
+	c := *e
+	switch {
+	case e.Field == "":
+		c.Field, c.Message = path, path+": "+e.Message
+	default:
+		c.Field = path + "." + e.Field
+		if rest, ok := strings.CutPrefix(e.Message, e.Field+": "); ok {
+			c.Message = c.Field + ": " + rest
+		} else {
+			c.Message = path + ": " + e.Message
+		}
+	}
+	return &c
 }
 
 // NotFound reports a missing resource. The id comes from the client and is echoed

@@ -19,3 +19,18 @@ func TestNotFoundEchoesAShortIDWholeAndALongOneCut(t *testing.T) {
 		t.Errorf("a 5000-character id: %q, want %q", got, want)
 	}
 }
+
+func TestAnElementsErrorNamesItsFieldUnderTheElementsPath(t *testing.T) {
+	orig := Invalid("to[0]", "not an email address")
+	got, ok := As(Under(orig, "[3]"))
+	if !ok || got.Field != "[3].to[0]" || got.Message != "[3].to[0]: not an email address" || got.Code != CodeInvalidField {
+		t.Errorf("Under(Invalid) = %+v", got)
+	}
+	if orig.Field != "to[0]" {
+		t.Errorf("Under changed the original error: %+v", orig)
+	}
+	bare, _ := As(Under(New(CodeForbidden, "no"), "[1]"))
+	if bare.Field != "[1]" || bare.Message != "[1]: no" || bare.Code != CodeForbidden {
+		t.Errorf("Under of an error without a field = %+v", bare)
+	}
+}

@@ -43,6 +43,9 @@ const (
 	kindString fieldKind = iota + 1
 	kindStringSlice
 	kindStringMap
+	// kindOther is a field of another type: a body that names it leaves the fast
+	// path, one that does not stays on it.
+	kindOther
 )
 
 // fastField is one struct field the fast path can fill.
@@ -118,7 +121,7 @@ func buildPlan(t reflect.Type) *fastPlan {
 		case stringMapType:
 			k = kindStringMap
 		default:
-			return nil
+			k = kindOther
 		}
 		p.fields = append(p.fields, fastField{name: name, index: i, kind: k})
 	}
@@ -194,6 +197,8 @@ func (p *fastPlan) fastDecode(body []byte, v reflect.Value) bool {
 				return false
 			}
 			fv.Set(reflect.ValueOf(m))
+		case kindOther:
+			return false
 		}
 		s.skipSpace()
 		if s.consume(',') {

@@ -28,7 +28,8 @@ const jsonSpace = " \t\r\n"
 const maxJSONDepth = 16
 
 // DecodeJSON reads the request body into v strictly: the content type must be JSON,
-// the body not content-coded, valid UTF-8 holding exactly one object, with no unknown or duplicate keys
+// the body not content-coded, valid UTF-8 holding exactly one object (or one array
+// when v points to a slice), with no unknown or duplicate keys
 // and no deep nesting. A key must name a struct field exactly: encoding/json would
 // also take "To" or "ſubject" for "subject", a second key for one field that the
 // duplicate check would not see. Every failure is a 4xx apperr naming the problem.
@@ -120,19 +121,31 @@ func Unmarshal(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return apperr.New(apperr.CodeInvalidJSON, "request body is not valid UTF-8")
 	}
-	if trimmed[0] != '{' {
+	if array := decodesArray(v); trimmed[0] != '{' && !(array && trimmed[0] == '[') {
 		// Not JSON at all (a stray character) is named as the character; JSON of
 		// another kind is not an object. Without this check, a body of null would
 		// decode into v without error and leave it zero.
 		if err := json.Unmarshal(body, new(json.RawMessage)); err != nil {
 			return jsonError(body, err)
 		}
+		if array {
+			return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON array")
+		}
 		return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON object")
+	} else if array {
+		return unmarshalGeneral(body, v) // its elements are named "[3].to[0]"
 	}
 	if fastUnmarshal(body, v) {
 		return nil
 	}
 	return unmarshalGeneral(body, v)
+}
+
+// decodesArray reports whether v points to a slice: then the body is a JSON array
+// (POST /api/emails/batch), checked as strictly as an object, element by element.
+func decodesArray(v any) bool {
+	t := reflect.TypeOf(v)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Slice
 }
 
 // unmarshalGeneral is Unmarshal's general path, for any body and any v: a pass that

@@ -96,6 +96,15 @@ type Email struct {
 	// OwnerKeyID is the API key that sent the email; delivery shows the rendered
 	// message to that key (and admins) only.
 	OwnerKeyID string `json:"owner_key_id,omitempty"`
+	// Attachments are the files the message carries, in the client's order, with
+	// their content: the SendEmail is the only place the content travels (the
+	// emails module stores their metadata only). Those with a ContentID go inline,
+	// beside the HTML body. Empty for none.
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Headers are the client's own header fields, name to value (one line, UTF-8;
+	// the renderer encodes and folds it), written sorted by name. No name is one
+	// ReservedHeader refuses. Empty for none.
+	Headers map[string]string `json:"headers,omitempty"`
 	// OriginInstance is the instance id of the Mailroom that accepted the email.
 	// Instances have a database each and all read the dead-letter topic; only the
 	// origin holds the email, so only it parks the email's dead letter. It is empty
@@ -103,6 +112,54 @@ type Email struct {
 	// It is a field, not message metadata, so it travels with every try and replay
 	// without anyone copying it by hand.
 	OriginInstance string `json:"origin_instance,omitempty"`
+}
+
+// Attachment is one file of an email, as the client sent it once its base64 was
+// decoded.
+type Attachment struct {
+	// Filename is the file's name as the reader sees it: UTF-8, one line, at most
+	// 255 bytes, never empty. The renderer encodes it (RFC 2231 and RFC 2047).
+	Filename string `json:"filename"`
+	// ContentType is the file's media type with its parameters, e.g.
+	// "application/pdf"; the emails module fills it from the filename when the
+	// client gave none, so it is never empty.
+	ContentType string `json:"content_type"`
+	// Content is the file's bytes (base64 in JSON, as encoding/json writes a
+	// []byte).
+	Content []byte `json:"content"`
+	// ContentID, when set, makes the file an inline part of the HTML body
+	// (Content-ID: <ContentID>, referred to as cid:ContentID); letters, digits and
+	// "._@-" only. Empty for an ordinary attachment.
+	ContentID string `json:"content_id,omitempty"`
+}
+
+// ReservedHeader reports whether a client may not set the header field name (any
+// case) as a custom header: the renderer writes it from the email's own fields
+// (From, To, Subject, Message-ID, MIME and Content-* fields...), or mail servers
+// add it on the way (Received, Return-Path, DKIM-Signature, Resent-*,
+// Authentication-Results, ARC-*), or it is Mailroom's own (X-Mailroom-*). A
+// custom one of those would contradict the message or forge its trace. Both the
+// API (which refuses it, naming it) and the renderer (which refuses the command)
+// ask here, so the list is kept once. List-Unsubscribe, List-Unsubscribe-Post,
+// In-Reply-To, References and X-* fields are not reserved.
+func ReservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	if _, ok := reservedHeaders[n]; ok {
+		return true
+	}
+	for _, prefix := range []string{"content-", "resent-", "arc-", "x-mailroom-"} {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// reservedHeaders are ReservedHeader's whole names, lower-cased.
+var reservedHeaders = map[string]struct{}{
+	"from": {}, "to": {}, "cc": {}, "bcc": {}, "subject": {}, "date": {}, "message-id": {},
+	"reply-to": {}, "sender": {}, "return-path": {}, "received": {}, "mime-version": {},
+	"dkim-signature": {}, "authentication-results": {},
 }
 
 // Recipient is one envelope recipient of an email.

@@ -2,8 +2,12 @@ package render
 
 import (
 	"encoding/base64"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailroom/mailroom/modules/delivery/contract"
 )
 
 // headerValueProblem says why s cannot go into a header, or returns "". CR and LF
@@ -88,4 +92,37 @@ func encodeWords(s string) string {
 		s = s[n:]
 	}
 	return b.String()
+}
+
+// checkHeaders refuses a custom header that is not an RFC 5322 field name, that
+// contract.ReservedHeader keeps for the message's own fields and mail servers, or
+// whose value cannot go into a header (headerValueProblem).
+func checkHeaders(headers map[string]string) error {
+	names := slices.Sorted(maps.Keys(headers)) // the same command fails the same way
+	for _, name := range names {
+		value := headers[name]
+		if !fieldName(name) {
+			return invalid("headers", "a name that is not a header field name")
+		}
+		if contract.ReservedHeader(name) {
+			return invalid("headers."+name, "reserved for the message's own fields")
+		}
+		if reason := headerValueProblem(value); reason != "" {
+			return invalid("headers."+name, reason)
+		}
+	}
+	return nil
+}
+
+// fieldName reports whether s is an RFC 5322 field name: printable ASCII but ':'.
+func fieldName(s string) bool {
+	if s == "" || len(s) > 76 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
 }

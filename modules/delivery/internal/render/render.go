@@ -87,6 +87,11 @@ func Render(e contract.SendEmail, opts Options) (Message, error) {
 	m.SetDateWithValue(now())
 	m.SetMessageIDWithValue(env.messageID)
 	m.SetGenHeader(gomail.Header(HeaderEmailID), e.EmailID)
+	// Custom headers: go-mail writes every generic header sorted by name, encodes a
+	// value that is not ASCII (Q encoding) and folds long ones at spaces.
+	for name, value := range e.Headers {
+		m.SetGenHeader(gomail.Header(name), value)
+	}
 
 	singleQP := false
 	switch {
@@ -106,6 +111,14 @@ func Render(e contract.SendEmail, opts Options) (Message, error) {
 	var buf bytes.Buffer
 	if _, err := m.WriteTo(&buf); err != nil {
 		return Message{}, fmt.Errorf("render email %s: write message: %w", e.EmailID, err)
+	}
+	if len(e.Attachments) > 0 {
+		raw, err := withAttachments(buf.Bytes(), e.EmailID, e.Attachments)
+		if err != nil {
+			return Message{}, err
+		}
+		buf.Reset()
+		buf.Write(raw) // ends with the closing boundary's CRLF
 	}
 	// SMTP's end of data makes the last line end in CRLF whatever we send, so the
 	// stored bytes must already end so to be what the server receives. A
@@ -210,5 +223,11 @@ func prepare(e contract.SendEmail, opts Options) (envelope, error) {
 		}
 	}
 	env.text, env.html = canonicalNewlines(e.Text), canonicalNewlines(e.HTML)
+	if err := checkHeaders(e.Headers); err != nil {
+		return env, err
+	}
+	if err := checkAttachments(e.Attachments, e.HTML != ""); err != nil {
+		return env, err
+	}
 	return env, nil
 }

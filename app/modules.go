@@ -94,6 +94,7 @@ func EmailsConfig(cfg *config.Config, instanceID string) emails.Config {
 		ConsumerGroup: EmailsConsumerGroup(instanceID),
 		InstanceID:    instanceID,
 		Quota:         emails.Quota{EmailsPerDay: cfg.Auth.QuotaEmailsPerDay, BytesPerDay: cfg.Auth.QuotaBytesPerDay},
+		Attachments:   emails.AttachmentLimits{MaxAttachments: cfg.Limits.MaxAttachments, MaxBytes: cfg.Limits.MaxAttachmentBytes},
 		Retention:     RetentionPolicy(cfg),
 	}
 }

@@ -36,6 +36,9 @@ type Config struct {
 	// zero Quota is none. The module owns it: it is counted in the transaction that
 	// stores each email, where the email's size is known.
 	Quota Quota
+	// Attachments bound each email's attachments (limits.max_attachments and
+	// limits.max_attachment_bytes); the zero value allows none.
+	Attachments AttachmentLimits
 	// Retention is how long finished emails are kept (sent ones for Emails, dead ones
 	// as long as their letters, DeadLetters), and how the sweeps are paced. Emails
 	// not final are never deleted.
@@ -48,6 +51,14 @@ type Config struct {
 type Quota struct {
 	EmailsPerDay int64
 	BytesPerDay  int64
+}
+
+// AttachmentLimits are the limits.* keys: how many attachments one email may carry
+// and their total size in bytes, decoded. Over either, the email is 400, naming
+// the field and the limit.
+type AttachmentLimits struct {
+	MaxAttachments int
+	MaxBytes       int64
 }
 
 // Module is the emails module.
@@ -64,14 +75,17 @@ type Module struct {
 // New builds the module; reg, if not nil, gets its metrics.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
 	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.InstanceID)
+	accept := app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
+		Quota:  domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay},
+		Limits: domain.AttachmentLimits{MaxAttachments: cfg.Attachments.MaxAttachments, MaxBytes: cfg.Attachments.MaxBytes}}
 	m := &Module{
 		cfg:  cfg,
 		repo: repo,
 		http: ports.HTTP{
-			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
-				Quota: domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay}},
-			Get:  app.GetEmail{Repo: repo},
-			List: app.ListEmails{Repo: repo},
+			Accept:      accept,
+			AcceptBatch: app.AcceptBatch{Email: accept, Repo: repo},
+			Get:         app.GetEmail{Repo: repo},
+			List:        app.ListEmails{Repo: repo},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 		log:    log.With("module", "emails"),

@@ -42,7 +42,40 @@ type Config struct {
 	Log Log `koanf:"log"`
 	// Retention is the retention.* keys: how long finished mail is kept.
 	Retention Retention `koanf:"retention"`
+	// Limits is the limits.* keys: how many attachments an email may carry, and
+	// how large they may be.
+	Limits Limits `koanf:"limits"`
 }
+
+// Limits bounds what one email may carry beyond its text. The request body must
+// be able to hold the largest email these allow, so http.max_body_bytes must be at
+// least BodyBytesNeeded.
+type Limits struct {
+	// MaxAttachments is limits.max_attachments, the most attachments one email may
+	// have (10); 0 refuses every attachment.
+	MaxAttachments int `koanf:"max_attachments"`
+	// MaxAttachmentBytes is limits.max_attachment_bytes, the decoded bytes of all
+	// of one email's attachments together (10 MiB). In the request they are base64,
+	// a third larger; in the SendEmail command (the outbox row, the Kafka record)
+	// too.
+	MaxAttachmentBytes int64 `koanf:"max_attachment_bytes"`
+}
+
+// BodyBytesNeeded is the smallest http.max_body_bytes that lets through an email
+// with attachments up to the limits: their base64 (4 bytes per 3) plus
+// BodyBytesBesideAttachments for the rest of the email. With attachments off
+// (MaxAttachments 0) it is 1024, the least body limit there is.
+func (l Limits) BodyBytesNeeded() int64 {
+	if l.MaxAttachments == 0 {
+		return 1024
+	}
+	return 4*((l.MaxAttachmentBytes+2)/3) + BodyBytesBesideAttachments
+}
+
+// BodyBytesBesideAttachments is what BodyBytesNeeded allows for an email's fields
+// other than its attachments (addresses, subject, bodies, metadata, headers, the
+// JSON around them): 1 MiB, the body limit before attachments existed.
+const BodyBytesBesideAttachments = 1 << 20
 
 // Retention says how long each module keeps finished mail before deleting it, in
 // batches, by a background job of each module. Mail that is not final (scheduled,
@@ -69,8 +102,11 @@ type HTTP struct {
 	// Addr is http.addr, the host:port the API listens on (port 0 picks a free one).
 	// Only on a loopback address does a first start without keys make an admin key.
 	Addr string `koanf:"addr"`
-	// MaxBodyBytes is http.max_body_bytes, the largest request body in bytes (at
-	// least 1024); a larger one is answered 413.
+	// MaxBodyBytes is http.max_body_bytes, the largest request body in bytes; a
+	// larger one is answered 413. It must be at least Limits.BodyBytesNeeded, so
+	// that an email with attachments up to the limits can be sent (by default
+	// 15029592: base64 of 10 MiB plus 1 MiB); with attachments off, at least 1024.
+	// A batch shares it: its emails' attachments together fit in one body.
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
 	// ShutdownTimeout is http.shutdown_timeout, the longest shutdown may take. The
 	// HTTP server gets half of it to finish the requests in flight; then every
@@ -342,8 +378,15 @@ func (c *Config) validate(where func(key string) string) error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "not host:port: %v", err)
 	}
-	if c.HTTP.MaxBodyBytes < 1024 {
-		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
+	if c.Limits.MaxAttachments < 0 || c.Limits.MaxAttachments > 1000 {
+		bad("limits.max_attachments", "must be between 0 (no attachments) and 1000, got %d", c.Limits.MaxAttachments)
+	}
+	if c.Limits.MaxAttachmentBytes < 1 || c.Limits.MaxAttachmentBytes > 1<<30 {
+		bad("limits.max_attachment_bytes", "must be between 1 and 1073741824 (1 GiB), got %d", c.Limits.MaxAttachmentBytes)
+	} else if need := c.Limits.BodyBytesNeeded(); c.HTTP.MaxBodyBytes < need {
+		bad("http.max_body_bytes", "must be at least %d to hold an email with limits.max_attachment_bytes (%d) of attachments "+
+			"(base64 of it plus 1 MiB for the rest), got %d; raise it, or lower limits.max_attachment_bytes "+
+			"(limits.max_attachments 0 turns attachments off)", need, c.Limits.MaxAttachmentBytes, c.HTTP.MaxBodyBytes)
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdown_timeout", "must be positive")

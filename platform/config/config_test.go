@@ -356,6 +356,9 @@ func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
 		{"a negative body rate", "http.min_body_rate", env("MAILROOM_HTTP_MIN_BODY_RATE=-1")},
 		{"a body rate that is a word", "http.min_body_rate", env("MAILROOM_HTTP_MIN_BODY_RATE=slow")},
 		{"a zero body rate grace", "http.min_body_rate_grace", env("MAILROOM_HTTP_MIN_BODY_RATE_GRACE=0s")},
+		{"a negative attachment count", "limits.max_attachments", env("MAILROOM_LIMITS_MAX_ATTACHMENTS=-1")},
+		{"an attachment size of zero", "limits.max_attachment_bytes", env("MAILROOM_LIMITS_MAX_ATTACHMENT_BYTES=0")},
+		{"the old 1 MiB body limit beside the default attachment limit", "http.max_body_bytes", env("MAILROOM_HTTP_MAX_BODY_BYTES=1048576")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -717,5 +720,38 @@ func TestRepositoryConfigYAMLHoldsTheTrueDefaults(t *testing.T) {
 	builtIn := mustLoad(t, config.Sources{})
 	if !reflect.DeepEqual(fromFile, builtIn) {
 		t.Errorf("loading config.yaml differs from the built-in defaults:\n file %+v\n none %+v", fromFile, builtIn)
+	}
+}
+
+// TestTheBodyLimitMustHoldTheLargestEmailTheAttachmentLimitsAllow: a body limit
+// below base64 of limits.max_attachment_bytes plus 1 MiB would answer 413 to an
+// email the limits promise to take; the error names both keys. With attachments
+// off, the old floor of 1024 is all the body limit needs.
+func TestTheBodyLimitMustHoldTheLargestEmailTheAttachmentLimitsAllow(t *testing.T) {
+	err := loadErr(t, config.Sources{Environ: []string{"MAILROOM_LIMITS_MAX_ATTACHMENT_BYTES=3000000", "MAILROOM_HTTP_MAX_BODY_BYTES=5048575"}})
+	for _, want := range []string{"http.max_body_bytes", "limits.max_attachment_bytes", "5048576"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	for _, environ := range [][]string{
+		{"MAILROOM_LIMITS_MAX_ATTACHMENT_BYTES=3000000", "MAILROOM_HTTP_MAX_BODY_BYTES=5048576"},
+		{"MAILROOM_LIMITS_MAX_ATTACHMENTS=0", "MAILROOM_HTTP_MAX_BODY_BYTES=1024"},
+	} {
+		cfg, err := config.Load(config.Sources{Environ: environ})
+		if err != nil {
+			t.Errorf("%v refused: %v", environ, err)
+			continue
+		}
+		if got, need := cfg.HTTP.MaxBodyBytes, cfg.Limits.BodyBytesNeeded(); got < need {
+			t.Errorf("%v: body limit %d below what the limits need, %d", environ, got, need)
+		}
+	}
+	d, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.HTTP.MaxBodyBytes != d.Limits.BodyBytesNeeded() {
+		t.Errorf("default body limit %d, the default limits need %d", d.HTTP.MaxBodyBytes, d.Limits.BodyBytesNeeded())
 	}
 }

@@ -180,7 +180,8 @@ func multipartOf(subtype, emailID string, params map[string]string, first part, 
 
 // attachmentHeader is the header of an attachment's part. The filename goes twice,
 // as mail readers expect: RFC 2231 in Content-Disposition's filename
-// (filename*=utf-8”... when it is not ASCII, which mime.FormatMediaType writes),
+// (the filename* form, UTF-8 percent-encoded, when it is not ASCII, as
+// mime.FormatMediaType writes it),
 // and an RFC 2047 encoded word in Content-Type's name, which readers that predate
 // RFC 2231 (and Gmail and Outlook today) read instead.
 func attachmentHeader(a contract.Attachment) (textproto.MIMEHeader, error) {

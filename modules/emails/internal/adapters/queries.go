@@ -40,6 +40,9 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 	if e.Recipients, err = recipientsOf(ctx, r.db.Read, id); err != nil {
 		return e, apperr.Unavailable("cannot read the email's recipients", err)
 	}
+	if e.Attachments, err = attachmentsOf(ctx, r.db.Read, id); err != nil {
+		return e, apperr.Unavailable("cannot read the email's attachments", err)
+	}
 	return e, nil
 }
 

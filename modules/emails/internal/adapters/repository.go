@@ -93,6 +93,7 @@ func encodeEmail(e domain.Email, origin string) (encodedEmail, error) {
 		EmailID: e.ID, CorrelationID: e.CorrelationID,
 		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo,
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Tags: e.Tags, Metadata: e.Metadata,
+		Attachments: deliveryAttachments(e), Headers: e.Headers,
 		CreatedAt: e.CreatedAt, OwnerKeyID: e.APIKeyID, OriginInstance: origin,
 	})
 	row.recipients = first.Recipients
@@ -146,11 +147,11 @@ func (r *Repository) insertEmail(ctx context.Context, tx *sql.Tx, ne app.NewEmai
 	}
 	_, err = tx.ExecContext(ctx,
 		`INSERT INTO emails_emails (id, status, outcome, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
-		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at, api_key_id, size)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		   text_body, html_body, tags, metadata, correlation_id, created_at, updated_at, send_at, api_key_id, size, attachments)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, string(e.Status), string(domain.OutcomePending), e.From, row.to, row.cc, row.bcc, e.ReplyTo, e.Subject,
 		e.Text, e.HTML, row.tags, row.metadata, e.CorrelationID, e.CreatedAt.UnixMilli(),
-		e.UpdatedAt.UnixMilli(), row.sendAt, nullable(e.APIKeyID), e.Size())
+		e.UpdatedAt.UnixMilli(), row.sendAt, nullable(e.APIKeyID), e.Size(), attachmentsColumn(e))
 	if err != nil {
 		return app.Accepted{}, fmt.Errorf("insert email %s: %w", e.ID, err)
 	}

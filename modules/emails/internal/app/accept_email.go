@@ -21,6 +21,8 @@ type AcceptEmail struct {
 	Now         func() time.Time
 	// Quota is every key's daily quota; the zero Quota is none.
 	Quota domain.Quota
+	// Limits bound an email's attachments (limits.*); the zero value allows none.
+	Limits domain.AttachmentLimits
 }
 
 // Handle validates d, checks that the key of by may send as its From (a 403
@@ -29,19 +31,42 @@ type AcceptEmail struct {
 // "": each API key has its own Idempotency-Keys, so two clients choosing the same
 // one neither collide nor learn of each other's emails.
 func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlationID string, by auth.Principal) (Accepted, error) {
-	now := h.Now()
-	v, err := domain.Validate(d, h.DefaultFrom, now)
+	ne, err := h.newEmail(d, correlationID, by, h.Now())
 	if err != nil {
 		return Accepted{}, err
+	}
+	if key != "" {
+		ne.IdempotencyKey, ne.RequestHash = scopedKey(key, by), hashDraft(d)
+	}
+	return h.Repo.Accept(ctx, ne)
+}
+
+// newEmail is the one place a draft becomes an email: it validates d (fields,
+// attachments, headers), checks the sender against by's restriction, and gives the
+// email its id, its status (queued, or scheduled for a future send_at), its times
+// and, for a key's email, the key's quota. AcceptEmail and AcceptBatch both build
+// each email here.
+func (h AcceptEmail) newEmail(d domain.Draft, correlationID string, by auth.Principal, now time.Time) (NewEmail, error) {
+	v, err := domain.Validate(d, h.DefaultFrom, now)
+	if err != nil {
+		return NewEmail{}, err
+	}
+	attachments, err := domain.ValidateAttachments(d.Attachments, h.Limits, v.HTML != "")
+	if err != nil {
+		return NewEmail{}, err
+	}
+	headers, err := domain.ValidateHeaders(d.Headers)
+	if err != nil {
+		return NewEmail{}, err
 	}
 	// The From as sent, or smtp.from when none was: a key restricted to some
 	// senders may not use the default one unless it is among them.
 	if err := by.CheckSender("from", v.FromAddress); err != nil {
-		return Accepted{}, err
+		return NewEmail{}, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return Accepted{}, apperr.Unavailable("cannot make an id", err)
+		return NewEmail{}, apperr.Unavailable("cannot make an id", err)
 	}
 	status := domain.StatusQueued
 	if v.SendAt != nil {
@@ -51,20 +76,24 @@ func (h AcceptEmail) Handle(ctx context.Context, d domain.Draft, key, correlatio
 		ID: id.String(), Status: status,
 		From: v.From, To: v.To, Cc: v.Cc, Bcc: v.Bcc, ReplyTo: v.ReplyTo,
 		Subject: v.Subject, Text: v.Text, HTML: v.HTML, Tags: v.Tags, Metadata: v.Metadata,
+		Attachments: attachments, Headers: headers,
 		CorrelationID: correlationID, CreatedAt: now, UpdatedAt: now, SendAt: v.SendAt,
 		APIKeyID: by.KeyID,
 	}
-	ne := NewEmail{Email: e, IdempotencyKey: key}
+	ne := NewEmail{Email: e}
 	if by.KeyID != "" {
 		ne.Quota = h.Quota
 	}
-	if key != "" && by.KeyID != "" {
-		ne.IdempotencyKey = by.KeyID + "/" + key
+	return ne, nil
+}
+
+// scopedKey is the Idempotency-Key as stored: prefixed with the API key's id, so
+// that each key has Idempotency-Keys of its own.
+func scopedKey(key string, by auth.Principal) string {
+	if by.KeyID != "" {
+		return by.KeyID + "/" + key
 	}
-	if key != "" {
-		ne.RequestHash = hashDraft(d)
-	}
-	return h.Repo.Accept(ctx, ne)
+	return key
 }
 
 // hashDraft fingerprints a request body by its meaning, not its bytes, so the same
@@ -87,6 +116,12 @@ func normalizeDraft(d domain.Draft) domain.Draft {
 	d.To, d.Cc, d.Bcc, d.Tags = nilIfEmpty(d.To), nilIfEmpty(d.Cc), nilIfEmpty(d.Bcc), nilIfEmpty(d.Tags)
 	if len(d.Metadata) == 0 {
 		d.Metadata = nil
+	}
+	if len(d.Attachments) == 0 {
+		d.Attachments = nil
+	}
+	if len(d.Headers) == 0 {
+		d.Headers = nil
 	}
 	if d.SendAt != "" && !writtenInUTC(d.SendAt) {
 		if t, err := domain.ParseSendAt(d.SendAt); err == nil {

@@ -218,6 +218,13 @@ type Email struct {
 	// Metadata is the client's key/value pairs (at most MaxMetadataKeys), kept and
 	// shown back, never interpreted.
 	Metadata map[string]string
+	// Attachments are the email's files: on acceptance with their content, which
+	// goes into the SendEmail only; read back (Get), with their metadata alone
+	// (Content nil). Empty for none.
+	Attachments []Attachment
+	// Headers are the client's custom header fields; they travel in the SendEmail
+	// and are not stored. Empty for none.
+	Headers map[string]string
 	// Attempts is the highest try delivery reported for the current replay; 0
 	// before the first try and after a replay.
 	Attempts int

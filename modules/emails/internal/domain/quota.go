@@ -59,10 +59,17 @@ func (q Quota) Admit(used Usage, size int64, now time.Time) error {
 }
 
 // Size is what the email weighs against a byte quota: the bytes of what the client
-// chose (addresses, subject, bodies, tags, metadata), about what it adds to the
-// database.
+// chose (addresses, subject, bodies, tags, metadata, custom headers, and each
+// attachment's name, type and decoded content), about what it adds to the database
+// and the outbox.
 func (e Email) Size() int64 {
 	n := len(e.From) + len(e.ReplyTo) + len(e.Subject) + len(e.Text) + len(e.HTML)
+	for _, a := range e.Attachments {
+		n += len(a.Filename) + len(a.ContentType) + len(a.ContentID) + int(a.Size)
+	}
+	for k, v := range e.Headers {
+		n += len(k) + len(v)
+	}
 	for _, list := range [][]string{e.To, e.Cc, e.Bcc, e.Tags} {
 		for _, s := range list {
 			n += len(s)

@@ -69,3 +69,12 @@ func TestAnEmailsSizeCountsWhatTheClientChose(t *testing.T) {
 		t.Errorf("Size = %d, want %d", got, want)
 	}
 }
+
+func TestAnEmailsSizeCountsItsAttachmentsDecodedAndItsHeaders(t *testing.T) {
+	e := domain.Email{From: "a@b.c", To: []string{"d@e.f"}, Subject: "s", Text: "t",
+		Attachments: []domain.Attachment{{Filename: "f.pdf", ContentType: "application/pdf", Size: 1000, ContentID: "id"}},
+		Headers:     map[string]string{"X-A": "bb"}}
+	if got, want := e.Size(), int64(5+5+1+1+(5+15+2+1000)+(3+2)); got != want {
+		t.Errorf("Size = %d, want %d", got, want)
+	}
+}

@@ -74,6 +74,12 @@ type Draft struct {
 	Metadata map[string]string
 	// SendAt is send_at as sent: an RFC 3339 time, or "" to send at once.
 	SendAt string
+	// Attachments are the files as sent, content in base64 (ValidateAttachments).
+	// Tagged omitempty, as Headers, so a draft without them fingerprints as before
+	// they existed (the Idempotency-Key request hash).
+	Attachments []AttachmentDraft `json:",omitempty"`
+	// Headers are custom header fields as sent (ValidateHeaders).
+	Headers map[string]string `json:",omitempty"`
 }
 
 // Valid is a Draft that passed validation, with addresses normalised.

@@ -17,14 +17,16 @@ import (
 
 // HTTP serves /api/emails.
 type HTTP struct {
-	Accept app.AcceptEmail
-	Get    app.GetEmail
-	List   app.ListEmails
+	Accept      app.AcceptEmail
+	AcceptBatch app.AcceptBatch
+	Get         app.GetEmail
+	List        app.ListEmails
 }
 
 // Register adds the routes to g (the /api group).
 func (h HTTP) Register(g *echo.Group) {
 	g.POST("/emails", h.postEmail)
+	g.POST("/emails/batch", h.postBatch)
 	g.GET("/emails", h.listEmails)
 	g.GET("/emails/:id", h.getEmail)
 }
@@ -42,11 +44,28 @@ type sendRequest struct {
 	Tags     []string          `json:"tags"`
 	Metadata map[string]string `json:"metadata"`
 	SendAt   string            `json:"send_at"`
+	// Attachments and Headers leave the fast JSON path when present (they are not
+	// strings), so the usual email without them decodes as fast as before.
+	Attachments []attachmentRequest `json:"attachments"`
+	Headers     map[string]string   `json:"headers"`
+}
+
+// attachmentRequest is one file of a sendRequest.
+type attachmentRequest struct {
+	Filename    string `json:"filename"`
+	Content     string `json:"content"`
+	ContentType string `json:"content_type"`
+	ContentID   string `json:"content_id"`
 }
 
 func (r sendRequest) draft() domain.Draft {
-	return domain.Draft{From: r.From, To: r.To, Cc: r.Cc, Bcc: r.Bcc, ReplyTo: r.ReplyTo, Subject: r.Subject,
-		Text: r.Text, HTML: r.HTML, Tags: r.Tags, Metadata: r.Metadata, SendAt: r.SendAt}
+	d := domain.Draft{From: r.From, To: r.To, Cc: r.Cc, Bcc: r.Bcc, ReplyTo: r.ReplyTo, Subject: r.Subject,
+		Text: r.Text, HTML: r.HTML, Tags: r.Tags, Metadata: r.Metadata, SendAt: r.SendAt, Headers: r.Headers}
+	for _, a := range r.Attachments {
+		d.Attachments = append(d.Attachments, domain.AttachmentDraft{Filename: a.Filename, Content: a.Content,
+			ContentType: a.ContentType, ContentID: a.ContentID})
+	}
+	return d
 }
 
 type acceptedResponse struct {
@@ -59,14 +78,9 @@ func (h HTTP) postEmail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key := c.Request().Header.Get("Idempotency-Key")
-	keys, present := c.Request().Header["Idempotency-Key"]
-	if len(keys) > 1 {
-		// Which one counts would be a guess, and a proxy may have picked the other.
-		return apperr.Invalid("Idempotency-Key", "given more than once; send one")
-	}
-	if present && !validIdempotencyKey(key) {
-		return apperr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+	key, err := idempotencyKey(c)
+	if err != nil {
+		return err
 	}
 	var req sendRequest
 	if err := httpserver.DecodeJSON(c, &req); err != nil {
@@ -82,6 +96,61 @@ func (h HTTP) postEmail(c echo.Context) error {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
 	return c.JSON(http.StatusAccepted, acceptedResponse{ID: acc.ID, Status: string(acc.Status)})
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" when it has none, or a
+// 400 when it has several or a malformed one.
+func idempotencyKey(c echo.Context) (string, error) {
+	key := c.Request().Header.Get("Idempotency-Key")
+	keys, present := c.Request().Header["Idempotency-Key"]
+	if len(keys) > 1 {
+		// Which one counts would be a guess, and a proxy may have picked the other.
+		return "", apperr.Invalid("Idempotency-Key", "given more than once; send one")
+	}
+	if present && !validIdempotencyKey(key) {
+		return "", apperr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+	}
+	return key, nil
+}
+
+// batchResponse is the answer to POST /api/emails/batch.
+type batchResponse struct {
+	Items []acceptedResponse `json:"items"`
+}
+
+// postBatch accepts a JSON array of 1 to app.MaxBatch emails, each the body of one
+// POST /api/emails, all in one transaction or none (202 with each one's id and
+// status, in order).
+func (h HTTP) postBatch(c echo.Context) error {
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		return err
+	}
+	var reqs []sendRequest
+	if err := httpserver.DecodeJSON(c, &reqs); err != nil {
+		return err
+	}
+	drafts := make([]domain.Draft, len(reqs))
+	for i, r := range reqs {
+		drafts[i] = r.draft()
+	}
+	correlationID := c.Response().Header().Get(echo.HeaderXRequestID)
+	acc, err := h.AcceptBatch.Handle(c.Request().Context(), drafts, key, correlationID, by)
+	if err != nil {
+		return err
+	}
+	if acc.Replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	out := batchResponse{Items: make([]acceptedResponse, len(acc.Items))}
+	for i, it := range acc.Items {
+		out.Items[i] = acceptedResponse{ID: it.ID, Status: string(it.Status)}
+	}
+	return c.JSON(http.StatusAccepted, out)
 }
 
 func validIdempotencyKey(k string) bool {
@@ -151,10 +220,21 @@ func toResponse(e domain.Email) emailResponse {
 }
 
 // detailResponse is an email as GET /api/emails/{id} shows it: recipients are
-// always there, [] for an email accepted before they had outcomes of their own.
+// always there, [] for an email accepted before they had outcomes of their own;
+// attachments too, [] for none, without their content.
 type detailResponse struct {
 	emailResponse
-	Recipients []recipientResponse `json:"recipients"`
+	Recipients  []recipientResponse  `json:"recipients"`
+	Attachments []attachmentResponse `json:"attachments"`
+}
+
+// attachmentResponse is one attachment of an email as GET /api/emails/{id} shows
+// it: its metadata; the content is not kept.
+type attachmentResponse struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	ContentID   string `json:"content_id,omitempty"`
 }
 
 func (h HTTP) getEmail(c echo.Context) error {
@@ -170,6 +250,10 @@ func (h HTTP) getEmail(c echo.Context) error {
 	r.Recipients = r.emailResponse.Recipients
 	if r.Recipients == nil {
 		r.Recipients = []recipientResponse{}
+	}
+	r.Attachments = make([]attachmentResponse, len(e.Attachments))
+	for i, a := range e.Attachments {
+		r.Attachments[i] = attachmentResponse{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, ContentID: a.ContentID}
 	}
 	return c.JSON(http.StatusOK, r)
 }

@@ -47,9 +47,24 @@ var PartitionMarshaler = kafka.NewWithPartitioningMarshaler(func(_ string, msg *
 // request; see ProducerConfig.
 const ProducerLinger = 5 * time.Millisecond
 
+// MaxMessageBytes is the largest Kafka record Mailroom produces, and the
+// max.message.bytes it creates its topics with: 32 MiB. A SendEmail carries its
+// email's attachments base64-encoded in JSON, so one with the most
+// limits.max_attachment_bytes allows (16 MiB; 10 by default, about 14 MB of JSON)
+// and its bodies fits, as does the DeadLetter that carries it. Sarama's default is
+// 1 MiB, and so is Kafka's for a topic. The consumers need nothing: Sarama's
+// Consumer.Fetch.Max is 0 (no limit) and it grows a fetch until a record fits, and
+// Kafka returns a record larger than fetch.max.bytes alone rather than never.
+// A topic that existed before keeps its own max.message.bytes (Mailroom never
+// changes an existing topic): raise it with kafka-configs --alter --entity-type
+// topics --entity-name <topic> --add-config max.message.bytes=33554432 on the send
+// and dead-letter topics, or an email with attachments over about 1 MB fails to
+// leave the outbox.
+const MaxMessageBytes = 32 << 20
+
 // ProducerConfig is the Sarama producer configuration Mailroom publishes with: acks
 // from all in-sync replicas, idempotent, one request in flight (which idempotence
-// needs to keep order), compressed.
+// needs to keep order), compressed, records up to MaxMessageBytes.
 //
 // Records wait up to ProducerLinger to share a produce request (Sarama's
 // Flush.Frequency, Kafka's linger.ms). Every relay publish and every event waited for
@@ -69,6 +84,7 @@ func ProducerConfig() *sarama.Config {
 	c.Producer.Retry.Backoff = 250 * time.Millisecond
 	c.Producer.Compression = sarama.CompressionZSTD
 	c.Producer.Flush.Frequency = ProducerLinger
+	c.Producer.MaxMessageBytes = MaxMessageBytes
 	c.Producer.Return.Successes = true
 	// Only Mailroom creates its topics (kafkaConn), never a client's metadata
 	// request: the broker would create them with its own defaults.

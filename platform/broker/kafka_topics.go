@@ -22,8 +22,9 @@ type TopicSpec struct {
 var ErrTooFewPartitions = errors.New("topic has fewer partitions than configured")
 
 // ProvisionTopics creates each missing topic with its partitions, replication
-// factor and min.insync.replicas, and reports existing topics with fewer partitions
-// than configured (ErrTooFewPartitions), since parallelism and ordering depend on them.
+// factor, min.insync.replicas and max.message.bytes (MaxMessageBytes), and reports
+// existing topics with fewer partitions than configured (ErrTooFewPartitions), since
+// parallelism and ordering depend on them.
 func ProvisionTopics(brokers []string, specs []TopicSpec) error {
 	admin, err := newAdmin(brokers)
 	if err != nil {
@@ -50,11 +51,11 @@ func provisionTopics(admin sarama.ClusterAdmin, specs []TopicSpec) (created []st
 			}
 			continue
 		}
-		minISR := strconv.Itoa(s.MinInsyncReplicas)
+		minISR, maxBytes := strconv.Itoa(s.MinInsyncReplicas), strconv.Itoa(MaxMessageBytes)
 		err := admin.CreateTopic(s.Name, &sarama.TopicDetail{
 			NumPartitions:     int32(s.Partitions),
 			ReplicationFactor: int16(s.ReplicationFactor),
-			ConfigEntries:     map[string]*string{"min.insync.replicas": &minISR},
+			ConfigEntries:     map[string]*string{"min.insync.replicas": &minISR, "max.message.bytes": &maxBytes},
 		}, false)
 		switch {
 		case err == nil:

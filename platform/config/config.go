@@ -72,6 +72,12 @@ func (l Limits) BodyBytesNeeded() int64 {
 	return 4*((l.MaxAttachmentBytes+2)/3) + BodyBytesBesideAttachments
 }
 
+// MaxAttachmentBytes is the most limits.max_attachment_bytes may be: 16 MiB. An
+// email's SendEmail command carries its attachments base64-encoded (about 21 MiB
+// of them) beside its bodies, and must fit in one Kafka record
+// (broker.MaxMessageBytes, 32 MiB).
+const MaxAttachmentBytes = 16 << 20
+
 // BodyBytesBesideAttachments is what BodyBytesNeeded allows for an email's fields
 // other than its attachments (addresses, subject, bodies, metadata, headers, the
 // JSON around them): 1 MiB, the body limit before attachments existed.
@@ -381,8 +387,9 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.Limits.MaxAttachments < 0 || c.Limits.MaxAttachments > 1000 {
 		bad("limits.max_attachments", "must be between 0 (no attachments) and 1000, got %d", c.Limits.MaxAttachments)
 	}
-	if c.Limits.MaxAttachmentBytes < 1 || c.Limits.MaxAttachmentBytes > 1<<30 {
-		bad("limits.max_attachment_bytes", "must be between 1 and 1073741824 (1 GiB), got %d", c.Limits.MaxAttachmentBytes)
+	if c.Limits.MaxAttachmentBytes < 1 || c.Limits.MaxAttachmentBytes > MaxAttachmentBytes {
+		bad("limits.max_attachment_bytes", "must be between 1 and %d (16 MiB: the send command carries them, base64, in one Kafka record), got %d",
+			MaxAttachmentBytes, c.Limits.MaxAttachmentBytes)
 	} else if need := c.Limits.BodyBytesNeeded(); c.HTTP.MaxBodyBytes < need {
 		bad("http.max_body_bytes", "must be at least %d to hold an email with limits.max_attachment_bytes (%d) of attachments "+
 			"(base64 of it plus 1 MiB for the rest), got %d; raise it, or lower limits.max_attachment_bytes "+

@@ -18,6 +18,7 @@ import (
 // someone decides who may call it.
 var routeScope = map[string]string{
 	"POST /api/emails":                  "send",
+	"POST /api/emails/batch":            "send",
 	"GET /api/emails":                   "send",
 	"GET /api/emails/:id":               "send",
 	"GET /api/emails/:id/raw":           "send",

@@ -140,7 +140,9 @@ func TestHostileRequestsAreRefusedAndNothingIsInjected(t *testing.T) {
 		{name: "bcc spelled BCC", body: `{"to":["a@example.com"],"BCC":["evil@evil.example"],"subject":"s","text":"t"}`, field: "BCC"},
 		{name: "subject spelled with the long s", body: `{"to":["a@example.com"],"subject":"s","ſubject":"x","text":"t"}`, field: "ſubject"},
 		{name: "a duplicate metadata key", body: `{"to":["a@example.com"],"subject":"s","text":"t","metadata":{"k":"1","k":"2"}}`, field: "metadata.k"},
-		{name: "a headers object asking for a Bcc", body: hostileBody(map[string]any{"headers": map[string]string{"Bcc": "evil@evil.example"}}), field: "headers"},
+		{name: "a headers object asking for a Bcc", body: hostileBody(map[string]any{"headers": map[string]string{"Bcc": "evil@evil.example"}}), field: "headers.Bcc"},
+		{name: "a custom header smuggling a Bcc line", body: hostileBody(map[string]any{"headers": map[string]string{"X-A": "a\r\nBcc: evil@evil.example"}}), field: "headers.X-A"},
+		{name: "an attachment name smuggling a Bcc line", body: hostileBody(map[string]any{"attachments": []map[string]string{{"filename": "a\r\nBcc: evil@evil.example", "content": "eA=="}}}), field: "attachments[0].filename"},
 
 		// Wrong types, numbers where strings go.
 		{name: "a number as the subject", body: `{"to":["a@example.com"],"subject":42,"text":"t"}`, field: "subject"},

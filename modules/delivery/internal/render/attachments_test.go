@@ -10,6 +10,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 
@@ -265,4 +266,62 @@ func TestReservedHeadersAndUnsafeAttachmentsAreNotRendered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRenderAttachmentsAndHeaders checks, for any attachment and custom header,
+// that Render does not panic, refuses only with a permanent render error, and that
+// what it renders parses back to what was asked: the file's name and bytes, the
+// header's value, and no header line the input did not name (a CR LF in a name or
+// value smuggling one in).
+func FuzzRenderAttachmentsAndHeaders(f *testing.F) {
+	f.Add("보고서 2026.pdf", "application/pdf", "", "X-Entity-Ref-ID", "ref-1", []byte("%PDF"))
+	f.Add("logo.png", "image/png", "logo@x", "List-Unsubscribe", "<mailto:u@example.com>", []byte{0, 1, 2, 255})
+	f.Add("a\r\nBcc: x@y", "text/plain", "", "X-A", "a\r\nBcc: x@y", []byte("x"))
+	f.Add(`q"uo;ted\.txt`, "text/plain; charset=utf-8", "", "x-a", "값 =?UTF-8?B?QQ==?=", []byte(""))
+	f.Fuzz(func(t *testing.T, filename, ctype, cid, name, value string, content []byte) {
+		e := email(func(e *contract.SendEmail) {
+			e.HTML = "<p>x</p>"
+			e.Attachments = []contract.Attachment{{Filename: filename, ContentType: ctype, ContentID: cid, Content: content}}
+			e.Headers = map[string]string{name: value}
+		})
+		m, err := render.Render(e, options())
+		if err != nil {
+			if !errors.Is(err, render.ErrInvalid) {
+				t.Fatalf("error is not a permanent render error: %v", err)
+			}
+			return
+		}
+		msg, top := parseMessage(t, m.Raw)
+		got, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get(name))
+		if err != nil || strings.TrimSpace(got) != strings.TrimSpace(value) {
+			t.Fatalf("header %q arrived as %q (%v), want %q", name, got, err, value)
+		}
+		for key := range msg.Header {
+			if !strings.EqualFold(key, name) && !slices.Contains([]string{"Date", "From", "To", "Subject", "Message-Id",
+				"Mime-Version", "Content-Type", render.HeaderEmailID}, textproto.CanonicalMIMEHeaderKey(key)) &&
+				!strings.EqualFold(key, render.HeaderEmailID) {
+				t.Fatalf("a header %q that was not asked for", key)
+			}
+		}
+		var file *entity
+		var walk func(*entity)
+		walk = func(n *entity) {
+			for _, c := range n.children {
+				walk(c)
+			}
+			if n.header.Get("Content-Disposition") != "" {
+				file = n
+			}
+		}
+		walk(top)
+		if file == nil {
+			t.Fatalf("no attachment part in\n%s", m.Raw)
+		}
+		if got := file.filename(t); got != filename {
+			t.Fatalf("the file arrived named %q, want %q", got, filename)
+		}
+		if !bytes.Equal(file.content, content) {
+			t.Fatalf("the file's %d bytes arrived as %d others", len(content), len(file.content))
+		}
+	})
 }

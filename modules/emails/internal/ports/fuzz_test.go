@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/httpserver"
@@ -25,7 +26,8 @@ var fuzzNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 const fuzzDefaultFrom = "Mailroom <mailroom@localhost>"
 
 // FuzzDecodeRequest feeds any body to what POST /api/emails does before storing: the
-// strict decoder into the request shape, then validation. Neither may panic; every
+// strict decoder into the request shape, then validation (attachments and custom
+// headers included). Neither may panic; every
 // refusal is a client error naming its field; and whatever is accepted is safe to
 // put into headers and SMTP commands: no CR, LF or NUL in any header-bound field
 // (once encoded words are decoded), valid UTF-8, plain local@domain addresses, and
@@ -45,6 +47,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"to":["a@example.com"],"subject":"s\u0085\u2028","text":"t","metadata":{"a":null,"b":""}}`,
 		`{"to":["a@example.com",1],"subject":"s","text":"t","send_at":"2026-12-01t09:00:00z"}`,
 		`{"from":"\"=?utf-8?q?T=E2=80=AE?=\" <a@example.com>","to":["a@example.com"],"subject":"invoice \u202egnp.exe\u200b","text":"t"}`,
+		`{"to":["a@example.com"],"subject":"s","html":"<img src=cid:a>","attachments":[{"filename":"보고서 2026.pdf","content":"eA=="},
+		  {"filename":"a.png","content":"eA==","content_type":"image/png","content_id":"a"}],"headers":{"List-Unsubscribe":"<mailto:u@x.example>"}}`,
+		`{"to":["a@example.com"],"subject":"s","text":"t","attachments":[{"filename":"a\r\nBcc: x@y","content":"eA=="}],"headers":{"bcc":"x@y","X-A":"a\nb"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -66,8 +71,33 @@ func FuzzDecodeRequest(f *testing.F) {
 			return
 		}
 
+		atts, err := domain.ValidateAttachments(req.draft().Attachments, domain.AttachmentLimits{MaxAttachments: 10, MaxBytes: 1 << 20}, v.HTML != "")
+		if err == nil {
+			_, err = domain.ValidateHeaders(req.Headers)
+		}
+		if err != nil {
+			e, ok := apperr.As(err)
+			if !ok || e.Code != apperr.CodeInvalidField || e.Field == "" || !strings.HasPrefix(e.Message, e.Field+": ") {
+				t.Fatalf("validation refused %q with %v, want invalid_field naming its field", body, err)
+			}
+			return
+		}
+
 		checkExactKeys(t, body)
 		headerBound := map[string]string{"subject": v.Subject}
+		for i, a := range atts {
+			headerBound["attachments["+strconv.Itoa(i)+"].filename"] = a.Filename
+			headerBound["attachments["+strconv.Itoa(i)+"].content_type"] = a.ContentType
+			if strings.ContainsFunc(a.Filename, unseen) || strings.ContainsRune(a.Filename, '\t') {
+				t.Fatalf("accepted a filename with a control, bidi or zero-width character: %q", a.Filename)
+			}
+		}
+		for name, val := range req.Headers {
+			headerBound["headers."+name] = val
+			if delivery.ReservedHeader(name) || strings.ContainsAny(name, ": \t") {
+				t.Fatalf("accepted the header name %q", name)
+			}
+		}
 		for i, tag := range v.Tags {
 			headerBound["tags["+strconv.Itoa(i)+"]"] = tag
 		}
@@ -198,7 +228,7 @@ func plainForSMTP(addr string) bool {
 
 // requestKeys are the JSON names of sendRequest's fields.
 var requestKeys = map[string]bool{"from": true, "to": true, "cc": true, "bcc": true, "reply_to": true, "subject": true,
-	"text": true, "html": true, "tags": true, "metadata": true, "send_at": true}
+	"text": true, "html": true, "tags": true, "metadata": true, "send_at": true, "attachments": true, "headers": true}
 
 // checkExactKeys asserts that an accepted body names only request fields, spelled
 // exactly, each once: what a case-sensitive reader of the same body (a proxy, a log

@@ -17,6 +17,9 @@ import (
 // the process's other writes), each by insertEmail as a single email is, and the
 // batch's Idempotency-Key with the whole list of items.
 func (r *Repository) AcceptBatch(ctx context.Context, b app.NewBatch) (app.BatchAccepted, error) {
+	if len(b.Emails) == 0 {
+		return app.BatchAccepted{}, errors.New("accept batch: no email in it")
+	}
 	rows := make([]encodedEmail, len(b.Emails))
 	for i, ne := range b.Emails {
 		var err error
@@ -24,10 +27,9 @@ func (r *Repository) AcceptBatch(ctx context.Context, b app.NewBatch) (app.Batch
 			return app.BatchAccepted{}, err
 		}
 	}
-	if len(b.Emails) > 0 { // one key and one day: the first email loads them for all
-		if err := r.quota.preload(ctx, b.Emails[0].Quota, b.Emails[0].Email); err != nil {
-			return app.BatchAccepted{}, apperr.Unavailable("the database cannot store emails right now", err)
-		}
+	// One key and one day: the first email loads them for all.
+	if err := r.quota.preload(ctx, b.Emails[0].Quota, b.Emails[0].Email); err != nil {
+		return app.BatchAccepted{}, apperr.Unavailable("the database cannot store emails right now", err)
 	}
 	ctx = context.WithoutCancel(ctx) // as in Accept
 	var out app.BatchAccepted

@@ -80,45 +80,54 @@ func ValidateAttachments(in []AttachmentDraft, lim AttachmentLimits, hasHTML boo
 	var total int64
 	ids := map[string]bool{}
 	for i, d := range in {
-		field := fmt.Sprintf("attachments[%d]", i)
-		if err := checkFilename(field+".filename", d.Filename); err != nil {
-			return nil, err
-		}
-		// Refused before decoding when even line breaks could not explain the
-		// length: base64 is 4 characters for 3 bytes.
-		if int64(len(d.Content)) > 2*(lim.MaxBytes-total)+4 {
-			return nil, tooLarge(lim)
-		}
-		content, err := base64.StdEncoding.DecodeString(d.Content)
-		if err != nil {
-			return nil, apperr.Invalid(field+".content", "not valid standard base64 (RFC 4648, with padding)")
-		}
-		if len(content) == 0 {
-			return nil, apperr.Invalid(field+".content", "is empty; an attachment needs content")
-		}
-		if total += int64(len(content)); total > lim.MaxBytes {
-			return nil, tooLarge(lim)
-		}
-		ctype, err := attachmentType(field+".content_type", d.ContentType, d.Filename)
+		a, err := validateAttachment(fmt.Sprintf("attachments[%d]", i), d, lim, total, hasHTML)
 		if err != nil {
 			return nil, err
 		}
-		if d.ContentID != "" {
-			if len(d.ContentID) > MaxContentIDLen || !contentIDSyntax.MatchString(d.ContentID) {
-				return nil, apperr.Invalid(field+".content_id", "must be 1 to %d letters, digits, '.', '_', '@' or '-'", MaxContentIDLen)
-			}
-			if !hasHTML {
-				return nil, apperr.Invalid(field+".content_id", "an inline attachment needs an html body to show it")
-			}
-			if ids[d.ContentID] {
-				return nil, apperr.Invalid(field+".content_id", "%q names another attachment already", d.ContentID)
-			}
-			ids[d.ContentID] = true
+		if a.ContentID != "" && ids[a.ContentID] {
+			return nil, apperr.Invalid(fmt.Sprintf("attachments[%d].content_id", i), "%q names another attachment already", a.ContentID)
 		}
-		out = append(out, Attachment{Filename: d.Filename, ContentType: ctype, Size: int64(len(content)),
-			ContentID: d.ContentID, Content: content})
+		ids[a.ContentID] = true
+		total += a.Size
+		out = append(out, a)
 	}
 	return out, nil
+}
+
+// validateAttachment checks one attachment, at field, of an email whose earlier
+// attachments hold total bytes.
+func validateAttachment(field string, d AttachmentDraft, lim AttachmentLimits, total int64, hasHTML bool) (Attachment, error) {
+	if err := checkFilename(field+".filename", d.Filename); err != nil {
+		return Attachment{}, err
+	}
+	// Refused before decoding when even line breaks could not explain the length:
+	// base64 is 4 characters for 3 bytes.
+	if int64(len(d.Content)) > 2*(lim.MaxBytes-total)+4 {
+		return Attachment{}, tooLarge(lim)
+	}
+	content, err := base64.StdEncoding.DecodeString(d.Content)
+	if err != nil {
+		return Attachment{}, apperr.Invalid(field+".content", "not valid standard base64 (RFC 4648, with padding)")
+	}
+	if len(content) == 0 {
+		return Attachment{}, apperr.Invalid(field+".content", "is empty; an attachment needs content")
+	}
+	if total+int64(len(content)) > lim.MaxBytes {
+		return Attachment{}, tooLarge(lim)
+	}
+	ctype, err := attachmentType(field+".content_type", d.ContentType, d.Filename)
+	if err != nil {
+		return Attachment{}, err
+	}
+	if d.ContentID != "" {
+		if len(d.ContentID) > MaxContentIDLen || !contentIDSyntax.MatchString(d.ContentID) {
+			return Attachment{}, apperr.Invalid(field+".content_id", "must be 1 to %d letters, digits, '.', '_', '@' or '-'", MaxContentIDLen)
+		}
+		if !hasHTML {
+			return Attachment{}, apperr.Invalid(field+".content_id", "an inline attachment needs an html body to show it")
+		}
+	}
+	return Attachment{Filename: d.Filename, ContentType: ctype, Size: int64(len(content)), ContentID: d.ContentID, Content: content}, nil
 }
 
 func tooLarge(lim AttachmentLimits) error {

@@ -21,6 +21,7 @@ var routeScope = map[string]string{
 	"GET /api/emails":                   "send",
 	"GET /api/emails/:id":               "send",
 	"GET /api/emails/:id/raw":           "send",
+	"GET /api/events":                   "send",
 	"GET /api/dead-letters":             "admin",
 	"POST /api/dead-letters/replay":     "admin",
 	"POST /api/dead-letters/:id/replay": "admin",

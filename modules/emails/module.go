@@ -24,10 +24,13 @@ import (
 
 // Config is what the emails module needs to know.
 type Config struct {
-	SendTopic     string
-	EventsTopic   string
-	DefaultFrom   string
-	ConsumerGroup string
+	SendTopic   string
+	EventsTopic string
+	// LifecycleTopic is topics.lifecycle, where every lifecycle event of the
+	// module's emails is published (modules/emails/contract.Event).
+	LifecycleTopic string
+	DefaultFrom    string
+	ConsumerGroup  string
 	// InstanceID is this instance's id; every SendEmail the module accepts carries it
 	// as its OriginInstance, so that only this instance parks its dead letter. Empty,
 	// the commands carry no origin, and every instance parks their dead letters.
@@ -63,15 +66,16 @@ type Module struct {
 
 // New builds the module; reg, if not nil, gets its metrics.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
-	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.InstanceID)
+	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.LifecycleTopic, cfg.InstanceID)
 	m := &Module{
 		cfg:  cfg,
 		repo: repo,
 		http: ports.HTTP{
 			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
 				Quota: domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay}},
-			Get:  app.GetEmail{Repo: repo},
-			List: app.ListEmails{Repo: repo},
+			Get:    app.GetEmail{Repo: repo},
+			List:   app.ListEmails{Repo: repo},
+			Events: app.ListEvents{Repo: repo},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 		log:    log.With("module", "emails"),

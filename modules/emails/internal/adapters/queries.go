@@ -32,11 +32,15 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 	// Oldest first by time, not by insertion: events come by different paths (the
 	// relay records "published" at once, a replay's "replayed" arrives later over
 	// the events topic), so rows are not always inserted in the order they happened.
-	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY at, id`, id)
+	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail, recipient FROM emails_events WHERE email_id = ? ORDER BY at, id`, id)
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email's events", err)
 	}
-	e.Events = append([]domain.Event{acceptedEvent(e)}, events...)
+	if len(events) == 0 || events[0].Type != domain.EventAccepted {
+		// Emails accepted before "accepted" was stored: it is their created_at.
+		events = append([]domain.Event{{Type: domain.EventAccepted, At: e.CreatedAt, Detail: acceptedDetail(e)}}, events...)
+	}
+	e.Events = events
 	if e.Recipients, err = recipientsOf(ctx, r.db.Read, id); err != nil {
 		return e, apperr.Unavailable("cannot read the email's recipients", err)
 	}
@@ -72,11 +76,18 @@ func recipientsOf(ctx context.Context, q querier, emailID string) ([]domain.Reci
 	return out, nil
 }
 
+// scanEvent reads a timeline entry; a per-recipient one shows its address first
+// ("b@example.com: 451 4.7.1 try later"), as entries did before the address had a
+// column of its own.
 func scanEvent(s sqlite.Scanner) (domain.Event, error) {
 	var ev domain.Event
 	var at int64
-	err := s.Scan(&ev.Type, &at, &ev.Detail)
+	var recipient string
+	err := s.Scan(&ev.Type, &at, &ev.Detail, &recipient)
 	ev.At = time.UnixMilli(at).UTC()
+	if recipient != "" {
+		ev.Detail = recipient + ": " + ev.Detail
+	}
 	return ev, err
 }
 
@@ -163,13 +174,4 @@ func scanEmail(s sqlite.Scanner) (domain.Email, error) {
 	e.SentAt = sqlite.TimeOrNil(sent)
 	e.SendAt = sqlite.TimeOrNil(sendAt)
 	return e, nil
-}
-
-// acceptedEvent is the first entry of every timeline, derived from the email itself.
-func acceptedEvent(e domain.Email) domain.Event {
-	detail := "queued"
-	if e.SendAt != nil {
-		detail = "scheduled for " + e.SendAt.Format(time.RFC3339)
-	}
-	return domain.Event{Type: domain.EventAccepted, At: e.CreatedAt, Detail: detail}
 }

@@ -66,6 +66,9 @@ type Repository interface {
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent. It says which of the three things it did.
 	Apply(ctx context.Context, ch Change) (ApplyResult, error)
+	// Events returns up to f.Limit lifecycle events matching f, in the order they
+	// were recorded, after f.After.
+	Events(ctx context.Context, f EventFilter) ([]FeedItem, error)
 }
 
 // ApplyResult is what Repository.Apply did with a change. The handler needs to know
@@ -116,10 +119,14 @@ type Change struct {
 	NextAttemptAt *time.Time
 }
 
-// Entry is one timeline entry a change adds.
+// Entry is one timeline entry a change adds. An entry of a type a client hears of
+// (domain.LifecycleType) is also a lifecycle event: it gets an event id and is
+// published on topics.lifecycle with the change.
 type Entry struct {
 	// Type is the timeline event type (domain.Event*).
 	Type string
-	// Detail is the entry's text, e.g. "b@example.com: 451 4.7.1 try later".
+	// Detail is the entry's text, e.g. "451 4.7.1 try later".
 	Detail string
+	// Recipient is the address a per-recipient entry is about; "" for the others.
+	Recipient string
 }

@@ -20,6 +20,7 @@ type HTTP struct {
 	Accept app.AcceptEmail
 	Get    app.GetEmail
 	List   app.ListEmails
+	Events app.ListEvents
 }
 
 // Register adds the routes to g (the /api group).
@@ -27,6 +28,7 @@ func (h HTTP) Register(g *echo.Group) {
 	g.POST("/emails", h.postEmail)
 	g.GET("/emails", h.listEmails)
 	g.GET("/emails/:id", h.getEmail)
+	g.GET("/events", h.listEvents)
 }
 
 // sendRequest is the body of POST /api/emails.

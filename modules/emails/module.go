@@ -70,8 +70,10 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 		http: ports.HTTP{
 			Accept: app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
 				Quota: domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay}},
-			Get:  app.GetEmail{Repo: repo},
-			List: app.ListEmails{Repo: repo},
+			Get:        app.GetEmail{Repo: repo},
+			List:       app.ListEmails{Repo: repo},
+			Cancel:     app.CancelEmail{Repo: repo, Now: time.Now},
+			Reschedule: app.RescheduleEmail{Repo: repo, Now: time.Now},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 		log:    log.With("module", "emails"),

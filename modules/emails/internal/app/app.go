@@ -66,7 +66,23 @@ type Repository interface {
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent. It says which of the three things it did.
 	Apply(ctx context.Context, ch Change) (ApplyResult, error)
+	// ChangeSchedule applies ch, a cancel (ch.Cancelled) or a reschedule
+	// (ch.SendAt), to a scheduled email, in one transaction: it checks that the
+	// email is scheduled, withdraws or moves its SendEmail in the outbox, and
+	// records ch, provided the SendEmail falls due later than SendingMargin from
+	// now (checked inside the transaction). It returns the status it found and
+	// whether it changed the email; it writes nothing when it did not. An unknown
+	// id is an apperr not_found.
+	ChangeSchedule(ctx context.Context, ch Change) (domain.Status, bool, error)
 }
+
+// SendingMargin is how long before its send_at a scheduled email can still be
+// cancelled or moved. The outbox relay reads a row once it is due and deletes it
+// only after publishing it, so a row it has read cannot be called back. A row due
+// later than the end of the transaction that takes it back was never read: the
+// check runs inside that transaction, and a second is far longer than one takes,
+// even waiting behind the database's group commit.
+const SendingMargin = time.Second
 
 // ApplyResult is what Repository.Apply did with a change. The handler needs to know
 // an unknown email from an applied change: with several instances on one Kafka
@@ -105,6 +121,12 @@ type Change struct {
 	Replay bool
 	// Published moves a scheduled email to queued: its SendEmail left the outbox.
 	Published bool
+	// Cancelled moves a scheduled email to cancelled, which is final: no later
+	// change (its SendEmail's "published", should it have left after all) moves
+	// it again.
+	Cancelled bool
+	// SendAt, when set, is a scheduled email's new send_at (a reschedule).
+	SendAt *time.Time
 	// DeadLettered says the email's letter is parked in the dead letters (until a
 	// replay): only then is an email nobody got "dead".
 	DeadLettered bool

@@ -20,6 +20,9 @@ type HTTP struct {
 	Accept app.AcceptEmail
 	Get    app.GetEmail
 	List   app.ListEmails
+	// Cancel and Reschedule change a scheduled email's mind.
+	Cancel     app.CancelEmail
+	Reschedule app.RescheduleEmail
 }
 
 // Register adds the routes to g (the /api group).
@@ -27,6 +30,8 @@ func (h HTTP) Register(g *echo.Group) {
 	g.POST("/emails", h.postEmail)
 	g.GET("/emails", h.listEmails)
 	g.GET("/emails/:id", h.getEmail)
+	g.PATCH("/emails/:id", h.patchEmail)
+	g.POST("/emails/:id/cancel", h.cancelEmail)
 }
 
 // sendRequest is the body of POST /api/emails.
@@ -166,12 +171,52 @@ func (h HTTP) getEmail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, toDetail(e))
+}
+
+// toDetail is e as GET /api/emails/{id} shows it, and as cancel and reschedule
+// answer with it.
+func toDetail(e domain.Email) detailResponse {
 	r := detailResponse{emailResponse: toResponse(e)}
 	r.Recipients = r.emailResponse.Recipients
 	if r.Recipients == nil {
 		r.Recipients = []recipientResponse{}
 	}
-	return c.JSON(http.StatusOK, r)
+	return r
+}
+
+func (h HTTP) cancelEmail(c echo.Context) error {
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	e, err := h.Cancel.Handle(c.Request().Context(), c.Param("id"), by)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDetail(e))
+}
+
+// patchRequest is the body of PATCH /api/emails/{id}: what of a scheduled email
+// can change, its send_at.
+type patchRequest struct {
+	SendAt string `json:"send_at"`
+}
+
+func (h HTTP) patchEmail(c echo.Context) error {
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var req patchRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	e, err := h.Reschedule.Handle(c.Request().Context(), c.Param("id"), req.SendAt, by)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDetail(e))
 }
 
 type listResponse struct {

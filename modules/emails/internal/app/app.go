@@ -36,18 +36,45 @@ type NewEmail struct {
 	Quota domain.Quota
 }
 
-// ListFilter selects emails for the list endpoint.
+// ListFilter selects emails for the list endpoint. Every filter set must hold; an
+// empty one keeps all.
 type ListFilter struct {
-	// Status keeps only emails in that status; "" keeps all.
+	// Status keeps only emails in that status.
 	Status domain.Status
-	// Tag keeps only emails carrying that tag; "" keeps all.
+	// Tag keeps only emails carrying that tag.
 	Tag string
+	// Recipient keeps only emails with that address among their to, cc and bcc
+	// recipients, compared as they are stored: bare, the domain lower-cased (the
+	// local part as written). Emails accepted before recipients were stored one by
+	// one are not found by it.
+	Recipient string
+	// Subject keeps only emails whose subject contains it, ASCII letters matched
+	// in either case (at most MaxSubjectFilter characters).
+	Subject string
+	// CreatedAfter and CreatedBefore keep only emails created at or after the one
+	// and strictly before the other (a half-open range, so that consecutive ranges
+	// neither overlap nor leave a gap); zero leaves that side open.
+	CreatedAfter, CreatedBefore time.Time
 	// Limit is the page size, 1 to MaxPageSize; 0 means the default.
 	Limit int
 	// Cursor is the id of the last email of the previous page.
 	Cursor string
+	// IncludeTotal asks for the number of all the emails that match, whatever the
+	// cursor.
+	IncludeTotal bool
 	// APIKeyID, when set, keeps only the emails that key sent.
 	APIKeyID string
+}
+
+// Page is one page of the list.
+type Page struct {
+	// Items are the page's emails, newest first.
+	Items []domain.Email
+	// NextCursor is the cursor of the next page, "" on the last.
+	NextCursor string
+	// Total is the number of emails matching the filter, ignoring the cursor; nil
+	// unless asked for (ListFilter.IncludeTotal).
+	Total *int
 }
 
 // Repository stores emails. Declared here, where it is used; the SQLite adapter
@@ -63,6 +90,8 @@ type Repository interface {
 	// List returns up to f.Limit emails matching f, newest first and older than
 	// f.Cursor when set, without their timelines.
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
+	// Count returns how many emails match f, ignoring its cursor and limit.
+	Count(ctx context.Context, f ListFilter) (int, error)
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent. It says which of the three things it did.
 	Apply(ctx context.Context, ch Change) (ApplyResult, error)

@@ -1,5 +1,6 @@
-// Package app holds the emails module's use cases: accept an email, read it, list
-// them, and apply the events other modules publish about it.
+// Package app holds the emails module's use cases: accept an email, read it, search
+// the list, cancel or reschedule a scheduled one, and apply the events other
+// modules publish about it.
 package app
 
 import (

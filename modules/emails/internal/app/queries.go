@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
-
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/auth"

@@ -110,8 +110,9 @@ func TestTheEventFeedTellsEachRecipientsFateInOrder(t *testing.T) {
 	}
 }
 
-// TestAScheduledEmailsEventsSayUntilWhen schedules an email: the feed has
-// email.accepted then email.scheduled, whose data.send_at is the time asked for.
+// TestAScheduledEmailsEventsSayUntilWhen schedules an email, moves it and cancels
+// it: the feed has email.accepted, email.scheduled with the time asked for,
+// email.scheduled again with the new time, then email.cancelled.
 func TestAScheduledEmailsEventsSayUntilWhen(t *testing.T) {
 	in := apptest.Start(t, apptest.Config(t))
 	at := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
@@ -124,6 +125,21 @@ func TestAScheduledEmailsEventsSayUntilWhen(t *testing.T) {
 	}
 	if s := page.Items[1].Data.SendAt; s == nil || !s.Equal(at) {
 		t.Errorf("email.scheduled send_at = %v, want %s", s, at)
+	}
+
+	moved := at.Add(time.Hour)
+	if r := in.Do(t, http.MethodPatch, "/api/emails/"+id, map[string]string{"send_at": moved.Format(time.RFC3339)}); r.Status != http.StatusOK {
+		t.Fatalf("PATCH: %d %s", r.Status, r.Body)
+	}
+	if r := in.Do(t, http.MethodPost, "/api/emails/"+id+"/cancel", nil); r.Status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	page = events(t, in, "?email_id="+id+"&after="+page.NextCursor)
+	if got := typesOf(page.Items); !slices.Equal(got, []string{contract.EventScheduled, contract.EventCancelled}) {
+		t.Fatalf("events after a move and a cancel = %v, want scheduled then cancelled", got)
+	}
+	if s := page.Items[0].Data.SendAt; s == nil || !s.Equal(moved) {
+		t.Errorf("the second email.scheduled's send_at = %v, want %s", s, moved)
 	}
 }
 

@@ -93,36 +93,71 @@ func scanEvent(s sqlite.Scanner) (domain.Event, error) {
 
 // List implements app.Repository.
 func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email, error) {
-	var where []string
-	var args []any
-	from := "emails_emails e"
-	if f.Tag != "" {
-		from += " JOIN emails_tags t ON t.email_id = e.id AND t.tag = ?"
-		args = append(args, f.Tag)
-	}
-	if f.APIKeyID != "" {
-		where = append(where, "e.api_key_id = ?")
-		args = append(args, f.APIKeyID)
-	}
-	if f.Status != "" {
-		where = append(where, "e.status = ?")
-		args = append(args, string(f.Status))
-	}
+	conds, args := listConditions(f)
 	if f.Cursor != "" {
-		where = append(where, "e.id < ?")
+		conds = append(conds, "e.id < ?")
 		args = append(args, f.Cursor)
 	}
-	q := `SELECT ` + emailColumns + ` FROM ` + from
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY e.id DESC LIMIT ?"
-	args = append(args, f.Limit)
-	out, err := sqlite.Query(ctx, r.db, scanEmail, q, args...)
+	out, err := sqlite.Query(ctx, r.db, scanEmail,
+		`SELECT `+emailColumns+` FROM emails_emails e`+where(conds)+` ORDER BY e.id DESC LIMIT ?`, append(args, f.Limit)...)
 	if err != nil {
 		return nil, apperr.Unavailable("cannot list emails", err)
 	}
 	return out, nil
+}
+
+// Count implements app.Repository.
+func (r *Repository) Count(ctx context.Context, f app.ListFilter) (int, error) {
+	conds, args := listConditions(f)
+	var n int
+	if err := r.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM emails_emails e`+where(conds), args...).Scan(&n); err != nil {
+		return 0, apperr.Unavailable("cannot count emails", err)
+	}
+	return n, nil
+}
+
+// listConditions turns the list's filters into SQL conditions on emails_emails e,
+// one each, with their arguments in order; the cursor and the limit are the page's
+// business, not the filter's, so the page and the count share these.
+func listConditions(f app.ListFilter) (conds []string, args []any) {
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.APIKeyID != "" {
+		add("e.api_key_id = ?", f.APIKeyID)
+	}
+	if f.Status != "" {
+		add("e.status = ?", string(f.Status))
+	}
+	if f.Tag != "" {
+		add("e.id IN (SELECT email_id FROM emails_tags WHERE tag = ?)", f.Tag)
+	}
+	if f.Recipient != "" {
+		add("e.id IN (SELECT email_id FROM emails_recipients WHERE address = ?)", f.Recipient)
+	}
+	if f.Subject != "" {
+		add(`e.subject LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(f.Subject)+"%")
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("e.created_at >= ?", f.CreatedAfter.UnixMilli())
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("e.created_at < ?", f.CreatedBefore.UnixMilli())
+	}
+	return conds, args
+}
+
+// likeEscaper escapes LIKE's wildcards (and its escape character), so that a
+// subject searched for matches as written.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// where is the WHERE clause of conds, all of which must hold; "" for none.
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // CountByStatus counts emails per status, for metrics.

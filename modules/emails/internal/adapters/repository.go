@@ -247,8 +247,15 @@ func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change)
 	if ch.Published && current == domain.StatusScheduled {
 		current = domain.StatusQueued
 	}
+	if ch.Cancelled {
+		current = domain.StatusCancelled
+	}
 	inDeadLetters = (inDeadLetters || ch.DeadLettered) && !ch.Replay
-	if err := updateEmail(ctx, tx, ch, domain.StatusOf(current, recipients, inDeadLetters), domain.OutcomeOf(recipients)); err != nil {
+	next := domain.StatusOf(current, recipients, inDeadLetters)
+	if current == domain.StatusCancelled {
+		next = current // final: nothing brings a cancelled email back
+	}
+	if err := updateEmail(ctx, tx, ch, next, domain.OutcomeOf(recipients)); err != nil {
 		return 0, err
 	}
 	return app.Applied, nil
@@ -351,6 +358,10 @@ func updateEmail(ctx context.Context, tx *sql.Tx, ch app.Change, status domain.S
 		args = append(args, ch.NextAttemptAt.UnixMilli())
 	} else if status != domain.StatusRetrying {
 		sets = append(sets, "next_attempt_at = NULL")
+	}
+	if ch.SendAt != nil {
+		sets = append(sets, "send_at = ?")
+		args = append(args, ch.SendAt.UnixMilli())
 	}
 	if status == domain.StatusSent {
 		sets = append(sets, "sent_at = COALESCE(sent_at, ?)")

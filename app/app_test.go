@@ -501,7 +501,7 @@ func TestScheduledSend(t *testing.T) {
 	for _, ev := range e.Events {
 		types = append(types, ev.Type)
 	}
-	if want := []string{"accepted", "published", "delivered", "sent"}; !slices.Equal(types, want) {
+	if want := []string{"accepted", "scheduled", "published", "delivered", "sent"}; !slices.Equal(types, want) {
 		t.Errorf("scheduled email timeline %v, want %v", types, want)
 	}
 	var full e2e.Email

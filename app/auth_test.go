@@ -22,6 +22,9 @@ var routeScope = map[string]string{
 	"GET /api/emails":                   "send",
 	"GET /api/emails/:id":               "send",
 	"GET /api/emails/:id/raw":           "send",
+	"GET /api/events":                   "send",
+	"PATCH /api/emails/:id":             "send",
+	"POST /api/emails/:id/cancel":       "send",
 	"GET /api/dead-letters":             "admin",
 	"POST /api/dead-letters/replay":     "admin",
 	"POST /api/dead-letters/:id/replay": "admin",
@@ -141,7 +144,7 @@ func TestEveryAPIRouteAnswersByTheKeyItIsGiven(t *testing.T) {
 	t.Run("a wrong method on a known /api path is 405 with Allow, as outside /api", func(t *testing.T) {
 		for _, tc := range []struct{ method, path, allow string }{
 			{http.MethodDelete, "/api/emails", "OPTIONS, GET, POST"},
-			{http.MethodPut, "/api/emails/0198a1b2-0000-7000-8000-000000000000", "OPTIONS, GET"},
+			{http.MethodPut, "/api/emails/0198a1b2-0000-7000-8000-000000000000", "OPTIONS, GET, PATCH"},
 			{http.MethodGet, "/api/dead-letters/letter-1/replay", "OPTIONS, POST"},
 			{http.MethodDelete, "/healthz", "OPTIONS, GET"},
 		} {

@@ -88,14 +88,15 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 // database has instanceID.
 func EmailsConfig(cfg *config.Config, instanceID string) emails.Config {
 	return emails.Config{
-		SendTopic:     cfg.Topics.Send,
-		EventsTopic:   cfg.Topics.Events,
-		DefaultFrom:   cfg.SMTP.From,
-		ConsumerGroup: EmailsConsumerGroup(instanceID),
-		InstanceID:    instanceID,
-		Quota:         emails.Quota{EmailsPerDay: cfg.Auth.QuotaEmailsPerDay, BytesPerDay: cfg.Auth.QuotaBytesPerDay},
-		Attachments:   emails.AttachmentLimits{MaxAttachments: cfg.Limits.MaxAttachments, MaxBytes: cfg.Limits.MaxAttachmentBytes},
-		Retention:     RetentionPolicy(cfg),
+		SendTopic:      cfg.Topics.Send,
+		EventsTopic:    cfg.Topics.Events,
+		LifecycleTopic: cfg.Topics.Lifecycle,
+		DefaultFrom:    cfg.SMTP.From,
+		ConsumerGroup:  EmailsConsumerGroup(instanceID),
+		InstanceID:     instanceID,
+		Quota:          emails.Quota{EmailsPerDay: cfg.Auth.QuotaEmailsPerDay, BytesPerDay: cfg.Auth.QuotaBytesPerDay},
+		Attachments:    emails.AttachmentLimits{MaxAttachments: cfg.Limits.MaxAttachments, MaxBytes: cfg.Limits.MaxAttachmentBytes},
+		Retention:      RetentionPolicy(cfg),
 	}
 }
 

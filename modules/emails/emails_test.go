@@ -680,8 +680,9 @@ func TestTheListRefusesAQueryParameterItDoesNotTakeNamingIt(t *testing.T) {
 	in.WaitForStatus(t, other, "sent", wait)
 
 	bad := []struct{ name, query, field, says string }{
-		{"a recipient filter, which the list does not have", "to=x", "to", "this route takes status, tag, limit, cursor"},
-		{"a search, which the list does not have", "q=hello&status=sent", "q", "unknown query parameter"},
+		{"a recipient filter by another name", "to=x", "to",
+			"this route takes status, tag, recipient, subject, created_after, created_before, limit, cursor, include_total"},
+		{"a free-text search, which the list does not have", "q=hello&status=sent", "q", "unknown query parameter"},
 		{"a filter misspelt", "tags=welcome", "tags", "unknown query parameter"},
 		{"a status given twice, of which only one would count", "status=sent&status=dead", "status", "given 2 times"},
 		{"a tag given twice", "tag=welcome&tag=vip", "tag", "given 2 times"},

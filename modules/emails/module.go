@@ -24,10 +24,13 @@ import (
 
 // Config is what the emails module needs to know.
 type Config struct {
-	SendTopic     string
-	EventsTopic   string
-	DefaultFrom   string
-	ConsumerGroup string
+	SendTopic   string
+	EventsTopic string
+	// LifecycleTopic is topics.lifecycle, where every lifecycle event of the
+	// module's emails is published (modules/emails/contract.Event).
+	LifecycleTopic string
+	DefaultFrom    string
+	ConsumerGroup  string
 	// InstanceID is this instance's id; every SendEmail the module accepts carries it
 	// as its OriginInstance, so that only this instance parks its dead letter. Empty,
 	// the commands carry no origin, and every instance parks their dead letters.
@@ -74,7 +77,7 @@ type Module struct {
 
 // New builds the module; reg, if not nil, gets its metrics.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) *Module {
-	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.InstanceID)
+	repo := adapters.NewRepository(db, box, cfg.SendTopic, cfg.LifecycleTopic, cfg.InstanceID)
 	accept := app.AcceptEmail{Repo: repo, DefaultFrom: cfg.DefaultFrom, Now: time.Now,
 		Quota:  domain.Quota{EmailsPerDay: cfg.Quota.EmailsPerDay, BytesPerDay: cfg.Quota.BytesPerDay},
 		Limits: domain.AttachmentLimits{MaxAttachments: cfg.Attachments.MaxAttachments, MaxBytes: cfg.Attachments.MaxBytes}}
@@ -86,6 +89,9 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 			AcceptBatch: app.AcceptBatch{Email: accept, Repo: repo},
 			Get:         app.GetEmail{Repo: repo},
 			List:        app.ListEmails{Repo: repo},
+			Events:      app.ListEvents{Repo: repo},
+			Cancel:      app.CancelEmail{Repo: repo, Now: time.Now},
+			Reschedule:  app.RescheduleEmail{Repo: repo, Now: time.Now},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 		log:    log.With("module", "emails"),

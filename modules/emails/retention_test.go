@@ -18,8 +18,8 @@ import (
 const day = 24 * time.Hour
 
 // TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse is the table of
-// what the emails module's retention deletes: sent emails past retention.emails and
-// dead ones past retention.dead_letters go, with their tags, recipients and
+// what the emails module's retention deletes: sent and cancelled emails past
+// retention.emails and dead ones past retention.dead_letters go, with their tags, recipients and
 // timeline; younger ones stay, and emails not final stay whatever their age.
 func TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -30,6 +30,8 @@ func TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse(t *testing.
 	}{
 		{"sent", 31 * day, true},
 		{"sent", 29 * day, false},
+		{"cancelled", 31 * day, true}, // final, kept as long as a sent one
+		{"cancelled", 29 * day, false},
 		{"dead", 31 * day, false}, // a dead email lives as long as its letter
 		{"dead", 91 * day, true},
 		{"queued", 400 * day, false},

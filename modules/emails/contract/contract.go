@@ -5,7 +5,10 @@
 // standard library.
 package contract
 
-import "time"
+import (
+	_ "embed" // EventSchemaV1
+	"time"
+)
 
 // SchemaVersion is the version of Event's JSON schema; a consumer reads it from the
 // event's "version" (and the message metadata SchemaVersionKey) and refuses versions
@@ -99,3 +102,10 @@ type EventData struct {
 	// Metadata is the email's metadata, {} for none.
 	Metadata map[string]string `json:"metadata"`
 }
+
+// EventSchemaV1 is the JSON Schema (draft 2020-12) of an Event of version 1, the
+// one published for other services: what they validate topics.lifecycle's messages
+// and the webhooks' bodies against. Its file sits beside this one.
+//
+//go:embed event.v1.schema.json
+var EventSchemaV1 []byte

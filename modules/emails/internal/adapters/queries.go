@@ -32,11 +32,15 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
 	// Oldest first by time, not by insertion: events come by different paths (the
 	// relay records "published" at once, a replay's "replayed" arrives later over
 	// the events topic), so rows are not always inserted in the order they happened.
-	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail FROM emails_events WHERE email_id = ? ORDER BY at, id`, id)
+	events, err := sqlite.Query(ctx, r.db, scanEvent, `SELECT type, at, detail, recipient FROM emails_events WHERE email_id = ? ORDER BY at, id`, id)
 	if err != nil {
 		return e, apperr.Unavailable("cannot read the email's events", err)
 	}
-	e.Events = append([]domain.Event{acceptedEvent(e)}, events...)
+	if len(events) == 0 || events[0].Type != domain.EventAccepted {
+		// Emails accepted before "accepted" was stored: it is their created_at.
+		events = append([]domain.Event{{Type: domain.EventAccepted, At: e.CreatedAt, Detail: acceptedDetail(e)}}, events...)
+	}
+	e.Events = events
 	if e.Recipients, err = recipientsOf(ctx, r.db.Read, id); err != nil {
 		return e, apperr.Unavailable("cannot read the email's recipients", err)
 	}
@@ -75,46 +79,88 @@ func recipientsOf(ctx context.Context, q querier, emailID string) ([]domain.Reci
 	return out, nil
 }
 
+// scanEvent reads a timeline entry; a per-recipient one shows its address first
+// ("b@example.com: 451 4.7.1 try later"), as entries did before the address had a
+// column of its own.
 func scanEvent(s sqlite.Scanner) (domain.Event, error) {
 	var ev domain.Event
 	var at int64
-	err := s.Scan(&ev.Type, &at, &ev.Detail)
+	var recipient string
+	err := s.Scan(&ev.Type, &at, &ev.Detail, &recipient)
 	ev.At = time.UnixMilli(at).UTC()
+	if recipient != "" {
+		ev.Detail = recipient + ": " + ev.Detail
+	}
 	return ev, err
 }
 
 // List implements app.Repository.
 func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email, error) {
-	var where []string
-	var args []any
-	from := "emails_emails e"
-	if f.Tag != "" {
-		from += " JOIN emails_tags t ON t.email_id = e.id AND t.tag = ?"
-		args = append(args, f.Tag)
-	}
-	if f.APIKeyID != "" {
-		where = append(where, "e.api_key_id = ?")
-		args = append(args, f.APIKeyID)
-	}
-	if f.Status != "" {
-		where = append(where, "e.status = ?")
-		args = append(args, string(f.Status))
-	}
+	conds, args := listConditions(f)
 	if f.Cursor != "" {
-		where = append(where, "e.id < ?")
+		conds = append(conds, "e.id < ?")
 		args = append(args, f.Cursor)
 	}
-	q := `SELECT ` + emailColumns + ` FROM ` + from
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY e.id DESC LIMIT ?"
-	args = append(args, f.Limit)
-	out, err := sqlite.Query(ctx, r.db, scanEmail, q, args...)
+	out, err := sqlite.Query(ctx, r.db, scanEmail,
+		`SELECT `+emailColumns+` FROM emails_emails e`+where(conds)+` ORDER BY e.id DESC LIMIT ?`, append(args, f.Limit)...)
 	if err != nil {
 		return nil, apperr.Unavailable("cannot list emails", err)
 	}
 	return out, nil
+}
+
+// Count implements app.Repository.
+func (r *Repository) Count(ctx context.Context, f app.ListFilter) (int, error) {
+	conds, args := listConditions(f)
+	var n int
+	if err := r.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM emails_emails e`+where(conds), args...).Scan(&n); err != nil {
+		return 0, apperr.Unavailable("cannot count emails", err)
+	}
+	return n, nil
+}
+
+// listConditions turns the list's filters into SQL conditions on emails_emails e,
+// one each, with their arguments in order; the cursor and the limit are the page's
+// business, not the filter's, so the page and the count share these.
+func listConditions(f app.ListFilter) (conds []string, args []any) {
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.APIKeyID != "" {
+		add("e.api_key_id = ?", f.APIKeyID)
+	}
+	if f.Status != "" {
+		add("e.status = ?", string(f.Status))
+	}
+	if f.Tag != "" {
+		add("e.id IN (SELECT email_id FROM emails_tags WHERE tag = ?)", f.Tag)
+	}
+	if f.Recipient != "" {
+		add("e.id IN (SELECT email_id FROM emails_recipients WHERE address = ?)", f.Recipient)
+	}
+	if f.Subject != "" {
+		add(`e.subject LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(f.Subject)+"%")
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("e.created_at >= ?", f.CreatedAfter.UnixMilli())
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("e.created_at < ?", f.CreatedBefore.UnixMilli())
+	}
+	return conds, args
+}
+
+// likeEscaper escapes LIKE's wildcards (and its escape character), so that a
+// subject searched for matches as written.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// where is the WHERE clause of conds, all of which must hold; "" for none.
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // CountByStatus counts emails per status, for metrics.
@@ -166,13 +212,4 @@ func scanEmail(s sqlite.Scanner) (domain.Email, error) {
 	e.SentAt = sqlite.TimeOrNil(sent)
 	e.SendAt = sqlite.TimeOrNil(sendAt)
 	return e, nil
-}
-
-// acceptedEvent is the first entry of every timeline, derived from the email itself.
-func acceptedEvent(e domain.Email) domain.Event {
-	detail := "queued"
-	if e.SendAt != nil {
-		detail = "scheduled for " + e.SendAt.Format(time.RFC3339)
-	}
-	return domain.Event{Type: domain.EventAccepted, At: e.CreatedAt, Detail: detail}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
@@ -27,18 +28,21 @@ const IdempotencyWindow = 24 * time.Hour
 // Repository stores emails in the emails_* tables and queues their SendEmail
 // message in the outbox in the same transaction.
 type Repository struct {
-	db         *sqlite.DB
-	box        *outbox.Outbox
-	sendTopic  string
-	instanceID string
-	now        func() time.Time
-	quota      *quotaBook
+	db             *sqlite.DB
+	box            *outbox.Outbox
+	sendTopic      string
+	lifecycleTopic string
+	instanceID     string
+	now            func() time.Time
+	quota          *quotaBook
 }
 
-// NewRepository returns a repository on db, queueing SendEmail commands in box,
-// each with instanceID as its origin.
-func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic, instanceID string) *Repository {
-	return &Repository{db: db, box: box, sendTopic: sendTopic, instanceID: instanceID, now: time.Now, quota: newQuotaBook(db)}
+// NewRepository returns a repository on db, queueing SendEmail commands on
+// sendTopic in box, each with instanceID as its origin, and each lifecycle event on
+// lifecycleTopic.
+func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic, lifecycleTopic, instanceID string) *Repository {
+	return &Repository{db: db, box: box, sendTopic: sendTopic, lifecycleTopic: lifecycleTopic, instanceID: instanceID,
+		now: time.Now, quota: newQuotaBook(db)}
 }
 
 // Accept implements app.Repository. Concurrent requests share one commit (the
@@ -174,7 +178,22 @@ func (r *Repository) insertEmail(ctx context.Context, tx *sql.Tx, ne app.NewEmai
 	if err := r.box.Add(ctx, tx, r.sendTopic, row.msg, at); err != nil {
 		return app.Accepted{}, err
 	}
+	// After the SendEmail row: the relay publishes a key's rows in order, and the
+	// email should not wait for its own events.
+	if _, err := r.addEntries(ctx, tx, acceptedChange(e), emailFacts{tags: e.Tags, metadata: e.Metadata, correlationID: e.CorrelationID}); err != nil {
+		return app.Accepted{}, err
+	}
 	return app.Accepted{ID: e.ID, Status: e.Status}, nil
+}
+
+// acceptedChange is the timeline of a new email: accepted, and scheduled when it
+// waits for its send_at.
+func acceptedChange(e domain.Email) app.Change {
+	ch := app.Change{EmailID: e.ID, At: e.CreatedAt, Entries: []app.Entry{{Type: domain.EventAccepted, Detail: acceptedDetail(e)}}}
+	if e.SendAt != nil {
+		ch.Entries = append(ch.Entries, app.Entry{Type: domain.EventScheduled, Detail: domain.ScheduledDetail(*e.SendAt)})
+	}
+	return ch
 }
 
 // Apply implements app.Repository.
@@ -186,7 +205,7 @@ func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult,
 	var res app.ApplyResult
 	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = applyChange(ctx, tx, ch)
+		res, err = r.applyChange(ctx, tx, ch)
 		return err
 	})
 	if err != nil {
@@ -197,19 +216,25 @@ func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult,
 
 // applyChange records ch in tx. An email this database does not hold (another
 // instance's, or a bogus id) is app.UnknownEmail, not an error: nothing is written.
-func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResult, error) {
+func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResult, error) {
 	var (
 		status        string
 		inDeadLetters bool
+		tags, meta    string
+		facts         emailFacts
 	)
-	err := tx.QueryRowContext(ctx, `SELECT status, dead_lettered FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status, &inDeadLetters)
+	err := tx.QueryRowContext(ctx, `SELECT status, dead_lettered, tags, metadata, correlation_id FROM emails_emails WHERE id = ?`,
+		ch.EmailID).Scan(&status, &inDeadLetters, &tags, &meta, &facts.correlationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return app.UnknownEmail, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read status: %w", err)
 	}
-	if fresh, err := addEntries(ctx, tx, ch); err != nil || !fresh {
+	if err := facts.decode(tags, meta); err != nil {
+		return 0, fmt.Errorf("email %s: %w", ch.EmailID, err)
+	}
+	if fresh, err := r.addEntries(ctx, tx, ch, facts); err != nil || !fresh {
 		return app.AppliedBefore, err
 	}
 	if err := updateRecipients(ctx, tx, ch); err != nil {
@@ -223,8 +248,15 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResul
 	if ch.Published && current == domain.StatusScheduled {
 		current = domain.StatusQueued
 	}
+	if ch.Cancelled {
+		current = domain.StatusCancelled
+	}
 	inDeadLetters = (inDeadLetters || ch.DeadLettered) && !ch.Replay
-	if err := updateEmail(ctx, tx, ch, domain.StatusOf(current, recipients, inDeadLetters), domain.OutcomeOf(recipients)); err != nil {
+	next := domain.StatusOf(current, recipients, inDeadLetters)
+	if current == domain.StatusCancelled {
+		next = current // final: nothing brings a cancelled email back
+	}
+	if err := updateEmail(ctx, tx, ch, next, domain.OutcomeOf(recipients)); err != nil {
 		return 0, err
 	}
 	return app.Applied, nil
@@ -232,21 +264,41 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResul
 
 // addEntries adds ch's timeline entries, each with a source id of its own made from
 // ch.SourceID; it reports false when the first was there already: ch was applied.
-func addEntries(ctx context.Context, tx *sql.Tx, ch app.Change) (bool, error) {
+// An entry that is a lifecycle event gets its event id and goes to topics.lifecycle
+// in the same transaction (publishLifecycle), so no change is committed without its
+// event, nor an event published for a change that rolled back.
+func (r *Repository) addEntries(ctx context.Context, tx *sql.Tx, ch app.Change, facts emailFacts) (bool, error) {
 	for i, en := range ch.Entries {
 		source := ch.SourceID
 		if i > 0 && source != "" {
 			source = fmt.Sprintf("%s#%d", ch.SourceID, i)
 		}
+		var eventID string
+		if _, ok := domain.LifecycleType(en.Type); ok {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return false, fmt.Errorf("event id: %w", err)
+			}
+			eventID = id.String()
+		}
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO emails_events (email_id, type, at, detail, source_id) VALUES (?, ?, ?, ?, ?)
+			`INSERT INTO emails_events (email_id, type, at, detail, source_id, event_id, recipient) VALUES (?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (source_id) DO NOTHING`,
-			ch.EmailID, en.Type, ch.At.UnixMilli(), en.Detail, nullable(source))
+			ch.EmailID, en.Type, ch.At.UnixMilli(), en.Detail, nullable(source), nullable(eventID), en.Recipient)
 		if err != nil {
 			return false, fmt.Errorf("insert event: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 && i == 0 {
-			return false, nil
+		if n, _ := res.RowsAffected(); n == 0 {
+			if i == 0 {
+				return false, nil
+			}
+			continue
+		}
+		if eventID != "" {
+			ev := lifecycleEvent(eventID, ch.EmailID, en, ch.At, facts)
+			if err := r.publishLifecycle(ctx, tx, ev, facts.correlationID); err != nil {
+				return false, err
+			}
 		}
 	}
 	return true, nil
@@ -308,6 +360,10 @@ func updateEmail(ctx context.Context, tx *sql.Tx, ch app.Change, status domain.S
 	} else if status != domain.StatusRetrying {
 		sets = append(sets, "next_attempt_at = NULL")
 	}
+	if ch.SendAt != nil {
+		sets = append(sets, "send_at = ?")
+		args = append(args, ch.SendAt.UnixMilli())
+	}
 	if status == domain.StatusSent {
 		sets = append(sets, "sent_at = COALESCE(sent_at, ?)")
 		args = append(args, ch.At.UnixMilli())
@@ -330,7 +386,7 @@ func (r *Repository) RecordPublished(ctx context.Context, tx *sql.Tx, topic stri
 		ch := app.Change{EmailID: m.Metadata.Get(broker.PartitionKeyKey), SourceID: "published/" + m.UUID,
 			At: at, Entries: []app.Entry{{Type: domain.EventPublished, Detail: "to " + topic}}, Published: true}
 		// The relay publishes only this database's rows, so the email is here.
-		if _, err := applyChange(ctx, tx, ch); err != nil {
+		if _, err := r.applyChange(ctx, tx, ch); err != nil {
 			return err
 		}
 	}

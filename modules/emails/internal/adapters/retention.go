@@ -12,20 +12,24 @@ import (
 
 // Periods says how long the emails module keeps finished mail; 0 keeps it for ever.
 type Periods struct {
-	// Sent is how long after its last change an email sent is kept.
+	// Sent is how long after its last change an email sent, or cancelled, is kept.
 	Sent time.Duration
 	// Dead is how long after its last change a dead email is kept: as long as its
 	// parked letter (retention.dead_letters), so a replay finds the email.
 	Dead time.Duration
 }
 
-// DeleteFinishedEmails deletes at most limit emails that are final (sent, or dead
-// with no replay since) and unchanged for their period at now, with their tags,
-// recipients and timeline, in one transaction, and returns how many. Emails not
-// final are never deleted, whatever their age.
+// DeleteFinishedEmails deletes at most limit emails that are final (sent,
+// cancelled, or dead with no replay since) and unchanged for their period at now,
+// with their tags, recipients and timeline, in one transaction, and returns how
+// many. Emails not final are never deleted, whatever their age. A cancelled email
+// keeps its place in its key's daily quota (see app.CancelEmail), and its deletion
+// gives back exactly what a sent one's does: nothing while the quota book holds
+// the day in memory.
 func (r *Repository) DeleteFinishedEmails(ctx context.Context, p Periods, now time.Time, limit int) (int, error) {
 	where, args, ok := retention.Older(now,
-		retention.Age{Where: "status = ?", Args: []any{string(domain.StatusSent)}, Column: "updated_at", Period: p.Sent},
+		retention.Age{Where: "status IN (?, ?)", Args: []any{string(domain.StatusSent), string(domain.StatusCancelled)},
+			Column: "updated_at", Period: p.Sent},
 		retention.Age{Where: "status = ?", Args: []any{string(domain.StatusDead)}, Column: "updated_at", Period: p.Dead})
 	if !ok {
 		return 0, nil

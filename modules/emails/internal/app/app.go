@@ -1,5 +1,6 @@
-// Package app holds the emails module's use cases: accept an email, read it, list
-// them, and apply the events other modules publish about it.
+// Package app holds the emails module's use cases: accept an email, read it, search
+// the list, cancel or reschedule a scheduled one, and apply the events other
+// modules publish about it.
 package app
 
 import (
@@ -36,18 +37,45 @@ type NewEmail struct {
 	Quota domain.Quota
 }
 
-// ListFilter selects emails for the list endpoint.
+// ListFilter selects emails for the list endpoint. Every filter set must hold; an
+// empty one keeps all.
 type ListFilter struct {
-	// Status keeps only emails in that status; "" keeps all.
+	// Status keeps only emails in that status.
 	Status domain.Status
-	// Tag keeps only emails carrying that tag; "" keeps all.
+	// Tag keeps only emails carrying that tag.
 	Tag string
+	// Recipient keeps only emails with that address among their to, cc and bcc
+	// recipients, compared as they are stored: bare, the domain lower-cased (the
+	// local part as written). Emails accepted before recipients were stored one by
+	// one are not found by it.
+	Recipient string
+	// Subject keeps only emails whose subject contains it, ASCII letters matched
+	// in either case (at most MaxSubjectFilter characters).
+	Subject string
+	// CreatedAfter and CreatedBefore keep only emails created at or after the one
+	// and strictly before the other (a half-open range, so that consecutive ranges
+	// neither overlap nor leave a gap); zero leaves that side open.
+	CreatedAfter, CreatedBefore time.Time
 	// Limit is the page size, 1 to MaxPageSize; 0 means the default.
 	Limit int
 	// Cursor is the id of the last email of the previous page.
 	Cursor string
+	// IncludeTotal asks for the number of all the emails that match, whatever the
+	// cursor.
+	IncludeTotal bool
 	// APIKeyID, when set, keeps only the emails that key sent.
 	APIKeyID string
+}
+
+// Page is one page of the list.
+type Page struct {
+	// Items are the page's emails, newest first.
+	Items []domain.Email
+	// NextCursor is the cursor of the next page, "" on the last.
+	NextCursor string
+	// Total is the number of emails matching the filter, ignoring the cursor; nil
+	// unless asked for (ListFilter.IncludeTotal).
+	Total *int
 }
 
 // Repository stores emails. Declared here, where it is used; the SQLite adapter
@@ -63,10 +91,31 @@ type Repository interface {
 	// List returns up to f.Limit emails matching f, newest first and older than
 	// f.Cursor when set, without their timelines.
 	List(ctx context.Context, f ListFilter) ([]domain.Email, error)
+	// Count returns how many emails match f, ignoring its cursor and limit.
+	Count(ctx context.Context, f ListFilter) (int, error)
 	// Apply records an event on an email's timeline and moves its status; sourceID
 	// makes it idempotent. It says which of the three things it did.
 	Apply(ctx context.Context, ch Change) (ApplyResult, error)
+	// Events returns up to f.Limit lifecycle events matching f, in the order they
+	// were recorded, after f.After.
+	Events(ctx context.Context, f EventFilter) ([]FeedItem, error)
+	// ChangeSchedule applies ch, a cancel (ch.Cancelled) or a reschedule
+	// (ch.SendAt), to a scheduled email, in one transaction: it checks that the
+	// email is scheduled, withdraws or moves its SendEmail in the outbox, and
+	// records ch, provided the SendEmail falls due later than SendingMargin from
+	// now (checked inside the transaction). It returns the status it found and
+	// whether it changed the email; it writes nothing when it did not. An unknown
+	// id is an apperr not_found.
+	ChangeSchedule(ctx context.Context, ch Change) (domain.Status, bool, error)
 }
+
+// SendingMargin is how long before its send_at a scheduled email can still be
+// cancelled or moved. The outbox relay reads a row once it is due and deletes it
+// only after publishing it, so a row it has read cannot be called back. A row due
+// later than the end of the transaction that takes it back was never read: the
+// check runs inside that transaction, and a second is far longer than one takes,
+// even waiting behind the database's group commit.
+const SendingMargin = time.Second
 
 // ApplyResult is what Repository.Apply did with a change. The handler needs to know
 // an unknown email from an applied change: with several instances on one Kafka
@@ -105,6 +154,12 @@ type Change struct {
 	Replay bool
 	// Published moves a scheduled email to queued: its SendEmail left the outbox.
 	Published bool
+	// Cancelled moves a scheduled email to cancelled, which is final: no later
+	// change (its SendEmail's "published", should it have left after all) moves
+	// it again.
+	Cancelled bool
+	// SendAt, when set, is a scheduled email's new send_at (a reschedule).
+	SendAt *time.Time
 	// DeadLettered says the email's letter is parked in the dead letters (until a
 	// replay): only then is an email nobody got "dead".
 	DeadLettered bool
@@ -116,10 +171,14 @@ type Change struct {
 	NextAttemptAt *time.Time
 }
 
-// Entry is one timeline entry a change adds.
+// Entry is one timeline entry a change adds. An entry of a type a client hears of
+// (domain.LifecycleType) is also a lifecycle event: it gets an event id and is
+// published on topics.lifecycle with the change.
 type Entry struct {
 	// Type is the timeline event type (domain.Event*).
 	Type string
-	// Detail is the entry's text, e.g. "b@example.com: 451 4.7.1 try later".
+	// Detail is the entry's text, e.g. "451 4.7.1 try later".
 	Detail string
+	// Recipient is the address a per-recipient entry is about; "" for the others.
+	Recipient string
 }

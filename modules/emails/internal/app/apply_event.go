@@ -65,7 +65,7 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 			return Change{}, false, err
 		}
 		detail := fmt.Sprintf("after %s: %s", plural(e.Attempts, "attempt"), e.Reason)
-		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventDeadLettered, detail}},
+		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{Type: domain.EventDeadLettered, Detail: detail}},
 			LastError: &e.Reason, DeadLettered: true}, true, nil
 	case dlt.EventEmailReplayed:
 		var e dlt.EmailReplayed
@@ -76,14 +76,14 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 		if len(e.Recipients) > 0 {
 			detail += " to " + strings.Join(e.Recipients, ", ")
 		}
-		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventReplayed, detail}},
+		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{Type: domain.EventReplayed, Detail: detail}},
 			Replay: true, Replayed: e.Recipients}, true, nil
 	case dlt.EventEmailDiscarded:
 		var e dlt.EmailDiscarded
 		if err := decode(&e); err != nil {
 			return Change{}, false, err
 		}
-		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{domain.EventDiscarded, "discarded by an operator"}}}, true, nil
+		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{Type: domain.EventDiscarded, Detail: "discarded by an operator"}}}, true, nil
 	}
 	return Change{}, false, nil
 }
@@ -93,13 +93,13 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 func attemptedChange(e delivery.EmailAttempted) Change {
 	ch := Change{EmailID: e.EmailID, At: e.At, Attempts: &e.Attempt}
 	if e.Error != "" {
-		ch.Entries = append(ch.Entries, Entry{domain.EventAttemptFailed, fmt.Sprintf("attempt %d: %s", e.Attempt, e.Error)})
+		ch.Entries = append(ch.Entries, Entry{Type: domain.EventAttemptFailed, Detail: fmt.Sprintf("attempt %d: %s", e.Attempt, e.Error)})
 	}
 	lastError := ""
 	for _, r := range e.Recipients {
 		ch.Recipients = append(ch.Recipients, domain.Recipient{Address: r.Address, Type: r.Type, Status: r.Status,
 			Attempts: r.Attempts, Detail: r.Detail, UpdatedAt: e.At})
-		ch.Entries = append(ch.Entries, Entry{recipientEntry[r.Status], r.Address + ": " + r.Detail})
+		ch.Entries = append(ch.Entries, Entry{Type: recipientEntry[r.Status], Detail: r.Detail, Recipient: r.Address})
 		if r.Status != delivery.RecipientDelivered && lastError == "" {
 			lastError = r.Address + ": " + r.Detail
 		}
@@ -110,11 +110,11 @@ func attemptedChange(e delivery.EmailAttempted) Change {
 		if e.NextAttemptAt != nil {
 			next := *e.NextAttemptAt
 			ch.NextAttemptAt = &next
-			ch.Entries = append(ch.Entries, Entry{domain.EventRetryScheduled,
-				fmt.Sprintf("attempt %d at %s", e.Attempt+1, next.UTC().Format("2006-01-02T15:04:05.000Z07:00"))})
+			ch.Entries = append(ch.Entries, Entry{Type: domain.EventRetryScheduled,
+				Detail: fmt.Sprintf("attempt %d at %s", e.Attempt+1, next.UTC().Format("2006-01-02T15:04:05.000Z07:00"))})
 		}
 	case delivery.StatusSent:
-		ch.Entries = append(ch.Entries, Entry{domain.EventSent, sentDetail(e.Recipients)})
+		ch.Entries = append(ch.Entries, Entry{Type: domain.EventSent, Detail: sentDetail(e.Recipients)})
 	}
 	return ch
 }

@@ -30,10 +30,13 @@ const (
 	// StatusDead is an email whose recipients are all final with none delivered; it
 	// is in the dead letters, and only a replay brings it back.
 	StatusDead Status = "dead"
+	// StatusCancelled is a scheduled email a client cancelled before its send_at:
+	// its SendEmail was taken out of the outbox, so it is never sent. Final.
+	StatusCancelled Status = "cancelled"
 )
 
 // Statuses lists every status, for validation and metrics.
-var Statuses = []Status{StatusScheduled, StatusQueued, StatusRetrying, StatusSent, StatusDead}
+var Statuses = []Status{StatusScheduled, StatusQueued, StatusRetrying, StatusSent, StatusDead, StatusCancelled}
 
 // Recipient statuses: delivery decides them, and its contract names them.
 const (

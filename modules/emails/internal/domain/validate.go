@@ -190,19 +190,31 @@ func Validate(d Draft, defaultFrom string, now time.Time) (Valid, error) {
 	}
 	v.Metadata = d.Metadata
 	if d.SendAt != "" {
-		t, err := ParseSendAt(d.SendAt)
-		if err != nil {
-			return v, apperr.Invalid("send_at", "not an RFC 3339 time such as 2026-12-01T09:00:00Z")
-		}
-		if t.Sub(now) > MaxScheduleAhead {
-			return v, apperr.Invalid("send_at", "more than a year ahead")
-		}
-		if t.After(now) {
-			t = t.UTC()
-			v.SendAt = &t
+		var err error
+		if v.SendAt, err = ScheduleAt(d.SendAt, now); err != nil {
+			return v, err
 		}
 	}
 	return v, nil
+}
+
+// ScheduleAt reads a send_at at now, by the one rule of how far ahead an email may
+// wait, for acceptance and reschedule alike: an RFC 3339 time at most
+// MaxScheduleAhead ahead, or an apperr naming send_at. It returns the time in UTC
+// when it lies ahead, and nil when it is now or past (at acceptance: send at once).
+func ScheduleAt(s string, now time.Time) (*time.Time, error) {
+	t, err := ParseSendAt(s)
+	if err != nil {
+		return nil, apperr.Invalid("send_at", "not an RFC 3339 time such as 2026-12-01T09:00:00Z")
+	}
+	if t.Sub(now) > MaxScheduleAhead {
+		return nil, apperr.Invalid("send_at", "more than a year ahead")
+	}
+	if !t.After(now) {
+		return nil, nil
+	}
+	t = t.UTC()
+	return &t, nil
 }
 
 func parseList(field string, in []string) ([]string, error) {

@@ -21,6 +21,10 @@ type HTTP struct {
 	AcceptBatch app.AcceptBatch
 	Get         app.GetEmail
 	List        app.ListEmails
+	Events      app.ListEvents
+	// Cancel and Reschedule change a scheduled email's mind.
+	Cancel     app.CancelEmail
+	Reschedule app.RescheduleEmail
 }
 
 // Register adds the routes to g (the /api group).
@@ -29,6 +33,9 @@ func (h HTTP) Register(g *echo.Group) {
 	g.POST("/emails/batch", h.postBatch)
 	g.GET("/emails", h.listEmails)
 	g.GET("/emails/:id", h.getEmail)
+	g.GET("/events", h.listEvents)
+	g.PATCH("/emails/:id", h.patchEmail)
+	g.POST("/emails/:id/cancel", h.cancelEmail)
 }
 
 // sendRequest is the body of POST /api/emails.
@@ -246,6 +253,12 @@ func (h HTTP) getEmail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, toDetail(e))
+}
+
+// toDetail is e as GET /api/emails/{id} shows it, and as cancel and reschedule
+// answer with it.
+func toDetail(e domain.Email) detailResponse {
 	r := detailResponse{emailResponse: toResponse(e)}
 	r.Recipients = r.emailResponse.Recipients
 	if r.Recipients == nil {
@@ -255,39 +268,106 @@ func (h HTTP) getEmail(c echo.Context) error {
 	for i, a := range e.Attachments {
 		r.Attachments[i] = attachmentResponse{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, ContentID: a.ContentID}
 	}
-	return c.JSON(http.StatusOK, r)
+	return r
+}
+
+func (h HTTP) cancelEmail(c echo.Context) error {
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	e, err := h.Cancel.Handle(c.Request().Context(), c.Param("id"), by)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDetail(e))
+}
+
+// patchRequest is the body of PATCH /api/emails/{id}: what of a scheduled email
+// can change, its send_at.
+type patchRequest struct {
+	SendAt string `json:"send_at"`
+}
+
+func (h HTTP) patchEmail(c echo.Context) error {
+	by, err := auth.Require(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var req patchRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	e, err := h.Reschedule.Handle(c.Request().Context(), c.Param("id"), req.SendAt, by)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDetail(e))
 }
 
 type listResponse struct {
 	Items      []emailResponse `json:"items"`
 	NextCursor string          `json:"next_cursor"`
+	Total      *int            `json:"total,omitempty"`
 }
 
+// listParams are the query parameters GET /api/emails takes.
+var listParams = []string{"status", "tag", "recipient", "subject", "created_after", "created_before",
+	"limit", "cursor", "include_total"}
+
 func (h HTTP) listEmails(c echo.Context) error {
-	if err := httpserver.KnownQuery(c, "status", "tag", "limit", "cursor"); err != nil {
+	if err := httpserver.KnownQuery(c, listParams...); err != nil {
 		return err
 	}
-	f := app.ListFilter{Status: domain.Status(c.QueryParam("status")), Tag: c.QueryParam("tag"), Cursor: c.QueryParam("cursor")}
-	if f.Cursor != "" && !validCursor(f.Cursor) {
-		return apperr.Invalid("cursor", "not a cursor from next_cursor (an email id)")
-	}
-	var err error
-	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPageSize); err != nil {
+	f, err := listFilter(c)
+	if err != nil {
 		return err
 	}
 	by, err := auth.Require(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	items, next, err := h.List.Handle(c.Request().Context(), f, by)
+	page, err := h.List.Handle(c.Request().Context(), f, by)
 	if err != nil {
 		return err
 	}
-	out := listResponse{Items: make([]emailResponse, 0, len(items)), NextCursor: next}
-	for _, e := range items {
+	out := listResponse{Items: make([]emailResponse, 0, len(page.Items)), NextCursor: page.NextCursor, Total: page.Total}
+	for _, e := range page.Items {
 		out.Items = append(out.Items, toResponse(e))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// listFilter reads the list's query parameters; the use case checks what they
+// mean.
+func listFilter(c echo.Context) (app.ListFilter, error) {
+	f := app.ListFilter{Status: domain.Status(c.QueryParam("status")), Tag: c.QueryParam("tag"),
+		Recipient: c.QueryParam("recipient"), Subject: c.QueryParam("subject"), Cursor: c.QueryParam("cursor")}
+	if f.Cursor != "" && !validCursor(f.Cursor) {
+		return f, apperr.Invalid("cursor", "not a cursor from next_cursor (an email id)")
+	}
+	var err error
+	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPageSize); err != nil {
+		return f, err
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}} {
+		if v := c.QueryParam(p.name); v != "" {
+			if *p.dst, err = time.Parse(time.RFC3339, v); err != nil {
+				return f, apperr.Invalid(p.name, "not an RFC 3339 time such as 2026-12-01T09:00:00Z")
+			}
+		}
+	}
+	switch c.QueryParam("include_total") {
+	case "", "false":
+	case "true":
+		f.IncludeTotal = true
+	default:
+		return f, apperr.Invalid("include_total", "must be true or false")
+	}
+	return f, nil
 }
 
 // validCursor reports whether s can be a next_cursor of the list: an email id, which

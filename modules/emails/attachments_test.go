@@ -279,3 +279,28 @@ func manyHeaders(n int) map[string]string {
 	}
 	return out
 }
+
+// TestAnEmailWithAttachmentsAtTheDefaultLimitIsAcceptedAndRendered: the default
+// http.max_body_bytes holds an email with limits.max_attachment_bytes of
+// attachments (10 MiB, about 14 MB of base64), which is stored, rendered and sent
+// (the capture transport); one byte more is a 400 naming the limit, not a 413.
+func TestAnEmailWithAttachmentsAtTheDefaultLimitIsAcceptedAndRendered(t *testing.T) {
+	t.Parallel()
+	cfg := apptest.Config(t)
+	in := apptest.Start(t, cfg)
+	limit := cfg.Limits.MaxAttachmentBytes
+	file := func(n int64) map[string]any {
+		return map[string]any{"filename": "big.bin", "content": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xA5}, int(n)))}
+	}
+	text := strings.Repeat("lorem ipsum ", 80_000) // with the attachment, most of the body limit
+	id := in.Send(t, body(map[string]any{"text": text, "attachments": []map[string]any{file(limit)}}))
+	in.WaitForStatus(t, id, "sent", 2*wait)
+	r := in.Do(t, http.MethodGet, "/api/emails/"+id+"/raw", nil)
+	if r.Status != http.StatusOK || len(r.Body) < int(limit) {
+		t.Fatalf("GET raw: %d, %d bytes for an email with %d bytes of attachments", r.Status, len(r.Body), limit)
+	}
+	over := in.Do(t, http.MethodPost, "/api/emails", body(map[string]any{"attachments": []map[string]any{file(limit + 1)}}))
+	if b := decodeError(t, over); over.Status != http.StatusBadRequest || field(b) != "attachments" || !strings.Contains(b.Error.Message, "limits.max_attachment_bytes") {
+		t.Errorf("one byte over limits.max_attachment_bytes: %d %s, want 400 naming attachments and the limit", over.Status, over.Body)
+	}
+}

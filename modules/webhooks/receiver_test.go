@@ -237,7 +237,7 @@ type events struct {
 
 // newEvents opens the app's database a second time (as the CLI does beside a
 // running server) to write outbox rows; the relay polls them.
-func newEvents(t *testing.T, in *apptest.Instance) *events {
+func newEvents(t testing.TB, in *apptest.Instance) *events {
 	t.Helper()
 	db, err := sqlite.OpenExisting(in.Config.DB.Path)
 	if err != nil {
@@ -257,7 +257,7 @@ func event(typ, email string) contract.Event {
 
 // publish commits evs to the outbox in one transaction and returns each one's
 // JSON, as the receiver must get it.
-func (e *events) publish(t *testing.T, evs ...contract.Event) map[string][]byte {
+func (e *events) publish(t testing.TB, evs ...contract.Event) map[string][]byte {
 	t.Helper()
 	payloads := map[string][]byte{}
 	err := e.db.Tx(context.Background(), func(tx *sql.Tx) error {

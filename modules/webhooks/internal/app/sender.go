@@ -183,7 +183,7 @@ func (s *Sender) startDue(ctx context.Context) (int, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.release(d.Delivery)
+			defer s.forget(d.Delivery)
 			s.try(ctx, d)
 		}()
 	}
@@ -208,12 +208,18 @@ func (s *Sender) snapshot() (int, []string, []int64) {
 	return s.cfg.Concurrency - s.running, eps, ds
 }
 
-// claim reserves a slot for d if one is free, its endpoint below its limit and d
-// not in flight already.
+// maxRecording is how many tries, per Concurrency slot, may have their answer and
+// wait for its record: a slot is free again once its POST is answered, so that
+// the database's commit does not hold the endpoint's share of POSTs.
+const maxRecording = 4
+
+// claim reserves a slot for d if one is free, its endpoint below its limit, d not
+// in flight already and not too many answered tries wait for their record.
 func (s *Sender) claim(d domain.Delivery) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running >= s.cfg.Concurrency || s.busy[d.EndpointID] >= s.cfg.PerEndpoint || s.inFlight[d.ID] {
+	if s.running >= s.cfg.Concurrency || s.busy[d.EndpointID] >= s.cfg.PerEndpoint || s.inFlight[d.ID] ||
+		len(s.inFlight) >= s.cfg.Concurrency*(1+maxRecording) {
 		return false
 	}
 	s.running++
@@ -222,22 +228,31 @@ func (s *Sender) claim(d domain.Delivery) bool {
 	return true
 }
 
-// release frees d's slot and wakes the loop, which may start the next try.
-func (s *Sender) release(d domain.Delivery) {
+// releaseSlot frees d's POST slot and wakes the loop, which may start the next
+// try; d itself stays in flight until forget.
+func (s *Sender) releaseSlot(d domain.Delivery) {
 	s.mu.Lock()
 	s.running--
 	if s.busy[d.EndpointID]--; s.busy[d.EndpointID] <= 0 {
 		delete(s.busy, d.EndpointID)
 	}
+	s.mu.Unlock()
+	s.Wake()
+}
+
+// forget ends d's try once its result is recorded (or given up on).
+func (s *Sender) forget(d domain.Delivery) {
+	s.mu.Lock()
 	delete(s.inFlight, d.ID)
 	s.mu.Unlock()
 	s.Wake()
 }
 
-// try POSTs d once and records the result.
+// try POSTs d once, frees its slot and records the result.
 func (s *Sender) try(ctx context.Context, d Due) {
 	at := s.now().UTC()
 	ans := s.poster.Post(ctx, Request{URL: d.URL, Secret: d.Secret, MessageID: d.Delivery.EventID, Timestamp: at, Body: d.Payload})
+	s.releaseSlot(d.Delivery)
 	if ctx.Err() != nil {
 		return // shutting down: the try is cut short and does not count
 	}

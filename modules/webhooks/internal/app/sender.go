@@ -113,18 +113,12 @@ func (s *Sender) Run(ctx context.Context) {
 		} else if s.free() > 0 {
 			wait = s.untilNextDue(ctx)
 		}
-		timer.Reset(wait)
+		timer.Reset(wait) // since Go 1.23 a Reset timer delivers no stale tick
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
 		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
 		}
 	}
 }

@@ -44,10 +44,11 @@ func TestEveryEventIsPostedOnceSignedSoThatAnIndependentVerifierAcceptsIt(t *tes
 			t.Errorf("Content-Type %q, User-Agent %q", ct, ua)
 		}
 	}
+	apptest.Eventually(t, wait, func() bool {
+		ds := deliveries(t, in, ep.ID)
+		return len(ds) == 2 && ds[0].Attempts == 1 && ds[1].Attempts == 1
+	}, func() string { return "both tries recorded" })
 	ds := deliveries(t, in, ep.ID)
-	if len(ds) != 2 {
-		t.Fatalf("deliveries %+v; want 2", ds)
-	}
 	for _, d := range ds {
 		if d.Status != "succeeded" || d.Attempts != 1 || d.LastStatusCode == nil || *d.LastStatusCode != 204 || d.NextAttemptAt != nil {
 			t.Errorf("delivery %+v; want succeeded at the first try with 204", d)
@@ -240,7 +241,10 @@ func TestAReplayResendsTheEventWithTheSameWebhookID(t *testing.T) {
 	ep := create(t, in, rc, contract.EventDelivered)
 	ev := event(contract.EventDelivered, "e1")
 	payload := newEvents(t, in).publish(t, ev)[ev.ID]
-	apptest.Eventually(t, wait, func() bool { return rc.accepted()[ev.ID] == 1 }, func() string { return "the event" })
+	apptest.Eventually(t, wait, func() bool {
+		ds := deliveries(t, in, ep.ID)
+		return len(ds) == 1 && ds[0].Status == "succeeded"
+	}, func() string { return "the event delivered" })
 	d := deliveries(t, in, ep.ID)[0]
 
 	r := in.Do(t, http.MethodPost, "/api/webhooks/"+ep.ID+"/deliveries/"+d.ID+"/replay", nil)
@@ -490,4 +494,35 @@ func TestInternalTargetsAreRefusedUnlessPrivateTargetsAreAllowed(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Errorf("a public address: %d %s, want 201", r.Status, r.Body)
 	}
+}
+
+func TestAReplayAskedWhileATryIsInFlightIsNotLost(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	rc := newReceiver(t, func(n int, _ http.ResponseWriter, r *http.Request) int {
+		if n == 0 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return http.StatusOK
+	})
+	in := apptest.Start(t, apptest.Config(t))
+	ep := create(t, in, rc, contract.EventDelivered)
+	ev := event(contract.EventDelivered, "e1")
+	newEvents(t, in).publish(t, ev)
+	apptest.Eventually(t, wait, func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return rc.inFlight == 1
+	}, func() string { return "the first try in flight" })
+
+	d := deliveries(t, in, ep.ID)[0]
+	if r := in.Do(t, http.MethodPost, "/api/webhooks/"+ep.ID+"/deliveries/"+d.ID+"/replay", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("replay: %d %s", r.Status, r.Body)
+	}
+	close(release)
+	apptest.Eventually(t, wait, func() bool { return rc.accepted()[ev.ID] == 2 },
+		func() string { return fmt.Sprintf("the replay sent after the first try; accepted %v", rc.accepted()) })
 }

@@ -260,10 +260,15 @@ func (s Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 func (s Store) RecordTry(ctx context.Context, r app.TryResult, disable app.DisableRule) error {
 	ctx = context.WithoutCancel(ctx)
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE webhooks_deliveries SET status = ?, attempts = attempts + 1,
-			next_attempt_at = ?, last_status_code = ?, last_duration_ms = ?, last_response = ?, last_error = ?,
-			updated_at = ? WHERE id = ? AND status = ?`,
-			r.Status, r.NextAttemptAt.UnixMilli(), r.StatusCode, r.DurationMs, r.Response, r.Error, r.At.UnixMilli(),
+		// A replay during the try (updated_at after the try began) keeps the
+		// delivery pending and due as the replay set it.
+		at := r.At.UnixMilli()
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks_deliveries SET
+			status = CASE WHEN updated_at > ? THEN status ELSE ? END, attempts = attempts + 1,
+			next_attempt_at = CASE WHEN updated_at > ? THEN next_attempt_at ELSE ? END,
+			last_status_code = ?, last_duration_ms = ?, last_response = ?, last_error = ?,
+			updated_at = MAX(updated_at, ?) WHERE id = ? AND status = ?`,
+			at, r.Status, at, r.NextAttemptAt.UnixMilli(), r.StatusCode, r.DurationMs, r.Response, r.Error, at,
 			r.DeliveryID, domain.StatusPending)
 		if err != nil {
 			return fmt.Errorf("record try of delivery %d: %w", r.DeliveryID, err)

@@ -103,7 +103,8 @@ type Store interface {
 	// NextDue returns when the soonest pending delivery of an enabled endpoint is
 	// due; false when there is none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
-	// RecordTry stores a try's result on its delivery and its endpoint: a success
+	// RecordTry stores a try's result on its delivery and its endpoint (a delivery
+	// replayed while the try ran stays pending, due as replayed): a success
 	// ends the endpoint's failing streak, a failure extends it and disables the
 	// endpoint when disable says so, a 410 disables it with r.Error as reason.
 	RecordTry(ctx context.Context, r TryResult, disable DisableRule) error

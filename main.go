@@ -94,11 +94,15 @@ commands:
               mailroom suppressions list [--address TEXT] [--limit N]
               mailroom suppressions add [--reason TEXT] ADDRESS
               mailroom suppressions remove ADDRESS
+  webhooks  manage webhook endpoints (the secret is printed by create and rotate-secret only):
+              mailroom webhooks list
+              mailroom webhooks create --url URL --events TYPE,TYPE [--description TEXT]
+              mailroom webhooks delete|enable|disable|rotate-secret ID
   smtp-check
             connect to the configured mail server as serve would, and say in one
             line what works or what to fix
 
-flags of serve, migrate, dlt, keys, suppressions and smtp-check: --config PATH, --broker gochannel|kafka,
+flags of serve, migrate, dlt, keys, suppressions, webhooks and smtp-check: --config PATH, --broker gochannel|kafka,
 --http-addr HOST:PORT, --db PATH; flags go before arguments.
 mailroom COMMAND -h lists the flags a command takes.
 `
@@ -111,6 +115,7 @@ type options struct {
 	keyName, keyScope            string
 	keyFrom                      []string
 	suppression                  suppressionArgs
+	webhook                      webhookArgs
 }
 
 // command is one thing mailroom does, as typed ("serve", "dlt list"), with the flags
@@ -165,6 +170,17 @@ var commands = []command{
 			fs.StringVar(&o.suppression.reason, "reason", "", "why, for whoever reads the list")
 		}},
 	{name: "suppressions remove", args: "ADDRESS", maxArgs: 1, config: true, summary: "take an address off the suppression list"},
+	{name: "webhooks list", config: true, summary: "list webhook endpoints as JSON (never their secrets)"},
+	{name: "webhooks create", config: true, summary: "make a webhook endpoint and print it with its secret, once",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.webhook.url, "url", "", "the absolute http(s) URL events are POSTed to")
+			fs.StringVar(&o.webhook.events, "events", "", "comma-separated event types, e.g. email.delivered,email.bounced")
+			fs.StringVar(&o.webhook.description, "description", "", "what the endpoint is for, for whoever reads the list")
+		}},
+	{name: "webhooks delete", args: "ID", maxArgs: 1, config: true, summary: "delete a webhook endpoint and its deliveries"},
+	{name: "webhooks enable", args: "ID", maxArgs: 1, config: true, summary: "enable a webhook endpoint; its waiting deliveries are tried again"},
+	{name: "webhooks disable", args: "ID", maxArgs: 1, config: true, summary: "disable a webhook endpoint; its deliveries wait"},
+	{name: "webhooks rotate-secret", args: "ID", maxArgs: 1, config: true, summary: "give a webhook endpoint a new secret and print it; the old one stops signing"},
 	{name: "smtp-check", config: true, summary: "connect to the configured mail server and say in one line what works or what to fix"},
 }
 
@@ -278,7 +294,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "--version", "-version", "-v":
 		name = "version"
-	case "dlt", "keys", "suppressions":
+	case "dlt", "keys", "suppressions", "webhooks":
 		group := name
 		if len(rest) > 0 && isHelp(rest[0]) {
 			groupHelp(stdout, group)
@@ -359,6 +375,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDLT(ctx, cfg, sub, fs.Args(), o.dlt, stdout, stderr)
 	case "suppressions":
 		return runSuppressions(ctx, cfg, sub, fs.Args(), o.suppression, stdout, stderr)
+	case "webhooks":
+		return runWebhooks(ctx, cfg, sub, fs.Args(), o.webhook, stdout, stderr)
 	case "smtp-check":
 		line, err := app.CheckSMTP(ctx, cfg)
 		if err != nil {
@@ -484,6 +502,41 @@ func runSuppressions(ctx context.Context, cfg *config.Config, sub string, args [
 			return adm.AddSuppression(ctx, args[0], a.reason)
 		default: // remove
 			return adm.RemoveSuppression(ctx, args[0])
+		}
+	})
+}
+
+type webhookArgs struct {
+	url, events, description string
+}
+
+// runWebhooks manages webhook endpoints on the database directly, like runKeys: an
+// endpoint made, changed or deleted here counts at once for the instance serving
+// that database.
+func runWebhooks(ctx context.Context, cfg *config.Config, sub string, args []string, a webhookArgs, stdout, stderr io.Writer) int {
+	switch {
+	case sub == "list" && len(args) == 0:
+	case sub == "create" && len(args) == 0:
+	case (sub == "delete" || sub == "enable" || sub == "disable" || sub == "rotate-secret") && len(args) == 1:
+	default:
+		return fail(stderr, "webhooks", errors.New("usage: mailroom webhooks list | create --url URL --events TYPE,TYPE [--description TEXT] | delete ID | enable ID | disable ID | rotate-secret ID"))
+	}
+	return withAdmin(ctx, cfg, "webhooks", stdout, stderr, func(adm *app.Admin) error {
+		switch sub {
+		case "list":
+			return adm.ListWebhooks(ctx)
+		case "create":
+			var events []string
+			if a.events != "" {
+				events = strings.Split(a.events, ",")
+			}
+			return adm.CreateWebhook(ctx, a.url, events, a.description)
+		case "delete":
+			return adm.DeleteWebhook(ctx, args[0])
+		case "enable", "disable":
+			return adm.SetWebhookEnabled(ctx, args[0], sub == "enable")
+		default: // rotate-secret
+			return adm.RotateWebhookSecret(ctx, args[0])
 		}
 	})
 }

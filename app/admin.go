@@ -14,6 +14,7 @@ import (
 	"github.com/mailroom/mailroom/modules/apikeys"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/modules/delivery"
+	"github.com/mailroom/mailroom/modules/webhooks"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
 	"github.com/mailroom/mailroom/platform/outbox"
@@ -32,6 +33,7 @@ type Admin struct {
 	keys     *apikeys.Module
 	letters  *deadletters.Module
 	delivery *delivery.Module
+	webhooks *webhooks.Module
 	stdout   io.Writer
 	stderr   io.Writer
 }
@@ -69,6 +71,7 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		keys:     apikeys.New(APIKeysConfig(cfg, stderr), db, logging.Discard()),
 		letters:  deadletters.New(DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard()),
 		delivery: dl,
+		webhooks: webhooks.New(WebhooksConfig(cfg, id), db, logging.Discard(), nil),
 		stdout:   stdout,
 		stderr:   stderr,
 	}, nil
@@ -213,6 +216,67 @@ func (a *Admin) RemoveSuppression(ctx context.Context, address string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "removed %s from the suppression list\n", address)
+	return nil
+}
+
+// ListWebhooks prints every webhook endpoint as JSON, never their secrets.
+func (a *Admin) ListWebhooks(ctx context.Context) error {
+	eps, err := a.webhooks.List(ctx)
+	if err != nil {
+		return err
+	}
+	return a.printJSON(eps)
+}
+
+// CreateWebhook makes a webhook endpoint for the event types in events and prints
+// it as JSON with its secret, which is shown only this once (and by
+// RotateWebhookSecret); stderr says so.
+func (a *Admin) CreateWebhook(ctx context.Context, url string, events []string, description string) error {
+	ep, err := a.webhooks.Create(ctx, url, events, description)
+	if err != nil {
+		return err
+	}
+	if err := a.printJSON(ep); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "created webhook %s. Keep its secret: it is shown only this once (rotate-secret makes a new one).\n", ep.ID)
+	return nil
+}
+
+// DeleteWebhook deletes a webhook endpoint and its deliveries, pending ones too.
+func (a *Admin) DeleteWebhook(ctx context.Context, id string) error {
+	if err := a.webhooks.Delete(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "deleted webhook %s\n", id)
+	return nil
+}
+
+// SetWebhookEnabled enables or disables a webhook endpoint. Enabling clears its
+// disabled reason and failing streak, and the running server tries its waiting
+// deliveries again; a disabled endpoint's deliveries wait.
+func (a *Admin) SetWebhookEnabled(ctx context.Context, id string, enabled bool) error {
+	ep, err := a.webhooks.SetEnabled(ctx, id, enabled)
+	if err != nil {
+		return err
+	}
+	state := "disabled"
+	if ep.Enabled {
+		state = "enabled"
+	}
+	fmt.Fprintf(a.stdout, "%s webhook %s\n", state, ep.ID)
+	return nil
+}
+
+// RotateWebhookSecret gives a webhook endpoint a new secret and prints it alone on
+// stdout; the old secret stops signing at once.
+func (a *Admin) RotateWebhookSecret(ctx context.Context, id string) error {
+	secret, err := a.webhooks.RotateSecret(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, secret)
+	fmt.Fprintf(a.stderr, "new secret of webhook %s printed above: the old one no longer signs; give the new one to the receiver.\n", id)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/modules/delivery"
 	"github.com/mailroom/mailroom/modules/emails"
+	"github.com/mailroom/mailroom/modules/webhooks"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/retention"
@@ -21,7 +22,7 @@ import (
 // ModuleNames lists every module, in migration order. OpenDatabase migrates their
 // tables (migrations/<name>) before the modules are built, since building them needs
 // the migrated database; New refuses a module that is not listed here.
-var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys"}
+var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys", "webhooks"}
 
 // buildModules is the list of modules, each built from its part of the config and
 // instanceID (the database's, see App.InstanceID). notices receives what the
@@ -34,7 +35,8 @@ func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *out
 		return nil, err
 	}
 	dd := deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log)
-	modules := []Module{keys, em, dl, dd}
+	wh := webhooks.New(WebhooksConfig(cfg, instanceID), db, log, reg)
+	modules := []Module{keys, em, dl, dd, wh}
 	for _, m := range modules {
 		if !slices.Contains(ModuleNames, m.Name()) {
 			return nil, fmt.Errorf("module %s is not in ModuleNames: its tables were never migrated", m.Name())
@@ -112,6 +114,31 @@ func DeadLettersConfig(cfg *config.Config, instanceID string) deadletters.Config
 		Retention:       RetentionPolicy(cfg),
 	}
 }
+
+// WebhooksConfig is the webhooks module's part of the config, for the instance
+// whose database has instanceID.
+func WebhooksConfig(cfg *config.Config, instanceID string) webhooks.Config {
+	w := cfg.Webhooks
+	return webhooks.Config{
+		LifecycleTopic:       cfg.Topics.Lifecycle,
+		ConsumerGroup:        WebhooksConsumerGroup(instanceID),
+		AllowPrivateTargets:  w.AllowPrivateTargets,
+		Timeout:              w.Timeout,
+		Concurrency:          w.Concurrency,
+		RetryInitial:         w.RetryInitial,
+		RetryMultiplier:      w.RetryMultiplier,
+		RetryMaxDelay:        w.RetryMaxDelay,
+		RetryFor:             w.RetryFor,
+		DisableAfterFailures: w.DisableAfterFailures,
+		DisableAfter:         w.DisableAfter,
+		Retention:            RetentionPolicy(cfg),
+	}
+}
+
+// WebhooksConsumerGroup is the Kafka consumer group in which the instance with
+// instanceID reads topics.lifecycle: one per instance, like EmailsConsumerGroup,
+// since each instance's webhook endpoints live in its own database.
+func WebhooksConsumerGroup(instanceID string) string { return "mailroom-webhooks." + instanceID }
 
 // RetentionPolicy is the retention.* keys, as each module sweeps its own tables by
 // them.

@@ -55,7 +55,7 @@ var NoKey = []string{"Authorization", ""}
 
 // Config returns the default config for a test: a database file in a fresh temp dir,
 // HTTP on 127.0.0.1:0, fast retries (5 tries from 50 ms, no jitter), AdminKey in auth.api_keys and a rate limit no
-// test reaches. Change it before Start.
+// test reaches; webhooks may target loopback receivers and retry from 20 ms. Change it before Start.
 func Config(tb testing.TB) *config.Config {
 	tb.Helper()
 	cfg, err := config.Load(config.Sources{Flags: map[string]string{
@@ -70,6 +70,10 @@ func Config(tb testing.TB) *config.Config {
 		"retry.jitter":           "0",
 		"outbox.poll_interval":   "100ms",
 		"http.shutdown_timeout":  "10s",
+		// Webhook receivers in tests are httptest servers on loopback.
+		"webhooks.allow_private_targets": "true",
+		"webhooks.retry_initial":         "20ms",
+		"webhooks.retry_max_delay":       "200ms",
 	}})
 	if err != nil {
 		tb.Fatalf("test config: %v", err)

@@ -45,6 +45,48 @@ type Config struct {
 	// Limits is the limits.* keys: how many attachments an email may carry, and
 	// how large they may be.
 	Limits Limits `koanf:"limits"`
+	// Webhooks is the webhooks.* keys: how events are POSTed to webhook endpoints.
+	Webhooks Webhooks `koanf:"webhooks"`
+}
+
+// Webhooks configures the webhooks module: where it may send, how long a try may
+// take, how many run at once, how failed tries are retried and when an endpoint
+// that keeps failing is disabled.
+type Webhooks struct {
+	// AllowPrivateTargets is webhooks.allow_private_targets: when false (the
+	// default), an endpoint whose host is, or resolves only to, a loopback,
+	// private, link-local, unspecified or multicast address is refused at creation,
+	// and every connection to such an address is refused at connect time (so DNS
+	// rebinding reaches nothing). Set it for receivers on the same machine or
+	// network.
+	AllowPrivateTargets bool `koanf:"allow_private_targets"`
+	// Timeout is webhooks.timeout, the longest one try may take, from connecting
+	// to reading the answer; a try past it fails.
+	Timeout time.Duration `koanf:"timeout"`
+	// Concurrency is webhooks.concurrency, the most tries in flight at once over
+	// all endpoints (1 to 1024); one endpoint gets at most 4 of them.
+	Concurrency int `koanf:"concurrency"`
+	// RetryInitial is webhooks.retry_initial, the wait after a delivery's first
+	// failed try.
+	RetryInitial time.Duration `koanf:"retry_initial"`
+	// RetryMultiplier is webhooks.retry_multiplier, the factor (at least 1) each
+	// later wait grows by.
+	RetryMultiplier float64 `koanf:"retry_multiplier"`
+	// RetryMaxDelay is webhooks.retry_max_delay, the cap on any one wait (at least
+	// retry_initial). Waits are jittered by up to 20%.
+	RetryMaxDelay time.Duration `koanf:"retry_max_delay"`
+	// RetryFor is webhooks.retry_for: a delivery whose try fails this long or
+	// longer after the event was fanned out is failed for good.
+	RetryFor time.Duration `koanf:"retry_for"`
+	// DisableAfterFailures is webhooks.disable_after_failures: an endpoint whose
+	// consecutive failed tries (over all its deliveries) reach this many, while
+	// it has been failing for at least disable_after, is disabled. 0 never
+	// disables one for failing.
+	DisableAfterFailures int `koanf:"disable_after_failures"`
+	// DisableAfter is webhooks.disable_after, how long an endpoint must have been
+	// failing (since its first failed try after its last success) before
+	// disable_after_failures disables it.
+	DisableAfter time.Duration `koanf:"disable_after"`
 }
 
 // Limits bounds what one email may carry beyond its text. The request body must
@@ -541,6 +583,7 @@ func (c *Config) validate(where func(key string) string) error {
 	if c.Retention.BatchSize < 1 || c.Retention.BatchSize > 10000 {
 		bad("retention.batch_size", "must be between 1 and 10000, got %d", c.Retention.BatchSize)
 	}
+	c.Webhooks.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -555,6 +598,34 @@ func (c *Config) validate(where func(key string) string) error {
 		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// validate reports the invalid webhooks.* values through bad.
+func (w Webhooks) validate(bad func(key, format string, args ...any)) {
+	if w.Timeout <= 0 {
+		bad("webhooks.timeout", "must be positive")
+	}
+	if w.Concurrency < 1 || w.Concurrency > 1024 {
+		bad("webhooks.concurrency", "must be between 1 and 1024, got %d", w.Concurrency)
+	}
+	if w.RetryInitial <= 0 {
+		bad("webhooks.retry_initial", "must be positive")
+	}
+	if !(w.RetryMultiplier >= 1) || math.IsInf(w.RetryMultiplier, 0) {
+		bad("webhooks.retry_multiplier", "must be a finite number at least 1, got %v", w.RetryMultiplier)
+	}
+	if w.RetryMaxDelay < w.RetryInitial {
+		bad("webhooks.retry_max_delay", "must be at least webhooks.retry_initial")
+	}
+	if w.RetryFor <= 0 {
+		bad("webhooks.retry_for", "must be positive")
+	}
+	if w.DisableAfterFailures < 0 {
+		bad("webhooks.disable_after_failures", "must not be negative (0 never disables an endpoint for failing), got %d", w.DisableAfterFailures)
+	}
+	if w.DisableAfter < 0 {
+		bad("webhooks.disable_after", "must not be negative")
+	}
 }
 
 func validTopic(s string) bool {

@@ -17,7 +17,7 @@ import (
 // with one endpoint that never answers. x_no_endpoint is each rate over the first
 // (target >= 0.9 with the hanging endpoint).
 func BenchmarkWebhooks(b *testing.B) {
-	const emails = 400
+	const emails = 1000
 	var base float64
 	for _, endpoint := range []string{"none", "receiver", "hanging"} {
 		b.Run("endpoint="+endpoint, func(b *testing.B) {

@@ -45,7 +45,7 @@ CREATE TABLE webhooks_deliveries (
     updated_at       INTEGER NOT NULL,              -- unix ms
     UNIQUE (endpoint_id, event_id)
 );
-CREATE INDEX webhooks_deliveries_due ON webhooks_deliveries (status, next_attempt_at);
+CREATE INDEX webhooks_deliveries_due ON webhooks_deliveries (endpoint_id, status, next_attempt_at);
 CREATE INDEX webhooks_deliveries_endpoint ON webhooks_deliveries (endpoint_id, id);
 CREATE INDEX webhooks_deliveries_event ON webhooks_deliveries (event_id);
 CREATE INDEX webhooks_deliveries_updated ON webhooks_deliveries (updated_at);

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,6 +170,12 @@ func (s Store) ReplayDelivery(ctx context.Context, endpointID string, id int64, 
 func (s Store) FanOut(ctx context.Context, ev app.Event, now time.Time) (int, error) {
 	ctx = context.WithoutCancel(ctx)
 	added := 0
+	// Most events have no subscriber: finding that out on the read pool keeps the
+	// database's one writer for work (an endpoint created meanwhile misses the
+	// event, as it would had the event come a moment earlier).
+	if ids, err := subscribers(ctx, s.DB.Read, ev.Type); err != nil || len(ids) == 0 {
+		return 0, err
+	}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		added = 0 // fn may run twice (sqlite.DB.Tx)
 		ids, err := subscribers(ctx, tx, ev.Type)
@@ -195,9 +202,14 @@ func (s Store) FanOut(ctx context.Context, ev app.Event, now time.Time) (int, er
 	return added, err
 }
 
+// querier is what subscribers reads with: the read pool, or a write transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // subscribers returns the ids of the enabled endpoints subscribed to typ.
-func subscribers(ctx context.Context, tx *sql.Tx, typ string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks_endpoints e WHERE enabled = 1
+func subscribers(ctx context.Context, q querier, typ string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id FROM webhooks_endpoints e WHERE enabled = 1
 		AND EXISTS (SELECT 1 FROM json_each(e.events) WHERE value = ?)`, typ)
 	if err != nil {
 		return nil, fmt.Errorf("find subscribers: %w", err)
@@ -214,22 +226,47 @@ func subscribers(ctx context.Context, tx *sql.Tx, typ string) ([]string, error) 
 	return ids, rows.Err()
 }
 
-// Due implements app.Store.
-func (s Store) Due(ctx context.Context, now time.Time, skipEndpoints []string, skipDeliveries []int64, limit int) ([]app.Due, error) {
+// Due implements app.Store. It asks endpoint by endpoint, each a seek on the
+// (endpoint_id, status, next_attempt_at) index: a query over all pending
+// deliveries that left out the busy endpoints' would walk every delivery waiting
+// for an endpoint that hangs, on every wake of the sender.
+func (s Store) Due(ctx context.Context, now time.Time, skipEndpoints []string, skipDeliveries []int64, perEndpoint, limit int) ([]app.Due, error) {
+	endpoints, err := sqlite.Query(ctx, s.DB, func(sc sqlite.Scanner) (id string, err error) {
+		err = sc.Scan(&id)
+		return id, err
+	}, `SELECT id FROM webhooks_endpoints WHERE enabled = 1 ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	var out []app.Due
+	for _, ep := range endpoints {
+		if len(out) >= limit {
+			break
+		}
+		if slices.Contains(skipEndpoints, ep) {
+			continue
+		}
+		due, err := s.dueOf(ctx, ep, now, skipDeliveries, min(perEndpoint, limit-len(out)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, due...)
+	}
+	slices.SortStableFunc(out, func(a, b app.Due) int { return a.Delivery.NextAttemptAt.Compare(b.Delivery.NextAttemptAt) })
+	return out, nil
+}
+
+// dueOf returns at most limit pending deliveries of one endpoint due at now,
+// soonest first, leaving out those in skip.
+func (s Store) dueOf(ctx context.Context, endpointID string, now time.Time, skip []int64, limit int) ([]app.Due, error) {
 	q := `SELECT ` + deliveryColumns + `, e.url, e.secret, ev.payload FROM webhooks_deliveries d
 		JOIN webhooks_endpoints e ON e.id = d.endpoint_id
 		JOIN webhooks_events ev ON ev.id = d.event_id
-		WHERE d.status = ? AND d.next_attempt_at <= ? AND e.enabled = 1`
-	args := []any{domain.StatusPending, now.UnixMilli()}
-	if len(skipEndpoints) > 0 {
-		q += ` AND d.endpoint_id NOT IN (` + placeholders(len(skipEndpoints)) + `)`
-		for _, id := range skipEndpoints {
-			args = append(args, id)
-		}
-	}
-	if len(skipDeliveries) > 0 {
-		q += ` AND d.id NOT IN (` + placeholders(len(skipDeliveries)) + `)`
-		for _, id := range skipDeliveries {
+		WHERE d.endpoint_id = ? AND d.status = ? AND d.next_attempt_at <= ?`
+	args := []any{endpointID, domain.StatusPending, now.UnixMilli()}
+	if len(skip) > 0 {
+		q += ` AND d.id NOT IN (` + placeholders(len(skip)) + `)`
+		for _, id := range skip {
 			args = append(args, id)
 		}
 	}
@@ -248,8 +285,8 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 // NextDue implements app.Store.
 func (s Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.DB.Read.QueryRowContext(ctx, `SELECT MIN(d.next_attempt_at) FROM webhooks_deliveries d
-		JOIN webhooks_endpoints e ON e.id = d.endpoint_id WHERE d.status = ? AND e.enabled = 1`, domain.StatusPending).Scan(&next)
+	err := s.DB.Read.QueryRowContext(ctx, `SELECT MIN((SELECT MIN(d.next_attempt_at) FROM webhooks_deliveries d
+		WHERE d.endpoint_id = e.id AND d.status = ?)) FROM webhooks_endpoints e WHERE e.enabled = 1`, domain.StatusPending).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
 	}

@@ -97,9 +97,10 @@ type Store interface {
 	// (the same endpoint and event) is kept as it is. It returns how many it added.
 	FanOut(ctx context.Context, ev Event, now time.Time) (int, error)
 	// Due returns at most limit pending deliveries due at now of enabled
-	// endpoints, soonest first, leaving out the deliveries in skipDeliveries and
-	// every delivery of the endpoints in skipEndpoints.
-	Due(ctx context.Context, now time.Time, skipEndpoints []string, skipDeliveries []int64, limit int) ([]Due, error)
+	// endpoints, at most perEndpoint of each, soonest first, leaving out the
+	// deliveries in skipDeliveries and every delivery of the endpoints in
+	// skipEndpoints.
+	Due(ctx context.Context, now time.Time, skipEndpoints []string, skipDeliveries []int64, perEndpoint, limit int) ([]Due, error)
 	// NextDue returns when the soonest pending delivery of an enabled endpoint is
 	// due; false when there is none.
 	NextDue(ctx context.Context) (time.Time, bool, error)

@@ -164,7 +164,7 @@ func (s *Sender) startDue(ctx context.Context) (int, error) {
 	if free <= 0 {
 		return 0, nil
 	}
-	due, err := s.store.Due(ctx, s.now().UTC(), skipEndpoints, skipDeliveries, free*s.cfg.PerEndpoint)
+	due, err := s.store.Due(ctx, s.now().UTC(), skipEndpoints, skipDeliveries, s.cfg.PerEndpoint, free*s.cfg.PerEndpoint)
 	if err != nil {
 		return 0, err
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/apispec"
 	"github.com/mailroom/mailroom/app/internal/e2e"
 )
 
@@ -128,7 +129,7 @@ func TestTheConnectionCapHoldsWhileEmailsDeliverAndSIGTERMWithStuckClientsExitsZ
 
 	// One keep-alive client holds a slot to send through; the rest are taken by
 	// connections that never send a byte.
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	client := apispec.Client(t, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}})
 	if st, _, err := e2e.Post(ctx, client, rig.Base, []byte(`{"to":["first@example.com"],"subject":"s","text":"t"}`)); err != nil || st != http.StatusAccepted {
 		t.Fatalf("first POST: %d %v", st, err)
 	}

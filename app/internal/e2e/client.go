@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"testing"
 	"time"
+
+	"github.com/mailroom/mailroom/app/internal/apispec"
 )
 
 // APIKey is the admin key every test config carries (auth.api_keys): the helpers
@@ -25,17 +28,19 @@ const TestRateLimit = "1000000"
 func Authorize(req *http.Request) { req.Header.Set("Authorization", "Bearer "+APIKey) }
 
 // NewHTTPClient returns a client for load: up to 64 idle keep-alive connections per
-// host, so 32 concurrent clients reuse their connections.
-func NewHTTPClient() *http.Client {
+// host, so 32 concurrent clients reuse their connections. Every request it sends,
+// and its answer, is held to the OpenAPI document, failing tb on whatever the
+// document does not describe (see apispec.Transport).
+func NewHTTPClient(tb testing.TB) *http.Client {
 	return &http.Client{
 		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
+		Transport: apispec.Transport(tb, &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        64,
 			MaxIdleConnsPerHost: 64,
 			MaxConnsPerHost:     0,
 			IdleConnTimeout:     90 * time.Second,
-		},
+		}),
 	}
 }
 

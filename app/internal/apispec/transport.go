@@ -138,3 +138,24 @@ func joinLines(lines []string) string {
 	}
 	return b.String()
 }
+
+// CheckRaw holds an answer a test read off a raw connection (http.ReadResponse)
+// to the document, as Transport holds a client's: req is the request written,
+// with body reqBody. resp.Body is read, and replaced with the same bytes.
+func CheckRaw(tb testing.TB, req *http.Request, reqBody []byte, resp *http.Response) {
+	tb.Helper()
+	spec, err := Mailroom()
+	if err != nil {
+		tb.Fatalf("OpenAPI document: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = &replayBody{Reader: bytes.NewReader(body), err: err}
+	if err != nil {
+		return
+	}
+	if problems := spec.Check(Exchange{Request: req, RequestBody: reqBody, Response: resp, ResponseBody: body}); len(problems) > 0 {
+		tb.Errorf("OpenAPI: %s %s answered %d %q: the document (web/openapi.yaml) does not describe it:\n\t%s",
+			req.Method, req.URL.RequestURI(), resp.StatusCode, clip(body), joinLines(problems))
+	}
+}

@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -135,5 +138,56 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 	}
 	if !served["GET "+web.OpenAPIPath] || !strings.HasPrefix(web.OpenAPIPath, "/api/") {
 		t.Errorf("the app does not serve GET %s", web.OpenAPIPath)
+	}
+}
+
+// bareClient matches the ways a test can call a running app without a client
+// whose transport is apispec's: the default client and a client built by hand.
+var bareClient = regexp.MustCompile(`http\.DefaultClient|http\.Client\{|http\.(Get|Head|Post|PostForm)\(`)
+
+// TestEveryTestClientChecksAgainstTheOpenAPIDocument keeps the OpenAPI check
+// unavoidable: a test (or test kit) that calls the app with net/http's default
+// client, or a client built by hand and not wrapped by apispec.Client, would send
+// requests no one holds to the document. Use apptest.Do or apptest.Client (in app/,
+// apispec.Client or e2e.NewHTTPClient). platform/ is left out: its tests serve
+// bare Echo instances, not the app.
+func TestEveryTestClientChecksAgainstTheOpenAPIDocument(t *testing.T) {
+	t.Parallel()
+	var files []string
+	for _, root := range []string{".", "../modules", "../web"} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && path == "internal/apispec":
+				return filepath.SkipDir // the check itself
+			case !d.IsDir() && strings.HasSuffix(path, ".go") &&
+				(strings.HasSuffix(path, "_test.go") || strings.Contains(path, "apptest") || strings.Contains(path, "internal/e2e")):
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	files = append(files, "../main_test.go")
+	if len(files) < 20 {
+		t.Fatalf("found only %d test files: the walk looks in the wrong place", len(files))
+	}
+	for _, path := range files {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "//") || strings.Contains(line, "apispec.Client(") {
+				continue
+			}
+			if bareClient.MatchString(line) && !strings.Contains(line, "bareClient") {
+				t.Errorf("%s:%d calls HTTP with a client that skips the OpenAPI check; use apptest.Client or apispec.Client:\n\t%s",
+					path, i+1, strings.TrimSpace(line))
+			}
+		}
 	}
 }

@@ -32,16 +32,16 @@ func Authorize(req *http.Request) { req.Header.Set("Authorization", "Bearer "+AP
 // and its answer, is held to the OpenAPI document, failing tb on whatever the
 // document does not describe (see apispec.Transport).
 func NewHTTPClient(tb testing.TB) *http.Client {
-	return &http.Client{
+	return apispec.Client(tb, &http.Client{
 		Timeout: 30 * time.Second,
-		Transport: apispec.Transport(tb, &http.Transport{
+		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        64,
 			MaxIdleConnsPerHost: 64,
 			MaxConnsPerHost:     0,
 			IdleConnTimeout:     90 * time.Second,
-		}),
-	}
+		},
+	})
 }
 
 // Accepted is the 202 answer of POST /api/emails.

@@ -108,6 +108,8 @@ func TestCheckHoldsEachExchangeToTheDocument(t *testing.T) {
 			status: 202, respHeaders: location, respBody: `{"id":"01a249c4-4ed1-79b9-9371-3dcbd41ca5cf","status":"lost"}`, wantProblemIn: "status"},
 		{name: "an invalid request refused", method: "POST", path: "/api/emails", reqHeaders: jsonBody, reqBody: `{"subject":"no to"}`,
 			status: 400, respBody: `{"error":{"code":"invalid_field","message":"to: at least one recipient","field":"to"}}`},
+		{name: "an invalid request refused before it is read", method: "POST", path: "/api/emails", reqHeaders: jsonBody, reqBody: `{"subject":"no to"}`,
+			status: 507, respHeaders: []string{"Retry-After", "60"}, respBody: `{"error":{"code":"insufficient_storage","message":"the disk is nearly full"}}`},
 		{name: "an invalid request accepted", method: "POST", path: "/api/emails", reqHeaders: jsonBody, reqBody: `{"subject":"no to"}`,
 			status: 202, respHeaders: location, respBody: acceptedBody, wantProblemIn: "calls the request invalid"},
 		{name: "an error body of another shape", method: "POST", path: "/api/emails", reqHeaders: jsonBody, reqBody: validEmail,

@@ -81,6 +81,31 @@ func TestTheServedOpenAPIDocumentIsTheEmbeddedOneAndNeedsNoKey(t *testing.T) {
 	}
 }
 
+func TestTheOpenAPIDocumentNamesTheScopeEachRouteNeeds(t *testing.T) {
+	t.Parallel()
+	spec, err := apispec.Mailroom()
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := spec.Scopes()
+	// routeScope (auth_test.go) is what TestEveryAPIRouteAnswersByTheKeyItIsGiven
+	// holds each route to; the document must say the same.
+	for route, scope := range routeScope {
+		method, path, _ := strings.Cut(route, " ")
+		op := method + " " + documentedPath(path)
+		if got, ok := documented[op]; !ok {
+			t.Errorf("%s is not in web/openapi.yaml", op)
+		} else if got != scope {
+			t.Errorf("%s: web/openapi.yaml says scope %q, the app needs %q", op, got, scope)
+		}
+	}
+	for op, scope := range documented {
+		if strings.Contains(op, " /api/") && scope == "" {
+			t.Errorf("%s: web/openapi.yaml says neither x-required-scope nor security: []", op)
+		}
+	}
+}
+
 // echoParam matches an Echo path parameter (":id") or wildcard ("*").
 var echoParam = regexp.MustCompile(`:([A-Za-z_]+)|\*$`)
 

@@ -106,6 +106,30 @@ func (s *Spec) Operations() []string {
 	return out
 }
 
+// Scopes gives each operation ("METHOD /path/{param}") the scope the document says
+// it needs: "public" for one whose security is empty (no key), otherwise its
+// x-required-scope ("send" or "admin"), or "" when it names none.
+func (s *Spec) Scopes() map[string]string {
+	out := map[string]string{}
+	if s.model.Paths == nil {
+		return out
+	}
+	for path, item := range s.model.Paths.PathItems.FromOldest() {
+		for method, op := range item.GetOperations().FromOldest() {
+			scope := ""
+			if op.Security != nil && len(op.Security) == 0 {
+				scope = "public"
+			} else if op.Extensions != nil {
+				if n := op.Extensions.GetOrZero("x-required-scope"); n != nil {
+					scope = n.Value
+				}
+			}
+			out[strings.ToUpper(method)+" "+path] = scope
+		}
+	}
+	return out
+}
+
 // Exchange is one request and its answer, bodies read.
 type Exchange struct {
 	Request      *http.Request

@@ -102,7 +102,7 @@ func TestEndToEndSMTP(t *testing.T) {
 	apptest.UseSMTP(cfg, srv)
 	in := apptest.Start(t, cfg)
 	ctx := context.Background()
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(t)
 
 	const n = 100
 	const sequentialTail = 5 // sent one by one at the end, to check newest-first order

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/apispec"
 	"github.com/mailroom/mailroom/app/internal/e2e"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/httpserver"
@@ -131,7 +132,7 @@ func BenchmarkAccept(b *testing.B) {
 	floor := startFloorServer(b)
 	raw := openRawStore(b)
 	idle := startIdleDeliveryApp(b)
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(b)
 
 	var appTime, rawTime, nullTime, floorTime, idleTime time.Duration
 	var appCPU, rawCPU, nullCPU, floorCPU, idleCPU time.Duration
@@ -340,7 +341,7 @@ func serveBench(b *testing.B, h http.Handler) string {
 // waitForMetric polls /metrics until series reaches at least want.
 func waitForMetric(tb testing.TB, base, series string, want float64, timeout time.Duration) {
 	tb.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := apispec.Client(tb, &http.Client{Timeout: 10 * time.Second})
 	var have float64
 	// Every scrape counts emails by status and reads the outbox: poll gently, so the
 	// probe does not compete with what it measures.
@@ -368,7 +369,7 @@ func waitForMetric(tb testing.TB, base, series string, want float64, timeout tim
 func BenchmarkEndToEndCapture(b *testing.B) {
 	cfg := apptest.Config(b)
 	in := apptest.Start(b, cfg)
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(b)
 	ctx := context.Background()
 
 	var latencies []time.Duration
@@ -433,7 +434,7 @@ func deliveryLanes(b *testing.B, newConfig func(testing.TB) *config.Config, name
 			apptest.UseSMTP(cfg, srv)
 			cfg.Delivery.Concurrency = lanes
 			in := apptest.Start(b, cfg)
-			client := e2e.NewHTTPClient()
+			client := e2e.NewHTTPClient(b)
 			sendOneThrough(b, client, in.URL)
 
 			var span time.Duration
@@ -484,7 +485,7 @@ func BenchmarkHealthyMailUnderTransientFailures(b *testing.B) {
 		cfg.Retry.InitialInterval = 20 * time.Millisecond
 		cfg.Retry.MaxAttempts = 5
 		in := apptest.Start(b, cfg)
-		client := e2e.NewHTTPClient()
+		client := e2e.NewHTTPClient(b)
 		healthy := 0
 		for i := 0; i < emails; i++ {
 			if failing && i%10 == 0 {

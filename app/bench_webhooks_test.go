@@ -33,7 +33,7 @@ func BenchmarkWebhooks(b *testing.B) {
 					hook.subscribe(b, in)
 				}
 				start := time.Now()
-				if _, err := runClients(emails, benchClients, postOp(e2e.NewHTTPClient(), in.URL, "hooks")); err != nil {
+				if _, err := runClients(emails, benchClients, postOp(e2e.NewHTTPClient(b), in.URL, "hooks")); err != nil {
 					b.Fatalf("post: %v", err)
 				}
 				srv.WaitForCount(b, emails, 5*time.Minute)

@@ -43,7 +43,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	proc := start()
-	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 8, Subject: "crash test"})
+	ld := e2e.StartLoad(t, ctx, base, e2e.LoadConfig{Workers: 8, Subject: "crash test"})
 	defer ld.Stop()
 
 	const kills = 3

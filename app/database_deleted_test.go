@@ -54,7 +54,7 @@ func deleteDatabaseUnderLoad(t *testing.T, what string, suffixes []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	proc := rig.Serve(t, ctx)
-	ld := e2e.StartLoad(ctx, rig.Base, e2e.LoadConfig{Workers: 4, Timeout: 30 * time.Second, Subject: "deleted database test"})
+	ld := e2e.StartLoad(t, ctx, rig.Base, e2e.LoadConfig{Workers: 4, Timeout: 30 * time.Second, Subject: "deleted database test"})
 	defer ld.Stop()
 	apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= 300 },
 		func() string { return "load: " + ld.Summary() })

@@ -25,7 +25,7 @@ func TestMadeUpMethodsAndRequestIDsLeaveMetricsMemoryAndLogsFlat(t *testing.T) {
 	rig := e2e.NewRig(t, "")
 	ctx := context.Background()
 	proc := rig.Serve(t, ctx)
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(t)
 	do := func(method, path string, header http.Header) (int, http.Header) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(ctx, method, rig.Base+path, nil)

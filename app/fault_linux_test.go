@@ -51,7 +51,7 @@ func TestDiskFullUnderLoad(t *testing.T) {
 	defer cancel()
 	began := time.Now()
 	proc := rig.Serve(t, ctx)
-	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "disk full test"})
+	ld := e2e.StartLoad(t, ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "disk full test"})
 	defer ld.Stop()
 	target := int64(300)
 	apptest.Eventually(t, 60*time.Second, func() bool { return ld.Accepted.Load() >= target },

@@ -39,7 +39,7 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 	defer cancel()
 	began := time.Now()
 	proc := rig.Serve(t, ctx)
-	ld := e2e.StartLoad(ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "fault test"})
+	ld := e2e.StartLoad(t, ctx, base, e2e.LoadConfig{Workers: 2, Timeout: 30 * time.Second, Subject: "fault test"})
 	defer ld.Stop()
 	waitAccepted := func(n int64) {
 		t.Helper()
@@ -111,7 +111,7 @@ func TestSMTPFaultsUnderLoad(t *testing.T) {
 // dead.
 func checkAllSent(t *testing.T, ctx context.Context, base string, ids []string) {
 	t.Helper()
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(t)
 	var notSent []string
 	apptest.Eventually(t, 60*time.Second, func() bool {
 		sent, err := e2e.ListAll(ctx, client, base, "status=sent", 100)

@@ -369,6 +369,9 @@ func checkRefusal(t *testing.T, r apptest.Response, c hostileCase) {
 
 // rawPost sends POST /api/emails with a JSON body and one raw extra header line,
 // written byte for byte (net/http's client would refuse it), and returns the status.
+// It is not held to the OpenAPI document (apispec.Transport): no document can
+// describe a header net/http's server refuses before any route runs, with its own
+// plain-text 400.
 func rawPost(t *testing.T, baseURL, body, headerLine string) int {
 	t.Helper()
 	u, err := url.Parse(baseURL)

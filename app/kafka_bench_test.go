@@ -601,7 +601,7 @@ func endToEndOnce(b *testing.B, cfg *config.Config, tag string) endToEndRun {
 	b.Helper()
 	in := apptest.Start(b, cfg)
 	defer in.Stop(b)
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(b)
 	b.StopTimer()
 	sendOneThrough(b, client, in.URL)
 	b.StartTimer()

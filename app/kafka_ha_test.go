@@ -32,7 +32,7 @@ func TestKafkaHALosesNothingWhenPartitionLeadersDie(t *testing.T) {
 
 	// A steady 100 emails/s offered, below what three partitions deliver on this
 	// machine: the backlog a kill leaves is bounded, so the drain below is too.
-	ld := e2e.StartLoad(context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 40 * time.Millisecond, Subject: "kafka ha"})
+	ld := e2e.StartLoad(t, context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 40 * time.Millisecond, Subject: "kafka ha"})
 	defer ld.Stop()
 	waitSent := func(n int64) {
 		apptest.Eventually(t, time.Minute, func() bool { return ld.Accepted.Load() >= n },

@@ -131,7 +131,7 @@ func instanceIDOf(tb testing.TB, path string) string {
 // fails naming the first that does not.
 func waitStatus(tb testing.TB, name, base string, ids []string, status string) {
 	tb.Helper()
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(tb)
 	next, last := 0, ""
 	apptest.Eventually(tb, 2*time.Minute, func() bool {
 		for ; next < len(ids); next++ {
@@ -156,7 +156,7 @@ func deadLetterIDs(tb testing.TB, base string) []string {
 			EmailID string `json:"email_id"`
 		} `json:"items"`
 	}
-	st, err := e2e.GetJSON(context.Background(), e2e.NewHTTPClient(), base, "/api/dead-letters?"+url.Values{"limit": {"500"}}.Encode(), &page)
+	st, err := e2e.GetJSON(context.Background(), e2e.NewHTTPClient(tb), base, "/api/dead-letters?"+url.Values{"limit": {"500"}}.Encode(), &page)
 	if err != nil || st != http.StatusOK {
 		tb.Fatalf("GET %s/api/dead-letters: %d %v", base, st, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/app/internal/apispec"
 	"github.com/mailroom/mailroom/app/internal/e2e"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
@@ -40,7 +41,7 @@ const outageDuration = 20 * time.Second
 func TestKafkaOutageOfTwentySecondsLosesNothingWhileTheAPIKeepsAccepting(t *testing.T) {
 	kc, srv, _, in := startOnOwnNode(t, outagePortBase)
 
-	ld := e2e.StartLoad(context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 20 * time.Millisecond, Subject: "kafka outage"})
+	ld := e2e.StartLoad(t, context.Background(), in.URL, e2e.LoadConfig{Workers: 4, Every: 20 * time.Millisecond, Subject: "kafka outage"})
 	defer ld.Stop()
 	rx := newReceivedIndex()
 	apptest.Eventually(t, time.Minute, func() bool {
@@ -107,7 +108,7 @@ func TestKafkaServeStartsWhileKafkaIsDownAndDeliversOnceKafkaIsUp(t *testing.T) 
 	base := "http://" + addr
 	proc := e2e.Start(t, bin, subprocessEnv(cfg, srv, filepath.Join(dir, "mailroom.db"), addr), filepath.Join(dir, "mailroom.log"), "serve", "--broker", "kafka")
 	ctx := context.Background()
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(t)
 
 	// Serving without Kafka: not ready, but taking mail.
 	apptest.Eventually(t, time.Minute, func() bool {
@@ -266,7 +267,7 @@ func subprocessEnv(cfg *config.Config, srv *smtptest.Server, dbPath, addr string
 // readyz is the status of GET base/readyz (0 if there was no answer).
 func readyz(tb testing.TB, base string) int {
 	tb.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := apispec.Client(tb, &http.Client{Timeout: 5 * time.Second})
 	resp, err := client.Get(base + "/readyz")
 	if err != nil {
 		return 0
@@ -279,7 +280,7 @@ func readyz(tb testing.TB, base string) int {
 func countStatus(tb testing.TB, base, status string) int {
 	tb.Helper()
 	var page e2e.ListPage
-	st, err := e2e.GetJSON(context.Background(), e2e.NewHTTPClient(), base, "/api/emails?limit=100&status="+status, &page)
+	st, err := e2e.GetJSON(context.Background(), e2e.NewHTTPClient(tb), base, "/api/emails?limit=100&status="+status, &page)
 	if err != nil || st != http.StatusOK {
 		tb.Fatalf("list %s emails: %d %v", status, st, err)
 	}

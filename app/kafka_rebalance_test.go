@@ -212,7 +212,7 @@ func everyMemberHasPartitions(a map[string][]int32) bool {
 // the test unless each is answered 202.
 func postEmails(tb testing.TB, base, prefix string, n int) []string {
 	tb.Helper()
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(tb)
 	ids := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -246,7 +246,7 @@ func postEmails(tb testing.TB, base, prefix string, n int) []string {
 // SendEmail is on Kafka.
 func waitPublished(tb testing.TB, base string, ids []string) {
 	tb.Helper()
-	client := e2e.NewHTTPClient()
+	client := e2e.NewHTTPClient(tb)
 	next := 0
 	apptest.Eventually(tb, time.Minute, func() bool {
 		for ; next < len(ids); next++ {

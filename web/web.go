@@ -38,7 +38,8 @@ var contentTypes = map[string]string{
 // Register adds the console to e, outside /api and its key check (the page itself
 // holds no data; the key the operator pastes goes with each /api call): GET and
 // HEAD / is the page, /static/* its assets. An unknown asset is a 404 in the
-// contract's error shape, like any other.
+// contract's error shape, like any other. It also serves the API's OpenAPI document
+// at OpenAPIPath, with no key either.
 //
 // Every answer carries an ETag and Cache-Control: no-cache, so a browser keeps
 // the assets but asks again each time (a 304 when unchanged): the files have no
@@ -47,6 +48,7 @@ func Register(e *echo.Echo) {
 	methods := []string{http.MethodGet, http.MethodHead}
 	e.Match(methods, "/", func(c echo.Context) error { return serve(c, "index.html") })
 	e.Match(methods, "/static/*", func(c echo.Context) error { return serve(c, c.Param("*")) })
+	registerOpenAPI(e)
 }
 
 // serve answers with the embedded file static/name.

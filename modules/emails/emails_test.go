@@ -279,7 +279,7 @@ func gzipped(t *testing.T, b []byte) io.Reader {
 func send(t *testing.T, req *http.Request) apptest.Response {
 	t.Helper()
 	req.Header.Set("Authorization", "Bearer "+apptest.AdminKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apptest.Client(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -447,6 +447,7 @@ func TestIdempotencyKey(t *testing.T) {
 		answers := make([]answer, n)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
+		client := apptest.Client(t)
 		for i := range n {
 			wg.Go(func() {
 				<-start
@@ -454,7 +455,7 @@ func TestIdempotencyKey(t *testing.T) {
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Idempotency-Key", "key-concurrent")
 				req.Header.Set("Authorization", "Bearer "+apptest.AdminKey)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := client.Do(req)
 				if err != nil {
 					answers[i].err = err
 					return

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"testing"
 	"time"
+
+	"github.com/mailroom/mailroom/app/internal/apispec"
 )
 
 // APIKey is the admin key every test config carries (auth.api_keys): the helpers
@@ -25,9 +28,11 @@ const TestRateLimit = "1000000"
 func Authorize(req *http.Request) { req.Header.Set("Authorization", "Bearer "+APIKey) }
 
 // NewHTTPClient returns a client for load: up to 64 idle keep-alive connections per
-// host, so 32 concurrent clients reuse their connections.
-func NewHTTPClient() *http.Client {
-	return &http.Client{
+// host, so 32 concurrent clients reuse their connections. Every request it sends,
+// and its answer, is held to the OpenAPI document, failing tb on whatever the
+// document does not describe (see apispec.Transport).
+func NewHTTPClient(tb testing.TB) *http.Client {
+	return apispec.Client(tb, &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -36,7 +41,7 @@ func NewHTTPClient() *http.Client {
 			MaxConnsPerHost:     0,
 			IdleConnTimeout:     90 * time.Second,
 		},
-	}
+	})
 }
 
 // Accepted is the 202 answer of POST /api/emails.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -51,10 +52,12 @@ type Load struct {
 }
 
 // StartLoad starts cfg.Workers clients posting to baseURL until Stop or ctx ends.
-func StartLoad(ctx context.Context, baseURL string, cfg LoadConfig) *Load {
+// Their requests and answers are held to the OpenAPI document (NewHTTPClient): an
+// answer it does not describe fails tb, so stop the load before the test ends.
+func StartLoad(tb testing.TB, ctx context.Context, baseURL string, cfg LoadConfig) *Load {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &Load{cancel: cancel, statuses: map[int]int{}}
-	client := NewHTTPClient()
+	client := NewHTTPClient(tb)
 	client.Timeout = cmp.Or(cfg.Timeout, 10*time.Second)
 	for w := range max(cfg.Workers, 1) {
 		l.wg.Go(func() { l.run(ctx, client, baseURL, cfg, w) })

@@ -15,10 +15,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailroom/mailroom/app/internal/apispec"
 )
 
 // Process is one `mailroom serve` subprocess.
 type Process struct {
+	// tb is the test that started the process; WaitReady's requests fail it when the
+	// OpenAPI document does not describe them.
+	tb      testing.TB
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{} // closed when Wait returned
@@ -94,7 +99,7 @@ func Start(tb testing.TB, bin string, env []string, logPath string, args ...stri
 		logf.Close()
 		tb.Fatalf("start %s: %v", bin, err)
 	}
-	p := &Process{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &Process{tb: tb, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		logf.Close()
@@ -185,7 +190,9 @@ func HasDataRace(log string) bool { return strings.Contains(log, "WARNING: DATA 
 // WaitReady polls baseURL/readyz until it answers 200, the process exits, or timeout
 // passes.
 func (p *Process) WaitReady(ctx context.Context, baseURL string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	// No keep-alive: a connection left idle here would hold one of the server's
+	// http.max_connections slots that a test may count on.
+	client := apispec.Client(p.tb, &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}})
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

@@ -196,3 +196,17 @@ func TestTransportFailsTheTestOnAnAnswerTheDocumentDoesNotDescribeUnlessUnchecke
 		t.Errorf("an Unchecked request was checked: %q", tb.errors[1:])
 	}
 }
+
+// TestABenchmarksTransportIsItsOwn: a benchmark's client is not checked, so the
+// check takes no CPU from the server the benchmark measures.
+func TestABenchmarksTransportIsItsOwn(t *testing.T) {
+	next := &http.Transport{}
+	var got http.RoundTripper
+	testing.Benchmark(func(b *testing.B) { got = apispec.Transport(b, next) })
+	if got != next {
+		t.Errorf("a benchmark's transport is %T, want the one given", got)
+	}
+	if apispec.Transport(t, next) == next {
+		t.Errorf("a test's transport is the one given, want one that checks")
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -51,6 +52,12 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 	email["subject"] = "Invoice " + hostile
 	id := in.Send(t, email)
 	in.WaitForStatus(t, id, "dead", stepTimeout)
+	// More dead letters, so that the table is long and the lookup below it.
+	for i := range 11 {
+		more := apptest.NewEmail(rcpt)
+		more["subject"] = fmt.Sprintf("Reminder %d", i)
+		in.WaitForStatus(t, in.Send(t, more), "dead", stepTimeout)
+	}
 
 	b := openBrowser(t)
 	b.do(t, "open the console",
@@ -78,6 +85,19 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 	b.noInjectedMarkup(t)
 	if overflow := b.eval(t, `document.documentElement.scrollWidth - window.innerWidth`); overflow != "0" {
 		t.Errorf("at 375 px the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
+	}
+
+	b.do(t, "looking an email up from the top of the table shows it, far below",
+		chromedp.Click(`#letters-body tr:first-child button.link`),
+		waitText("#email-status", "dead"))
+	if top := b.eval(t, `(() => { const r = document.getElementById('email-heading').getBoundingClientRect();
+		return String(r.top >= -1 && r.bottom <= window.innerHeight + 1) })()`); top != "true" {
+		t.Errorf("the looked-up email is drawn off-screen: its heading at %s of a %s px window",
+			b.eval(t, `String(Math.round(document.getElementById('email-heading').getBoundingClientRect().top))`),
+			b.eval(t, `String(window.innerHeight)`))
+	}
+	if ratio := b.hoverContrast(t, "#email-form button[type=submit]"); ratio < 4.5 {
+		t.Errorf("a hovered primary button's label contrasts %.2f:1 with its background, want at least 4.5:1", ratio)
 	}
 
 	srv.ClearFaults()
@@ -110,6 +130,32 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 	}
 	apptest.Eventually(t, stepTimeout, func() bool { return b.reported("Content Security Policy") },
 		func() string { return "the browser reported no CSP violation for an inline script" })
+}
+
+// hoverContrast moves the mouse over the element sel names and returns the
+// contrast ratio (WCAG 2) of its label's colour against its background then.
+func (b *browser) hoverContrast(t *testing.T, sel string) float64 {
+	t.Helper()
+	b.do(t, "scroll to "+sel, chromedp.ScrollIntoView(sel))
+	var x, y float64
+	at := b.eval(t, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect();
+		return (r.left + r.width / 2) + ' ' + (r.top + r.height / 2) })()`, sel))
+	if _, err := fmt.Sscan(at, &x, &y); err != nil {
+		t.Fatalf("where is %s: %q: %v", sel, at, err)
+	}
+	b.do(t, "hover "+sel, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y))
+	got := b.eval(t, fmt.Sprintf(`(() => {
+		const s = getComputedStyle(document.querySelector(%q));
+		const lum = (c) => { const v = c.match(/[\d.]+/g).slice(0, 3).map((n) => n / 255)
+			.map((n) => n <= 0.03928 ? n / 12.92 : Math.pow((n + 0.055) / 1.055, 2.4));
+			return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2] };
+		const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((p, q) => q - p);
+		return String((a + 0.05) / (b + 0.05)) })()`, sel))
+	var ratio float64
+	if _, err := fmt.Sscan(got, &ratio); err != nil {
+		t.Fatalf("contrast of %s: %q: %v", sel, got, err)
+	}
+	return ratio
 }
 
 // browser is one headless Chromium tab, with what its console reported.

@@ -99,7 +99,7 @@ function letterRow(l) {
   const name = l.email_id || l.id;
   const first = el('td');
   if (l.email_id) {
-    const look = button(l.email_id, 'Look up email ' + l.email_id, () => lookup(l.email_id));
+    const look = button(l.email_id, 'Look up email ' + l.email_id, () => lookup(l.email_id, 0, true));
     look.className = 'link';
     first.append(look);
   } else {
@@ -122,7 +122,7 @@ async function replay(l) {
   say(`Replay queued for email ${l.email_id}.`);
   await loadLetters(false);
   // The email turns from dead to queued once its replay is recorded: follow it.
-  await lookup(l.email_id, Date.now() + 10000);
+  await lookup(l.email_id, Date.now() + 10000, true);
 }
 
 async function discard(l) {
@@ -146,10 +146,11 @@ async function replayMatching() {
 
 // Email lookup
 
-// lookup shows the email and its timeline. While it is on its way (queued,
-// retrying), or still dead before settleBy (a replay not yet recorded), it is
-// looked up again every second.
-async function lookup(id, settleBy = 0) {
+// lookup shows the email and its timeline, scrolled into view when reveal is set
+// (an operator asked for it from elsewhere on the page). While it is on its way
+// (queued, retrying), or still dead before settleBy (a replay not yet recorded),
+// it is looked up again every second, where it is.
+async function lookup(id, settleBy = 0, reveal = false) {
   clearTimeout(refresh);
   const seq = ++lookups;
   $('email-id').value = id;
@@ -167,6 +168,7 @@ async function lookup(id, settleBy = 0) {
     return li;
   }));
   $('email').hidden = false;
+  if (reveal) $('email-heading').scrollIntoView({ block: 'start' });
   const moving = e.status === 'queued' || e.status === 'retrying';
   if (moving || (e.status === 'dead' && Date.now() < settleBy)) {
     refresh = setTimeout(() => run(null, () => lookup(id, settleBy)), 1000);

@@ -32,7 +32,7 @@ type hookReceiver struct {
 	events   map[string]json.RawMessage
 	order    []string
 	unsigned []string
-	last     time.Time // when the latest new event came
+	last     time.Time     // when the latest new event came
 	hang     chan struct{} // closed when the test ends; until then a hanging receiver never answers
 }
 

@@ -11,12 +11,12 @@ import (
 )
 
 // withdraw runs Outbox.Withdraw in a transaction of its own.
-func (e *testEnv) withdraw(tb testing.TB, uuid string, notDueBefore time.Time) bool {
+func (e *testEnv) withdraw(tb testing.TB, uuid string, due, notDueBefore time.Time) bool {
 	tb.Helper()
 	var ok bool
 	err := e.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		var err error
-		ok, err = e.box.Withdraw(context.Background(), tx, uuid, notDueBefore)
+		ok, err = e.box.Withdraw(context.Background(), tx, uuid, due, notDueBefore)
 		return err
 	})
 	if err != nil {
@@ -26,12 +26,12 @@ func (e *testEnv) withdraw(tb testing.TB, uuid string, notDueBefore time.Time) b
 }
 
 // reschedule runs Outbox.Reschedule in a transaction of its own.
-func (e *testEnv) reschedule(tb testing.TB, uuid string, at, notDueBefore time.Time) bool {
+func (e *testEnv) reschedule(tb testing.TB, uuid string, due, at, notDueBefore time.Time) bool {
 	tb.Helper()
 	var ok bool
 	err := e.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		var err error
-		ok, err = e.box.Reschedule(context.Background(), tx, uuid, at, notDueBefore)
+		ok, err = e.box.Reschedule(context.Background(), tx, uuid, due, at, notDueBefore)
 		return err
 	})
 	if err != nil {
@@ -44,17 +44,21 @@ func TestAWithdrawnRowIsNeverPublishedAndOneDueByTheMarginIsNotWithdrawn(t *test
 	e := newEnv(t)
 	now := time.Now()
 	later, soon := newMsg("later", "later"), newMsg("soon", "soon")
-	e.add(t, "email.send", now.Add(time.Hour), later)
-	e.add(t, "email.send", now.Add(200*time.Millisecond), soon)
+	laterAt, soonAt := now.Add(time.Hour), now.Add(200*time.Millisecond)
+	e.add(t, "email.send", laterAt, later)
+	e.add(t, "email.send", soonAt, soon)
 
 	margin := now.Add(time.Second)
-	if !e.withdraw(t, later.UUID, margin) {
+	if e.withdraw(t, later.UUID, laterAt.Add(time.Millisecond), margin) {
+		t.Fatalf("a row was withdrawn by its uuid with another due time")
+	}
+	if !e.withdraw(t, later.UUID, laterAt, margin) {
 		t.Fatalf("a row due in an hour was not withdrawn")
 	}
-	if e.withdraw(t, soon.UUID, margin) {
+	if e.withdraw(t, soon.UUID, soonAt, margin) {
 		t.Fatalf("a row due within the margin was withdrawn: the relay may hold it already")
 	}
-	if e.withdraw(t, later.UUID, margin) {
+	if e.withdraw(t, later.UUID, laterAt, margin) {
 		t.Fatalf("a row withdrawn before was reported withdrawn again")
 	}
 	if s := e.stats(t); s.Pending != 1 {
@@ -67,7 +71,7 @@ func TestAWithdrawnRowIsNeverPublishedAndOneDueByTheMarginIsNotWithdrawn(t *test
 		t.Fatalf("published %v, want only %s (the withdrawn %s never)", got, soon.UUID, later.UUID)
 	}
 	eventually(t, "the published row is deleted", func() bool { return e.stats(t).Pending == 0 })
-	if e.withdraw(t, soon.UUID, time.Time{}) {
+	if e.withdraw(t, soon.UUID, soonAt, time.Time{}) {
 		t.Fatalf("a published row was reported withdrawn")
 	}
 }
@@ -79,15 +83,16 @@ func TestARescheduledRowIsPublishedAtItsNewTimeAndNotAtItsOldOne(t *testing.T) {
 	run(t, e.newRelay(outbox.RelayConfig{Workers: 2, PollInterval: time.Minute}), closedChan())
 	now := time.Now()
 	earlier, postponed := newMsg("earlier", "earlier"), newMsg("postponed", "postponed")
-	e.add(t, "email.send", now.Add(time.Hour), earlier)
-	e.add(t, "email.send", now.Add(5*time.Second), postponed)
+	earlierAt, postponedAt := now.Add(time.Hour), now.Add(5*time.Second)
+	e.add(t, "email.send", earlierAt, earlier)
+	e.add(t, "email.send", postponedAt, postponed)
 	e.box.Notify()
 
 	newAt := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
-	if !e.reschedule(t, earlier.UUID, newAt, time.Now().Add(100*time.Millisecond)) {
+	if !e.reschedule(t, earlier.UUID, earlierAt, newAt, time.Now().Add(100*time.Millisecond)) {
 		t.Fatalf("a row due in an hour was not rescheduled")
 	}
-	if !e.reschedule(t, postponed.UUID, time.Now().Add(time.Hour), time.Now()) {
+	if !e.reschedule(t, postponed.UUID, postponedAt, time.Now().Add(time.Hour), time.Now()) {
 		t.Fatalf("a row not due yet was not rescheduled")
 	}
 	e.box.Notify()
@@ -110,14 +115,18 @@ func TestRescheduleLeavesARowDueByTheMarginOrGone(t *testing.T) {
 	e := newEnv(t)
 	due := newMsg("due", "due")
 	e.add(t, "email.send", time.Time{}, due)
-	if e.reschedule(t, due.UUID, time.Now().Add(time.Hour), time.Now().Add(time.Second)) {
+	var dueAt int64
+	if err := e.db.Read.QueryRow(`SELECT available_at FROM outbox WHERE uuid = ?`, due.UUID).Scan(&dueAt); err != nil {
+		t.Fatalf("read the row's due time: %v", err)
+	}
+	if e.reschedule(t, due.UUID, time.UnixMilli(dueAt), time.Now().Add(time.Hour), time.Now().Add(time.Second)) {
 		t.Fatalf("a due row was rescheduled: the relay may hold it already")
 	}
 	if s := e.stats(t); s.DuePending != 1 {
 		t.Fatalf("the due row moved: stats = %+v", s)
 	}
 	gone := newMsg("gone", "gone")
-	if e.reschedule(t, gone.UUID, time.Now().Add(time.Hour), time.Now()) {
+	if e.reschedule(t, gone.UUID, time.Now().Add(time.Minute), time.Now().Add(time.Hour), time.Now()) {
 		t.Fatalf("a row never added was reported rescheduled")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/app"
@@ -44,23 +45,27 @@ func (r *Repository) ChangeSchedule(ctx context.Context, ch app.Change) (domain.
 // against the margin here, inside the transaction, with the clock read here: the
 // margin covers the time from this check to the commit.
 func (r *Repository) changeSchedule(ctx context.Context, tx *sql.Tx, ch app.Change) (domain.Status, bool, error) {
-	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status)
+	var (
+		status string
+		sendAt sql.NullInt64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT status, send_at FROM emails_emails WHERE id = ?`, ch.EmailID).Scan(&status, &sendAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, apperr.NotFound("email", ch.EmailID)
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("read status of %s: %w", ch.EmailID, err)
 	}
-	if domain.Status(status) != domain.StatusScheduled {
+	if domain.Status(status) != domain.StatusScheduled || !sendAt.Valid {
 		return domain.Status(status), false, nil
 	}
-	uuid, notDueBefore := sendEmailUUID(ch.EmailID), r.now().Add(app.SendingMargin)
+	// The row waits until the email's send_at: that and its uuid find it.
+	uuid, due, notDueBefore := sendEmailUUID(ch.EmailID), time.UnixMilli(sendAt.Int64), r.now().Add(app.SendingMargin)
 	var ok bool
 	if ch.SendAt != nil {
-		ok, err = r.box.Reschedule(ctx, tx, uuid, *ch.SendAt, notDueBefore)
+		ok, err = r.box.Reschedule(ctx, tx, uuid, due, *ch.SendAt, notDueBefore)
 	} else {
-		ok, err = r.box.Withdraw(ctx, tx, uuid, notDueBefore)
+		ok, err = r.box.Withdraw(ctx, tx, uuid, due, notDueBefore)
 	}
 	if err != nil || !ok {
 		return domain.StatusScheduled, false, err

@@ -460,6 +460,10 @@ func TestBadRequestsAreRefusedNamingWhatIsWrong(t *testing.T) {
 		if r := in.Do(t, http.MethodGet, "/api/webhooks?all=1", nil); r.Status != http.StatusBadRequest || errorField(t, r) != "all" {
 			t.Errorf("%d %s, want 400 naming all", r.Status, r.Body)
 		}
+		r := in.Do(t, http.MethodGet, "/api/webhooks/any/deliveries?status=failed", nil)
+		if r.Status != http.StatusBadRequest || errorField(t, r) != "status" {
+			t.Errorf("deliveries: %d %s, want 400 naming status", r.Status, r.Body)
+		}
 	})
 	t.Run("an unknown id", func(t *testing.T) {
 		if r := in.Do(t, http.MethodGet, "/api/webhooks/nope", nil); r.Status != http.StatusNotFound {

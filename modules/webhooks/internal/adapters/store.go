@@ -166,16 +166,19 @@ func (s Store) ReplayDelivery(ctx context.Context, endpointID string, id int64, 
 	return d, found, nil
 }
 
+// Subscribed implements app.Store, on the read pool: most events have no
+// subscriber, and finding that out keeps the database's one writer for work (an
+// endpoint created meanwhile misses the event, as it would had the event come a
+// moment earlier).
+func (s Store) Subscribed(ctx context.Context, eventType string) (bool, error) {
+	ids, err := subscribers(ctx, s.DB.Read, eventType)
+	return len(ids) > 0, err
+}
+
 // FanOut implements app.Store.
 func (s Store) FanOut(ctx context.Context, ev app.Event, now time.Time) (int, error) {
 	ctx = context.WithoutCancel(ctx)
 	added := 0
-	// Most events have no subscriber: finding that out on the read pool keeps the
-	// database's one writer for work (an endpoint created meanwhile misses the
-	// event, as it would had the event come a moment earlier).
-	if ids, err := subscribers(ctx, s.DB.Read, ev.Type); err != nil || len(ids) == 0 {
-		return 0, err
-	}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		added = 0 // fn may run twice (sqlite.DB.Tx)
 		ids, err := subscribers(ctx, tx, ev.Type)

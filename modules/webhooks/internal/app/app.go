@@ -92,6 +92,9 @@ type Store interface {
 	// ReplayDelivery makes the endpoint's delivery pending and due at now; false
 	// when the endpoint has no such delivery.
 	ReplayDelivery(ctx context.Context, endpointID string, id int64, now time.Time) (domain.Delivery, bool, error)
+	// Subscribed tells whether an enabled endpoint is subscribed to eventType,
+	// reading without taking the database's writer.
+	Subscribed(ctx context.Context, eventType string) (bool, error)
 	// FanOut stores ev and one pending delivery, due at now, per enabled endpoint
 	// subscribed to ev.Type, in one transaction; a delivery that exists already
 	// (the same endpoint and event) is kept as it is. It returns how many it added.

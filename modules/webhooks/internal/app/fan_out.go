@@ -24,7 +24,15 @@ type FanOut struct {
 // payload. A payload that is not such an event, or of a schema version this
 // module does not know, is logged and dropped: no retry would make it readable.
 // An error means nothing was stored and the message must come again.
-func (f FanOut) Handle(ctx context.Context, payload []byte) error {
+func (f FanOut) Handle(ctx context.Context, eventType string, payload []byte) error {
+	// Most events have no subscriber: the type the message names says so before
+	// the payload is decoded or the database's writer taken. (A message without
+	// it is decoded and checked as a whole.)
+	if eventType != "" {
+		if subscribed, err := f.Store.Subscribed(ctx, eventType); err != nil || !subscribed {
+			return err
+		}
+	}
 	var ev contract.Event
 	if err := json.Unmarshal(payload, &ev); err != nil || ev.ID == "" || ev.Type == "" {
 		f.Log.Warn("lifecycle event unreadable; not sent to webhooks", "error", err, "payload_bytes", len(payload))

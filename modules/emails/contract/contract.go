@@ -7,6 +7,7 @@ package contract
 
 import (
 	_ "embed" // EventSchemaV1
+	"slices"
 	"time"
 )
 
@@ -59,14 +60,7 @@ var EventTypes = []string{
 }
 
 // KnownEventType tells whether t is one of EventTypes.
-func KnownEventType(t string) bool {
-	for _, k := range EventTypes {
-		if k == t {
-			return true
-		}
-	}
-	return false
-}
+func KnownEventType(t string) bool { return slices.Contains(EventTypes, t) }
 
 // Event is one change in an email's life. Its ID is stable: the feed, every webhook
 // try and replay, and the topics.lifecycle message carry the same one, so a

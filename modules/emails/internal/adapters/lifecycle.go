@@ -37,6 +37,17 @@ func (f *emailFacts) decode(tags, metadata string) error {
 	return nil
 }
 
+// tellsOfLifecycle tells whether ch has an entry that is a lifecycle event: only
+// then does its email's facts need decoding.
+func tellsOfLifecycle(ch app.Change) bool {
+	for _, en := range ch.Entries {
+		if _, ok := domain.LifecycleType(en.Type); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // lifecycleEvent is the one place a lifecycle event is built from a timeline entry:
 // the message on topics.lifecycle and the feed's item are the same.
 func lifecycleEvent(eventID, emailID string, en app.Entry, at time.Time, facts emailFacts) contract.Event {

@@ -231,8 +231,10 @@ func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change)
 	if err != nil {
 		return 0, fmt.Errorf("read status: %w", err)
 	}
-	if err := facts.decode(tags, meta); err != nil {
-		return 0, fmt.Errorf("email %s: %w", ch.EmailID, err)
+	if tellsOfLifecycle(ch) { // not for the relay's "published", on every email's path
+		if err := facts.decode(tags, meta); err != nil {
+			return 0, fmt.Errorf("email %s: %w", ch.EmailID, err)
+		}
 	}
 	if fresh, err := r.addEntries(ctx, tx, ch, facts); err != nil || !fresh {
 		return app.AppliedBefore, err

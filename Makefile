@@ -3,13 +3,22 @@
 GO       ?= go
 export CGO_ENABLED := 1
 
-.PHONY: test vet unit test-kafka test-browser fuzz build bench clean
+.PHONY: test vet check-vendor vendor-web unit test-kafka test-browser fuzz build bench clean
 
-## test: vet, every test with the race detector, then the Kafka suite on a real
+## test: vet, the console's vendored files against their pinned npm packages,
+## every test with the race detector, then the Kafka suite on a real
 ## Apache Kafka node that scripts/kafka.sh fetches from Maven Central and starts,
 ## then the operator console in headless Chromium, then each fuzz target for a
 ## bounded time.
-test: vet unit test-kafka test-browser fuzz
+test: vet check-vendor unit test-kafka test-browser fuzz
+
+## vendor-web: fetch the console's pinned third-party files (uPlot, DOMPurify)
+## from npm into web/static/vendor; check-vendor fails if the committed ones differ.
+vendor-web:
+	bash scripts/vendor-web.sh
+
+check-vendor:
+	bash scripts/vendor-web.sh --check
 
 vet:
 	$(GO) vet ./...

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,8 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 		waitText("#message", "Key forgotten."),
 		chromedp.SendKeys("#key", apptest.AdminKey),
 		chromedp.Click("#key-form button[type=submit]"),
+		waitText("#message", "Key accepted."),
+		chromedp.Click(`#nav a[href="#/dead-letters"]`),
 		chromedp.WaitVisible(replay))
 	reason := b.text(t, "#letters-body td.reason")
 	if !strings.Contains(reason, hostile) {
@@ -87,8 +90,11 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 		t.Errorf("at 375 px the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
 	}
 
-	b.do(t, "looking an email up from the top of the table shows it, far below",
-		chromedp.Click(`#letters-body tr:first-child button.link`),
+	if ratio := b.hoverContrast(t, "#filter-form button[type=submit]"); ratio < 4.5 {
+		t.Errorf("a hovered primary button's label contrasts %.2f:1 with its background, want at least 4.5:1", ratio)
+	}
+	b.do(t, "opening an email from the bottom of the table shows it in view",
+		chromedp.Click(`#letters-body tr:last-child a.id`),
 		waitText("#email-status", "dead"))
 	if top := b.eval(t, `(() => { const r = document.getElementById('email-heading').getBoundingClientRect();
 		return String(r.top >= -1 && r.bottom <= window.innerHeight + 1) })()`); top != "true" {
@@ -96,12 +102,11 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 			b.eval(t, `String(Math.round(document.getElementById('email-heading').getBoundingClientRect().top))`),
 			b.eval(t, `String(window.innerHeight)`))
 	}
-	if ratio := b.hoverContrast(t, "#email-form button[type=submit]"); ratio < 4.5 {
-		t.Errorf("a hovered primary button's label contrasts %.2f:1 with its background, want at least 4.5:1", ratio)
-	}
 
 	srv.ClearFaults()
-	b.do(t, "replay it and watch the email until it is sent",
+	b.do(t, "replay the first letter and watch its email until it is sent",
+		chromedp.Click(`#nav a[href="#/dead-letters"]`),
+		chromedp.WaitVisible(replay),
 		chromedp.Click(replay),
 		waitText("#email-status", "sent"))
 	in.WaitForStatus(t, id, "sent", stepTimeout)
@@ -117,7 +122,10 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 			t.Errorf("timeline %q has no %s", timeline, event)
 		}
 	}
+	b.screenshot(t, "email-sent")
 	b.do(t, "the replayed letter is no longer parked",
+		chromedp.Click(`#nav a[href="#/dead-letters"]`),
+		chromedp.WaitVisible(`#letters-body tr`),
 		chromedp.WaitNotPresent(replay))
 	b.noInjectedMarkup(t)
 	b.noProblems(t)
@@ -130,6 +138,35 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 	}
 	apptest.Eventually(t, stepTimeout, func() bool { return b.reported("Content Security Policy") },
 		func() string { return "the browser reported no CSP violation for an inline script" })
+}
+
+// screenshotDir is where screenshot puts its pictures: test artifacts for a
+// reviewer (CI keeps the folder), never committed. MAILROOM_SCREENSHOTS moves it.
+func screenshotDir() string {
+	if dir := os.Getenv("MAILROOM_SCREENSHOTS"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "artifacts", "screenshots")
+}
+
+// screenshot saves the whole page as <screenshotDir>/<name>.png.
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := screenshotDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", file)
 }
 
 // hoverContrast moves the mouse over the element sel names and returns the

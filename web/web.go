@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -37,7 +38,8 @@ var contentTypes = map[string]string{
 
 // Register adds the console to e, outside /api and its key check (the page itself
 // holds no data; the key the operator pastes goes with each /api call): GET and
-// HEAD / is the page, /static/* its assets. An unknown asset is a 404 in the
+// HEAD / is the page, /static/* its assets (its scripts in js/, the views' styles
+// in css/, the pinned third-party files in vendor/<package>/). An unknown asset is a 404 in the
 // contract's error shape, like any other. It also serves the API's OpenAPI document
 // at OpenAPIPath, with no key either.
 //
@@ -47,7 +49,17 @@ var contentTypes = map[string]string{
 func Register(e *echo.Echo) {
 	methods := []string{http.MethodGet, http.MethodHead}
 	e.Match(methods, "/", func(c echo.Context) error { return serve(c, "index.html") })
-	e.Match(methods, "/static/*", func(c echo.Context) error { return serve(c, c.Param("*")) })
+	// One route per folder, so that the OpenAPI document can name each (a path
+	// parameter there never holds a slash).
+	for _, dir := range []string{"/static/", "/static/js/", "/static/css/", "/static/vendor/:package/"} {
+		e.Match(methods, dir+"*", func(c echo.Context) error {
+			name := strings.TrimPrefix(c.Request().URL.Path, "/static/")
+			if c.Param("*") == "" || strings.Contains(c.Param("*"), "/") {
+				return notFound(name)
+			}
+			return serve(c, name)
+		})
+	}
 	registerOpenAPI(e)
 }
 

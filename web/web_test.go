@@ -3,17 +3,19 @@ package web_test
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mailroom/mailroom/app/apptest"
+	"github.com/mailroom/mailroom/platform/httpserver"
 )
 
-// csp is the policy every answer carries (platform/httpserver): the console must
-// work under it, so it has no inline script or style.
-const csp = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+// csp is the policy every answer carries: the console must work under it, so it
+// has no inline script or style of its own.
+const csp = httpserver.ContentSecurityPolicy
 
 func TestTheConsoleIsServedByTheApp(t *testing.T) {
 	t.Parallel()
@@ -34,17 +36,19 @@ func TestTheConsoleIsServedByTheApp(t *testing.T) {
 				t.Errorf("%s: %q, want %q", name, got, want)
 			}
 		}
-		if !strings.Contains(string(r.Body), `<script src="/static/app.js" defer></script>`) {
+		if !strings.Contains(string(r.Body), `<script src="/static/app.js" type="module"></script>`) {
 			t.Errorf("the page does not load /static/app.js:\n%s", r.Body)
 		}
 	})
 
 	t.Run("each asset has its type", func(t *testing.T) {
 		for path, want := range map[string]string{
-			"/static/index.html":  "text/html; charset=utf-8",
-			"/static/app.js":      "text/javascript; charset=utf-8",
-			"/static/style.css":   "text/css; charset=utf-8",
-			"/static/favicon.svg": "image/svg+xml",
+			"/static/index.html":                     "text/html; charset=utf-8",
+			"/static/app.js":                         "text/javascript; charset=utf-8",
+			"/static/js/core.js":                     "text/javascript; charset=utf-8",
+			"/static/style.css":                      "text/css; charset=utf-8",
+			"/static/vendor/uplot/uPlot.iife.min.js": "text/javascript; charset=utf-8",
+			"/static/favicon.svg":                    "image/svg+xml",
 		} {
 			r := in.Do(t, http.MethodGet, path, nil, apptest.NoKey...)
 			if r.Status != http.StatusOK || len(r.Body) == 0 {
@@ -91,7 +95,7 @@ func TestTheConsoleIsServedByTheApp(t *testing.T) {
 		}
 	})
 
-	t.Run("every /api call in app.js has a route", func(t *testing.T) {
+	t.Run("every /api call in the console's scripts has a route", func(t *testing.T) {
 		routes := map[string]bool{}
 		for _, r := range in.App.Routes() {
 			routes[r.Method+" "+r.Path] = true
@@ -99,14 +103,14 @@ func TestTheConsoleIsServedByTheApp(t *testing.T) {
 		calls := apiCalls(t)
 		for _, c := range calls {
 			if !routes[c] {
-				t.Errorf("app.js calls %s, which the app does not route", c)
+				t.Errorf("the console calls %s, which the app does not route", c)
 			}
 		}
 		// Guards the pattern: if it stopped matching, the loop above checks nothing.
 		for _, want := range []string{"GET /api/dead-letters", "POST /api/dead-letters/:id/replay",
 			"DELETE /api/dead-letters/:id", "POST /api/dead-letters/replay", "GET /api/emails/:id"} {
 			if !slices.Contains(calls, want) {
-				t.Errorf("found no call %s in app.js; found %q", want, calls)
+				t.Errorf("found no call %s in the console's scripts; found %q", want, calls)
 			}
 		}
 	})
@@ -116,14 +120,31 @@ func TestTheConsoleIsServedByTheApp(t *testing.T) {
 // with `/api/x/${...}` for a path parameter; a query string is not part of it.
 var apiCall = regexp.MustCompile("api\\('([A-Z]+)', ['`](/api/[^'`?]*)")
 
-// apiCalls returns app.js's calls as Echo names routes: "POST /api/dead-letters/:id/replay".
+// apiCalls returns the console's calls as Echo names routes: "POST /api/dead-letters/:id/replay".
 func apiCalls(t *testing.T) []string {
 	t.Helper()
-	js := readStatic(t, "app.js")
+	var js string
+	for _, name := range consoleScripts(t) {
+		js += readStatic(t, name)
+	}
 	param := regexp.MustCompile(`\$\{[^}]*\}`)
 	var out []string
 	for _, m := range apiCall.FindAllStringSubmatch(js, -1) {
 		out = append(out, m[1]+" "+param.ReplaceAllString(m[2], ":id"))
+	}
+	return out
+}
+
+// consoleScripts names the console's own scripts under static/ (not vendor/).
+func consoleScripts(t *testing.T) []string {
+	t.Helper()
+	names, err := filepath.Glob("static/js/*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{"app.js"}
+	for _, n := range names {
+		out = append(out, strings.TrimPrefix(n, "static/"))
 	}
 	return out
 }
@@ -158,13 +179,15 @@ func TestTheConsoleHasNoInlineScriptStyleOrHTMLInjection(t *testing.T) {
 			t.Errorf("index.html has %q (%s): the CSP allows only files from /static", html[loc[0]:loc[1]], bad)
 		}
 	}
-	js := readStatic(t, "app.js")
-	for _, sink := range []string{".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
-		if strings.Contains(js, sink) {
-			t.Errorf("app.js uses %s: API data must go on the page as text nodes", sink)
+	for _, name := range consoleScripts(t) {
+		js := readStatic(t, name)
+		for _, sink := range []string{".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute('style'"} {
+			if strings.Contains(js, sink) {
+				t.Errorf("%s uses %s: API data must go on the page as text nodes", name, sink)
+			}
 		}
-	}
-	if strings.Contains(js, "localStorage") {
-		t.Error("app.js uses localStorage: the key belongs in sessionStorage only")
+		if strings.Contains(js, "localStorage") {
+			t.Errorf("%s uses localStorage: the key belongs in sessionStorage only", name)
+		}
 	}
 }

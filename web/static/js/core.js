@@ -1,0 +1,150 @@
+// What every view of the Mailroom console shares: the API client, the few DOM
+// builders, the status line and the key.
+//
+// Everything the API returns may be hostile (subjects, SMTP replies, reasons come
+// from outside), so it is put on the page with textContent and DOM nodes only,
+// never innerHTML. The one exception is an email's HTML body, shown in a sandboxed
+// frame (emails.js). The API key stays in sessionStorage: this tab, until it closes.
+
+const KEY = 'mailroom.apiKey';
+
+export const $ = (id) => document.getElementById(id);
+
+// hasKey reports whether an API key is set in this tab.
+export function hasKey() {
+  return Boolean(sessionStorage.getItem(KEY));
+}
+
+// useKey keeps key for this tab, or forgets it when key is empty.
+export function useKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+// request calls the API with the key and returns the Response of a 2xx answer. A
+// failure throws an Error whose message is the API's own: "401 unauthorized:
+// missing or invalid API key".
+async function request(method, path, body) {
+  const key = sessionStorage.getItem(KEY);
+  if (!key) throw new Error('Enter an API key first.');
+  const init = { method, headers: { Authorization: 'Bearer ' + key } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let resp;
+  try {
+    resp = await fetch(path, init);
+  } catch (e) {
+    throw new Error('The server did not answer: ' + e.message);
+  }
+  if (!resp.ok) {
+    const data = await resp.json().catch(() => null);
+    const err = (data && data.error) || {};
+    const e = new Error(`${resp.status} ${err.code || resp.statusText}: ${err.message || 'no error message'}`);
+    e.status = resp.status;
+    throw e;
+  }
+  return resp;
+}
+
+// api calls the API and returns the decoded JSON answer (null for 204).
+export async function api(method, path, body) {
+  const resp = await request(method, path, body);
+  if (resp.status === 204) return null;
+  return resp.json();
+}
+
+// apiText calls the API and returns the answer's body as text (a raw message).
+export async function apiText(path) {
+  const resp = await request('GET', path);
+  return resp.text();
+}
+
+// say shows text on the status line, which a screen reader announces.
+export function say(text, isError = false) {
+  const m = $('message');
+  m.textContent = text;
+  m.classList.toggle('error', isError);
+}
+
+// run runs an action for a button or form, keeping the button disabled meanwhile
+// and showing any failure on the status line.
+export async function run(button, action) {
+  if (button) button.disabled = true;
+  try {
+    await action();
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+// el makes an element with text (as text, never markup) and a class.
+export function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+// time makes a <time> showing iso in the operator's locale.
+export function time(iso) {
+  const t = el('time', iso ? new Date(iso).toLocaleString() : '');
+  if (iso) t.dateTime = iso;
+  return t;
+}
+
+// button makes a button whose click runs onClick through run; ariaLabel names it
+// for a screen reader when the label alone is ambiguous (a "Replay" on each row).
+export function button(label, ariaLabel, onClick) {
+  const b = el('button', label);
+  b.type = 'button';
+  if (ariaLabel) b.setAttribute('aria-label', ariaLabel);
+  b.addEventListener('click', () => run(b, () => onClick(b)));
+  return b;
+}
+
+let fields = 0; // numbers the ids that tie labels to their controls
+
+// labelled returns [label, control] with the label tied to the control, so every
+// control a view makes is named.
+export function labelled(text, control) {
+  if (!control.id) control.id = 'field-' + ++fields;
+  const label = el('label', text);
+  label.htmlFor = control.id;
+  return [label, control];
+}
+
+// onSubmit runs action when form is submitted, with its submit button disabled
+// meanwhile; the page does not navigate.
+export function onSubmit(form, action) {
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(form.querySelector('button[type=submit]'), action);
+  });
+}
+
+// every calls fn now and then every ms milliseconds until the returned function
+// is called (a view's teardown), never two at once, skipping while the tab is
+// hidden. A failure shows on the status line and the polling goes on.
+export function every(ms, fn) {
+  let stopped = false;
+  let timer = 0;
+  const tick = async () => {
+    if (stopped) return;
+    if (!document.hidden) await run(null, fn);
+    if (!stopped) timer = setTimeout(tick, ms);
+  };
+  tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+// go opens a view by its hash path ("emails/<id>").
+export function go(path) {
+  location.hash = '#/' + path;
+}

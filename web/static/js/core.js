@@ -148,3 +148,63 @@ export function every(ms, fn) {
 export function go(path) {
   location.hash = '#/' + path;
 }
+
+// table makes a scrollable table with a caption (for screen readers) and column
+// headers; an empty header is an actions column, named for screen readers only.
+// It returns the wrapper to place and the <tbody> to fill.
+export function table(caption, headers) {
+  const t = el('table');
+  t.append(el('caption', caption, 'visually-hidden'));
+  const head = el('tr');
+  for (const h of headers) {
+    const th = el('th', h || null);
+    th.scope = 'col';
+    if (!h) th.append(el('span', 'Actions', 'visually-hidden'));
+    head.append(th);
+  }
+  const thead = el('thead');
+  thead.append(head);
+  const body = el('tbody');
+  t.append(thead, body);
+  const wrap = el('div', null, 'scroll');
+  wrap.append(t);
+  return { wrap, table: t, body };
+}
+
+// ask shows question in a modal dialog with a button labelled yes and Cancel,
+// and resolves to whether the operator chose yes. A page dialog, not confirm():
+// it is styled, keyboard reachable (Escape cancels) and can say more than a line.
+export function ask(question, yes, detail) {
+  return new Promise((resolve) => {
+    const dialog = el('dialog', null, 'ask');
+    dialog.setAttribute('aria-labelledby', 'ask-question');
+    const q = el('p', question, 'question');
+    q.id = 'ask-question';
+    dialog.append(q);
+    if (detail) dialog.append(el('p', detail, 'hint'));
+    const ok = el('button', yes);
+    ok.type = 'button';
+    ok.className = 'primary';
+    ok.id = 'ask-yes';
+    const cancel = el('button', 'Cancel');
+    cancel.type = 'button';
+    cancel.id = 'ask-cancel';
+    const row = el('div', null, 'row');
+    row.append(ok, cancel);
+    dialog.append(row);
+    const done = (answer) => {
+      dialog.close();
+      dialog.remove();
+      resolve(answer);
+    };
+    ok.addEventListener('click', () => done(true));
+    cancel.addEventListener('click', () => done(false));
+    dialog.addEventListener('cancel', (ev) => {
+      ev.preventDefault();
+      done(false);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}

@@ -1,6 +1,6 @@
 // The dead letters: what could not be delivered, waiting for an operator to
 // replay or discard it.
-import { $, api, button, el, go, labelled, onSubmit, run, say, time } from './core.js';
+import { $, api, ask, button, el, go, labelled, onSubmit, run, say, table, time } from './core.js';
 
 let shown = null; // the query of the letters listed: {status, reason, cursor}
 
@@ -23,26 +23,10 @@ export const deadLetters = {
     filter.append(...labelled('Status', status), ...labelled('Reason contains', reason), show, bulk);
     onSubmit(filter, () => load(false));
 
-    const table = el('table');
-    table.id = 'letters';
-    const caption = el('caption', 'Dead letters, newest first', 'visually-hidden');
-    const head = el('tr');
-    for (const h of ['Email or letter', 'Reason', 'Error class', 'Attempts', 'Dead-lettered', 'Status']) {
-      const th = el('th', h);
-      th.scope = 'col';
-      head.append(th);
-    }
-    const actions = el('th');
-    actions.scope = 'col';
-    actions.append(el('span', 'Actions', 'visually-hidden'));
-    head.append(actions);
-    const thead = el('thead');
-    thead.append(head);
-    const body = el('tbody');
-    body.id = 'letters-body';
-    table.append(caption, thead, body);
-    const scroll = el('div', null, 'scroll');
-    scroll.append(table);
+    const letters = table('Dead letters, newest first',
+      ['Email or letter', 'Reason', 'Error class', 'Attempts', 'Dead-lettered', 'Status', '']);
+    letters.table.id = 'letters';
+    letters.body.id = 'letters-body';
     const empty = el('p', 'No dead letters match.');
     empty.id = 'letters-empty';
     empty.hidden = true;
@@ -51,7 +35,7 @@ export const deadLetters = {
     more.hidden = true;
 
     const h2 = el('h2', 'Dead letters');
-    root.append(h2, filter, scroll, empty, more);
+    root.append(h2, filter, letters.wrap, empty, more);
     run(null, () => load(false));
   },
 };
@@ -102,7 +86,7 @@ async function replay(l) {
 
 async function discard(l) {
   const name = l.email_id || l.id;
-  if (!confirm(`Discard dead letter ${name}? It is not sent; the email stays dead.`)) return;
+  if (!await ask(`Discard dead letter ${name}?`, 'Discard', 'It is not sent; the email stays dead.')) return;
   await api('DELETE', `/api/dead-letters/${encodeURIComponent(l.id)}`);
   say(`Discarded ${name}.`);
   await load(false);
@@ -113,7 +97,7 @@ async function replayMatching() {
   const question = reason
     ? `Replay every parked dead letter whose reason contains "${reason}"?`
     : 'Replay every parked dead letter?';
-  if (!confirm(question)) return;
+  if (!await ask(question, 'Replay')) return;
   const out = await api('POST', '/api/dead-letters/replay', { reason_contains: reason });
   say(`Replayed ${out.replayed} dead letter${out.replayed === 1 ? '' : 's'}.`);
   await load(false);

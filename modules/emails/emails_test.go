@@ -755,3 +755,82 @@ func TestAnEncodedWordInsideAQuotedNameIsStoredDecodedAndSentEncoded(t *testing.
 		}
 	}
 }
+
+// An operator reading one email sees what was sent: its text and HTML bodies and
+// its Reply-To (bodies exactly as given, "" for a part not given). The list leaves them
+// out, so that a page of emails stays small.
+func TestAnEmailsDetailShowsItsBodiesAndReplyToButTheListDoesNot(t *testing.T) {
+	in := start(t)
+	const html = `<p>Hi <b>there</b></p><script>alert(1)</script>`
+	both := in.Send(t, body(map[string]any{"html": html, "reply_to": "help@example.com"}))
+	textOnly := in.Send(t, body(nil))
+	htmlOnly := in.Send(t, body(map[string]any{"text": nil, "html": html}))
+
+	type detail struct {
+		ReplyTo *string `json:"reply_to"`
+		Text    *string `json:"text"`
+		HTML    *string `json:"html"`
+	}
+	for _, tt := range []struct {
+		name, id, replyTo, text, html string
+	}{
+		{"an email with both bodies and a Reply-To shows them", both, "help@example.com", "plain body", html},
+		{"an email with text only shows an empty html and reply_to", textOnly, "", "plain body", ""},
+		{"an email with HTML only shows an empty text", htmlOnly, "", "", html},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := in.Do(t, http.MethodGet, "/api/emails/"+tt.id, nil)
+			if r.Status != http.StatusOK {
+				t.Fatalf("GET: %d %s", r.Status, r.Body)
+			}
+			var d detail
+			r.JSON(t, &d)
+			if d.ReplyTo == nil || d.Text == nil || d.HTML == nil {
+				t.Fatalf("GET %s: %s lacks reply_to, text or html", tt.id, r.Body)
+			}
+			if *d.ReplyTo != tt.replyTo || *d.Text != tt.text || *d.HTML != tt.html {
+				t.Errorf("reply_to %q, text %q, html %q; want %q, %q, %q", *d.ReplyTo, *d.Text, *d.HTML, tt.replyTo, tt.text, tt.html)
+			}
+		})
+	}
+
+	t.Run("cancel and reschedule answer with the bodies too", func(t *testing.T) {
+		later := time.Now().Add(time.Hour).UTC()
+		id := in.Send(t, body(map[string]any{"html": html, "send_at": later.Format(time.RFC3339)}))
+		for _, call := range []struct {
+			method, path string
+			body         any
+		}{
+			{http.MethodPatch, "/api/emails/" + id, map[string]string{"send_at": later.Add(time.Hour).Format(time.RFC3339)}},
+			{http.MethodPost, "/api/emails/" + id + "/cancel", nil},
+		} {
+			r := in.Do(t, call.method, call.path, call.body)
+			if r.Status != http.StatusOK {
+				t.Fatalf("%s %s: %d %s", call.method, call.path, r.Status, r.Body)
+			}
+			var d detail
+			r.JSON(t, &d)
+			if d.HTML == nil || *d.HTML != html || d.Text == nil || *d.Text != "plain body" {
+				t.Errorf("%s %s: %s, want the bodies", call.method, call.path, r.Body)
+			}
+		}
+	})
+
+	t.Run("the list shows no bodies", func(t *testing.T) {
+		r := in.Do(t, http.MethodGet, "/api/emails", nil)
+		var page struct {
+			Items []map[string]json.RawMessage `json:"items"`
+		}
+		r.JSON(t, &page)
+		if len(page.Items) == 0 {
+			t.Fatalf("the list is empty: %s", r.Body)
+		}
+		for _, it := range page.Items {
+			for _, name := range []string{"text", "html", "reply_to", "bcc"} {
+				if _, ok := it[name]; ok {
+					t.Errorf("a list item has %q: %s", name, r.Body)
+				}
+			}
+		}
+	})
+}

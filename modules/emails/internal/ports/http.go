@@ -228,9 +228,15 @@ func toResponse(e domain.Email) emailResponse {
 
 // detailResponse is an email as GET /api/emails/{id} shows it: recipients are
 // always there, [] for an email accepted before they had outcomes of their own;
-// attachments too, [] for none, without their content.
+// attachments too, [] for none, without their content. The bodies and the
+// Reply-To are here and not in the list: an operator reading one email sees what
+// was sent (the console renders the HTML in a sandboxed frame), while a page of
+// the list stays small.
 type detailResponse struct {
 	emailResponse
+	ReplyTo     string               `json:"reply_to"`
+	Text        string               `json:"text"`
+	HTML        string               `json:"html"`
 	Recipients  []recipientResponse  `json:"recipients"`
 	Attachments []attachmentResponse `json:"attachments"`
 }
@@ -259,7 +265,7 @@ func (h HTTP) getEmail(c echo.Context) error {
 // toDetail is e as GET /api/emails/{id} shows it, and as cancel and reschedule
 // answer with it.
 func toDetail(e domain.Email) detailResponse {
-	r := detailResponse{emailResponse: toResponse(e)}
+	r := detailResponse{emailResponse: toResponse(e), ReplyTo: e.ReplyTo, Text: e.Text, HTML: e.HTML}
 	r.Recipients = r.emailResponse.Recipients
 	if r.Recipients == nil {
 		r.Recipients = []recipientResponse{}

@@ -231,6 +231,10 @@ func openBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// A frame sandboxed without allow-same-origin (the email preview) gets a
+		// process of its own, whose console this tab's session never hears: kept in
+		// the page's process, its CSP reports reach event like the page's.
+		chromedp.Flag("disable-features", "IsolateSandboxedIframes"),
 		chromedp.CombinedOutput(writerFunc(b.log)),
 	)
 	ctx, cancel := chromedp.NewContext(alloc)

@@ -42,7 +42,7 @@ function show() {
 
 // markNav marks the navigation link of the current view for sight and screen readers.
 function markNav(path) {
-  const section = path.split('/')[0];
+  const section = path.split(/[/?]/)[0]; // emails/<id> and emails?<search> are Emails
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.getAttribute('href') === '#/' + section) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

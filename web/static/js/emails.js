@@ -164,7 +164,8 @@ function emailRow(e) {
   const status = el('td');
   status.append(badge(e.status));
   const to = [...(e.to || []), ...(e.cc || [])];
-  tr.append(created, el('td', e.from, 'address'), el('td', to.join(', '), 'address'), subject, status);
+  status.className = 'status';
+  tr.append(created, el('td', e.from, 'address from'), el('td', to.join(', '), 'address to'), subject, status);
   return tr;
 }
 
@@ -207,7 +208,7 @@ async function drawCounts(list, query) {
 
 // email is one email's page. While the email may still change it is looked up
 // again: every second while on its way or dead (a replay from elsewhere moves it),
-// every five while it is scheduled.
+// every five while it waits (see waits).
 export const email = {
   route: /^emails\/([^/?]+)$/,
   show(root, match) {
@@ -242,24 +243,28 @@ function emailPage(id) {
   node.append(heading, subject, summary, actions, letter, h3('Recipients'), recipients.wrap,
     h3('Timeline'), events, message);
 
-  const state = { id, email: null, settled: false, ticks: 0, letterFor: '', gone: false };
+  const state = { id, email: null, drawn: '', settled: false, ticks: 0, letterFor: '', gone: false };
   const refresh = async () => {
     const e = await api('GET', `/api/emails/${encodeURIComponent(id)}`);
     if (!node.isConnected) return;
     const first = state.email === null;
     state.email = e;
     state.settled = ['sent', 'cancelled'].includes(e.status) && !hasFailed(e);
-    drawSummary(summary, subject, e);
+    // Drawn again only when it changed: a link the operator is on keeps its focus.
+    const version = [e.status, e.updated_at, e.attempts, (e.events || []).length].join(' ');
+    if (state.drawn !== version) {
+      state.drawn = version;
+      drawSummary(summary, subject, e);
+      recipients.body.replaceChildren(...(e.recipients || []).map(recipientRow));
+      events.replaceChildren(...(e.events || []).map(eventItem));
+    }
     drawActions(actions, e, state, refresh);
-    recipients.body.replaceChildren(...(e.recipients || []).map(recipientRow));
-    events.replaceChildren(...(e.events || []).map(eventItem));
     if (first) drawMessage(message, e);
     await drawLetter(letter, e, state, refresh);
   };
   const follow = () => every(1000, async () => {
     if (state.gone || state.settled) return;
-    const waiting = state.email && state.email.status === 'scheduled';
-    if (waiting && state.ticks++ % 5 !== 0) return;
+    if (waits(state.email) && state.ticks++ % 5 !== 0) return;
     try {
       await refresh();
     } catch (e) {
@@ -277,6 +282,13 @@ function h3(text, id) {
   return h;
 }
 
+// waits reports whether e is waiting on a clock or an operator rather than on
+// its way: scheduled, or sent with a failed recipient's letter parked. Such an
+// email is looked up every five seconds rather than every second.
+function waits(e) {
+  return Boolean(e) && (e.status === 'scheduled' || (e.status === 'sent' && hasFailed(e)));
+}
+
 // hasFailed reports whether a recipient failed: its letter is parked, and a
 // replay may still change the email.
 function hasFailed(e) {
@@ -286,6 +298,9 @@ function hasFailed(e) {
 // drawSummary shows what the email is: status, people, times and tries.
 function drawSummary(dl, subject, e) {
   subject.textContent = e.subject;
+  const to = ((e.recipients || [])[0] || {}).address || (e.to || [])[0];
+  const others = el('a', to ? `Other emails to ${to}` : 'All emails', 'others');
+  others.href = searchHash(to ? new URLSearchParams({ recipient: to }) : new URLSearchParams());
   const status = badge(e.status);
   status.id = 'email-status';
   const rows = [
@@ -308,6 +323,7 @@ function drawSummary(dl, subject, e) {
   if (e.next_attempt_at) rows.push(['Next attempt', time(e.next_attempt_at)]);
   rows.push(['Last error', e.last_error || '—']);
   dl.replaceChildren();
+  rows.push(['Search', others]);
   for (const [name, value] of rows) {
     const dd = el('dd');
     dd.append(value);
@@ -326,6 +342,7 @@ function recipientRow(r) {
 
 function eventItem(ev) {
   const li = el('li');
+  li.dataset.type = ev.type;
   li.append(time(ev.at), ' ', el('strong', ev.type));
   if (ev.detail) li.append(': ', ev.detail);
   return li;

@@ -661,9 +661,10 @@ function isDataSrcset(value) {
 }
 
 // cleanDeclarations removes from a declaration block every declaration that
-// would load from anywhere but a data: URL, and every custom property (one could
-// carry a URL into var()); it reads the block as the browser parsed it, escapes
-// and comments resolved. owner loses its style attribute when nothing is left.
+// would load from anywhere but a data: URL, and every custom property and var()
+// (one could carry a URL into another); it reads the block as the browser parsed it, escapes
+// and comments resolved. owner, the element of a style attribute, gets the
+// attribute back as the browser serialises what is left, or loses it.
 function cleanDeclarations(style, owner) {
   for (let i = style.length - 1; i >= 0; i--) {
     const name = style[i];
@@ -675,7 +676,11 @@ function cleanDeclarations(style, owner) {
       removed.remote++;
     }
   }
-  if (owner && style.length === 0) owner.removeAttribute('style');
+  if (!owner) return;
+  // Written back as parsed: what this browser did not understand here, it would
+  // not understand in the frame either, so it goes.
+  if (style.length === 0) owner.removeAttribute('style');
+  else style.cssText = style.cssText; // parsed, then written back as serialised
 }
 
 // loadsRemote reports whether a CSS value, as the browser serialises it (every

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
@@ -163,6 +164,48 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 	if got := b.eval(t, `document.getElementById('search-status').value + ' ' + document.getElementById('search-recipient').value`); got != "scheduled "+jane {
 		t.Errorf("the search form shows %q, want the deep link's search", got)
 	}
+	b.noProblems(t)
+}
+
+func TestTheEmailsListPagesAndSearchesByTime(t *testing.T) {
+	in := apptest.Start(t, apptest.Config(t))
+	batch := make([]map[string]any, 30)
+	for i := range batch {
+		batch[i] = apptest.NewEmail(fmt.Sprintf("r%d@example.com", i))
+		batch[i]["subject"] = fmt.Sprintf("Batch %02d", i)
+	}
+	if r := in.Do(t, http.MethodPost, "/api/emails/batch", batch); r.Status != http.StatusAccepted {
+		t.Fatalf("POST /api/emails/batch: %d %s", r.Status, r.Body)
+	}
+
+	b := openBrowser(t)
+	signIn(t, b, in)
+	b.do(t, "the first page shows 25 emails and offers more",
+		chromedp.Click(`#nav a[href="#/emails"]`),
+		waitCount("#emails-body tr", 25),
+		chromedp.WaitVisible("#emails-more"))
+	b.do(t, "Load more appends the rest, and there is no more",
+		chromedp.Click("#emails-more"),
+		waitCount("#emails-body tr", 30),
+		chromedp.WaitNotVisible("#emails-more"))
+	subjects := b.eval(t, `[...document.querySelectorAll('#emails-body td.subject')].map(td => td.textContent).join(',')`)
+	if !strings.HasPrefix(subjects, "Batch 29,Batch 28,") || !strings.HasSuffix(subjects, ",Batch 01,Batch 00") {
+		t.Errorf("the list is not newest first, once each: %s", subjects)
+	}
+
+	// A time range before every email: nothing matches, and the range is in the URL.
+	b.eval(t, `(() => { document.getElementById('search-before').value = '2020-01-01T00:00'; return 'set' })()`)
+	b.do(t, "a search by time that matches nothing says so",
+		chromedp.Click(`#email-search button[type=submit]`),
+		chromedp.WaitVisible("#emails-empty"),
+		waitCount("#emails-body tr", 0),
+		waitText(`#email-counts [data-status="all"] .count`, "0"))
+	if hash := b.eval(t, `location.hash`); !strings.HasPrefix(hash, "#/emails?created_before=2020-01-0") {
+		t.Errorf("the search's URL is %q, want created_before in it", hash)
+	}
+	b.do(t, "Clear lists every email again",
+		chromedp.Click(`#email-search a.clear`),
+		waitCount("#emails-body tr", 25))
 	b.noProblems(t)
 }
 
@@ -390,8 +433,16 @@ func TestAnOperatorSendsATestEmailAndWatchesItGo(t *testing.T) {
 	if len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), "Subject: Console check") {
 		t.Fatalf("the SMTP server got %d messages for %s, want 1 with the subject", len(msgs), to)
 	}
+	b.do(t, "the message's tabs move with the arrow keys",
+		chromedp.Focus("#email-tab-html"),
+		chromedp.KeyEvent(kb.ArrowRight),
+		waitText(`#email-tabs [aria-selected="true"]`, "Text"),
+		waitContains("#email-text pre", "This is a test email sent from the Mailroom console."))
+	if focused := b.eval(t, `document.activeElement.id`); focused != "email-tab-text" {
+		t.Errorf("after ArrowRight the focus is on #%s, want the Text tab", focused)
+	}
 	b.do(t, "the raw source shows the message's headers",
-		chromedp.Click("#email-tab-raw"),
+		chromedp.KeyEvent(kb.ArrowRight),
 		waitContains("#email-raw pre", "Subject: Console check"))
 	b.noProblems(t)
 }

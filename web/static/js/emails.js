@@ -423,6 +423,7 @@ async function drawLetter(box, e, state, refresh) {
 function drawMessage(section, e) {
   const heading = h3('Message', 'email-message-heading');
   const tabs = el('div', null, 'tabs');
+  tabs.id = 'email-tabs';
   tabs.setAttribute('role', 'tablist');
   tabs.setAttribute('aria-labelledby', 'email-message-heading');
   const panels = [

@@ -8,7 +8,7 @@
 // that becomes markup: sanitised by DOMPurify (scripts, handlers, forms and every
 // URL that is not data: removed), then shown in a sandboxed frame with no
 // scripts and an opaque origin, under the page's content security policy.
-import { $, api, apiText, ask, button, el, every, go, labelled, onSubmit, run, say, table, time } from './core.js';
+import { api, apiText, ask, button, el, every, labelled, onSubmit, run, say, table, time } from './core.js';
 
 // STATUSES are the email statuses of the API, in the order of an email's life.
 const STATUSES = ['scheduled', 'queued', 'retrying', 'sent', 'dead', 'cancelled'];
@@ -444,13 +444,21 @@ function drawMessage(section, e) {
     panel.setAttribute('role', 'tabpanel');
     panel.setAttribute('aria-labelledby', tab.id);
     panel.tabIndex = 0;
-    let built = false;
+    let filled = 'no'; // or 'filling', 'yes'; a failure or "not yet" is asked again next time
     tab.addEventListener('click', () => {
       select(buttons, parts, tab);
-      if (!built) {
-        built = true;
-        run(null, async () => panel.append(await build()));
-      }
+      if (filled !== 'no') return;
+      filled = 'filling';
+      run(null, async () => {
+        try {
+          const content = await build();
+          panel.replaceChildren(content);
+          filled = content.classList.contains('not-yet') ? 'no' : 'yes';
+        } catch (err) {
+          filled = 'no';
+          throw err;
+        }
+      });
     });
     buttons.push(tab);
     parts.push(panel);
@@ -531,7 +539,7 @@ function textPanel(text) {
 // rawPanel shows the message exactly as handed to the transport, headers and
 // all; an email not yet rendered has none.
 async function rawPanel(e) {
-  const notYet = () => el('p', 'Not rendered yet: the raw message exists once the email\'s first try has rendered it.', 'hint');
+  const notYet = () => el('p', 'Not rendered yet: the raw message exists once the email\'s first try has rendered it.', 'hint not-yet');
   if (e.status === 'scheduled' || e.status === 'cancelled') return notYet();
   try {
     return el('pre', await apiText(`/api/emails/${encodeURIComponent(e.id)}/raw`), 'email-raw');

@@ -8,6 +8,7 @@
 package web_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -65,6 +66,8 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 	first["subject"] = "Your invoice"
 	first["html"] = `<h1 style="color:#2b5797">Your invoice</h1><p>Thank you, <b>Jane</b>.</p>`
 	first["tags"] = []string{"invoice"}
+	first["attachments"] = []map[string]string{{"filename": "invoice.pdf", "content_type": "application/pdf",
+		"content": base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 an invoice"))}}
 	invoice := in.Send(t, first)
 	second := apptest.NewEmail(jane)
 	second["subject"] = "Your receipt"
@@ -136,6 +139,9 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 		if !strings.Contains(recipients, want) {
 			t.Errorf("recipients %q lack %q", recipients, want)
 		}
+	}
+	if files := b.text(t, "#email-attachments"); !strings.Contains(files, "invoice.pdf application/pdf, 19 B") {
+		t.Errorf("attachments %q, want invoice.pdf with its type and size", files)
 	}
 	timeline := b.text(t, "#email-events")
 	for _, event := range []string{"accepted", "delivered", "sent"} {

@@ -23,8 +23,9 @@ export const keys = {
     const empty = el('p', 'No stored keys: only the keys of auth.api_keys in the configuration can call the API.');
     empty.id = 'keys-empty';
     empty.hidden = true;
-    root.append(el('h2', 'API keys'), createForm(), created, el('h3', 'Keys'), list.wrap, empty,
-      el('p', 'Keys set in the configuration (auth.api_keys) act as admin and are not listed here.', 'hint'));
+    root.append(el('h2', 'API keys'), created, list.wrap, empty,
+      el('p', 'Keys set in the configuration (auth.api_keys) act as admin and are not listed here.', 'hint'),
+      createForm());
     run(null, load);
   },
 };
@@ -39,8 +40,8 @@ function createForm() {
   name.placeholder = 'billing service';
   const scope = el('select');
   scope.id = 'key-scope';
-  scope.append(new Option('send: send email and read the emails it sent', 'send'),
-    new Option('admin: everything, keys and webhooks included', 'admin'));
+  scope.append(new Option('send: sends, reads its own emails', 'send'),
+    new Option('admin: everything', 'admin'));
   const from = el('input');
   from.id = 'key-from';
   from.autocomplete = 'off';

@@ -23,6 +23,7 @@ export function shownOnce({ title, label, value, fieldId, warning }) {
   const row = el('div', null, 'row');
   row.append(...labelled(label, field), copyButton);
   const done = button('Done, I have kept it', null, () => panel.remove());
+  done.id = fieldId + '-done';
   panel.append(heading, el('p', warning, 'warning'), row, done);
   return panel;
 }

@@ -36,10 +36,10 @@ export const webhooks = {
     const list = table('Webhook endpoints, oldest first', ['URL', 'Events', 'Status', 'Created']);
     list.table.id = 'endpoints';
     list.body.id = 'endpoints-body';
-    const empty = el('p', 'No webhook endpoints yet: add one above to have events POSTed to it.');
+    const empty = el('p', 'No webhook endpoints yet: add one below to have events POSTed to it.');
     empty.id = 'endpoints-empty';
     empty.hidden = true;
-    root.append(el('h2', 'Webhooks'), createForm(), created, el('h3', 'Endpoints'), list.wrap, empty);
+    root.append(el('h2', 'Webhooks'), created, list.wrap, empty, createForm());
     run(null, loadEndpoints);
   },
 };
@@ -247,7 +247,8 @@ function answerCell(d) {
   if (d.last_status_code != null) head.push(`HTTP ${d.last_status_code}`);
   if (d.last_duration_ms != null) head.push(`in ${d.last_duration_ms} ms`);
   if (head.length) td.append(el('div', head.join(' '), 'code'));
-  if (d.last_error) td.append(el('div', d.last_error, 'error'));
+  // An answer's error says only its code ("answered 500"), already shown.
+  if (d.last_error && d.last_error !== `answered ${d.last_status_code}`) td.append(el('div', d.last_error, 'error'));
   if (d.last_response) td.append(el('pre', d.last_response, 'body'));
   return td;
 }

@@ -58,6 +58,7 @@ func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *te
 		t.Fatalf("the secret shown is %q, want whsec_...", secret)
 	}
 	rc.setSecret(secret)
+	b.screenshot(t, "webhooks-added")
 	if got := b.text(t, "#endpoints-body td.events"); got != "email.accepted" {
 		t.Errorf("the endpoint's events show as %q, want email.accepted", got)
 	}

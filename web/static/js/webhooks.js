@@ -129,14 +129,15 @@ function statusCell(ep) {
   return td;
 }
 
-// shown is the endpoint an endpoint's page shows, and how many deliveries.
-let shown = { id: '', limit: 50 };
+// shown is the endpoint an endpoint's page shows, how many deliveries, and what
+// was drawn last.
+let shown = { id: '', limit: 50, drawn: '' };
 
 export const webhook = {
   route: /^webhooks\/([^/]+)$/,
   show(root, match) {
     const id = decodeURIComponent(match[1]);
-    shown = { id, limit: 50 };
+    shown = { id, limit: 50, drawn: '' };
     const back = el('a', '← All webhooks', 'back');
     back.href = '#/webhooks';
     const heading = el('h2', 'Webhook endpoint', 'endpoint-url');
@@ -173,8 +174,24 @@ async function refresh() {
     api('GET', `/api/webhooks/${encodeURIComponent(id)}/deliveries?limit=${shown.limit}`),
   ]);
   if (!$('deliveries-body') || shown.id !== id) return; // the operator left the page
+  // Redrawn only when something changed, so that a poll does not take away the
+  // operator's focus or text selection.
+  const drawn = JSON.stringify([ep, page]);
+  if (drawn === shown.drawn) return;
+  shown.drawn = drawn;
   drawEndpoint(ep);
-  $('deliveries-body').replaceChildren(...page.items.map((d) => deliveryRow(ep, d)));
+  drawDeliveries(ep, page);
+}
+
+// drawDeliveries fills the deliveries table; a Replay button that had the focus
+// has it again in the new rows.
+function drawDeliveries(ep, page) {
+  const body = $('deliveries-body');
+  const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
+  body.replaceChildren(...page.items.map((d) => deliveryRow(ep, d)));
+  if (focused) {
+    for (const b of body.querySelectorAll('button')) if (b.getAttribute('aria-label') === focused) b.focus();
+  }
   $('deliveries-empty').hidden = page.items.length > 0;
   $('more-deliveries').hidden = !page.next_cursor || shown.limit >= 500;
 }

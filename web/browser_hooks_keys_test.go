@@ -29,6 +29,7 @@ import (
 func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *testing.T) {
 	rc := startReceiver(t)
 	cfg := apptest.Config(t)
+	cfg.Webhooks.AllowPrivateTargets = true // the receiver is on loopback (apptest.Config allows it too)
 	// A failed try is tried again only in an hour: the page shows it failed, with
 	// its next try, until the operator replays it.
 	cfg.Webhooks.RetryInitial = time.Hour
@@ -124,7 +125,8 @@ func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *te
 		waitText("#toggle-endpoint", "Enable"))
 	b.do(t, "the list says it is disabled, and why",
 		chromedp.Click(`#nav a[href="#/webhooks"]`),
-		waitTextPrefix("#endpoints-body td.status", "disableddisabled by an operator"),
+		waitText("#endpoints-body td.status .state", "disabled"),
+		waitTextPrefix("#endpoints-body td.status .reason", "disabled by an operator at "),
 		chromedp.Click(`#endpoints-body a.url`),
 		waitText("#toggle-endpoint", "Enable"))
 	b.do(t, "enable it again",

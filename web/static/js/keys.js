@@ -2,12 +2,8 @@
 // scope, limited to the senders it sends as) or for a person (admin), sees it this
 // once, and revokes it when it leaks or is no longer needed. The list never holds
 // a key itself, only its first characters (prefix).
-import { $, api, ask, button, el, labelled, onSubmit, run, say, table, time } from './core.js';
+import { $, api, ask, button, el, keyInUse, labelled, onSubmit, run, say, table, time } from './core.js';
 import { shownOnce } from './shown-once.js';
-
-// sessionKey is where core.js keeps the console's key (its KEY): the view reads it
-// only to tell which listed key is the console's own, by its prefix.
-const sessionKey = 'mailroom.apiKey';
 
 // cliCreate is how an admin key is made on the server when none is left.
 const cliCreate = 'mailroom keys create --name NAME --scope admin';
@@ -94,8 +90,7 @@ async function load() {
 // consoleUses reports whether k is the key this console is using: the console's
 // key starts with k's prefix (a stored key's first characters).
 function consoleUses(k) {
-  const mine = sessionStorage.getItem(sessionKey) || '';
-  return k.prefix !== '' && mine.startsWith(k.prefix);
+  return k.prefix !== '' && keyInUse().startsWith(k.prefix);
 }
 
 function row(k, all) {

@@ -97,8 +97,9 @@ func TestTheConsoleIsServedByTheApp(t *testing.T) {
 
 	t.Run("every /api call in the console's scripts has a route", func(t *testing.T) {
 		routes := map[string]bool{}
+		param := regexp.MustCompile(`:[a-z_]+`) // a call's ${...} is :id whatever the route names it
 		for _, r := range in.App.Routes() {
-			routes[r.Method+" "+r.Path] = true
+			routes[r.Method+" "+param.ReplaceAllString(r.Path, ":id")] = true
 		}
 		calls := apiCalls(t)
 		for _, c := range calls {

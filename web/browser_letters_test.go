@@ -211,9 +211,19 @@ func TestAnOperatorReplaysWhatAFilterMatchesAfterSeeingHowMany(t *testing.T) {
 		chromedp.Click("#replay-matching"),
 		waitText("#message", "No parked dead letters match; nothing to replay."))
 	b.eval(t, `document.getElementById('reason').value = ''`)
+	b.eval(t, `document.getElementById('since').value = '2999-01-01T00:00'`)
+	b.do(t, "a filter by time that matches nothing lists nothing",
+		chromedp.Click("#filter-form button[type=submit]"),
+		waitText("#letters-count", "Showing 0 of 0 parked dead letters."))
+	b.eval(t, `document.getElementById('message').textContent = ''`) // the same words as the step before
+	b.do(t, "a filter by time that matches nothing replays nothing",
+		chromedp.Click("#replay-matching"),
+		waitText("#message", "No parked dead letters match; nothing to replay."))
+	b.eval(t, `document.getElementById('since').value = ''`)
 	b.do(t, "clear the filter", chromedp.Click("#filter-form button[type=submit]"),
 		waitText("#letters-count", "Showing 2 of 2 parked dead letters."))
 	noSidewaysScroll(t, b)
+	b.screenshot(t, "dead-letters-phone")
 	b.noProblems(t)
 }
 

@@ -50,10 +50,17 @@ function filterForm() {
   show.type = 'submit';
   const form = el('form', null, 'row filter');
   form.id = 'filter-form';
-  form.append(...labelled('Status', status), ...labelled('Reason contains', reason),
-    ...labelled('Parked from', since), ...labelled('until', until), show);
+  form.append(field('Status', status), field('Reason contains', reason),
+    field('Parked from', since), field('until', until), show);
   onSubmit(form, () => load(false));
   return form;
+}
+
+// field keeps a control with its label, so that a narrow window wraps them together.
+function field(text, control) {
+  const span = el('span', null, 'field');
+  span.append(...labelled(text, control));
+  return span;
 }
 
 // bulkBar holds the replays of many: of the ticked rows, and of every parked

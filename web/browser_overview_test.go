@@ -56,6 +56,8 @@ func TestTheOverviewShowsMailFlowingAndWhatWentWrongAsItHappens(t *testing.T) {
 		waitTextPrefix("#totals-window", "In the last minute"),
 		waitText("#total-accepted", "3"))
 
+	// A keyboard user on a tile's link keeps their place while the figures change.
+	b.do(t, "focus the retrying emails' link", chromedp.Focus("#retrying-link"))
 	in.Send(t, apptest.NewEmail("gone@example.com"))
 	in.Send(t, apptest.NewEmail("later@example.com"))
 	b.do(t, "a bounce and a deferral move their counters and tiles",
@@ -66,11 +68,15 @@ func TestTheOverviewShowsMailFlowingAndWhatWentWrongAsItHappens(t *testing.T) {
 		waitText("#retrying-value", "1"),
 		waitAttrPrefix("#chart-trouble", "aria-label", "Deferred, bounced and dead-lettered per second over the last minute: deferred 1"),
 		waitTextPrefix("#outbox-detail", "Nothing due waits. 1 held for later"))
+	if focused := b.eval(t, `document.activeElement.id`); focused != "retrying-link" {
+		t.Errorf("after the figures changed the focus is on %q, want it kept on the retrying emails' link", focused)
+	}
 	for sel, want := range map[string]string{
-		"#tile-retrying .value a":     "#/emails?status=retrying",
-		"#tile-scheduled .value a":    "#/emails?status=scheduled",
-		"#tile-dead-letters .value a": "#/dead-letters",
-		"#status-link-sent":           "#/emails?status=sent",
+		"#retrying-link":        "#/emails?status=retrying",
+		"#scheduled-link":       "#/emails?status=scheduled",
+		"#dead-letters-link":    "#/dead-letters",
+		"#status-link-sent":     "#/emails?status=sent",
+		"#status-link-retrying": "#/emails?status=retrying",
 	} {
 		if got := b.eval(t, `document.querySelector('`+sel+`').getAttribute('href')`); got != want {
 			t.Errorf("%s links to %s, want %s", sel, got, want)

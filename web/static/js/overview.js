@@ -156,26 +156,51 @@ function drawTotals(w, error) {
     : `In ${span}.`;
 }
 
-// tilesBlock lays out the tiles, each a heading, a value and a line of detail.
+// The tiles: [id, title, where its value links to (none: plain text)].
+const TILES = [
+  ['smtp', 'Mail server'],
+  ['broker', 'Broker'],
+  ['outbox', 'Outbox backlog'],
+  ['retrying', 'Retrying', '#/emails?status=retrying'],
+  ['scheduled', 'Scheduled', '#/emails?status=scheduled'],
+  ['dead-letters', 'Dead letters parked', '#/dead-letters'],
+];
+
+// tilesBlock lays out the tiles, each a heading, a value and a line of detail,
+// and the line of emails by status. Links are made once and only their text
+// changes as figures come: one rebuilt every two seconds would lose the
+// keyboard focus.
 function tilesBlock() {
   const grid = el('div', null, 'tiles');
   grid.id = 'tiles';
-  for (const [id, title] of [['smtp', 'Mail server'], ['broker', 'Broker'], ['outbox', 'Outbox backlog'],
-    ['retrying', 'Retrying'], ['scheduled', 'Scheduled'], ['dead-letters', 'Dead letters parked']]) {
+  for (const [id, title, href] of TILES) {
     const tile = el('section', null, 'tile');
     tile.id = 'tile-' + id;
     const h = el('h3', title);
     h.id = 'tile-' + id + '-title';
     tile.setAttribute('aria-labelledby', h.id);
-    const value = el('p', '–', 'value');
+    const value = el('p', href ? null : '–', 'value');
     value.id = id + '-value';
+    if (href) {
+      const a = el('a', '–');
+      a.href = href;
+      a.id = id + '-link';
+      value.append(a);
+    }
     const detail = el('p', '', 'detail');
     detail.id = id + '-detail';
     tile.append(h, value, detail);
     grid.append(tile);
   }
-  const statuses = el('p', null, 'statuses');
+  const statuses = el('p', 'All emails by status: ', 'statuses');
   statuses.id = 'statuses';
+  STATUSES.forEach((status, i) => {
+    if (i > 0) statuses.append(' · ');
+    const a = el('a', status);
+    a.href = '#/emails?' + new URLSearchParams({ status });
+    a.id = 'status-link-' + status;
+    statuses.append(a);
+  });
   const wrap = el('section');
   wrap.setAttribute('aria-label', 'Now');
   wrap.append(grid, statuses);
@@ -189,28 +214,26 @@ function drawTiles(s) {
   drawSMTP(s.smtp, errors.smtp, s.at);
   drawBroker(s.broker, errors.broker);
   drawOutbox(s.outbox, errors.outbox);
-  drawCount('retrying', s.emails, errors.emails, 'emails a recipient deferred; retried later');
-  drawCount('scheduled', s.emails, errors.emails, 'emails waiting for their send time');
+  drawCount('retrying', s.emails, errors.emails, 'Emails a recipient deferred; retried later.');
+  drawCount('scheduled', s.emails, errors.emails, 'Emails waiting for their send time.');
   drawDeadLetters(s.dead_letters, errors.dead_letters);
-  drawStatuses(s.emails, errors.emails);
+  drawStatuses(s.emails);
 }
 
-// tile returns the value and detail elements of a tile, emptied, and marks its
-// state (ok, warn, bad) for colour; the words always say it too.
-function tile(id, state) {
+// tile returns the value and detail elements of a tile and marks its state (ok,
+// warn, bad) for colour; the words always say it too. With text, the value
+// says text: in its link when it has one.
+function tile(id, state, text) {
   const value = document.getElementById(id + '-value');
   const detail = document.getElementById(id + '-detail');
-  value.replaceChildren();
-  detail.replaceChildren();
   value.className = 'value' + (state ? ' ' + state : '');
-  return { value, detail };
+  if (text !== undefined) (document.getElementById(id + '-link') || value).textContent = text;
+  return { value, detail, link: document.getElementById(id + '-link') };
 }
 
 // unreadable shows in a tile that its part could not be read, and why.
 function unreadable(id, error) {
-  const t = tile(id, 'bad');
-  t.value.textContent = 'unknown';
-  t.detail.textContent = 'Could not be read: ' + error;
+  tile(id, 'bad', 'unknown').detail.textContent = 'Could not be read: ' + error;
 }
 
 // drawSMTP shows whether mail goes out, and if not why and since when; now is
@@ -218,86 +241,61 @@ function unreadable(id, error) {
 function drawSMTP(smtp, error, now) {
   if (!smtp) return unreadable('smtp', error);
   if (smtp.state === 'up') {
-    const t = tile('smtp', 'ok');
-    t.value.textContent = 'up';
-    t.detail.textContent = smtp.transport === 'capture'
+    tile('smtp', 'ok', 'up').detail.textContent = smtp.transport === 'capture'
       ? 'Capture transport: messages are stored, none sent.'
       : 'Sending.';
     return;
   }
-  const t = tile('smtp', 'bad');
-  t.value.textContent = 'paused';
+  const t = tile('smtp', 'bad', 'paused');
   const why = smtp.cause === 'configuration'
     ? `It refuses Mailroom's settings${smtp.key ? ' (fix ' + smtp.key + ')' : ''}: `
     : 'It cannot be reached: ';
   const since = el('time', new Date(smtp.since).toLocaleTimeString());
   since.dateTime = smtp.since;
-  t.detail.append('Since ', since, ` (${ago(smtp.since, now)}). ${why}`, el('span', smtp.reason, 'reason'),
+  t.detail.replaceChildren('Since ', since, ` (${ago(smtp.since, now)}). ${why}`, el('span', smtp.reason, 'reason'),
     '. Mail waits and loses no attempt.');
 }
 
 function drawBroker(broker, error) {
   if (!broker) return unreadable('broker', error);
-  const t = tile('broker', broker.state === 'up' ? 'ok' : 'bad');
-  t.value.textContent = broker.state;
   const kind = broker.kind === 'kafka' ? 'Kafka' : 'Go channels (in process)';
-  t.detail.textContent = broker.state === 'up' ? kind + '.' : `${kind}: ${broker.reason}`;
+  tile('broker', broker.state === 'up' ? 'ok' : 'bad', broker.state).detail.textContent =
+    broker.state === 'up' ? kind + '.' : `${kind}: ${broker.reason}`;
 }
 
 function drawOutbox(outbox, error) {
   if (!outbox) return unreadable('outbox', error);
   const age = outbox.oldest_due_age_seconds;
-  const t = tile('outbox', age !== null && age > 60 ? 'bad' : '');
-  t.value.textContent = outbox.backlog;
-  const parts = [];
-  parts.push(age === null ? 'Nothing due waits.' : `The oldest due message waited ${duration(age)}.`);
+  const t = tile('outbox', age !== null && age > 60 ? 'bad' : '', String(outbox.backlog));
+  const parts = [age === null ? 'Nothing due waits.' : `The oldest due message waited ${duration(age)}.`];
   if (outbox.not_due > 0) parts.push(`${outbox.not_due} held for later (scheduled sends, retries).`);
   t.detail.textContent = parts.join(' ');
 }
 
 // drawCount shows how many emails have a status, linked to the emails list
-// filtered by it.
+// filtered by it (the emails view reads ?status= from the hash).
 function drawCount(status, emails, error, what) {
   if (!emails) return unreadable(status, error);
   const n = emails[status];
-  const t = tile(status, status === 'retrying' && n > 0 ? 'warn' : '');
-  t.value.append(statusLink(status, String(n), `${n} ${status} emails: list them`));
-  t.detail.textContent = what.charAt(0).toUpperCase() + what.slice(1) + '.';
+  const t = tile(status, status === 'retrying' && n > 0 ? 'warn' : '', String(n));
+  t.link.setAttribute('aria-label', `List the ${status} emails (${n})`);
+  t.detail.textContent = what;
 }
 
 function drawDeadLetters(deadLetters, error) {
   if (!deadLetters) return unreadable('dead-letters', error);
   const n = deadLetters.parked;
-  const t = tile('dead-letters', n > 0 ? 'bad' : 'ok');
-  const a = el('a', String(n));
-  a.href = '#/dead-letters';
-  a.setAttribute('aria-label', `${n} dead letters parked: review them`);
-  t.value.append(a);
+  const t = tile('dead-letters', n > 0 ? 'bad' : 'ok', String(n));
+  t.link.setAttribute('aria-label', `Review the parked dead letters (${n})`);
   t.detail.textContent = n > 0 ? 'Undeliverable mail waiting for you to replay or discard it.' : 'Nothing waits for an operator.';
 }
 
-// drawStatuses lists every status with its count, each a link to the list.
-function drawStatuses(emails, error) {
-  const p = document.getElementById('statuses');
-  if (!emails) {
-    p.textContent = 'Emails by status could not be read: ' + error;
-    return;
+// drawStatuses writes each status's count in its link; unknown when the counts
+// could not be read (the tiles say why).
+function drawStatuses(emails) {
+  for (const status of STATUSES) {
+    document.getElementById('status-link-' + status).textContent = `${status} ${emails ? emails[status] : 'unknown'}`;
   }
-  p.replaceChildren('All emails by status: ');
-  STATUSES.forEach((s, i) => {
-    if (i > 0) p.append(' · ');
-    p.append(statusLink(s, `${s} ${emails[s]}`, `${emails[s]} ${s} emails: list them`));
-  });
-}
-
-// statusLink links to the emails list filtered by status (the emails view reads
-// ?status= from the hash).
-function statusLink(status, text, ariaLabel) {
-  const a = el('a', text);
-  a.href = '#/emails?' + new URLSearchParams({ status });
-  a.id = 'status-link-' + status;
-  if (ariaLabel) a.setAttribute('aria-label', ariaLabel);
-  return a;
 }
 
 // chartBlock makes one chart: a figure with a caption, whose plot is named in

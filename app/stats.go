@@ -92,6 +92,7 @@ type outboxPart struct {
 	OldestDueAgeSeconds *float64 `json:"oldest_due_age_seconds"`
 }
 
+// Stats implements statsReporter: the outbox's backlog, read on the read pool.
 func (s outboxStats) Stats(ctx context.Context, report func(part string, value any, err error)) {
 	st, err := outbox.ReadStats(ctx, s.db)
 	if err != nil {
@@ -122,6 +123,8 @@ type brokerPart struct {
 	Reason string `json:"reason"`
 }
 
+// Stats implements statsReporter: it pings the broker (as /readyz does); a
+// broker that does not answer is "down" with why, not a failed part.
 func (s brokerStats) Stats(ctx context.Context, report func(part string, value any, err error)) {
 	p := brokerPart{Kind: s.kind, State: "up"}
 	if err := s.broker.Ping(ctx); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/httpserver"
@@ -161,6 +162,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 			a.relay.OnPublished(l.OnPublished())
 		}
 	}
+	api.GET("/stats", a.stats, auth.RequireScope(auth.ScopeAdmin)) // the console's overview: see stats.go
 	for _, m := range a.modules {
 		if b, ok := m.(bootstrapper); ok {
 			if err := b.Bootstrap(context.Background()); err != nil {

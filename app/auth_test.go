@@ -45,6 +45,7 @@ var routeScope = map[string]string{
 	"POST /api/webhooks/:id/rotate-secret":                  "admin",
 	"GET /api/webhooks/:id/deliveries":                      "admin",
 	"POST /api/webhooks/:id/deliveries/:delivery_id/replay": "admin",
+	"GET /api/stats":                                        "admin", // the console's overview
 }
 
 // createKey makes a key through the admin API and returns its id and the key.

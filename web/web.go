@@ -1,11 +1,14 @@
-// Package web is the operator console: one static page, served by the binary
-// itself, where an operator pastes an admin key, sees the dead letters and replays
-// or discards them, and looks an email's timeline up. The page only calls the
-// public /api; it holds no logic the API does not already have.
+// Package web is the operator console: one page, served by the binary itself,
+// whose views (an overview of the mail flowing, the emails and each one's page,
+// dead letters, suppressions, webhooks, API keys, a test send) call only the
+// public /api with the admin key the operator pastes; the page holds no logic
+// the API does not already have.
 //
 // The assets are embedded, so the console works wherever the binary runs, with no
 // build step and nothing fetched from elsewhere: the server's content security
-// policy (default-src 'self') allows scripts and styles only from /static.
+// policy allows scripts only from our own origin. The two third-party files
+// (uPlot for the charts, DOMPurify for an email's HTML preview) are vendored
+// into static/vendor at pinned versions by scripts/vendor-web.sh.
 package web
 
 import (

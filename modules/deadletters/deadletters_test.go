@@ -78,6 +78,7 @@ type letter struct {
 type page struct {
 	Items      []letter `json:"items"`
 	NextCursor string   `json:"next_cursor"`
+	Total      *int     `json:"total"`
 }
 
 // list GETs /api/dead-letters with the query and fails unless it answers 200.
@@ -280,6 +281,34 @@ func TestListingFiltersAndPages(t *testing.T) {
 		}
 	})
 
+	t.Run("include_total counts every match whatever the page, and only when asked", func(t *testing.T) {
+		for _, tt := range []struct {
+			name  string
+			query url.Values
+			want  int
+		}{
+			{"the first page of one", url.Values{"limit": {"1"}}, len(all)},
+			{"a reason", url.Values{"reason_contains": {noSuchUser}, "limit": {"1"}}, 3},
+			{"a reason and a time", url.Values{"since": {stamp}, "reason_contains": {nameRefused}}, 1},
+			{"a status that matches nothing", url.Values{"status": {"replayed"}}, 0},
+		} {
+			tt.query.Set("include_total", "true")
+			if p := list(t, in, tt.query); p.Total == nil || *p.Total != tt.want {
+				t.Errorf("%s: total %v, want %d", tt.name, p.Total, tt.want)
+			}
+		}
+		first := list(t, in, url.Values{"limit": {"2"}})
+		q := url.Values{"limit": {"2"}, "cursor": {first.NextCursor}, "include_total": {"true"}}
+		if p := list(t, in, q); p.Total == nil || *p.Total != len(all) {
+			t.Errorf("total on the second page %v, want %d: every match, not those after the cursor", p.Total, len(all))
+		}
+		for _, v := range []string{"", "false"} {
+			if p := list(t, in, url.Values{"include_total": {v}}); p.Total != nil {
+				t.Errorf("include_total=%q answered a total %d", v, *p.Total)
+			}
+		}
+	})
+
 	bad := []struct {
 		name, query, field string
 	}{
@@ -294,6 +323,7 @@ func TestListingFiltersAndPages(t *testing.T) {
 		{"a cursor with a plus sign is refused", "cursor=%2B1", "cursor"},
 		{"an unknown status is refused", "status=lost", "status"},
 		{"an until before since is refused", "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"},
+		{"an include_total that is not a boolean is refused", "include_total=yes", "include_total"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -510,6 +540,96 @@ func TestBulkReplayReplaysEveryMatchAndCountsThem(t *testing.T) {
 	}
 }
 
+// replayed is the answer of POST /api/dead-letters/replay.
+type replayed struct {
+	Replayed *int `json:"replayed"`
+	Skipped  []struct {
+		ID     string `json:"id"`
+		Reason string `json:"reason"`
+	} `json:"skipped"`
+}
+
+func TestReplayOfChosenLettersReplaysThemAndReportsThoseItCouldNot(t *testing.T) {
+	in, srv := start(t)
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, kill(t, in, srv, fmt.Sprintf("chosen%d@example.com", i), 554))
+	}
+	srv.ClearFaults()
+	byLetter := parked(t, in, ids[0], 0).ID // named by its own id; the others by their email's
+	if r := in.Do(t, http.MethodDelete, "/api/dead-letters/"+ids[2], nil); r.Status != http.StatusNoContent {
+		t.Fatalf("discard %s: %d %s", ids[2], r.Status, r.Body)
+	}
+
+	body := map[string]any{"ids": []string{byLetter, ids[1], ids[2], "letter-999999", ids[0]}}
+	r := in.Do(t, http.MethodPost, "/api/dead-letters/replay", body)
+	var out replayed
+	r.JSON(t, &out)
+	if r.Status != http.StatusOK || out.Replayed == nil || *out.Replayed != 2 {
+		t.Fatalf("replay of %v: %d %s; want 200 with replayed 2", body["ids"], r.Status, r.Body)
+	}
+	wantSkipped := []struct{ id, says string }{
+		{ids[2], "was discarded"}, {"letter-999999", "not found"}, {ids[0], "the same dead letter as " + byLetter}}
+	if len(out.Skipped) != len(wantSkipped) {
+		t.Fatalf("skipped %+v, want %d in the order named", out.Skipped, len(wantSkipped))
+	}
+	for i, w := range wantSkipped {
+		if got := out.Skipped[i]; got.ID != w.id || !strings.Contains(got.Reason, w.says) {
+			t.Errorf("skipped[%d] = %+v, want %s saying %q", i, got, w.id, w.says)
+		}
+	}
+	in.WaitForStatus(t, ids[0], "sent", wait)
+	in.WaitForStatus(t, ids[1], "sent", wait)
+	if got := emailIDs(list(t, in, nil).Items); !slices.Equal(got, []string{ids[3]}) {
+		t.Errorf("still parked %v, want only the one not chosen, %s", got, ids[3])
+	}
+	if e := in.Get(t, ids[2]); e.Status != "dead" {
+		t.Errorf("the discarded email is %s, want dead", e.Status)
+	}
+
+	r = in.Do(t, http.MethodPost, "/api/dead-letters/replay", map[string]any{"ids": []string{ids[1]}})
+	out = replayed{}
+	r.JSON(t, &out)
+	if r.Status != http.StatusOK || *out.Replayed != 0 || len(out.Skipped) != 1 || !strings.Contains(out.Skipped[0].Reason, "was replayed") {
+		t.Errorf("replaying a replayed letter again: %d %s; want 200, replayed 0 and it skipped as replayed", r.Status, r.Body)
+	}
+}
+
+func TestReplayOfChosenLettersRefusesABadListNamingTheField(t *testing.T) {
+	in, srv := start(t)
+	id := kill(t, in, srv, "kept@example.com", 554)
+	tooMany := make([]string, 501)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("letter-%d", i+1)
+	}
+	for _, tt := range []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"an empty list", map[string]any{"ids": []string{}}, "ids"},
+		{"more than 500", map[string]any{"ids": tooMany}, "ids"},
+		{"an empty id", map[string]any{"ids": []string{id, " "}}, "ids[1]"},
+		{"an id named twice", map[string]any{"ids": []string{id, "letter-1", id}}, "ids[2]"},
+		{"ids that are not strings", map[string]any{"ids": []int{1}}, "ids[0]"},
+		{"ids that are not a list", map[string]any{"ids": id}, "ids"},
+		{"ids with a reason", map[string]any{"ids": []string{id}, "reason_contains": "554"}, "reason_contains"},
+		{"ids with a time", map[string]any{"ids": []string{id}, "since": "2026-01-01T00:00:00Z"}, "since"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := in.Do(t, http.MethodPost, "/api/dead-letters/replay", tt.body)
+			var body errorBody
+			r.JSON(t, &body)
+			if r.Status != http.StatusBadRequest || body.Error.Field != tt.field {
+				t.Errorf("%d %s, want 400 naming %s", r.Status, r.Body, tt.field)
+			}
+		})
+	}
+	if got := emailIDs(list(t, in, nil).Items); !slices.Equal(got, []string{id}) {
+		t.Errorf("parked after refused replays: %v, want %s untouched", got, id)
+	}
+}
+
 // TestCLIReplaysAndDiscardsAgainstTheSameDatabase takes the path of `mailroom dlt`:
 // a second handle on the running app's database file and the module's exported
 // List, Replay and Discard. The running app's outbox relay publishes the replay.
@@ -584,7 +704,7 @@ func TestTheListRefusesAQueryParameterItDoesNotTakeNamingIt(t *testing.T) {
 	kill(t, in, srv, "renamed@example.com", 553)
 
 	for _, tt := range []struct{ query, field, says string }{
-		{"to=x", "to", "unknown query parameter; this route takes status, reason_contains, since, until, limit, cursor"},
+		{"to=x", "to", "unknown query parameter; this route takes status, reason_contains, since, until, limit, cursor, include_total"},
 		{"reason=550", "reason", "unknown query parameter"},
 		{"email_id=" + refused, "email_id", "unknown query parameter"},
 		{"reason_contains=550&reason_contains=553", "reason_contains", "given 2 times"},

@@ -107,12 +107,12 @@ func (m *Module) List(ctx context.Context, reason, since, until string, limit in
 		return nil, err
 	}
 	f.Limit = limit
-	items, _, err := m.app.Manage.List(ctx, f)
+	p, err := m.app.Manage.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Letter, 0, len(items))
-	for _, l := range items {
+	out := make([]Letter, 0, len(p.Items))
+	for _, l := range p.Items {
 		out = append(out, ports.ToResponse(l))
 	}
 	return out, nil
@@ -130,7 +130,8 @@ func (m *Module) ReplayMatching(ctx context.Context, reason, since, until string
 	if err != nil {
 		return 0, err
 	}
-	return m.app.Manage.ReplayMatching(ctx, f)
+	out, err := m.app.Manage.ReplayMatching(ctx, f)
+	return out.Count, err
 }
 
 // Discard discards a parked letter, named by its email id or its own id (a poison

@@ -66,6 +66,15 @@ func TestAdminsManageTheSuppressionListOverHTTP(t *testing.T) {
 	if r := in.Do(t, http.MethodDelete, "/api/suppressions/bob@example.com", nil); r.Status != http.StatusNotFound {
 		t.Errorf("DELETE of an address not suppressed: %d %s, want 404", r.Status, r.Body)
 	}
+
+	// The console writes the address with encodeURIComponent: @ as %40, + as %2B.
+	add(map[string]string{"address": "carol+news@example.com"})
+	if r := in.Do(t, http.MethodDelete, "/api/suppressions/carol%2Bnews%40example.com", nil); r.Status != http.StatusNoContent {
+		t.Errorf("DELETE of a percent-encoded address: %d %s, want 204", r.Status, r.Body)
+	}
+	if r := in.Do(t, http.MethodDelete, "/api/suppressions/carol%2Bnews%40example.com", nil); r.Status != http.StatusNotFound {
+		t.Errorf("DELETE of a percent-encoded address removed already: %d %s, want 404", r.Status, r.Body)
+	}
 }
 
 func TestARemovedSuppressionIsSentToAgain(t *testing.T) {

@@ -10,11 +10,11 @@ import { overview } from './js/overview.js';
 import { emails, email } from './js/emails.js';
 import { deadLetters } from './js/dead-letters.js';
 import { suppressions } from './js/suppressions.js';
-import { webhooks } from './js/webhooks.js';
+import { webhooks, webhook } from './js/webhooks.js';
 import { keys } from './js/keys.js';
 import { send } from './js/send.js';
 
-const views = [overview, emails, email, deadLetters, suppressions, webhooks, keys, send];
+const views = [overview, emails, email, deadLetters, suppressions, webhooks, webhook, keys, send];
 
 let stop = null; // stops the view on show
 

@@ -12,7 +12,13 @@ export const $ = (id) => document.getElementById(id);
 
 // hasKey reports whether an API key is set in this tab.
 export function hasKey() {
-  return Boolean(sessionStorage.getItem(KEY));
+  return keyInUse() !== '';
+}
+
+// keyInUse returns the key this tab uses ("" for none): the keys view tells by its
+// first characters which listed key is the console's own.
+export function keyInUse() {
+  return sessionStorage.getItem(KEY) || '';
 }
 
 // useKey keeps key for this tab, or forgets it when key is empty.

@@ -89,39 +89,58 @@ const letterColumns = `id, dedupe_key, kind, email_id, replay, status, reason, e
 
 // List implements app.Store.
 func (s Store) List(ctx context.Context, f app.Filter) ([]app.Letter, error) {
-	var where []string
-	var args []any
-	if f.Status != "all" {
-		where = append(where, "status = ?")
-		args = append(args, f.Status)
-	}
-	if f.ReasonContains != "" {
-		where = append(where, "instr(lower(reason), lower(?)) > 0")
-		args = append(args, f.ReasonContains)
-	}
-	if f.Since != nil {
-		where = append(where, "created_at >= ?")
-		args = append(args, f.Since.UnixMilli())
-	}
-	if f.Until != nil {
-		where = append(where, "created_at < ?")
-		args = append(args, f.Until.UnixMilli())
-	}
+	conds, args := filterConditions(f)
 	if f.Cursor > 0 {
-		where = append(where, "id < ?")
+		conds = append(conds, "id < ?")
 		args = append(args, f.Cursor)
 	}
-	q := `SELECT ` + letterColumns + ` FROM deadletters_letters`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, f.Limit)
-	out, err := sqlite.Query(ctx, s.DB, scanLetter, q, args...)
+	q := `SELECT ` + letterColumns + ` FROM deadletters_letters` + where(conds) + " ORDER BY id DESC LIMIT ?"
+	out, err := sqlite.Query(ctx, s.DB, scanLetter, q, append(args, f.Limit)...)
 	if err != nil {
 		return nil, apperr.Unavailable("cannot list dead letters", err)
 	}
 	return out, nil
+}
+
+// Count implements app.Store.
+func (s Store) Count(ctx context.Context, f app.Filter) (int, error) {
+	conds, args := filterConditions(f)
+	var n int
+	err := s.DB.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM deadletters_letters`+where(conds), args...).Scan(&n)
+	if err != nil {
+		return 0, apperr.Unavailable("cannot count dead letters", err)
+	}
+	return n, nil
+}
+
+// filterConditions turns a filter into SQL conditions on deadletters_letters, with
+// their arguments in order; the cursor and the limit are the page's business, so
+// the page and the count share these.
+func filterConditions(f app.Filter) (conds []string, args []any) {
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.Status != "all" {
+		add("status = ?", f.Status)
+	}
+	if f.ReasonContains != "" {
+		add("instr(lower(reason), lower(?)) > 0", f.ReasonContains)
+	}
+	if f.Since != nil {
+		add("created_at >= ?", f.Since.UnixMilli())
+	}
+	if f.Until != nil {
+		add("created_at < ?", f.Until.UnixMilli())
+	}
+	return conds, args
+}
+
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // Find implements app.Store.

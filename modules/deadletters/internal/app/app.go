@@ -113,6 +113,9 @@ type Filter struct {
 	Limit int
 	// Cursor is the id of the last letter of the previous page.
 	Cursor int64
+	// IncludeTotal asks Manage.List for the number of all the letters that match,
+	// whatever the cursor: the preview of a replay by filter.
+	IncludeTotal bool
 }
 
 // Resolution is an operator's decision on a parked letter: replayed (with the
@@ -141,6 +144,8 @@ type Store interface {
 	// List returns up to f.Limit letters matching f, newest first, with ids below
 	// f.Cursor when it is set; f.Status is a status or "all", never "".
 	List(ctx context.Context, f Filter) ([]Letter, error)
+	// Count returns how many letters match f, ignoring its cursor and limit.
+	Count(ctx context.Context, f Filter) (int, error)
 	// Find returns the letter ref names, whatever its status: its LetterKey, or an
 	// email id (that email's latest letter). false when there is none.
 	Find(ctx context.Context, ref string) (Letter, bool, error)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -21,34 +22,53 @@ type Manage struct {
 	Now   func() time.Time
 }
 
-// List returns one page of letters, newest first, and the next cursor or 0.
-func (h Manage) List(ctx context.Context, f Filter) ([]Letter, int64, error) {
+// Page is one page of letters, newest first.
+type Page struct {
+	// Items are the page's letters.
+	Items []Letter
+	// Next is the cursor of the next page, 0 on the last.
+	Next int64
+	// Total is how many letters match in all, whatever the cursor; nil unless the
+	// filter asked (Filter.IncludeTotal).
+	Total *int
+}
+
+// List returns one page of letters, newest first, and how many match in all when
+// f.IncludeTotal asks.
+func (h Manage) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Status == "" {
 		f.Status = StatusParked
 	}
 	switch f.Status {
 	case StatusParked, StatusReplayed, StatusDiscarded, "all":
 	default:
-		return nil, 0, apperr.Invalid("status", "must be parked, replayed, discarded or all")
+		return Page{}, apperr.Invalid("status", "must be parked, replayed, discarded or all")
 	}
 	if f.Limit == 0 {
 		f.Limit = 50
 	}
 	if f.Limit < 1 || f.Limit > MaxPageSize {
-		return nil, 0, apperr.Invalid("limit", "must be between 1 and %d", MaxPageSize)
+		return Page{}, apperr.Invalid("limit", "must be between 1 and %d", MaxPageSize)
 	}
 	want := f.Limit
-	f.Limit++
+	f.Limit++ // one more tells whether a next page exists
 	items, err := h.Store.List(ctx, f)
 	if err != nil {
-		return nil, 0, err
+		return Page{}, err
 	}
-	var next int64
+	p := Page{Items: items}
 	if len(items) > want {
-		items = items[:want]
-		next = items[want-1].ID
+		p.Items = items[:want]
+		p.Next = p.Items[want-1].ID
 	}
-	return items, next, nil
+	if f.IncludeTotal {
+		n, err := h.Store.Count(ctx, f)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Total = &n
+	}
+	return p, nil
 }
 
 // Get returns the letter ref names (its LetterKey, or an email id: that email's
@@ -80,30 +100,147 @@ func (h Manage) Replay(ctx context.Context, ref string) (string, error) {
 	return l.EmailID, h.resolveOne(ctx, r)
 }
 
+// Skipped is a letter a replay of many left alone, and why.
+type Skipped struct {
+	// Ref is the letter as the caller named it (a LetterKey or an email id).
+	Ref string
+	// Reason says why, in a sentence for an operator.
+	Reason string
+}
+
+// Replayed is the outcome of a replay of many letters.
+type Replayed struct {
+	// Count is how many letters were replayed.
+	Count int
+	// Skipped are the letters named or matched that were not, in the order named.
+	Skipped []Skipped
+}
+
 // ReplayMatching replays every parked letter the filter selects that holds an email
-// to send, and returns how many.
-func (h Manage) ReplayMatching(ctx context.Context, f Filter) (int, error) {
+// to send, one transaction per page of MaxPageSize letters. A matching letter that
+// holds no email (a poison message) is skipped and reported.
+func (h Manage) ReplayMatching(ctx context.Context, f Filter) (Replayed, error) {
 	f.Status = StatusParked
-	total := 0
+	var out Replayed
 	for {
 		f.Limit = MaxPageSize
 		items, err := h.Store.List(ctx, f)
 		if err != nil || len(items) == 0 {
-			return total, err
+			return out, err
 		}
-		rs := make([]Resolution, 0, len(items))
-		for _, l := range items {
-			if r, err := h.replayOf(l); err == nil {
-				rs = append(rs, r)
-			}
+		refs := make([]string, len(items))
+		for i, l := range items {
+			refs[i] = LetterKey(l)
 		}
-		done, err := h.Store.Resolve(ctx, rs)
-		total += len(done)
-		if err != nil {
-			return total, err
+		if err := h.replayAll(ctx, refs, items, &out); err != nil {
+			return out, err
 		}
 		f.Cursor = items[len(items)-1].ID
 	}
+}
+
+// ReplayLetters replays the parked letters refs name (LetterKeys or email ids, 1 to
+// MaxPageSize of them, each once) in one transaction. A letter that is not parked
+// (replayed or discarded meanwhile, by another operator or by retention), that
+// does not exist, or that holds no email to send is skipped and reported rather
+// than failing the others: the operator chose those rows from a page that may be
+// out of date by the time they act, and the rest should still go.
+func (h Manage) ReplayLetters(ctx context.Context, refs []string) (Replayed, error) {
+	if err := checkRefs(refs); err != nil {
+		return Replayed{}, err
+	}
+	var out Replayed
+	letters := make([]Letter, len(refs))
+	for i, ref := range refs {
+		l, found, err := h.Store.Find(ctx, ref)
+		if err != nil {
+			return Replayed{}, err
+		}
+		if !found {
+			l.ID = 0 // replayAll skips it as not found
+		}
+		letters[i] = l
+	}
+	return out, h.replayAll(ctx, refs, letters, &out)
+}
+
+// checkRefs refuses a list of letters to replay that cannot be meant: none, more
+// than a page, an empty one or one named twice.
+func checkRefs(refs []string) error {
+	if len(refs) == 0 || len(refs) > MaxPageSize {
+		return apperr.Invalid("ids", "must name 1 to %d dead letters, not %d", MaxPageSize, len(refs))
+	}
+	seen := make(map[string]int, len(refs))
+	for i, ref := range refs {
+		field := "ids[" + strconv.Itoa(i) + "]"
+		if strings.TrimSpace(ref) == "" {
+			return apperr.Invalid(field, "is empty; name a dead letter by its id or its email's id")
+		}
+		if j, dup := seen[ref]; dup {
+			return apperr.Invalid(field, "repeats ids[%d]", j)
+		}
+		seen[ref] = i
+	}
+	return nil
+}
+
+// replayAll replays letters (found for refs, in the same order; a letter with ID 0
+// was not found) in one Store.Resolve, adding the count and what it skipped to out.
+func (h Manage) replayAll(ctx context.Context, refs []string, letters []Letter, out *Replayed) error {
+	rs := make([]Resolution, 0, len(letters))
+	refOf := make(map[int64]string, len(letters)) // letter id: the ref that named it first
+	for i, l := range letters {
+		r, reason := h.bulkReplayOf(l, refOf)
+		if reason != "" {
+			out.Skipped = append(out.Skipped, Skipped{Ref: refs[i], Reason: reason})
+			continue
+		}
+		refOf[l.ID] = refs[i]
+		rs = append(rs, r)
+	}
+	done, err := h.Store.Resolve(ctx, rs)
+	if err != nil {
+		return err
+	}
+	out.Count += len(done)
+	applied := make(map[int64]bool, len(done))
+	for _, r := range done {
+		applied[r.Letter.ID] = true
+	}
+	for _, r := range rs {
+		if !applied[r.Letter.ID] {
+			out.Skipped = append(out.Skipped, Skipped{Ref: refOf[r.Letter.ID], Reason: "no longer parked: resolved meanwhile"})
+		}
+	}
+	return nil
+}
+
+// bulkReplayOf is the replay of letter l among others, or why it has none: not
+// found (ID 0), taken already under another ref (seen), not parked, or holding no
+// email.
+func (h Manage) bulkReplayOf(l Letter, seen map[int64]string) (Resolution, string) {
+	if l.ID == 0 {
+		return Resolution{}, "not found"
+	}
+	if ref, dup := seen[l.ID]; dup {
+		return Resolution{}, "the same dead letter as " + ref
+	}
+	if l.Status != StatusParked {
+		return Resolution{}, messageOf(notParked(LetterKey(l), l))
+	}
+	r, err := h.replayOf(l)
+	if err != nil {
+		return Resolution{}, messageOf(err)
+	}
+	return r, ""
+}
+
+// messageOf is err's message for an operator, without its code.
+func messageOf(err error) string {
+	if e, ok := errors.AsType[*apperr.Error](err); ok {
+		return e.Message
+	}
+	return err.Error()
 }
 
 // Discard throws a parked letter away (ref: its email id or its LetterKey); the

@@ -24,7 +24,7 @@ func (h HTTP) Register(g *echo.Group) {
 	admin := auth.RequireScope(auth.ScopeAdmin)
 	g.GET("/dead-letters", h.list, admin)
 	g.GET("/dead-letters/:id", h.get, admin)
-	g.POST("/dead-letters/replay", h.replayMatching, admin)
+	g.POST("/dead-letters/replay", h.replayMany, admin)
 	g.POST("/dead-letters/:id/replay", h.replay, admin)
 	g.DELETE("/dead-letters/:id", h.discard, admin)
 }
@@ -82,10 +82,12 @@ func ToResponse(l app.Letter) LetterResponse {
 type listResponse struct {
 	Items      []LetterResponse `json:"items"`
 	NextCursor string           `json:"next_cursor"`
+	// Total is there only when include_total=true asked for it.
+	Total *int `json:"total,omitempty"`
 }
 
 func (h HTTP) list(c echo.Context) error {
-	if err := httpserver.KnownQuery(c, "status", "reason_contains", "since", "until", "limit", "cursor"); err != nil {
+	if err := httpserver.KnownQuery(c, "status", "reason_contains", "since", "until", "limit", "cursor", "include_total"); err != nil {
 		return err
 	}
 	f, err := ParseFilter(c.QueryParam("reason_contains"), c.QueryParam("since"), c.QueryParam("until"))
@@ -99,16 +101,23 @@ func (h HTTP) list(c echo.Context) error {
 	if f.Cursor, err = httpserver.QueryCursor(c); err != nil {
 		return err
 	}
-	items, next, err := h.Manage.List(c.Request().Context(), f)
+	switch c.QueryParam("include_total") {
+	case "", "false":
+	case "true":
+		f.IncludeTotal = true
+	default:
+		return apperr.Invalid("include_total", "must be true or false")
+	}
+	p, err := h.Manage.List(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	out := listResponse{Items: make([]LetterResponse, 0, len(items))}
-	for _, l := range items {
+	out := listResponse{Items: make([]LetterResponse, 0, len(p.Items)), Total: p.Total}
+	for _, l := range p.Items {
 		out.Items = append(out.Items, ToResponse(l))
 	}
-	if next > 0 {
-		out.NextCursor = strconv.FormatInt(next, 10)
+	if p.Next > 0 {
+		out.NextCursor = strconv.FormatInt(p.Next, 10)
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -136,27 +145,74 @@ func (h HTTP) discard(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// replayFilter is the body of POST /api/dead-letters/replay.
-type replayFilter struct {
-	ReasonContains string `json:"reason_contains"`
-	Since          string `json:"since"`
-	Until          string `json:"until"`
+// replayRequest is the body of POST /api/dead-letters/replay: the letters to
+// replay by their ids, or by a filter, never both.
+type replayRequest struct {
+	IDs            []string `json:"ids"`
+	ReasonContains string   `json:"reason_contains"`
+	Since          string   `json:"since"`
+	Until          string   `json:"until"`
 }
 
-func (h HTTP) replayMatching(c echo.Context) error {
-	var body replayFilter
+// ReplayedResponse is the answer of a replay of many letters.
+type ReplayedResponse struct {
+	// Replayed counts the letters replayed.
+	Replayed int `json:"replayed"`
+	// Skipped are the letters named or matched that were not replayed, and why.
+	Skipped []SkippedResponse `json:"skipped"`
+}
+
+// SkippedResponse is a letter a replay of many left alone.
+type SkippedResponse struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+func (h HTTP) replayMany(c echo.Context) error {
+	var body replayRequest
 	if err := httpserver.DecodeJSON(c, &body); err != nil {
 		return err
 	}
-	f, err := ParseFilter(body.ReasonContains, body.Since, body.Until)
+	ctx := c.Request().Context()
+	var out app.Replayed
+	var err error
+	if body.IDs != nil {
+		if err := onlyIDs(body); err != nil {
+			return err
+		}
+		out, err = h.Manage.ReplayLetters(ctx, body.IDs)
+	} else {
+		var f app.Filter
+		if f, err = ParseFilter(body.ReasonContains, body.Since, body.Until); err != nil {
+			return err
+		}
+		out, err = h.Manage.ReplayMatching(ctx, f)
+	}
 	if err != nil {
 		return err
 	}
-	n, err := h.Manage.ReplayMatching(c.Request().Context(), f)
-	if err != nil {
-		return err
+	return c.JSON(http.StatusOK, ToReplayedResponse(out))
+}
+
+// onlyIDs refuses a filter field beside ids: which letters would be meant, those
+// named or those named that also match, is anyone's guess.
+func onlyIDs(body replayRequest) error {
+	for _, f := range []struct{ name, val string }{
+		{"reason_contains", body.ReasonContains}, {"since", body.Since}, {"until", body.Until}} {
+		if f.val != "" {
+			return apperr.Invalid(f.name, "cannot be combined with ids; replay by ids or by a filter")
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]int{"replayed": n})
+	return nil
+}
+
+// ToReplayedResponse shapes the outcome of a replay of many for output.
+func ToReplayedResponse(r app.Replayed) ReplayedResponse {
+	out := ReplayedResponse{Replayed: r.Count, Skipped: make([]SkippedResponse, 0, len(r.Skipped))}
+	for _, s := range r.Skipped {
+		out.Skipped = append(out.Skipped, SkippedResponse{ID: s.Ref, Reason: s.Reason})
+	}
+	return out
 }
 
 // ParseFilter builds a filter from its text form, as the API and the CLI take it.

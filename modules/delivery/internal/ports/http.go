@@ -5,12 +5,14 @@ package ports
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
+	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/httpserver"
 )
@@ -115,7 +117,16 @@ func (h HTTP) addSuppression(c echo.Context) error {
 }
 
 func (h HTTP) removeSuppression(c echo.Context) error {
-	if err := h.App.Suppressions.Remove(c.Request().Context(), c.Param("address")); err != nil {
+	address := c.Param("address")
+	// Echo routes on the raw path when the request escaped something (the console's
+	// encodeURIComponent writes @ as %40), and then hands the parameter over raw.
+	if c.Request().URL.RawPath != "" {
+		var err error
+		if address, err = url.PathUnescape(address); err != nil {
+			return apperr.Invalid("address", "not a valid percent-encoded path segment")
+		}
+	}
+	if err := h.App.Suppressions.Remove(c.Request().Context(), address); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

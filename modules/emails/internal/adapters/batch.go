@@ -54,6 +54,7 @@ func (r *Repository) AcceptBatch(ctx context.Context, b app.NewBatch) (app.Batch
 		return app.BatchAccepted{}, apperr.Unavailable("the database cannot store emails right now", err)
 	}
 	if !out.Replayed {
+		r.perSecond.Add(countAccepted, len(out.Items))
 		r.box.Notify()
 	}
 	return out, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/outbox"
+	"github.com/mailroom/mailroom/platform/persecond"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
@@ -35,6 +36,9 @@ type Repository struct {
 	instanceID     string
 	now            func() time.Time
 	quota          *quotaBook
+	// perSecond counts the committed timeline entries the overview charts (see
+	// PerSecond).
+	perSecond *persecond.Counts
 }
 
 // NewRepository returns a repository on db, queueing SendEmail commands on
@@ -42,7 +46,7 @@ type Repository struct {
 // lifecycleTopic.
 func NewRepository(db *sqlite.DB, box *outbox.Outbox, sendTopic, lifecycleTopic, instanceID string) *Repository {
 	return &Repository{db: db, box: box, sendTopic: sendTopic, lifecycleTopic: lifecycleTopic, instanceID: instanceID,
-		now: time.Now, quota: newQuotaBook(db)}
+		now: time.Now, quota: newQuotaBook(db), perSecond: newPerSecond(time.Now)}
 }
 
 // Accept implements app.Repository. Concurrent requests share one commit (the
@@ -73,6 +77,9 @@ func (r *Repository) Accept(ctx context.Context, e app.NewEmail) (app.Accepted, 
 			return app.Accepted{}, err
 		}
 		return app.Accepted{}, apperr.Unavailable("the database cannot store emails right now", err)
+	}
+	if !acc.Replayed {
+		r.perSecond.Add(countAccepted, 1)
 	}
 	r.box.Notify()
 	return acc, nil
@@ -210,6 +217,9 @@ func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("apply %s to %s: %w", ch.SourceID, ch.EmailID, err)
+	}
+	if res == app.Applied { // then each of its entries is new (addEntries)
+		r.countCommitted(ch.Entries)
 	}
 	return res, nil
 }

@@ -23,18 +23,6 @@ import (
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
-// signIn opens the console at path (after "#/") and enters the admin key.
-func signIn(t *testing.T, b *browser, in *apptest.Instance, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	b.do(t, "open the console and enter the admin key", append([]chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(in.URL + "/"),
-		waitText("#message", "Enter an admin key to begin."),
-		chromedp.SendKeys("#key", apptest.AdminKey),
-		chromedp.Click("#key-form button[type=submit]"),
-		waitText("#message", "Key accepted."),
-	}, steps...)...)
-}
-
 // waitCount waits until sel matches exactly n elements.
 func waitCount(sel string, n int) chromedp.Action[chromedp.Void] {
 	return chromedp.PollFunction[chromedp.Void](`(sel, n) => document.querySelectorAll(sel).length === n`,
@@ -45,14 +33,6 @@ func waitCount(sel string, n int) chromedp.Action[chromedp.Void] {
 // waitContains waits until the element's text contains want.
 func waitContains(sel, want string) chromedp.Action[chromedp.Void] {
 	return pollText(sel, want, "text.includes(want)")
-}
-
-// noSidewaysScroll fails the test if the page is wider than the window.
-func noSidewaysScroll(t *testing.T, b *browser, where string) {
-	t.Helper()
-	if overflow := b.eval(t, `document.documentElement.scrollWidth - window.innerWidth`); overflow != "0" {
-		t.Errorf("%s: the page is %s px wider than the window: %s", where, overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
-	}
 }
 
 func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
@@ -118,7 +98,7 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 	if got := b.eval(t, fmt.Sprintf(`document.querySelector('#emails-body a[href="#/emails/%s"]').closest('tr').querySelector('.badge').textContent`, scheduled)); got != "scheduled" {
 		t.Errorf("the scheduled email's badge says %q", got)
 	}
-	noSidewaysScroll(t, b, "the list at 375 px")
+	noSidewaysScroll(t, b)
 	b.screenshot(t, "emails")
 
 	b.do(t, "a status count narrows the search to that status; Back widens it again",
@@ -155,7 +135,7 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 		chromedp.WaitVisible("#email-html iframe.email-frame"),
 		chromedp.ScrollIntoView("#email-html iframe.email-frame"))
 	b.eval(t, `new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done('painted'))))`)
-	noSidewaysScroll(t, b, "an email's page at 375 px")
+	noSidewaysScroll(t, b)
 	b.screenshot(t, "email")
 
 	b.do(t, "a deep link opens an email directly",
@@ -428,7 +408,7 @@ func TestAnOperatorSendsATestEmailAndWatchesItGo(t *testing.T) {
 		chromedp.SetValue("#send-html", "<h1>Console check</h1><p>It works.</p>"),
 		chromedp.Click("#send-form button[type=submit]"),
 		chromedp.WaitVisible("#send-link"))
-	noSidewaysScroll(t, b, "the send form at 375 px")
+	noSidewaysScroll(t, b)
 	b.screenshot(t, "send")
 	id := b.text(t, "#send-link")
 	b.do(t, "the link opens the email, followed until it is sent",

@@ -15,9 +15,17 @@ import (
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-const emailColumns = `e.id, e.status, e.outcome, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject,
-	e.text_body, e.html_body, e.tags, e.metadata, e.attempts, e.last_error, e.next_attempt_at, e.correlation_id,
+// emailColumns are what scanEmail reads, in its order; listColumns are the same
+// with the bodies read as empty: the list does not show them, and an email's
+// text and HTML may be hundreds of kilobytes each.
+const (
+	emailColumns = columnsBeforeBodies + `e.text_body, e.html_body, ` + columnsAfterBodies
+	listColumns  = columnsBeforeBodies + `'', '', ` + columnsAfterBodies
+
+	columnsBeforeBodies = `e.id, e.status, e.outcome, e.from_addr, e.to_addrs, e.cc_addrs, e.bcc_addrs, e.reply_to, e.subject, `
+	columnsAfterBodies  = `e.tags, e.metadata, e.attempts, e.last_error, e.next_attempt_at, e.correlation_id,
 	e.created_at, e.updated_at, e.sent_at, e.send_at, e.api_key_id`
+)
 
 // Get implements app.Repository.
 func (r *Repository) Get(ctx context.Context, id string) (domain.Email, error) {
@@ -102,7 +110,7 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) ([]domain.Email
 		args = append(args, f.Cursor)
 	}
 	out, err := sqlite.Query(ctx, r.db, scanEmail,
-		`SELECT `+emailColumns+` FROM emails_emails e`+where(conds)+` ORDER BY e.id DESC LIMIT ?`, append(args, f.Limit)...)
+		`SELECT `+listColumns+` FROM emails_emails e`+where(conds)+` ORDER BY e.id DESC LIMIT ?`, append(args, f.Limit)...)
 	if err != nil {
 		return nil, apperr.Unavailable("cannot list emails", err)
 	}

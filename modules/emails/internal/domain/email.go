@@ -205,7 +205,8 @@ type Email struct {
 	To []string
 	// Cc is the canonical Cc recipients; empty for none.
 	Cc []string
-	// Bcc is the canonical blind recipients; the API never shows them.
+	// Bcc is the canonical blind recipients: never in a header of the message, and
+	// shown by the API only to its own sender, in an email's recipients.
 	Bcc []string
 	// ReplyTo is the canonical Reply-To address, "" for none.
 	ReplyTo string

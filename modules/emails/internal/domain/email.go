@@ -205,8 +205,8 @@ type Email struct {
 	To []string
 	// Cc is the canonical Cc recipients; empty for none.
 	Cc []string
-	// Bcc is the canonical blind recipients: never in a header of the message, and
-	// shown by the API only to its own sender, in an email's recipients.
+	// Bcc is the canonical blind recipients: never in a header of the message;
+	// the API shows them only among an email's recipients (GET /api/emails/{id}).
 	Bcc []string
 	// ReplyTo is the canonical Reply-To address, "" for none.
 	ReplyTo string

@@ -112,6 +112,36 @@ export function button(label, ariaLabel, onClick) {
   return b;
 }
 
+// submitButton makes the submit button of a form: onSubmit runs the form's action
+// when it is pressed, and keeps it disabled meanwhile.
+export function submitButton(label) {
+  const b = el('button', label);
+  b.type = 'submit';
+  return b;
+}
+
+// control makes a form control (tag input, select or textarea) with props set on
+// it: its properties (id, type, placeholder, required, maxLength, value, rows...),
+// or, for a name with a dash (aria-describedby), its attribute. What an operator
+// types here is an address, an id, a key or a filter, never prose: spelling is not
+// checked and the browser does not offer what was typed before, unless props say
+// otherwise.
+export function control(tag, props = {}) {
+  const node = document.createElement(tag);
+  node.spellcheck = false;
+  node.autocomplete = 'off';
+  for (const [name, value] of Object.entries(props)) {
+    if (name.includes('-')) node.setAttribute(name, value);
+    else node[name] = value;
+  }
+  return node;
+}
+
+// input makes an <input> as control does: input({ id: 'reason', type: 'search' }).
+export function input(props) {
+  return control('input', props);
+}
+
 let fields = 0; // numbers the ids that tie labels to their controls
 
 // labelled returns [label, control] with the label tied to the control, so every
@@ -121,6 +151,33 @@ export function labelled(text, control) {
   const label = el('label', text);
   label.htmlFor = control.id;
   return [label, control];
+}
+
+// field keeps a control with its label in a div.field, so that a narrow window
+// wraps them together: the label above the control, or beside it in a .row
+// (style.css).
+export function field(text, node) {
+  const div = el('div', null, 'field');
+  div.append(...labelled(text, node));
+  return div;
+}
+
+// toLocalInput is iso as a datetime-local control shows it (the operator's time
+// zone, to the minute), "" for none or a time it cannot read.
+export function toLocalInput(iso) {
+  const d = iso ? new Date(iso) : null;
+  if (!d || Number.isNaN(d.getTime())) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// fromLocalInput is the value of a datetime-local control (the operator's time
+// zone) as the API takes a time, RFC 3339 in UTC; one it cannot read throws an
+// Error naming the control (name).
+export function fromLocalInput(local, name = 'time') {
+  const t = new Date(local);
+  if (Number.isNaN(t.getTime())) throw new Error(`${name}: not a time`);
+  return t.toISOString().replace(/\.000Z$/, 'Z');
 }
 
 // onSubmit runs action when form is submitted, with its submit button disabled

@@ -8,7 +8,10 @@
 // that becomes markup: sanitised by DOMPurify (scripts, handlers, forms and every
 // URL that is not data: removed), then shown in a sandboxed frame with no
 // scripts and an opaque origin, under the page's content security policy.
-import { api, apiText, ask, button, el, every, labelled, onSubmit, run, say, table, time } from './core.js';
+import {
+  api, apiText, ask, button, el, every, field, fromLocalInput, input, labelled, onSubmit, run, say, submitButton, table, time,
+  toLocalInput,
+} from './core.js';
 
 // STATUSES are the email statuses of the API, in the order of an email's life.
 const STATUSES = ['scheduled', 'queued', 'retrying', 'sent', 'dead', 'cancelled'];
@@ -68,31 +71,23 @@ function searchForm(query) {
   const form = el('form', null, 'email-search');
   form.id = 'email-search';
   form.setAttribute('role', 'search');
-  const recipient = input('search-recipient', 'search', query.get('recipient'));
-  recipient.placeholder = 'jane@example.com';
-  recipient.setAttribute('inputmode', 'email');
-  const subject = input('search-subject', 'search', query.get('subject'));
-  const tag = input('search-tag', 'search', query.get('tag'));
+  const search = (id, name, more) => input({ id, type: 'search', value: query.get(name) || '', ...more });
+  const recipient = search('search-recipient', 'recipient', { placeholder: 'jane@example.com', inputMode: 'email' });
+  const subject = search('search-subject', 'subject');
+  const tag = search('search-tag', 'tag');
   const status = el('select');
   status.id = 'search-status';
   status.append(new Option('any', ''));
   for (const s of STATUSES) status.append(new Option(s, s));
   status.value = query.get('status') || '';
-  const after = input('search-after', 'datetime-local', localInput(query.get('created_after')));
-  const before = input('search-before', 'datetime-local', localInput(query.get('created_before')));
-  const fields = [['Recipient', recipient], ['Subject contains', subject], ['Tag', tag], ['Status', status],
-    ['Created from', after], ['Created before', before]];
-  for (const [label, control] of fields) {
-    const field = el('div', null, 'field');
-    field.append(...labelled(label, control));
-    form.append(field);
-  }
-  const search = el('button', 'Search');
-  search.type = 'submit';
+  const after = input({ id: 'search-after', type: 'datetime-local', value: toLocalInput(query.get('created_after')) });
+  const before = input({ id: 'search-before', type: 'datetime-local', value: toLocalInput(query.get('created_before')) });
+  form.append(field('Recipient', recipient), field('Subject contains', subject), field('Tag', tag),
+    field('Status', status), field('Created from', after), field('Created before', before));
   const clear = el('a', 'Clear', 'clear');
   clear.href = '#/emails';
   const actions = el('div', null, 'row');
-  actions.append(search, clear);
+  actions.append(submitButton('Search'), clear);
   form.append(actions);
   onSubmit(form, async () => {
     const next = new URLSearchParams();
@@ -100,36 +95,13 @@ function searchForm(query) {
       ['status', status]]) {
       if (control.value.trim()) next.set(name, control.value.trim());
     }
-    if (after.value) next.set('created_after', isoOf(after.value));
-    if (before.value) next.set('created_before', isoOf(before.value));
+    if (after.value) next.set('created_after', fromLocalInput(after.value, 'Created from'));
+    if (before.value) next.set('created_before', fromLocalInput(before.value, 'Created before'));
     const hash = searchHash(next);
     if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange')); // the same search: again
     else location.hash = hash;
   });
   return form;
-}
-
-function input(id, type, value) {
-  const i = el('input');
-  i.id = id;
-  i.type = type;
-  i.spellcheck = false;
-  if (value) i.value = value;
-  return i;
-}
-
-// localInput is iso as a datetime-local control shows it (the operator's zone),
-// "" for none or a time it cannot read.
-function localInput(iso) {
-  const d = iso ? new Date(iso) : null;
-  if (!d || Number.isNaN(d.getTime())) return '';
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-// isoOf is a datetime-local value (the operator's zone) as RFC 3339 UTC.
-function isoOf(local) {
-  return new Date(local).toISOString().replace(/\.000Z$/, 'Z');
 }
 
 // pager lists the emails of query into body, a page at a time: first() the first
@@ -364,18 +336,12 @@ function drawActions(box, e, state, refresh) {
     await refresh();
   });
   cancel.id = 'email-cancel';
-  const when = el('input');
-  when.id = 'email-send-at';
-  when.type = 'datetime-local';
-  when.required = true;
-  when.value = localInput(e.send_at);
-  const move = el('button', 'Reschedule');
-  move.type = 'submit';
+  const when = input({ id: 'email-send-at', type: 'datetime-local', required: true, value: toLocalInput(e.send_at) });
   const form = el('form', null, 'row');
   form.id = 'email-reschedule';
-  form.append(...labelled('New send time', when), move);
+  form.append(...labelled('New send time', when), submitButton('Reschedule'));
   onSubmit(form, async () => {
-    await api('PATCH', `/api/emails/${encodeURIComponent(e.id)}`, { send_at: isoOf(when.value) });
+    await api('PATCH', `/api/emails/${encodeURIComponent(e.id)}`, { send_at: fromLocalInput(when.value, 'New send time') });
     say(`Rescheduled for ${new Date(when.value).toLocaleString()}.`);
     box.dataset.status = ''; // draw the form again with the new time
     await refresh();

@@ -2,7 +2,7 @@
 // scope, limited to the senders it sends as) or for a person (admin), sees it this
 // once, and revokes it when it leaks or is no longer needed. The list never holds
 // a key itself, only its first characters (prefix).
-import { $, api, ask, button, el, keyInUse, labelled, onSubmit, run, say, table, time } from './core.js';
+import { $, api, ask, button, el, field, input, keyInUse, onSubmit, run, say, submitButton, table, time } from './core.js';
 import { shownOnce } from './shown-once.js';
 
 // cliCreate is how an admin key is made on the server when none is left.
@@ -28,37 +28,21 @@ export const keys = {
 
 // createForm makes the form that creates a key.
 function createForm() {
-  const name = el('input');
-  name.id = 'key-name';
-  name.required = true;
-  name.maxLength = 100;
-  name.autocomplete = 'off';
-  name.placeholder = 'billing service';
+  const name = input({ id: 'key-name', required: true, maxLength: 100, placeholder: 'billing service' });
   const scope = el('select');
   scope.id = 'key-scope';
   scope.append(new Option('send: sends, reads its own emails', 'send'),
     new Option('admin: everything', 'admin'));
-  const from = el('input');
-  from.id = 'key-from';
-  from.autocomplete = 'off';
-  from.spellcheck = false;
-  from.placeholder = 'example.com, billing@example.org';
-  from.setAttribute('aria-describedby', 'key-from-hint');
+  const from = input({ id: 'key-from', placeholder: 'example.com, billing@example.org', 'aria-describedby': 'key-from-hint' });
   const hint = el('p', 'Domains and addresses the key may send as, separated by commas or spaces; '
     + 'a domain allows every address at it (not its subdomains). Empty: any sender.', 'hint');
   hint.id = 'key-from-hint';
-  const submit = el('button', 'Create key');
-  submit.type = 'submit';
   const form = el('form', null, 'key-create');
   form.id = 'key-create-form';
   form.autocomplete = 'off';
   const fields = el('div', null, 'fields');
-  for (const [label, control] of [labelled('Name', name), labelled('Scope', scope), labelled('Sender restriction', from)]) {
-    const field = el('div', null, 'field');
-    field.append(label, control);
-    fields.append(field);
-  }
-  form.append(el('h3', 'Create a key'), fields, hint, submit);
+  fields.append(field('Name', name), field('Scope', scope), field('Sender restriction', from));
+  form.append(el('h3', 'Create a key'), fields, hint, submitButton('Create key'));
   onSubmit(form, async () => {
     const allowed = from.value.split(/[\s,]+/).filter(Boolean);
     const k = await api('POST', '/api/keys', { name: name.value, scope: scope.value, allowed_from: allowed });

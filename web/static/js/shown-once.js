@@ -1,7 +1,7 @@
 // A secret the API shows only once (a new API key, a webhook's signing secret),
 // shared by the keys and webhooks views: in a read-only field with a Copy button
 // and a plain warning that it will not be shown again.
-import { button, el, labelled, say } from './core.js';
+import { button, el, input, labelled, say } from './core.js';
 
 // shownOnce returns a panel that shows value once. title heads it, label names the
 // field (fieldId is the field's id), warning says what the secret is and that it
@@ -11,12 +11,7 @@ export function shownOnce({ title, label, value, fieldId, warning }) {
   panel.setAttribute('aria-labelledby', fieldId + '-title');
   const heading = el('h3', title);
   heading.id = fieldId + '-title';
-  const field = el('input');
-  field.id = fieldId;
-  field.readOnly = true;
-  field.spellcheck = false;
-  field.autocomplete = 'off';
-  field.value = value;
+  const field = input({ id: fieldId, readOnly: true, value });
   field.addEventListener('focus', () => field.select());
   const copyButton = button('Copy', `Copy ${label}`, () => copy(field));
   copyButton.classList.add('primary');

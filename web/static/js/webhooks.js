@@ -2,7 +2,7 @@
 // became of each delivery. The list (#/webhooks) adds endpoints; an endpoint's
 // page (#/webhooks/<id>) shows its deliveries, replays one, disables, enables,
 // rotates its secret or deletes it.
-import { $, api, ask, button, el, every, go, labelled, onSubmit, run, say, table, time } from './core.js';
+import { $, api, ask, button, el, every, field, go, input, labelled, onSubmit, run, say, submitButton, table, time } from './core.js';
 import { shownOnce } from './shown-once.js';
 
 // eventTypes are the event types an endpoint may subscribe to (EventType in
@@ -46,43 +46,24 @@ export const webhooks = {
 
 // createForm makes the form that adds an endpoint.
 function createForm() {
-  const url = el('input');
-  url.id = 'webhook-url';
-  url.type = 'url';
-  url.required = true;
-  url.spellcheck = false;
-  url.autocomplete = 'off';
-  url.placeholder = 'https://example.com/hooks/mailroom';
-  const description = el('input');
-  description.id = 'webhook-description';
-  description.maxLength = 1024;
-  description.autocomplete = 'off';
-  description.placeholder = 'what it is for';
+  const url = input({ id: 'webhook-url', type: 'url', required: true, placeholder: 'https://example.com/hooks/mailroom' });
+  const description = input({ id: 'webhook-description', maxLength: 1024, placeholder: 'what it is for' });
   const fields = el('div', null, 'fields');
-  for (const [label, control] of [labelled('URL', url), labelled('Description', description)]) {
-    const field = el('div', null, 'field');
-    field.append(label, control);
-    fields.append(field);
-  }
+  fields.append(field('URL', url), field('Description', description));
   const events = el('fieldset', null, 'events');
   events.id = 'webhook-events';
   events.append(el('legend', 'Events to send'));
   for (const [type, meaning] of eventTypes) {
-    const box = el('input');
-    box.type = 'checkbox';
-    box.value = type;
-    box.name = 'event';
+    const box = input({ type: 'checkbox', name: 'event', value: type });
     const [label] = labelled('', box);
     label.append(el('span', type, 'event-type'), el('span', meaning, 'hint'));
     label.prepend(box);
     events.append(label);
   }
-  const submit = el('button', 'Add endpoint');
-  submit.type = 'submit';
   const form = el('form', null, 'webhook-create');
   form.id = 'webhook-create-form';
   form.autocomplete = 'off';
-  form.append(el('h3', 'Add an endpoint'), fields, events, submit);
+  form.append(el('h3', 'Add an endpoint'), fields, events, submitButton('Add endpoint'));
   onSubmit(form, async () => {
     const chosen = [...events.querySelectorAll('input:checked')].map((b) => b.value);
     if (chosen.length === 0) throw new Error('Choose at least one event to send.');

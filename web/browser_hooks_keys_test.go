@@ -125,7 +125,7 @@ func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *te
 		waitText("#toggle-endpoint", "Enable"))
 	b.do(t, "the list says it is disabled, and why",
 		chromedp.Click(`#nav a[href="#/webhooks"]`),
-		waitText("#endpoints-body td.status .state", "disabled"),
+		waitText("#endpoints-body td.status .badge", "disabled"),
 		waitTextPrefix("#endpoints-body td.status .reason", "disabled by an operator at "),
 		chromedp.Click(`#endpoints-body a.url`),
 		waitText("#toggle-endpoint", "Enable"))

@@ -102,6 +102,14 @@ export function time(iso) {
   return t;
 }
 
+// badge shows a status (of an email, a recipient, a dead letter, a webhook
+// delivery or endpoint, a key) as the word on a coloured ground, the same colour
+// for the same status in every view (.badge.s-<status> in style.css). The colour
+// only repeats the word.
+export function badge(status) {
+  return el('span', status, 'badge s-' + status);
+}
+
 // button makes a button whose click runs onClick through run; ariaLabel names it
 // for a screen reader when the label alone is ambiguous (a "Replay" on each row).
 export function button(label, ariaLabel, onClick) {

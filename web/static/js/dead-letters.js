@@ -1,7 +1,7 @@
 // The dead letters: what could not be delivered, waiting for an operator to
 // replay or discard it, one at a time, a chosen few, or every one a filter
 // matches (after a preview of how many that is).
-import { $, api, ask, button, el, field, fromLocalInput, go, input, onSubmit, run, say, submitButton, table, time } from './core.js';
+import { $, api, ask, badge, button, el, field, fromLocalInput, go, input, onSubmit, run, say, submitButton, table, time } from './core.js';
 
 let shown = null; // the query of the letters listed: {status, reason, since, until, cursor}
 const chosen = new Map(); // the letters ticked for a replay: letter id -> its name
@@ -146,8 +146,10 @@ function row(l) {
   const reason = el('td', null, 'reason');
   reason.append(el('span', l.reason));
   if (l.error_class) reason.append(el('span', l.error_class, 'class'));
-  tr.append(pickCell, emailCell(l), recipientsCell(l.recipients), reason, el('td', l.attempts), when,
-    el('td', l.status, 'status ' + l.status), actionsCell(l, name));
+  const status = el('td', null, 'status');
+  status.append(badge(l.status));
+  tr.append(pickCell, emailCell(l), recipientsCell(l.recipients), reason, el('td', l.attempts), when, status,
+    actionsCell(l, name));
   return tr;
 }
 

@@ -9,7 +9,7 @@
 // URL that is not data: removed), then shown in a sandboxed frame with no
 // scripts and an opaque origin, under the page's content security policy.
 import {
-  api, apiText, ask, button, el, every, field, fromLocalInput, input, labelled, onSubmit, run, say, submitButton, table, time,
+  api, apiText, ask, badge, button, el, every, field, fromLocalInput, input, labelled, onSubmit, run, say, submitButton, table, time,
   toLocalInput,
 } from './core.js';
 
@@ -141,11 +141,6 @@ function emailRow(e) {
   return tr;
 }
 
-// badge shows a status as coloured text (the colour only repeats the word).
-function badge(status) {
-  return el('span', status, 'badge s-' + status);
-}
-
 // drawCounts shows how many emails of the search are in each status, each a link
 // to the search narrowed to it; the counts ask in parallel, one COUNT each.
 async function drawCounts(list, query) {
@@ -169,7 +164,7 @@ async function drawCounts(list, query) {
     const a = el('a');
     a.href = searchHash(searchOf(target));
     if ((query.get('status') || '') === status) a.setAttribute('aria-current', 'true');
-    a.append(status ? badge(status) : el('span', 'all', 'badge s-all'), ' ', el('span', totals[i], 'count'));
+    a.append(badge(status || 'all'), ' ', el('span', totals[i], 'count'));
     li.append(a);
     return li;
   }));

@@ -2,7 +2,7 @@
 // scope, limited to the senders it sends as) or for a person (admin), sees it this
 // once, and revokes it when it leaks or is no longer needed. The list never holds
 // a key itself, only its first characters (prefix).
-import { $, api, ask, button, el, field, input, keyInUse, onSubmit, run, say, submitButton, table, time } from './core.js';
+import { $, api, ask, badge, button, el, field, input, keyInUse, onSubmit, run, say, submitButton, table, time } from './core.js';
 import { shownOnce } from './shown-once.js';
 
 // cliCreate is how an admin key is made on the server when none is left.
@@ -86,8 +86,8 @@ function row(k, all) {
   const created = el('td');
   created.append(time(k.created_at));
   const status = el('td', null, 'status');
-  if (k.revoked_at) status.append('revoked ', time(k.revoked_at));
-  else status.textContent = 'active';
+  if (k.revoked_at) status.append(badge('revoked'), ' ', time(k.revoked_at));
+  else status.append(badge('active'));
   const actions = el('td', null, 'actions');
   if (!k.revoked_at) actions.append(button('Revoke', `Revoke key ${k.name}`, () => revoke(k, all)));
   tr.append(name, el('td', k.prefix + '…', 'prefix'), el('td', k.scope),

@@ -2,7 +2,7 @@
 // became of each delivery. The list (#/webhooks) adds endpoints; an endpoint's
 // page (#/webhooks/<id>) shows its deliveries, replays one, disables, enables,
 // rotates its secret or deletes it.
-import { $, api, ask, button, el, every, field, go, input, labelled, onSubmit, run, say, submitButton, table, time } from './core.js';
+import { $, api, ask, badge, button, el, every, field, go, input, labelled, onSubmit, run, say, submitButton, table, time } from './core.js';
 import { shownOnce } from './shown-once.js';
 
 // eventTypes are the event types an endpoint may subscribe to (EventType in
@@ -105,7 +105,7 @@ function endpointRow(ep) {
 // statusCell says whether the endpoint is enabled and, when not, why.
 function statusCell(ep) {
   const td = el('td', null, 'status');
-  td.append(el('span', ep.enabled ? 'enabled' : 'disabled', ep.enabled ? 'state on' : 'state off'));
+  td.append(badge(ep.enabled ? 'enabled' : 'disabled'));
   if (!ep.enabled && ep.disabled_reason) td.append(el('div', ep.disabled_reason, 'reason'));
   return td;
 }
@@ -187,7 +187,9 @@ function drawEndpoint(ep) {
   const dl = $('endpoint-facts');
   dl.replaceChildren();
   for (const [term, value] of facts) dl.append(el('dt', term), el('dd', value));
-  const status = el('dd', ep.enabled ? 'enabled' : 'disabled' + (ep.disabled_reason ? `: ${ep.disabled_reason}` : ''));
+  const status = el('dd');
+  status.append(badge(ep.enabled ? 'enabled' : 'disabled'));
+  if (!ep.enabled && ep.disabled_reason) status.append(`: ${ep.disabled_reason}`);
   status.id = 'endpoint-status';
   const created = el('dd');
   created.append(time(ep.created_at));
@@ -221,7 +223,7 @@ function deliveryRow(ep, d) {
   const event = el('td');
   event.append(el('div', d.event_type), el('div', d.event_id, 'id'));
   const status = el('td', null, 'status');
-  status.append(el('span', d.status, 'state ' + d.status));
+  status.append(badge(d.status));
   const next = el('td', null, 'next');
   if (d.next_attempt_at) next.append(time(d.next_attempt_at));
   else next.textContent = '—';

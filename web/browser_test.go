@@ -109,6 +109,9 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 		chromedp.WaitVisible(replay),
 		chromedp.Click(replay),
 		waitText("#email-status", "sent"))
+	if got, want := b.text(t, "#message"), "Replay queued for email "+id+"."; got != want {
+		t.Errorf("after the replay the status line says %q, want %q: the move to the email must not take it away", got, want)
+	}
 	in.WaitForStatus(t, id, "sent", stepTimeout)
 	if n := len(srv.MessagesTo(rcpt)); n != 1 {
 		t.Errorf("the SMTP server got %d messages for %s, want 1", n, rcpt)

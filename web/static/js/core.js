@@ -215,9 +215,25 @@ export function every(ms, fn) {
   };
 }
 
-// go opens a view by its hash path ("emails/<id>").
-export function go(path) {
-  location.hash = '#/' + path;
+let pendingNote = ''; // what the last go asked to say once its view is drawn
+
+// go opens the view of a hash path ("emails/<id>"), or draws the one shown again
+// when path is its own. The router clears the status line whenever the view
+// changes: note, when given, is said once the new view is drawn, so that a view
+// can act, move on and still say how the action went.
+export function go(path, note = '') {
+  pendingNote = note;
+  const hash = '#/' + path;
+  if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange'));
+  else location.hash = hash;
+}
+
+// takeNote returns the note of the last go ("" for none) and forgets it: the
+// router says it after drawing the view.
+export function takeNote() {
+  const note = pendingNote;
+  pendingNote = '';
+  return note;
 }
 
 // table makes a scrollable table with a caption (for screen readers) and column

@@ -218,8 +218,7 @@ function updateSelection() {
 
 async function replay(l) {
   await api('POST', `/api/dead-letters/${encodeURIComponent(l.id)}/replay`);
-  say(`Replay queued for email ${l.email_id}.`);
-  go('emails/' + encodeURIComponent(l.email_id)); // follow it there
+  go('emails/' + encodeURIComponent(l.email_id), `Replay queued for email ${l.email_id}.`); // follow it there
 }
 
 async function discard(l) {

@@ -9,7 +9,7 @@
 // URL that is not data: removed), then shown in a sandboxed frame with no
 // scripts and an opaque origin, under the page's content security policy.
 import {
-  api, apiText, ask, badge, button, el, every, field, fromLocalInput, input, labelled, onSubmit, run, say, submitButton, table, time,
+  api, apiText, ask, badge, button, el, every, field, fromLocalInput, go, input, labelled, onSubmit, run, say, submitButton, table, time,
   toLocalInput,
 } from './core.js';
 
@@ -59,10 +59,10 @@ function searchOf(params) {
   return out;
 }
 
-// searchHash is the view's address for a search: #/emails or #/emails?<query>.
-function searchHash(query) {
+// searchPath is the view's path for a search: emails or emails?<query>.
+function searchPath(query) {
   const q = query.toString();
-  return '#/emails' + (q ? '?' + q : '');
+  return 'emails' + (q ? '?' + q : '');
 }
 
 // searchForm is the search, filled from query; submitting it puts the new search
@@ -97,9 +97,7 @@ function searchForm(query) {
     }
     if (after.value) next.set('created_after', fromLocalInput(after.value, 'Created from'));
     if (before.value) next.set('created_before', fromLocalInput(before.value, 'Created before'));
-    const hash = searchHash(next);
-    if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange')); // the same search: again
-    else location.hash = hash;
+    go(searchPath(next)); // the same search again: listed anew
   });
   return form;
 }
@@ -162,7 +160,7 @@ async function drawCounts(list, query) {
     const target = new URLSearchParams(base);
     if (status) target.set('status', status);
     const a = el('a');
-    a.href = searchHash(searchOf(target));
+    a.href = '#/' + searchPath(searchOf(target));
     if ((query.get('status') || '') === status) a.setAttribute('aria-current', 'true');
     a.append(badge(status || 'all'), ' ', el('span', totals[i], 'count'));
     li.append(a);
@@ -267,7 +265,7 @@ function drawSummary(dl, subject, e) {
   subject.textContent = e.subject;
   const to = ((e.recipients || [])[0] || {}).address || (e.to || [])[0];
   const others = el('a', to ? `Other emails to ${to}` : 'All emails', 'others');
-  others.href = searchHash(to ? new URLSearchParams({ recipient: to }) : new URLSearchParams());
+  others.href = '#/' + searchPath(to ? new URLSearchParams({ recipient: to }) : new URLSearchParams());
   const status = badge(e.status);
   status.id = 'email-status';
   const rows = [

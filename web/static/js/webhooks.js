@@ -293,7 +293,5 @@ async function remove(ep) {
   if (!await ask(`Delete the endpoint ${ep.url}?`, 'Delete',
     'It gets no more events, and its deliveries and their history are deleted with it.')) return;
   await api('DELETE', `/api/webhooks/${encodeURIComponent(ep.id)}`);
-  // The router clears the status line when the view changes: say it after.
-  window.addEventListener('hashchange', () => say(`Deleted the endpoint ${ep.url}.`), { once: true });
-  go('webhooks');
+  go('webhooks', `Deleted the endpoint ${ep.url}.`);
 }

@@ -238,8 +238,11 @@ export function takeNote() {
 
 // table makes a scrollable table with a caption (for screen readers) and column
 // headers; an empty header is an actions column, named for screen readers only.
-// It returns the wrapper to place and the <tbody> to fill.
-export function table(caption, headers) {
+// It returns the wrapper to place and the <tbody> to fill. With list.id the table
+// has that id and its <tbody> id-body; with list.empty it returns empty too, a
+// hidden paragraph id-empty saying list.empty, for the view to place after the
+// wrapper and show when no row matches.
+export function table(caption, headers, list = {}) {
   const t = el('table');
   t.append(el('caption', caption, 'visually-hidden'));
   const head = el('tr');
@@ -255,7 +258,17 @@ export function table(caption, headers) {
   t.append(thead, body);
   const wrap = el('div', null, 'scroll');
   wrap.append(t);
-  return { wrap, table: t, body };
+  let empty = null;
+  if (list.id) {
+    t.id = list.id;
+    body.id = list.id + '-body';
+  }
+  if (list.empty) {
+    empty = el('p', list.empty);
+    if (list.id) empty.id = list.id + '-empty';
+    empty.hidden = true;
+  }
+  return { wrap, table: t, body, empty };
 }
 
 // ask shows question in a modal dialog with a button labelled yes and Cancel,

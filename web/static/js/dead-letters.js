@@ -12,17 +12,13 @@ export const deadLetters = {
     chosen.clear();
     const view = el('section', null, 'dead-letters');
     const letters = table('Dead letters, newest first',
-      ['', 'Email', 'Recipients', 'Reason', 'Attempts', 'Dead-lettered', 'Status', '']);
-    letters.table.id = 'letters';
-    letters.body.id = 'letters-body';
+      ['', 'Email', 'Recipients', 'Reason', 'Attempts', 'Dead-lettered', 'Status', ''],
+      { id: 'letters', empty: 'No dead letters match.' });
     letters.table.querySelector('th').replaceChildren(selectAllBox());
-    const empty = el('p', 'No dead letters match.');
-    empty.id = 'letters-empty';
-    empty.hidden = true;
     const more = button('Load more', null, () => load(true));
     more.id = 'more';
     more.hidden = true;
-    view.append(el('h2', 'Dead letters'), filterForm(), bulkBar(), letters.wrap, empty, more);
+    view.append(el('h2', 'Dead letters'), filterForm(), bulkBar(), letters.wrap, letters.empty, more);
     root.append(view);
     run(null, () => load(false));
   },

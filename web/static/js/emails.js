@@ -33,18 +33,14 @@ export const emails = {
     const counts = el('ul', null, 'email-counts');
     counts.id = 'email-counts';
     counts.setAttribute('aria-label', 'Emails by status for this search');
-    const list = table('Emails, newest first', ['Created', 'From', 'To', 'Subject', 'Status']);
-    list.table.id = 'emails';
-    list.body.id = 'emails-body';
-    const empty = el('p', 'No emails match.', 'hint');
-    empty.id = 'emails-empty';
-    empty.hidden = true;
+    const list = table('Emails, newest first', ['Created', 'From', 'To', 'Subject', 'Status'],
+      { id: 'emails', empty: 'No emails match.' });
     const more = button('Load more', 'Load more emails', () => listing.next());
     more.id = 'emails-more';
     more.hidden = true;
-    root.append(el('h2', 'Emails'), form, counts, list.wrap, empty, more);
+    root.append(el('h2', 'Emails'), form, counts, list.wrap, list.empty, more);
 
-    const listing = pager(query, list.body, empty, more);
+    const listing = pager(query, list.body, list.empty, more);
     run(null, () => Promise.all([listing.first(), drawCounts(counts, query)]));
   },
 };
@@ -198,8 +194,8 @@ function emailPage(id) {
   const letter = el('div', null, 'email-letter');
   letter.id = 'email-letter';
   letter.hidden = true;
-  const recipients = table('Recipients and their outcomes', ['Address', 'Type', 'Status', 'Attempts', 'Detail']);
-  recipients.table.id = 'email-recipients';
+  const recipients = table('Recipients and their outcomes', ['Address', 'Type', 'Status', 'Attempts', 'Detail'],
+    { id: 'email-recipients' });
   const events = el('ol', null, 'timeline');
   events.id = 'email-events';
   const message = el('section', null, 'email-message');

@@ -3,7 +3,7 @@
 // once, and revokes it when it leaks or is no longer needed. The list never holds
 // a key itself, only its first characters (prefix).
 import { $, api, ask, badge, button, el, field, input, keyInUse, onSubmit, run, say, submitButton, table, time } from './core.js';
-import { shownOnce } from './shown-once.js';
+import { showOnce } from './shown-once.js';
 
 // cliCreate is how an admin key is made on the server when none is left.
 const cliCreate = 'mailroom keys create --name NAME --scope admin';
@@ -13,13 +13,9 @@ export const keys = {
   show(root) {
     const created = el('div');
     created.id = 'new-key-slot';
-    const list = table('API keys, oldest first', ['Name', 'Starts with', 'Scope', 'May send as', 'Created', 'Status', '']);
-    list.table.id = 'keys';
-    list.body.id = 'keys-body';
-    const empty = el('p', 'No stored keys: only the keys of auth.api_keys in the configuration can call the API.');
-    empty.id = 'keys-empty';
-    empty.hidden = true;
-    root.append(el('h2', 'API keys'), created, list.wrap, empty,
+    const list = table('API keys, oldest first', ['Name', 'Starts with', 'Scope', 'May send as', 'Created', 'Status', ''],
+      { id: 'keys', empty: 'No stored keys: only the keys of auth.api_keys in the configuration can call the API.' });
+    root.append(el('h2', 'API keys'), created, list.wrap, list.empty,
       el('p', 'Keys set in the configuration (auth.api_keys) act as admin and are not listed here.', 'hint'),
       createForm());
     run(null, load);
@@ -46,16 +42,15 @@ function createForm() {
   onSubmit(form, async () => {
     const allowed = from.value.split(/[\s,]+/).filter(Boolean);
     const k = await api('POST', '/api/keys', { name: name.value, scope: scope.value, allowed_from: allowed });
-    $('new-key-slot').replaceChildren(shownOnce({
+    showOnce($('new-key-slot'), {
       title: `Key "${k.name}" created (${k.scope})`,
       label: 'The new key',
       value: k.key,
       fieldId: 'new-key',
       warning: 'Copy it now and keep it somewhere safe: you will not see it again. '
         + 'Mailroom stores only its hash; if it is lost, revoke it and create another.',
-    }));
+    });
     form.reset();
-    $('new-key').focus();
     say(`Created key "${k.name}". Copy it now: it is shown only this once.`);
     await load();
   });

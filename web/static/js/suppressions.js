@@ -9,19 +9,15 @@ export const suppressions = {
   route: /^suppressions$/,
   show(root) {
     const view = el('section', null, 'suppressions');
-    const list = table('Suppressed addresses, newest first', ['Address', 'Why', 'Since', '']);
-    list.table.id = 'suppressions';
-    list.body.id = 'suppressions-body';
-    const empty = el('p', 'No suppressed addresses match.');
-    empty.id = 'suppressions-empty';
-    empty.hidden = true;
+    const list = table('Suppressed addresses, newest first', ['Address', 'Why', 'Since', ''],
+      { id: 'suppressions', empty: 'No suppressed addresses match.' });
     const more = button('Load more', null, () => load(true));
     more.id = 'suppressions-more';
     more.hidden = true;
     view.append(el('h2', 'Suppressions'),
       el('p', 'Mail to these addresses is not sent: each recipient on the list is marked suppressed. ' +
         'A hard bounce (550, 553) adds its address; remove it once the mailbox works again.', 'hint'),
-      addForm(), el('h3', 'Suppressed addresses'), searchForm(), list.wrap, empty, more);
+      addForm(), el('h3', 'Suppressed addresses'), searchForm(), list.wrap, list.empty, more);
     root.append(view);
     run(null, () => load(false));
   },

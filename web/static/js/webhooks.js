@@ -3,7 +3,7 @@
 // page (#/webhooks/<id>) shows its deliveries, replays one, disables, enables,
 // rotates its secret or deletes it.
 import { $, api, ask, badge, button, el, every, field, go, input, labelled, onSubmit, run, say, submitButton, table, time } from './core.js';
-import { shownOnce } from './shown-once.js';
+import { showOnce } from './shown-once.js';
 
 // eventTypes are the event types an endpoint may subscribe to (EventType in
 // web/openapi.yaml), with what each means.
@@ -33,13 +33,9 @@ export const webhooks = {
   show(root) {
     const created = el('div');
     created.id = 'new-secret-slot';
-    const list = table('Webhook endpoints, oldest first', ['URL', 'Events', 'Status', 'Created']);
-    list.table.id = 'endpoints';
-    list.body.id = 'endpoints-body';
-    const empty = el('p', 'No webhook endpoints yet: add one below to have events POSTed to it.');
-    empty.id = 'endpoints-empty';
-    empty.hidden = true;
-    root.append(el('h2', 'Webhooks'), created, list.wrap, empty, createForm());
+    const list = table('Webhook endpoints, oldest first', ['URL', 'Events', 'Status', 'Created'],
+      { id: 'endpoints', empty: 'No webhook endpoints yet: add one below to have events POSTed to it.' });
+    root.append(el('h2', 'Webhooks'), created, list.wrap, list.empty, createForm());
     run(null, loadEndpoints);
   },
 };
@@ -68,13 +64,11 @@ function createForm() {
     const chosen = [...events.querySelectorAll('input:checked')].map((b) => b.value);
     if (chosen.length === 0) throw new Error('Choose at least one event to send.');
     const ep = await api('POST', '/api/webhooks', { url: url.value, events: chosen, description: description.value });
-    const panel = shownOnce({
+    showOnce($('new-secret-slot'), {
       title: `Endpoint added: ${ep.url}`, label: 'Its signing secret', value: ep.secret,
       fieldId: 'new-secret', warning: secretWarning,
     });
-    $('new-secret-slot').replaceChildren(panel);
     form.reset();
-    $('new-secret').focus();
     say(`Added the endpoint ${ep.url}. Copy its signing secret now: it is shown only this once.`);
     await loadEndpoints();
   });
@@ -130,19 +124,15 @@ export const webhook = {
     const actions = el('div', null, 'row actions');
     actions.id = 'endpoint-actions';
     const deliveries = table('Deliveries to this endpoint, newest first',
-      ['Event', 'Status', 'Tries', 'Last answer', 'Next try', 'Last change', '']);
-    deliveries.table.id = 'deliveries';
-    deliveries.body.id = 'deliveries-body';
-    const empty = el('p', 'No deliveries yet: events the endpoint subscribes to appear here as they happen.');
-    empty.id = 'deliveries-empty';
-    empty.hidden = true;
+      ['Event', 'Status', 'Tries', 'Last answer', 'Next try', 'Last change', ''],
+      { id: 'deliveries', empty: 'No deliveries yet: events the endpoint subscribes to appear here as they happen.' });
     const more = button('Show more', null, () => {
       shown.limit = Math.min(shown.limit + 50, 500);
       return refresh();
     });
     more.id = 'more-deliveries';
     more.hidden = true;
-    root.append(back, heading, facts, actions, secret, el('h3', 'Deliveries'), deliveries.wrap, empty, more);
+    root.append(back, heading, facts, actions, secret, el('h3', 'Deliveries'), deliveries.wrap, deliveries.empty, more);
     return every(pollMs, refresh);
   },
 };
@@ -281,11 +271,10 @@ async function rotateSecret(ep) {
     'The old secret stops at once: from the next request on, requests are signed with the new one only, '
     + 'so the receiver rejects them until it has the new secret.')) return;
   const { secret } = await api('POST', `/api/webhooks/${encodeURIComponent(ep.id)}/rotate-secret`);
-  $('new-secret-slot').replaceChildren(shownOnce({
+  showOnce($('new-secret-slot'), {
     title: 'New signing secret', label: 'The new signing secret', value: secret,
     fieldId: 'new-secret', warning: secretWarning,
-  }));
-  $('new-secret').focus();
+  });
   say(`Rotated the secret of ${ep.url}. Copy the new one now: it is shown only this once.`);
 }
 

@@ -20,26 +20,10 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/mailroom/mailroom/app/apptest"
-	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
-// waitCount waits until sel matches exactly n elements.
-func waitCount(sel string, n int) chromedp.Action[chromedp.Void] {
-	return chromedp.PollFunction[chromedp.Void](`(sel, n) => document.querySelectorAll(sel).length === n`,
-		chromedp.WithPollingArgs(sel, n), chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(stepTimeout))
-}
-
-// waitContains waits until the element's text contains want.
-func waitContains(sel, want string) chromedp.Action[chromedp.Void] {
-	return pollText(sel, want, "text.includes(want)")
-}
-
 func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
-	srv := smtptest.Start(t)
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	in, _ := startWithSMTP(t)
 	const jane = "jane@example.com"
 	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	first := apptest.NewEmail(jane)
@@ -98,7 +82,7 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 	if got := b.eval(t, fmt.Sprintf(`document.querySelector('#emails-body a[href="#/emails/%s"]').closest('tr').querySelector('.badge').textContent`, scheduled)); got != "scheduled" {
 		t.Errorf("the scheduled email's badge says %q", got)
 	}
-	noSidewaysScroll(t, b)
+	b.noSidewaysScroll(t)
 	b.screenshot(t, "emails")
 
 	b.do(t, "a status count narrows the search to that status; Back widens it again",
@@ -135,7 +119,7 @@ func TestAnOperatorFindsAnEmailByItsRecipientAndOpensIt(t *testing.T) {
 		chromedp.WaitVisible("#email-html iframe.email-frame"),
 		chromedp.ScrollIntoView("#email-html iframe.email-frame"))
 	b.eval(t, `new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done('painted'))))`)
-	noSidewaysScroll(t, b)
+	b.noSidewaysScroll(t)
 	b.screenshot(t, "email")
 
 	b.do(t, "a deep link opens an email directly",
@@ -223,10 +207,7 @@ body { background: #fff url('http://203.0.113.1/body.png'); color: #1d1f23 }
 </body></html>`
 
 func TestAHostileEmailIsShownInert(t *testing.T) {
-	srv := smtptest.Start(t)
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	in, _ := startWithSMTP(t)
 	email := apptest.NewEmail("victim@example.com")
 	email["subject"] = "Invoice " + hostile
 	email["text"] = "Plain <b>text</b> " + hostile
@@ -351,12 +332,9 @@ func TestAnOperatorReschedulesAndCancelsAScheduledEmail(t *testing.T) {
 }
 
 func TestAnOperatorReplaysADeadEmailFromItsPage(t *testing.T) {
-	srv := smtptest.Start(t)
+	in, srv := startWithSMTP(t)
 	const rcpt = "gone@example.com"
 	srv.FailRecipientWithReply(rcpt, 554, -1, "5.7.1 refused by policy")
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
 	id := in.Send(t, apptest.NewEmail(rcpt))
 	in.WaitForStatus(t, id, "dead", stepTimeout)
 
@@ -379,10 +357,7 @@ func TestAnOperatorReplaysADeadEmailFromItsPage(t *testing.T) {
 }
 
 func TestAnOperatorSendsATestEmailAndWatchesItGo(t *testing.T) {
-	srv := smtptest.Start(t)
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	in, srv := startWithSMTP(t)
 	const to = "ops@example.com"
 
 	b := openBrowser(t)
@@ -408,7 +383,7 @@ func TestAnOperatorSendsATestEmailAndWatchesItGo(t *testing.T) {
 		chromedp.SetValue("#send-html", "<h1>Console check</h1><p>It works.</p>"),
 		chromedp.Click("#send-form button[type=submit]"),
 		chromedp.WaitVisible("#send-link"))
-	noSidewaysScroll(t, b)
+	b.noSidewaysScroll(t)
 	b.screenshot(t, "send")
 	id := b.text(t, "#send-link")
 	b.do(t, "the link opens the email, followed until it is sent",

@@ -6,7 +6,6 @@
 package web_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mailroom/mailroom/app/apptest"
@@ -37,12 +35,8 @@ func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *te
 	in := apptest.Start(t, cfg)
 
 	b := openBrowser(t)
+	signIn(t, b, in, chromedp.EmulateViewport(1280, 900))
 	b.do(t, "open the webhooks view",
-		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(in.URL+"/"),
-		chromedp.SendKeys("#key", apptest.AdminKey),
-		chromedp.Click("#key-form button[type=submit]"),
-		waitText("#message", "Key accepted."),
 		chromedp.Click(`#nav a[href="#/webhooks"]`),
 		chromedp.WaitVisible("#endpoints-empty"))
 
@@ -125,7 +119,7 @@ func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *te
 		waitText("#toggle-endpoint", "Enable"))
 	b.do(t, "the list says it is disabled, and why",
 		chromedp.Click(`#nav a[href="#/webhooks"]`),
-		waitText("#endpoints-body td.status .state", "disabled"),
+		waitText("#endpoints-body td.status .badge", "disabled"),
 		waitTextPrefix("#endpoints-body td.status .reason", "disabled by an operator at "),
 		chromedp.Click(`#endpoints-body a.url`),
 		waitText("#toggle-endpoint", "Enable"))
@@ -163,12 +157,8 @@ func TestAnOperatorFollowsAWebhookDeliveryInTheConsoleAndReplaysAFailedOne(t *te
 func TestAnOperatorCreatesALimitedSendKeyInTheConsoleAndRevokesIt(t *testing.T) {
 	in := apptest.Start(t, apptest.Config(t))
 	b := openBrowser(t)
-	b.do(t, "open the keys view on a phone",
-		chromedp.EmulateViewport(375, 800),
-		chromedp.Navigate(in.URL+"/"),
-		chromedp.SendKeys("#key", apptest.AdminKey),
-		chromedp.Click("#key-form button[type=submit]"),
-		waitText("#message", "Key accepted."),
+	signIn(t, b, in, chromedp.EmulateViewport(375, 800)) // a phone
+	b.do(t, "open the keys view",
 		chromedp.Click(`#nav a[href="#/keys"]`),
 		chromedp.WaitVisible("#keys-empty"))
 
@@ -291,42 +281,6 @@ func TestAnOperatorCreatesALimitedSendKeyInTheConsoleAndRevokesIt(t *testing.T) 
 	}
 	b.noSidewaysScroll(t)
 	b.noProblems(t)
-}
-
-// noSidewaysScroll fails the test if the page is wider than the window.
-func (b *browser) noSidewaysScroll(t *testing.T) {
-	t.Helper()
-	if overflow := b.eval(t, `String(document.documentElement.scrollWidth - window.innerWidth)`); overflow != "0" {
-		t.Errorf("the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
-	}
-}
-
-// clipboard grants or denies the page writing and reading the clipboard.
-func (b *browser) clipboard(t *testing.T, setting cdpbrowser.PermissionSetting) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
-	defer cancel()
-	c := chromedp.FromContext(b.ctx)
-	for _, name := range []string{"clipboard-write", "clipboard-read"} {
-		_, err := cdp.Call(ctx, c.Browser, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-			Permission: &cdpbrowser.PermissionDescriptor{Name: name},
-			Setting:    setting})
-		if err != nil {
-			t.Fatalf("set %s to %s: %v", name, setting, err)
-		}
-	}
-}
-
-// evalAwait returns the value a JavaScript promise resolves to, as a string.
-func (b *browser) evalAwait(t *testing.T, expr string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
 }
 
 // hookRequest is one request the receiver got.

@@ -20,36 +20,6 @@ import (
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
-// signIn opens the console at in and gives it the admin key.
-func signIn(t *testing.T, b *browser, in *apptest.Instance, viewport ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	steps := append(viewport,
-		chromedp.Navigate(in.URL+"/"),
-		waitText("#message", "Enter an admin key to begin."),
-		chromedp.SendKeys("#key", apptest.AdminKey),
-		chromedp.Click("#key-form button[type=submit]"),
-		waitText("#message", "Key accepted."))
-	b.do(t, "open the console with the admin key", steps...)
-}
-
-// confirm waits for the console's question, checks it, and answers yes.
-func confirm(t *testing.T, b *browser, question string) {
-	t.Helper()
-	b.do(t, "wait for the question", chromedp.WaitVisible("#ask-yes"))
-	if got := b.text(t, "#ask-question"); got != question {
-		t.Errorf("the console asks %q, want %q", got, question)
-	}
-	b.do(t, "answer yes", chromedp.Click("#ask-yes"), chromedp.WaitNotPresent("#ask-yes"))
-}
-
-// noSidewaysScroll fails the test if the page is wider than the window.
-func noSidewaysScroll(t *testing.T, b *browser) {
-	t.Helper()
-	if overflow := b.eval(t, `document.documentElement.scrollWidth - window.innerWidth`); overflow != "0" {
-		t.Errorf("the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
-	}
-}
-
 // parkedEmails asks the API which emails have a parked dead letter.
 func parkedEmails(t *testing.T, in *apptest.Instance) []string {
 	t.Helper()
@@ -93,10 +63,7 @@ func deadEmails(t *testing.T, in *apptest.Instance, srv *smtptest.Server, reply 
 }
 
 func TestAnOperatorReplaysTheDeadLettersTheyTick(t *testing.T) {
-	srv := smtptest.Start(t)
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	in, srv := startWithSMTP(t)
 	var to []string
 	for i := range 4 {
 		to = append(to, fmt.Sprintf("tick%d@example.com", i))
@@ -167,10 +134,7 @@ func TestAnOperatorReplaysTheDeadLettersTheyTick(t *testing.T) {
 }
 
 func TestAnOperatorReplaysWhatAFilterMatchesAfterSeeingHowMany(t *testing.T) {
-	srv := smtptest.Start(t)
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	in, srv := startWithSMTP(t)
 	full := deadEmails(t, in, srv, "mailbox quota exceeded", "full0@example.com", "full1@example.com", "full2@example.com")
 	blocked := deadEmails(t, in, srv, "blocked by policy", "blocked0@example.com", "blocked1@example.com")
 
@@ -182,7 +146,7 @@ func TestAnOperatorReplaysWhatAFilterMatchesAfterSeeingHowMany(t *testing.T) {
 		chromedp.SendKeys("#reason", "QUOTA"),
 		chromedp.Click("#filter-form button[type=submit]"),
 		waitText("#letters-count", "Showing 3 of 3 parked dead letters."))
-	noSidewaysScroll(t, b)
+	b.noSidewaysScroll(t)
 
 	r := in.Do(t, http.MethodGet, "/api/dead-letters?"+url.Values{"reason_contains": {"QUOTA"}, "include_total": {"true"}, "limit": {"1"}}.Encode(), nil)
 	var counted struct{ Total int }
@@ -193,7 +157,7 @@ func TestAnOperatorReplaysWhatAFilterMatchesAfterSeeingHowMany(t *testing.T) {
 
 	srv.ClearFaults()
 	b.do(t, "ask to replay all matching", chromedp.Click("#replay-matching"))
-	noSidewaysScroll(t, b) // the question fits a phone too
+	b.noSidewaysScroll(t) // the question fits a phone too
 	confirm(t, b, fmt.Sprintf("Replay %d parked dead letters whose reason contains 'QUOTA'?", counted.Total))
 	b.do(t, "the matching letters are replayed",
 		waitText("#message", "Replayed 3 dead letters."),
@@ -222,16 +186,13 @@ func TestAnOperatorReplaysWhatAFilterMatchesAfterSeeingHowMany(t *testing.T) {
 	b.eval(t, `document.getElementById('since').value = ''`)
 	b.do(t, "clear the filter", chromedp.Click("#filter-form button[type=submit]"),
 		waitText("#letters-count", "Showing 2 of 2 parked dead letters."))
-	noSidewaysScroll(t, b)
+	b.noSidewaysScroll(t)
 	b.screenshot(t, "dead-letters-phone")
 	b.noProblems(t)
 }
 
 func TestAnOperatorSuppressesAnAddressAndTakesItOffTheList(t *testing.T) {
-	srv := smtptest.Start(t)
-	cfg := apptest.Config(t)
-	apptest.UseSMTP(cfg, srv)
-	in := apptest.Start(t, cfg)
+	in, srv := startWithSMTP(t)
 	const bounced, blocked = "gone@example.com", "blocked@example.com"
 	srv.FailRecipientWithReply(bounced, 550, -1, "no such mailbox "+hostile) // a hard bounce suppresses it
 	bounce := in.Send(t, apptest.NewEmail(bounced))
@@ -260,7 +221,7 @@ func TestAnOperatorSuppressesAnAddressAndTakesItOffTheList(t *testing.T) {
 		t.Errorf("the added address's why is %q, want it added by an operator with the reason", got)
 	}
 	b.noInjectedMarkup(t)
-	noSidewaysScroll(t, b)
+	b.noSidewaysScroll(t)
 	b.screenshot(t, "suppressions")
 
 	type suppression struct{ Address, Reason, Source string }

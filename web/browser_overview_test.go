@@ -27,12 +27,8 @@ func TestTheOverviewShowsMailFlowingAndWhatWentWrongAsItHappens(t *testing.T) {
 	in := apptest.Start(t, cfg)
 
 	b := openBrowser(t)
-	b.do(t, "enter the admin key: the overview is the landing view",
-		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(in.URL+"/"),
-		chromedp.SendKeys("#key", apptest.AdminKey),
-		chromedp.Click("#key-form button[type=submit]"),
-		waitText("#message", "Key accepted."),
+	signIn(t, b, in, chromedp.EmulateViewport(1280, 900))
+	b.do(t, "the overview is the landing view",
 		waitText("#smtp-value", "up"),
 		waitText("#broker-value", "up"),
 		waitText("#total-accepted", "0"),
@@ -127,9 +123,7 @@ func TestTheOverviewShowsMailFlowingAndWhatWentWrongAsItHappens(t *testing.T) {
 		waitTextPrefix("#totals-window", "In the last 5 minutes"),
 		waitText("#total-sent", "4"),
 		chromedp.WaitVisible("#chart-flow canvas"))
-	if overflow := b.eval(t, `String(document.documentElement.scrollWidth - window.innerWidth)`); overflow != "0" {
-		t.Errorf("at 375 px the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
-	}
+	b.noSidewaysScroll(t)
 	if fits := b.eval(t, `String(document.querySelector('#chart-flow canvas').getBoundingClientRect().right <= window.innerWidth)`); fits != "true" {
 		t.Errorf("the chart is wider than a 375 px screen: it ends at %s px",
 			b.eval(t, `String(document.querySelector('#chart-flow canvas').getBoundingClientRect().right)`))
@@ -137,13 +131,4 @@ func TestTheOverviewShowsMailFlowingAndWhatWentWrongAsItHappens(t *testing.T) {
 	b.screenshot(t, "overview-phone")
 	b.noInjectedMarkup(t)
 	b.noProblems(t)
-}
-
-// waitAttrPrefix waits until the element's attribute starts with prefix.
-func waitAttrPrefix(sel, attr, prefix string) chromedp.Action[chromedp.Void] {
-	return chromedp.PollFunction[chromedp.Void](`(sel, attr, want) => {
-		const el = document.querySelector(sel);
-		return el !== null && (el.getAttribute(attr) || '').startsWith(want);
-	}`, chromedp.WithPollingArgs(sel, attr, prefix), chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(stepTimeout))
 }

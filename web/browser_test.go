@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
@@ -86,9 +87,7 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 		t.Errorf("reason %q does not show %q as text", reason, hostile)
 	}
 	b.noInjectedMarkup(t)
-	if overflow := b.eval(t, `document.documentElement.scrollWidth - window.innerWidth`); overflow != "0" {
-		t.Errorf("at 375 px the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
-	}
+	b.noSidewaysScroll(t)
 
 	if ratio := b.hoverContrast(t, "#filter-form button[type=submit]"); ratio < 4.5 {
 		t.Errorf("a hovered primary button's label contrasts %.2f:1 with its background, want at least 4.5:1", ratio)
@@ -109,6 +108,9 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 		chromedp.WaitVisible(replay),
 		chromedp.Click(replay),
 		waitText("#email-status", "sent"))
+	if got, want := b.text(t, "#message"), "Replay queued for email "+id+"."; got != want {
+		t.Errorf("after the replay the status line says %q, want %q: the move to the email must not take it away", got, want)
+	}
 	in.WaitForStatus(t, id, "sent", stepTimeout)
 	if n := len(srv.MessagesTo(rcpt)); n != 1 {
 		t.Errorf("the SMTP server got %d messages for %s, want 1", n, rcpt)
@@ -138,6 +140,63 @@ func TestAnOperatorSeesADeadLetterInTheConsoleAndReplaysIt(t *testing.T) {
 	}
 	apptest.Eventually(t, stepTimeout, func() bool { return b.reported("Content Security Policy") },
 		func() string { return "the browser reported no CSP violation for an inline script" })
+}
+
+// startWithSMTP starts the app with a real SMTP server for its mail.
+func startWithSMTP(t *testing.T) (*apptest.Instance, *smtptest.Server) {
+	t.Helper()
+	srv := smtptest.Start(t)
+	cfg := apptest.Config(t)
+	apptest.UseSMTP(cfg, srv)
+	return apptest.Start(t, cfg), srv
+}
+
+// signIn opens the console at in (after the steps of viewport, a size to
+// emulate) and gives it the admin key, as an operator would.
+func signIn(t *testing.T, b *browser, in *apptest.Instance, viewport ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	steps := append(viewport,
+		chromedp.Navigate(in.URL+"/"),
+		waitText("#message", "Enter an admin key to begin."),
+		chromedp.SendKeys("#key", apptest.AdminKey),
+		chromedp.Click("#key-form button[type=submit]"),
+		waitText("#message", "Key accepted."))
+	b.do(t, "open the console with the admin key", steps...)
+}
+
+// confirm waits for the console's question, checks it, and answers yes.
+func confirm(t *testing.T, b *browser, question string) {
+	t.Helper()
+	b.do(t, "wait for the question", chromedp.WaitVisible("#ask-yes"))
+	if got := b.text(t, "#ask-question"); got != question {
+		t.Errorf("the console asks %q, want %q", got, question)
+	}
+	b.do(t, "answer yes", chromedp.Click("#ask-yes"), chromedp.WaitNotPresent("#ask-yes"))
+}
+
+// noSidewaysScroll fails the test if the page is wider than the window (a phone
+// must not scroll sideways), naming the elements that stick out.
+func (b *browser) noSidewaysScroll(t *testing.T) {
+	t.Helper()
+	if overflow := b.eval(t, `String(document.documentElement.scrollWidth - window.innerWidth)`); overflow != "0" {
+		t.Errorf("the page is %s px wider than the window: %s", overflow, b.eval(t, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
+	}
+}
+
+// clipboard grants or denies the page writing and reading the clipboard.
+func (b *browser) clipboard(t *testing.T, setting cdpbrowser.PermissionSetting) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	c := chromedp.FromContext(b.ctx)
+	for _, name := range []string{"clipboard-write", "clipboard-read"} {
+		_, err := cdp.Call(ctx, c.Browser, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name},
+			Setting:    setting})
+		if err != nil {
+			t.Fatalf("set %s to %s: %v", name, setting, err)
+		}
+	}
 }
 
 // screenshotDir is where screenshot puts its pictures: test artifacts for a
@@ -365,6 +424,18 @@ func (b *browser) text(t *testing.T, sel string) string {
 	return s
 }
 
+// evalAwait returns the value a JavaScript promise resolves to, as a string.
+func (b *browser) evalAwait(t *testing.T, expr string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
 // eval returns the value of a JavaScript expression, as a string.
 func (b *browser) eval(t *testing.T, expr string) string {
 	t.Helper()
@@ -393,6 +464,27 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 // waitTextPrefix waits until the element's text starts with prefix.
 func waitTextPrefix(sel, prefix string) chromedp.Action[chromedp.Void] {
 	return pollText(sel, prefix, "text.startsWith(want)")
+}
+
+// waitContains waits until the element's text contains want.
+func waitContains(sel, want string) chromedp.Action[chromedp.Void] {
+	return pollText(sel, want, "text.includes(want)")
+}
+
+// waitCount waits until sel matches exactly n elements.
+func waitCount(sel string, n int) chromedp.Action[chromedp.Void] {
+	return chromedp.PollFunction[chromedp.Void](`(sel, n) => document.querySelectorAll(sel).length === n`,
+		chromedp.WithPollingArgs(sel, n), chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(stepTimeout))
+}
+
+// waitAttrPrefix waits until the element's attribute starts with prefix.
+func waitAttrPrefix(sel, attr, prefix string) chromedp.Action[chromedp.Void] {
+	return chromedp.PollFunction[chromedp.Void](`(sel, attr, want) => {
+		const el = document.querySelector(sel);
+		return el !== null && (el.getAttribute(attr) || '').startsWith(want);
+	}`, chromedp.WithPollingArgs(sel, attr, prefix), chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(stepTimeout))
 }
 
 func pollText(sel, want, cond string) chromedp.Action[chromedp.Void] {

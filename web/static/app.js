@@ -5,7 +5,7 @@
 // A view is { route, show(root, match) }: route a RegExp matched against the
 // path, show builds the view into root (an empty element) and may return a
 // function that stops it (timers, polling) when the operator leaves.
-import { $, api, hasKey, onSubmit, say, useKey } from './js/core.js';
+import { $, api, hasKey, onSubmit, say, takeNote, useKey } from './js/core.js';
 import { overview } from './js/overview.js';
 import { emails, email } from './js/emails.js';
 import { deadLetters } from './js/dead-letters.js';
@@ -69,9 +69,13 @@ document.addEventListener('DOMContentLoaded', () => {
     show();
     say('Key forgotten.');
   });
+  // A change of view clears the status line, or says the note of the go that
+  // made it once the new view is drawn.
   window.addEventListener('hashchange', () => {
+    const note = takeNote();
     say('');
     show();
+    if (note) say(note);
   });
   if (hasKey()) $('key-panel').open = false;
   show();

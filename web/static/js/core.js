@@ -102,6 +102,14 @@ export function time(iso) {
   return t;
 }
 
+// badge shows a status (of an email, a recipient, a dead letter, a webhook
+// delivery or endpoint, a key) as the word on a coloured ground, the same colour
+// for the same status in every view (.badge.s-<status> in style.css). The colour
+// only repeats the word.
+export function badge(status) {
+  return el('span', status, 'badge s-' + status);
+}
+
 // button makes a button whose click runs onClick through run; ariaLabel names it
 // for a screen reader when the label alone is ambiguous (a "Replay" on each row).
 export function button(label, ariaLabel, onClick) {
@@ -110,6 +118,36 @@ export function button(label, ariaLabel, onClick) {
   if (ariaLabel) b.setAttribute('aria-label', ariaLabel);
   b.addEventListener('click', () => run(b, () => onClick(b)));
   return b;
+}
+
+// submitButton makes the submit button of a form: onSubmit runs the form's action
+// when it is pressed, and keeps it disabled meanwhile.
+export function submitButton(label) {
+  const b = el('button', label);
+  b.type = 'submit';
+  return b;
+}
+
+// control makes a form control (tag input, select or textarea) with props set on
+// it: its properties (id, type, placeholder, required, maxLength, value, rows...),
+// or, for a name with a dash (aria-describedby), its attribute. What an operator
+// types here is an address, an id, a key or a filter, never prose: spelling is not
+// checked and the browser does not offer what was typed before, unless props say
+// otherwise.
+export function control(tag, props = {}) {
+  const node = document.createElement(tag);
+  node.spellcheck = false;
+  node.autocomplete = 'off';
+  for (const [name, value] of Object.entries(props)) {
+    if (name.includes('-')) node.setAttribute(name, value);
+    else node[name] = value;
+  }
+  return node;
+}
+
+// input makes an <input> as control does: input({ id: 'reason', type: 'search' }).
+export function input(props) {
+  return control('input', props);
 }
 
 let fields = 0; // numbers the ids that tie labels to their controls
@@ -121,6 +159,33 @@ export function labelled(text, control) {
   const label = el('label', text);
   label.htmlFor = control.id;
   return [label, control];
+}
+
+// field keeps a control with its label in a div.field, so that a narrow window
+// wraps them together: the label above the control, or beside it in a .row
+// (style.css).
+export function field(text, node) {
+  const div = el('div', null, 'field');
+  div.append(...labelled(text, node));
+  return div;
+}
+
+// toLocalInput is iso as a datetime-local control shows it (the operator's time
+// zone, to the minute), "" for none or a time it cannot read.
+export function toLocalInput(iso) {
+  const d = iso ? new Date(iso) : null;
+  if (!d || Number.isNaN(d.getTime())) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// fromLocalInput is the value of a datetime-local control (the operator's time
+// zone) as the API takes a time, RFC 3339 in UTC; one it cannot read throws an
+// Error naming the control (name).
+export function fromLocalInput(local, name = 'time') {
+  const t = new Date(local);
+  if (Number.isNaN(t.getTime())) throw new Error(`${name}: not a time`);
+  return t.toISOString().replace(/\.000Z$/, 'Z');
 }
 
 // onSubmit runs action when form is submitted, with its submit button disabled
@@ -150,15 +215,34 @@ export function every(ms, fn) {
   };
 }
 
-// go opens a view by its hash path ("emails/<id>").
-export function go(path) {
-  location.hash = '#/' + path;
+let pendingNote = ''; // what the last go asked to say once its view is drawn
+
+// go opens the view of a hash path ("emails/<id>"), or draws the one shown again
+// when path is its own. The router clears the status line whenever the view
+// changes: note, when given, is said once the new view is drawn, so that a view
+// can act, move on and still say how the action went.
+export function go(path, note = '') {
+  pendingNote = note;
+  const hash = '#/' + path;
+  if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange'));
+  else location.hash = hash;
+}
+
+// takeNote returns the note of the last go ("" for none) and forgets it: the
+// router says it after drawing the view.
+export function takeNote() {
+  const note = pendingNote;
+  pendingNote = '';
+  return note;
 }
 
 // table makes a scrollable table with a caption (for screen readers) and column
 // headers; an empty header is an actions column, named for screen readers only.
-// It returns the wrapper to place and the <tbody> to fill.
-export function table(caption, headers) {
+// It returns the wrapper to place and the <tbody> to fill. With list.id the table
+// has that id and its <tbody> id-body; with list.empty it returns empty too, a
+// hidden paragraph id-empty saying list.empty, for the view to place after the
+// wrapper and show when no row matches.
+export function table(caption, headers, list = {}) {
   const t = el('table');
   t.append(el('caption', caption, 'visually-hidden'));
   const head = el('tr');
@@ -174,7 +258,17 @@ export function table(caption, headers) {
   t.append(thead, body);
   const wrap = el('div', null, 'scroll');
   wrap.append(t);
-  return { wrap, table: t, body };
+  let empty = null;
+  if (list.id) {
+    t.id = list.id;
+    body.id = list.id + '-body';
+  }
+  if (list.empty) {
+    empty = el('p', list.empty);
+    if (list.id) empty.id = list.id + '-empty';
+    empty.hidden = true;
+  }
+  return { wrap, table: t, body, empty };
 }
 
 // ask shows question in a modal dialog with a button labelled yes and Cancel,

@@ -1,7 +1,7 @@
 // The dead letters: what could not be delivered, waiting for an operator to
 // replay or discard it, one at a time, a chosen few, or every one a filter
 // matches (after a preview of how many that is).
-import { $, api, ask, button, el, go, labelled, onSubmit, run, say, table, time } from './core.js';
+import { $, api, ask, badge, button, el, field, fromLocalInput, go, input, onSubmit, run, say, submitButton, table, time } from './core.js';
 
 let shown = null; // the query of the letters listed: {status, reason, since, until, cursor}
 const chosen = new Map(); // the letters ticked for a replay: letter id -> its name
@@ -12,17 +12,13 @@ export const deadLetters = {
     chosen.clear();
     const view = el('section', null, 'dead-letters');
     const letters = table('Dead letters, newest first',
-      ['', 'Email', 'Recipients', 'Reason', 'Attempts', 'Dead-lettered', 'Status', '']);
-    letters.table.id = 'letters';
-    letters.body.id = 'letters-body';
+      ['', 'Email', 'Recipients', 'Reason', 'Attempts', 'Dead-lettered', 'Status', ''],
+      { id: 'letters', empty: 'No dead letters match.' });
     letters.table.querySelector('th').replaceChildren(selectAllBox());
-    const empty = el('p', 'No dead letters match.');
-    empty.id = 'letters-empty';
-    empty.hidden = true;
     const more = button('Load more', null, () => load(true));
     more.id = 'more';
     more.hidden = true;
-    view.append(el('h2', 'Dead letters'), filterForm(), bulkBar(), letters.wrap, empty, more);
+    view.append(el('h2', 'Dead letters'), filterForm(), bulkBar(), letters.wrap, letters.empty, more);
     root.append(view);
     run(null, () => load(false));
   },
@@ -35,32 +31,15 @@ function filterForm() {
   const status = el('select');
   status.id = 'status';
   for (const s of ['parked', 'all', 'replayed', 'discarded']) status.append(new Option(s, s));
-  const reason = el('input');
-  reason.id = 'reason';
-  reason.type = 'search';
-  reason.spellcheck = false;
-  reason.placeholder = '550, timeout, example.com';
-  const since = el('input', null, 'when');
-  since.id = 'since';
-  since.type = 'datetime-local';
-  const until = el('input', null, 'when');
-  until.id = 'until';
-  until.type = 'datetime-local';
-  const show = el('button', 'Show');
-  show.type = 'submit';
+  const reason = input({ id: 'reason', type: 'search', placeholder: '550, timeout, example.com' });
+  const since = input({ id: 'since', type: 'datetime-local', className: 'when' });
+  const until = input({ id: 'until', type: 'datetime-local', className: 'when' });
   const form = el('form', null, 'row filter');
   form.id = 'filter-form';
   form.append(field('Status', status), field('Reason contains', reason),
-    field('Parked from', since), field('until', until), show);
+    field('Parked from', since), field('until', until), submitButton('Show'));
   onSubmit(form, () => load(false));
   return form;
-}
-
-// field keeps a control with its label, so that a narrow window wraps them together.
-function field(text, control) {
-  const span = el('span', null, 'field');
-  span.append(...labelled(text, control));
-  return span;
 }
 
 // bulkBar holds the replays of many: of the ticked rows, and of every parked
@@ -91,9 +70,7 @@ function bulkBar() {
 }
 
 function selectAllBox() {
-  const box = el('input');
-  box.type = 'checkbox';
-  box.id = 'select-all';
+  const box = input({ id: 'select-all', type: 'checkbox' });
   const label = el('label', null, 'select-all');
   label.title = 'Select all shown';
   label.append(box, el('span', 'Select all shown', 'visually-hidden'));
@@ -112,10 +89,7 @@ function filter() {
   const f = { status: $('status').value, reason: $('reason').value.trim() };
   for (const name of ['since', 'until']) {
     const v = $(name).value;
-    if (!v) continue;
-    const t = new Date(v); // a datetime-local is the operator's local time
-    if (Number.isNaN(t.getTime())) throw new Error(`${name}: not a time`);
-    f[name] = t.toISOString();
+    if (v) f[name] = fromLocalInput(v, name);
   }
   return f;
 }
@@ -154,9 +128,7 @@ function row(l) {
   const name = l.email_id || l.id;
   const pickCell = el('td', null, 'pick');
   if (l.status === 'parked' && l.email_id) {
-    const box = el('input', null, 'pick');
-    box.type = 'checkbox';
-    box.value = l.id;
+    const box = input({ type: 'checkbox', className: 'pick', value: l.id });
     box.dataset.name = name;
     box.setAttribute('aria-label', 'Select ' + name);
     box.addEventListener('change', () => {
@@ -170,8 +142,10 @@ function row(l) {
   const reason = el('td', null, 'reason');
   reason.append(el('span', l.reason));
   if (l.error_class) reason.append(el('span', l.error_class, 'class'));
-  tr.append(pickCell, emailCell(l), recipientsCell(l.recipients), reason, el('td', l.attempts), when,
-    el('td', l.status, 'status ' + l.status), actionsCell(l, name));
+  const status = el('td', null, 'status');
+  status.append(badge(l.status));
+  tr.append(pickCell, emailCell(l), recipientsCell(l.recipients), reason, el('td', l.attempts), when, status,
+    actionsCell(l, name));
   return tr;
 }
 
@@ -240,8 +214,7 @@ function updateSelection() {
 
 async function replay(l) {
   await api('POST', `/api/dead-letters/${encodeURIComponent(l.id)}/replay`);
-  say(`Replay queued for email ${l.email_id}.`);
-  go('emails/' + encodeURIComponent(l.email_id)); // follow it there
+  go('emails/' + encodeURIComponent(l.email_id), `Replay queued for email ${l.email_id}.`); // follow it there
 }
 
 async function discard(l) {

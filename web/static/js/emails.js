@@ -8,7 +8,10 @@
 // that becomes markup: sanitised by DOMPurify (scripts, handlers, forms and every
 // URL that is not data: removed), then shown in a sandboxed frame with no
 // scripts and an opaque origin, under the page's content security policy.
-import { api, apiText, ask, button, el, every, labelled, onSubmit, run, say, table, time } from './core.js';
+import {
+  api, apiText, ask, badge, button, el, every, field, fromLocalInput, go, input, labelled, onSubmit, run, say, submitButton, table, time,
+  toLocalInput,
+} from './core.js';
 
 // STATUSES are the email statuses of the API, in the order of an email's life.
 const STATUSES = ['scheduled', 'queued', 'retrying', 'sent', 'dead', 'cancelled'];
@@ -30,18 +33,14 @@ export const emails = {
     const counts = el('ul', null, 'email-counts');
     counts.id = 'email-counts';
     counts.setAttribute('aria-label', 'Emails by status for this search');
-    const list = table('Emails, newest first', ['Created', 'From', 'To', 'Subject', 'Status']);
-    list.table.id = 'emails';
-    list.body.id = 'emails-body';
-    const empty = el('p', 'No emails match.', 'hint');
-    empty.id = 'emails-empty';
-    empty.hidden = true;
+    const list = table('Emails, newest first', ['Created', 'From', 'To', 'Subject', 'Status'],
+      { id: 'emails', empty: 'No emails match.' });
     const more = button('Load more', 'Load more emails', () => listing.next());
     more.id = 'emails-more';
     more.hidden = true;
-    root.append(el('h2', 'Emails'), form, counts, list.wrap, empty, more);
+    root.append(el('h2', 'Emails'), form, counts, list.wrap, list.empty, more);
 
-    const listing = pager(query, list.body, empty, more);
+    const listing = pager(query, list.body, list.empty, more);
     run(null, () => Promise.all([listing.first(), drawCounts(counts, query)]));
   },
 };
@@ -56,10 +55,10 @@ function searchOf(params) {
   return out;
 }
 
-// searchHash is the view's address for a search: #/emails or #/emails?<query>.
-function searchHash(query) {
+// searchPath is the view's path for a search: emails or emails?<query>.
+function searchPath(query) {
   const q = query.toString();
-  return '#/emails' + (q ? '?' + q : '');
+  return 'emails' + (q ? '?' + q : '');
 }
 
 // searchForm is the search, filled from query; submitting it puts the new search
@@ -68,31 +67,23 @@ function searchForm(query) {
   const form = el('form', null, 'email-search');
   form.id = 'email-search';
   form.setAttribute('role', 'search');
-  const recipient = input('search-recipient', 'search', query.get('recipient'));
-  recipient.placeholder = 'jane@example.com';
-  recipient.setAttribute('inputmode', 'email');
-  const subject = input('search-subject', 'search', query.get('subject'));
-  const tag = input('search-tag', 'search', query.get('tag'));
+  const search = (id, name, more) => input({ id, type: 'search', value: query.get(name) || '', ...more });
+  const recipient = search('search-recipient', 'recipient', { placeholder: 'jane@example.com', inputMode: 'email' });
+  const subject = search('search-subject', 'subject');
+  const tag = search('search-tag', 'tag');
   const status = el('select');
   status.id = 'search-status';
   status.append(new Option('any', ''));
   for (const s of STATUSES) status.append(new Option(s, s));
   status.value = query.get('status') || '';
-  const after = input('search-after', 'datetime-local', localInput(query.get('created_after')));
-  const before = input('search-before', 'datetime-local', localInput(query.get('created_before')));
-  const fields = [['Recipient', recipient], ['Subject contains', subject], ['Tag', tag], ['Status', status],
-    ['Created from', after], ['Created before', before]];
-  for (const [label, control] of fields) {
-    const field = el('div', null, 'field');
-    field.append(...labelled(label, control));
-    form.append(field);
-  }
-  const search = el('button', 'Search');
-  search.type = 'submit';
+  const after = input({ id: 'search-after', type: 'datetime-local', value: toLocalInput(query.get('created_after')) });
+  const before = input({ id: 'search-before', type: 'datetime-local', value: toLocalInput(query.get('created_before')) });
+  form.append(field('Recipient', recipient), field('Subject contains', subject), field('Tag', tag),
+    field('Status', status), field('Created from', after), field('Created before', before));
   const clear = el('a', 'Clear', 'clear');
   clear.href = '#/emails';
   const actions = el('div', null, 'row');
-  actions.append(search, clear);
+  actions.append(submitButton('Search'), clear);
   form.append(actions);
   onSubmit(form, async () => {
     const next = new URLSearchParams();
@@ -100,36 +91,11 @@ function searchForm(query) {
       ['status', status]]) {
       if (control.value.trim()) next.set(name, control.value.trim());
     }
-    if (after.value) next.set('created_after', isoOf(after.value));
-    if (before.value) next.set('created_before', isoOf(before.value));
-    const hash = searchHash(next);
-    if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange')); // the same search: again
-    else location.hash = hash;
+    if (after.value) next.set('created_after', fromLocalInput(after.value, 'Created from'));
+    if (before.value) next.set('created_before', fromLocalInput(before.value, 'Created before'));
+    go(searchPath(next)); // the same search again: listed anew
   });
   return form;
-}
-
-function input(id, type, value) {
-  const i = el('input');
-  i.id = id;
-  i.type = type;
-  i.spellcheck = false;
-  if (value) i.value = value;
-  return i;
-}
-
-// localInput is iso as a datetime-local control shows it (the operator's zone),
-// "" for none or a time it cannot read.
-function localInput(iso) {
-  const d = iso ? new Date(iso) : null;
-  if (!d || Number.isNaN(d.getTime())) return '';
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-// isoOf is a datetime-local value (the operator's zone) as RFC 3339 UTC.
-function isoOf(local) {
-  return new Date(local).toISOString().replace(/\.000Z$/, 'Z');
 }
 
 // pager lists the emails of query into body, a page at a time: first() the first
@@ -169,11 +135,6 @@ function emailRow(e) {
   return tr;
 }
 
-// badge shows a status as coloured text (the colour only repeats the word).
-function badge(status) {
-  return el('span', status, 'badge s-' + status);
-}
-
 // drawCounts shows how many emails of the search are in each status, each a link
 // to the search narrowed to it; the counts ask in parallel, one COUNT each.
 async function drawCounts(list, query) {
@@ -195,9 +156,9 @@ async function drawCounts(list, query) {
     const target = new URLSearchParams(base);
     if (status) target.set('status', status);
     const a = el('a');
-    a.href = searchHash(searchOf(target));
+    a.href = '#/' + searchPath(searchOf(target));
     if ((query.get('status') || '') === status) a.setAttribute('aria-current', 'true');
-    a.append(status ? badge(status) : el('span', 'all', 'badge s-all'), ' ', el('span', totals[i], 'count'));
+    a.append(badge(status || 'all'), ' ', el('span', totals[i], 'count'));
     li.append(a);
     return li;
   }));
@@ -233,8 +194,8 @@ function emailPage(id) {
   const letter = el('div', null, 'email-letter');
   letter.id = 'email-letter';
   letter.hidden = true;
-  const recipients = table('Recipients and their outcomes', ['Address', 'Type', 'Status', 'Attempts', 'Detail']);
-  recipients.table.id = 'email-recipients';
+  const recipients = table('Recipients and their outcomes', ['Address', 'Type', 'Status', 'Attempts', 'Detail'],
+    { id: 'email-recipients' });
   const events = el('ol', null, 'timeline');
   events.id = 'email-events';
   const message = el('section', null, 'email-message');
@@ -300,7 +261,7 @@ function drawSummary(dl, subject, e) {
   subject.textContent = e.subject;
   const to = ((e.recipients || [])[0] || {}).address || (e.to || [])[0];
   const others = el('a', to ? `Other emails to ${to}` : 'All emails', 'others');
-  others.href = searchHash(to ? new URLSearchParams({ recipient: to }) : new URLSearchParams());
+  others.href = '#/' + searchPath(to ? new URLSearchParams({ recipient: to }) : new URLSearchParams());
   const status = badge(e.status);
   status.id = 'email-status';
   const rows = [
@@ -364,18 +325,12 @@ function drawActions(box, e, state, refresh) {
     await refresh();
   });
   cancel.id = 'email-cancel';
-  const when = el('input');
-  when.id = 'email-send-at';
-  when.type = 'datetime-local';
-  when.required = true;
-  when.value = localInput(e.send_at);
-  const move = el('button', 'Reschedule');
-  move.type = 'submit';
+  const when = input({ id: 'email-send-at', type: 'datetime-local', required: true, value: toLocalInput(e.send_at) });
   const form = el('form', null, 'row');
   form.id = 'email-reschedule';
-  form.append(...labelled('New send time', when), move);
+  form.append(...labelled('New send time', when), submitButton('Reschedule'));
   onSubmit(form, async () => {
-    await api('PATCH', `/api/emails/${encodeURIComponent(e.id)}`, { send_at: isoOf(when.value) });
+    await api('PATCH', `/api/emails/${encodeURIComponent(e.id)}`, { send_at: fromLocalInput(when.value, 'New send time') });
     say(`Rescheduled for ${new Date(when.value).toLocaleString()}.`);
     box.dataset.status = ''; // draw the form again with the new time
     await refresh();

@@ -2,8 +2,8 @@
 // scope, limited to the senders it sends as) or for a person (admin), sees it this
 // once, and revokes it when it leaks or is no longer needed. The list never holds
 // a key itself, only its first characters (prefix).
-import { $, api, ask, button, el, keyInUse, labelled, onSubmit, run, say, table, time } from './core.js';
-import { shownOnce } from './shown-once.js';
+import { $, api, ask, badge, button, el, field, input, keyInUse, onSubmit, run, say, submitButton, table, time } from './core.js';
+import { showOnce } from './shown-once.js';
 
 // cliCreate is how an admin key is made on the server when none is left.
 const cliCreate = 'mailroom keys create --name NAME --scope admin';
@@ -13,13 +13,9 @@ export const keys = {
   show(root) {
     const created = el('div');
     created.id = 'new-key-slot';
-    const list = table('API keys, oldest first', ['Name', 'Starts with', 'Scope', 'May send as', 'Created', 'Status', '']);
-    list.table.id = 'keys';
-    list.body.id = 'keys-body';
-    const empty = el('p', 'No stored keys: only the keys of auth.api_keys in the configuration can call the API.');
-    empty.id = 'keys-empty';
-    empty.hidden = true;
-    root.append(el('h2', 'API keys'), created, list.wrap, empty,
+    const list = table('API keys, oldest first', ['Name', 'Starts with', 'Scope', 'May send as', 'Created', 'Status', ''],
+      { id: 'keys', empty: 'No stored keys: only the keys of auth.api_keys in the configuration can call the API.' });
+    root.append(el('h2', 'API keys'), created, list.wrap, list.empty,
       el('p', 'Keys set in the configuration (auth.api_keys) act as admin and are not listed here.', 'hint'),
       createForm());
     run(null, load);
@@ -28,50 +24,33 @@ export const keys = {
 
 // createForm makes the form that creates a key.
 function createForm() {
-  const name = el('input');
-  name.id = 'key-name';
-  name.required = true;
-  name.maxLength = 100;
-  name.autocomplete = 'off';
-  name.placeholder = 'billing service';
+  const name = input({ id: 'key-name', required: true, maxLength: 100, placeholder: 'billing service' });
   const scope = el('select');
   scope.id = 'key-scope';
   scope.append(new Option('send: sends, reads its own emails', 'send'),
     new Option('admin: everything', 'admin'));
-  const from = el('input');
-  from.id = 'key-from';
-  from.autocomplete = 'off';
-  from.spellcheck = false;
-  from.placeholder = 'example.com, billing@example.org';
-  from.setAttribute('aria-describedby', 'key-from-hint');
+  const from = input({ id: 'key-from', placeholder: 'example.com, billing@example.org', 'aria-describedby': 'key-from-hint' });
   const hint = el('p', 'Domains and addresses the key may send as, separated by commas or spaces; '
     + 'a domain allows every address at it (not its subdomains). Empty: any sender.', 'hint');
   hint.id = 'key-from-hint';
-  const submit = el('button', 'Create key');
-  submit.type = 'submit';
   const form = el('form', null, 'key-create');
   form.id = 'key-create-form';
   form.autocomplete = 'off';
   const fields = el('div', null, 'fields');
-  for (const [label, control] of [labelled('Name', name), labelled('Scope', scope), labelled('Sender restriction', from)]) {
-    const field = el('div', null, 'field');
-    field.append(label, control);
-    fields.append(field);
-  }
-  form.append(el('h3', 'Create a key'), fields, hint, submit);
+  fields.append(field('Name', name), field('Scope', scope), field('Sender restriction', from));
+  form.append(el('h3', 'Create a key'), fields, hint, submitButton('Create key'));
   onSubmit(form, async () => {
     const allowed = from.value.split(/[\s,]+/).filter(Boolean);
     const k = await api('POST', '/api/keys', { name: name.value, scope: scope.value, allowed_from: allowed });
-    $('new-key-slot').replaceChildren(shownOnce({
+    showOnce($('new-key-slot'), {
       title: `Key "${k.name}" created (${k.scope})`,
       label: 'The new key',
       value: k.key,
       fieldId: 'new-key',
       warning: 'Copy it now and keep it somewhere safe: you will not see it again. '
         + 'Mailroom stores only its hash; if it is lost, revoke it and create another.',
-    }));
+    });
     form.reset();
-    $('new-key').focus();
     say(`Created key "${k.name}". Copy it now: it is shown only this once.`);
     await load();
   });
@@ -102,8 +81,8 @@ function row(k, all) {
   const created = el('td');
   created.append(time(k.created_at));
   const status = el('td', null, 'status');
-  if (k.revoked_at) status.append('revoked ', time(k.revoked_at));
-  else status.textContent = 'active';
+  if (k.revoked_at) status.append(badge('revoked'), ' ', time(k.revoked_at));
+  else status.append(badge('active'));
   const actions = el('td', null, 'actions');
   if (!k.revoked_at) actions.append(button('Revoke', `Revoke key ${k.name}`, () => revoke(k, all)));
   tr.append(name, el('td', k.prefix + '…', 'prefix'), el('td', k.scope),

@@ -4,7 +4,7 @@
 // for the outbox, the emails waiting, the dead letters, the mail server and the
 // broker, each linking to where to act; and a search by recipient, the quickest
 // way to "did this person get this email?".
-import { api, el, every, go, labelled, onSubmit } from './core.js';
+import { api, el, every, go, input, labelled, onSubmit, submitButton } from './core.js';
 
 // How often the figures are asked for, in milliseconds.
 const REFRESH = 2000;
@@ -96,20 +96,11 @@ function windowed(series, seconds) {
 // findForm is the search by recipient: it opens the emails list filtered to
 // that address, where each email shows its status and why.
 function findForm() {
-  const address = el('input');
-  address.id = 'find-recipient';
-  address.type = 'search';
-  address.inputMode = 'email';
-  address.autocomplete = 'off';
-  address.spellcheck = false;
-  address.required = true;
-  address.placeholder = 'jane@example.com';
-  const find = el('button', 'Find');
-  find.type = 'submit';
+  const address = input({ id: 'find-recipient', type: 'search', inputMode: 'email', required: true, placeholder: 'jane@example.com' });
   const form = el('form', null, 'row find');
   form.id = 'find-form';
   form.setAttribute('role', 'search');
-  form.append(...labelled('Find an email by recipient', address), find);
+  form.append(...labelled('Find an email by recipient', address), submitButton('Find'));
   onSubmit(form, async () => {
     go('emails?' + new URLSearchParams({ recipient: address.value.trim() }));
   });

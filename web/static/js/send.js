@@ -2,39 +2,28 @@
 // the API to the SMTP server, with an email of their own, and follows it on its
 // page. It calls POST /api/emails like any client; the API's answer to a bad
 // field is shown on the status line, naming the field.
-import { api, el, labelled, onSubmit, say } from './core.js';
+import { api, control, el, field, input, onSubmit, say, submitButton } from './core.js';
 
 export const send = {
   route: /^send$/,
   show(root) {
-    const from = field('send-from', 'input');
-    from.placeholder = 'smtp.from when empty';
-    const to = field('send-to', 'input');
-    to.required = true;
-    to.placeholder = 'jane@example.com, joe@example.com';
-    to.setAttribute('aria-describedby', 'send-to-hint');
+    const from = input({ id: 'send-from', placeholder: 'smtp.from when empty' });
+    const to = input({ id: 'send-to', required: true, placeholder: 'jane@example.com, joe@example.com',
+      'aria-describedby': 'send-to-hint' });
     const toHint = el('p', 'One or more addresses, separated by commas.', 'hint');
     toHint.id = 'send-to-hint';
-    const subject = field('send-subject', 'input');
-    subject.value = 'A test from the Mailroom console';
-    const text = field('send-text', 'textarea');
-    text.rows = 5;
-    text.value = 'This is a test email sent from the Mailroom console.';
-    const html = field('send-html', 'textarea');
-    html.rows = 5;
-    html.placeholder = '<p>Optional HTML part</p>';
+    const toField = field('To', to);
+    toField.append(toHint);
+    const subject = input({ id: 'send-subject', value: 'A test from the Mailroom console' });
+    // The body is prose: its spelling is checked.
+    const text = control('textarea', { id: 'send-text', rows: 5, spellcheck: true,
+      value: 'This is a test email sent from the Mailroom console.' });
+    const html = control('textarea', { id: 'send-html', rows: 5, spellcheck: true, placeholder: '<p>Optional HTML part</p>' });
 
     const form = el('form', null, 'send-form');
     form.id = 'send-form';
-    form.append(
-      row(labelled('From', from)),
-      row(labelled('To', to), toHint),
-      row(labelled('Subject', subject)),
-      row(labelled('Text', text)),
-      row(labelled('HTML (optional)', html)));
-    const submit = el('button', 'Send');
-    submit.type = 'submit';
-    form.append(submit);
+    form.append(field('From', from), toField, field('Subject', subject), field('Text', text),
+      field('HTML (optional)', html), submitButton('Send'));
     const result = el('p', null, 'send-result');
     result.id = 'send-result';
     result.setAttribute('aria-live', 'polite');
@@ -46,19 +35,6 @@ export const send = {
     root.append(el('h2', 'Send a test email'), form, result);
   },
 };
-
-function field(id, tag) {
-  const control = el(tag);
-  control.id = id;
-  control.spellcheck = tag === 'textarea';
-  return control;
-}
-
-function row(parts, ...more) {
-  const div = el('div', null, 'field');
-  div.append(...parts, ...more);
-  return div;
-}
 
 // requestOf is the body of POST /api/emails: only what the operator filled in,
 // so that the API's own defaults (smtp.from) and checks apply.

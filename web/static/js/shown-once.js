@@ -1,22 +1,18 @@
 // A secret the API shows only once (a new API key, a webhook's signing secret),
 // shared by the keys and webhooks views: in a read-only field with a Copy button
 // and a plain warning that it will not be shown again.
-import { button, el, labelled, say } from './core.js';
+import { button, el, input, labelled, say } from './core.js';
 
-// shownOnce returns a panel that shows value once. title heads it, label names the
-// field (fieldId is the field's id), warning says what the secret is and that it
-// is not shown again. Its Done button removes the panel and the value with it.
-export function shownOnce({ title, label, value, fieldId, warning }) {
+// showOnce puts in slot (in place of what it held) a panel that shows value once,
+// and moves the focus to its field, ready to copy. title heads it, label names
+// the field (fieldId is the field's id), warning says what the secret is and that
+// it is not shown again. Its Done button removes the panel and the value with it.
+export function showOnce(slot, { title, label, value, fieldId, warning }) {
   const panel = el('section', null, 'shown-once');
   panel.setAttribute('aria-labelledby', fieldId + '-title');
   const heading = el('h3', title);
   heading.id = fieldId + '-title';
-  const field = el('input');
-  field.id = fieldId;
-  field.readOnly = true;
-  field.spellcheck = false;
-  field.autocomplete = 'off';
-  field.value = value;
+  const field = input({ id: fieldId, readOnly: true, value });
   field.addEventListener('focus', () => field.select());
   const copyButton = button('Copy', `Copy ${label}`, () => copy(field));
   copyButton.classList.add('primary');
@@ -25,7 +21,8 @@ export function shownOnce({ title, label, value, fieldId, warning }) {
   const done = button('Done, I have kept it', null, () => panel.remove());
   done.id = fieldId + '-done';
   panel.append(heading, el('p', warning, 'warning'), row, done);
-  return panel;
+  slot.replaceChildren(panel);
+  field.focus();
 }
 
 // copy puts the field's text on the clipboard, or, when the browser does not let

@@ -1,7 +1,7 @@
 // The suppression list: the addresses Mailroom does not send to, because their
 // server said they do not exist (a hard bounce) or because an operator said so.
 // An operator finds an address, sees why and since when, adds one or removes one.
-import { $, api, ask, button, el, labelled, onSubmit, run, say, table, time } from './core.js';
+import { $, api, ask, button, el, input, labelled, onSubmit, run, say, submitButton, table, time } from './core.js';
 
 let shown = null; // the query of the addresses listed: {address, cursor}
 
@@ -9,19 +9,15 @@ export const suppressions = {
   route: /^suppressions$/,
   show(root) {
     const view = el('section', null, 'suppressions');
-    const list = table('Suppressed addresses, newest first', ['Address', 'Why', 'Since', '']);
-    list.table.id = 'suppressions';
-    list.body.id = 'suppressions-body';
-    const empty = el('p', 'No suppressed addresses match.');
-    empty.id = 'suppressions-empty';
-    empty.hidden = true;
+    const list = table('Suppressed addresses, newest first', ['Address', 'Why', 'Since', ''],
+      { id: 'suppressions', empty: 'No suppressed addresses match.' });
     const more = button('Load more', null, () => load(true));
     more.id = 'suppressions-more';
     more.hidden = true;
     view.append(el('h2', 'Suppressions'),
       el('p', 'Mail to these addresses is not sent: each recipient on the list is marked suppressed. ' +
         'A hard bounce (550, 553) adds its address; remove it once the mailbox works again.', 'hint'),
-      addForm(), el('h3', 'Suppressed addresses'), searchForm(), list.wrap, empty, more);
+      addForm(), el('h3', 'Suppressed addresses'), searchForm(), list.wrap, list.empty, more);
     root.append(view);
     run(null, () => load(false));
   },
@@ -29,22 +25,11 @@ export const suppressions = {
 
 // addForm suppresses an address, with why.
 function addForm() {
-  const address = el('input');
-  address.id = 'suppress-address';
-  address.type = 'email';
-  address.required = true;
-  address.spellcheck = false;
-  address.autocomplete = 'off';
-  address.placeholder = 'someone@example.com';
-  const reason = el('input');
-  reason.id = 'suppress-reason';
-  reason.maxLength = 500;
-  reason.placeholder = 'asked to be removed';
-  const add = el('button', 'Suppress');
-  add.type = 'submit';
+  const address = input({ id: 'suppress-address', type: 'email', required: true, placeholder: 'someone@example.com' });
+  const reason = input({ id: 'suppress-reason', maxLength: 500, placeholder: 'asked to be removed' });
   const form = el('form', null, 'row add');
   form.id = 'suppress-form';
-  form.append(...labelled('Address', address), ...labelled('Reason (optional)', reason), add);
+  form.append(...labelled('Address', address), ...labelled('Reason (optional)', reason), submitButton('Suppress'));
   onSubmit(form, async () => {
     const s = await api('POST', '/api/suppressions', { address: address.value.trim(), reason: reason.value.trim() });
     address.value = '';
@@ -57,17 +42,11 @@ function addForm() {
 
 // searchForm narrows the list to addresses containing some text.
 function searchForm() {
-  const search = el('input');
-  search.id = 'suppressions-search';
-  search.type = 'search';
-  search.spellcheck = false;
-  search.placeholder = 'example.com';
-  const find = el('button', 'Search');
-  find.type = 'submit';
+  const search = input({ id: 'suppressions-search', type: 'search', placeholder: 'example.com' });
   const form = el('form', null, 'row');
   form.id = 'suppressions-search-form';
   form.setAttribute('role', 'search');
-  form.append(...labelled('Address contains', search), find);
+  form.append(...labelled('Address contains', search), submitButton('Search'));
   onSubmit(form, () => load(false));
   return form;
 }

@@ -2,8 +2,8 @@
 // became of each delivery. The list (#/webhooks) adds endpoints; an endpoint's
 // page (#/webhooks/<id>) shows its deliveries, replays one, disables, enables,
 // rotates its secret or deletes it.
-import { $, api, ask, button, el, every, go, labelled, onSubmit, run, say, table, time } from './core.js';
-import { shownOnce } from './shown-once.js';
+import { $, api, ask, badge, button, el, every, field, go, input, labelled, onSubmit, run, say, submitButton, table, time } from './core.js';
+import { showOnce } from './shown-once.js';
 
 // eventTypes are the event types an endpoint may subscribe to (EventType in
 // web/openapi.yaml), with what each means.
@@ -33,67 +33,42 @@ export const webhooks = {
   show(root) {
     const created = el('div');
     created.id = 'new-secret-slot';
-    const list = table('Webhook endpoints, oldest first', ['URL', 'Events', 'Status', 'Created']);
-    list.table.id = 'endpoints';
-    list.body.id = 'endpoints-body';
-    const empty = el('p', 'No webhook endpoints yet: add one below to have events POSTed to it.');
-    empty.id = 'endpoints-empty';
-    empty.hidden = true;
-    root.append(el('h2', 'Webhooks'), created, list.wrap, empty, createForm());
+    const list = table('Webhook endpoints, oldest first', ['URL', 'Events', 'Status', 'Created'],
+      { id: 'endpoints', empty: 'No webhook endpoints yet: add one below to have events POSTed to it.' });
+    root.append(el('h2', 'Webhooks'), created, list.wrap, list.empty, createForm());
     run(null, loadEndpoints);
   },
 };
 
 // createForm makes the form that adds an endpoint.
 function createForm() {
-  const url = el('input');
-  url.id = 'webhook-url';
-  url.type = 'url';
-  url.required = true;
-  url.spellcheck = false;
-  url.autocomplete = 'off';
-  url.placeholder = 'https://example.com/hooks/mailroom';
-  const description = el('input');
-  description.id = 'webhook-description';
-  description.maxLength = 1024;
-  description.autocomplete = 'off';
-  description.placeholder = 'what it is for';
+  const url = input({ id: 'webhook-url', type: 'url', required: true, placeholder: 'https://example.com/hooks/mailroom' });
+  const description = input({ id: 'webhook-description', maxLength: 1024, placeholder: 'what it is for' });
   const fields = el('div', null, 'fields');
-  for (const [label, control] of [labelled('URL', url), labelled('Description', description)]) {
-    const field = el('div', null, 'field');
-    field.append(label, control);
-    fields.append(field);
-  }
+  fields.append(field('URL', url), field('Description', description));
   const events = el('fieldset', null, 'events');
   events.id = 'webhook-events';
   events.append(el('legend', 'Events to send'));
   for (const [type, meaning] of eventTypes) {
-    const box = el('input');
-    box.type = 'checkbox';
-    box.value = type;
-    box.name = 'event';
+    const box = input({ type: 'checkbox', name: 'event', value: type });
     const [label] = labelled('', box);
     label.append(el('span', type, 'event-type'), el('span', meaning, 'hint'));
     label.prepend(box);
     events.append(label);
   }
-  const submit = el('button', 'Add endpoint');
-  submit.type = 'submit';
   const form = el('form', null, 'webhook-create');
   form.id = 'webhook-create-form';
   form.autocomplete = 'off';
-  form.append(el('h3', 'Add an endpoint'), fields, events, submit);
+  form.append(el('h3', 'Add an endpoint'), fields, events, submitButton('Add endpoint'));
   onSubmit(form, async () => {
     const chosen = [...events.querySelectorAll('input:checked')].map((b) => b.value);
     if (chosen.length === 0) throw new Error('Choose at least one event to send.');
     const ep = await api('POST', '/api/webhooks', { url: url.value, events: chosen, description: description.value });
-    const panel = shownOnce({
+    showOnce($('new-secret-slot'), {
       title: `Endpoint added: ${ep.url}`, label: 'Its signing secret', value: ep.secret,
       fieldId: 'new-secret', warning: secretWarning,
     });
-    $('new-secret-slot').replaceChildren(panel);
     form.reset();
-    $('new-secret').focus();
     say(`Added the endpoint ${ep.url}. Copy its signing secret now: it is shown only this once.`);
     await loadEndpoints();
   });
@@ -124,7 +99,7 @@ function endpointRow(ep) {
 // statusCell says whether the endpoint is enabled and, when not, why.
 function statusCell(ep) {
   const td = el('td', null, 'status');
-  td.append(el('span', ep.enabled ? 'enabled' : 'disabled', ep.enabled ? 'state on' : 'state off'));
+  td.append(badge(ep.enabled ? 'enabled' : 'disabled'));
   if (!ep.enabled && ep.disabled_reason) td.append(el('div', ep.disabled_reason, 'reason'));
   return td;
 }
@@ -149,19 +124,15 @@ export const webhook = {
     const actions = el('div', null, 'row actions');
     actions.id = 'endpoint-actions';
     const deliveries = table('Deliveries to this endpoint, newest first',
-      ['Event', 'Status', 'Tries', 'Last answer', 'Next try', 'Last change', '']);
-    deliveries.table.id = 'deliveries';
-    deliveries.body.id = 'deliveries-body';
-    const empty = el('p', 'No deliveries yet: events the endpoint subscribes to appear here as they happen.');
-    empty.id = 'deliveries-empty';
-    empty.hidden = true;
+      ['Event', 'Status', 'Tries', 'Last answer', 'Next try', 'Last change', ''],
+      { id: 'deliveries', empty: 'No deliveries yet: events the endpoint subscribes to appear here as they happen.' });
     const more = button('Show more', null, () => {
       shown.limit = Math.min(shown.limit + 50, 500);
       return refresh();
     });
     more.id = 'more-deliveries';
     more.hidden = true;
-    root.append(back, heading, facts, actions, secret, el('h3', 'Deliveries'), deliveries.wrap, empty, more);
+    root.append(back, heading, facts, actions, secret, el('h3', 'Deliveries'), deliveries.wrap, deliveries.empty, more);
     return every(pollMs, refresh);
   },
 };
@@ -206,7 +177,9 @@ function drawEndpoint(ep) {
   const dl = $('endpoint-facts');
   dl.replaceChildren();
   for (const [term, value] of facts) dl.append(el('dt', term), el('dd', value));
-  const status = el('dd', ep.enabled ? 'enabled' : 'disabled' + (ep.disabled_reason ? `: ${ep.disabled_reason}` : ''));
+  const status = el('dd');
+  status.append(badge(ep.enabled ? 'enabled' : 'disabled'));
+  if (!ep.enabled && ep.disabled_reason) status.append(`: ${ep.disabled_reason}`);
   status.id = 'endpoint-status';
   const created = el('dd');
   created.append(time(ep.created_at));
@@ -240,7 +213,7 @@ function deliveryRow(ep, d) {
   const event = el('td');
   event.append(el('div', d.event_type), el('div', d.event_id, 'id'));
   const status = el('td', null, 'status');
-  status.append(el('span', d.status, 'state ' + d.status));
+  status.append(badge(d.status));
   const next = el('td', null, 'next');
   if (d.next_attempt_at) next.append(time(d.next_attempt_at));
   else next.textContent = '—';
@@ -298,11 +271,10 @@ async function rotateSecret(ep) {
     'The old secret stops at once: from the next request on, requests are signed with the new one only, '
     + 'so the receiver rejects them until it has the new secret.')) return;
   const { secret } = await api('POST', `/api/webhooks/${encodeURIComponent(ep.id)}/rotate-secret`);
-  $('new-secret-slot').replaceChildren(shownOnce({
+  showOnce($('new-secret-slot'), {
     title: 'New signing secret', label: 'The new signing secret', value: secret,
     fieldId: 'new-secret', warning: secretWarning,
-  }));
-  $('new-secret').focus();
+  });
   say(`Rotated the secret of ${ep.url}. Copy the new one now: it is shown only this once.`);
 }
 
@@ -310,7 +282,5 @@ async function remove(ep) {
   if (!await ask(`Delete the endpoint ${ep.url}?`, 'Delete',
     'It gets no more events, and its deliveries and their history are deleted with it.')) return;
   await api('DELETE', `/api/webhooks/${encodeURIComponent(ep.id)}`);
-  // The router clears the status line when the view changes: say it after.
-  window.addEventListener('hashchange', () => say(`Deleted the endpoint ${ep.url}.`), { once: true });
-  go('webhooks');
+  go('webhooks', `Deleted the endpoint ${ep.url}.`);
 }

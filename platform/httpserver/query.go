@@ -92,3 +92,17 @@ func QueryCursor(c echo.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// QueryIncludeTotal reads the "include_total" query parameter of a list that can
+// count every match beside its page (answered as "total"): false when absent or
+// "false", true for "true", or a 400 naming include_total.
+func QueryIncludeTotal(c echo.Context) (bool, error) {
+	switch c.QueryParam("include_total") {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, apperr.Invalid("include_total", "must be true or false")
+	}
+}

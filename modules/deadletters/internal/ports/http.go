@@ -101,12 +101,8 @@ func (h HTTP) list(c echo.Context) error {
 	if f.Cursor, err = httpserver.QueryCursor(c); err != nil {
 		return err
 	}
-	switch c.QueryParam("include_total") {
-	case "", "false":
-	case "true":
-		f.IncludeTotal = true
-	default:
-		return apperr.Invalid("include_total", "must be true or false")
+	if f.IncludeTotal, err = httpserver.QueryIncludeTotal(c); err != nil {
+		return err
 	}
 	p, err := h.Manage.List(c.Request().Context(), f)
 	if err != nil {

@@ -366,14 +366,8 @@ func listFilter(c echo.Context) (app.ListFilter, error) {
 			}
 		}
 	}
-	switch c.QueryParam("include_total") {
-	case "", "false":
-	case "true":
-		f.IncludeTotal = true
-	default:
-		return f, apperr.Invalid("include_total", "must be true or false")
-	}
-	return f, nil
+	f.IncludeTotal, err = httpserver.QueryIncludeTotal(c)
+	return f, err
 }
 
 // validCursor reports whether s can be a next_cursor of the list: an email id, which

@@ -116,6 +116,18 @@ func TestTheOverviewShowsMailFlowingAndWhatWentWrongAsItHappens(t *testing.T) {
 		t.Errorf("%s charts are left on the page after leaving the overview", n)
 	}
 
+	// The question a first-time operator comes with: did this person get their
+	// email, and if not, why? From the overview: one search, one click.
+	b.do(t, "from the overview, the bounced person's email and why it bounced",
+		chromedp.Click(`#nav a[href="#/overview"]`),
+		chromedp.SendKeys("#find-recipient", "gone@example.com"),
+		chromedp.Click("#find-form button[type=submit]"),
+		waitCount("#emails-body tr", 1),
+		chromedp.Click(`#emails-body tr a[href^="#/emails/"]`),
+		waitText("#email-status", "dead"),
+		waitContains("#email-recipients", "bounced"),
+		waitContains("#email-recipients", "550"))
+
 	b.do(t, "on a phone the overview fits the screen",
 		chromedp.EmulateViewport(375, 800),
 		chromedp.Click(`#nav a[href="#/overview"]`),

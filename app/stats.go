@@ -38,7 +38,7 @@ func (a *App) stats(c echo.Context) error {
 			reporters = append(reporters, r)
 		}
 	}
-	body := collectStats(ctx, time.Now(), reporters)
+	body := collectStats(ctx, time.Now, reporters)
 	for part, err := range body.errs {
 		a.log.WarnContext(ctx, "stats: a part could not be read", "part", part, "error", err)
 	}
@@ -54,9 +54,10 @@ type collected struct {
 // collectStats asks every reporter for its parts at once, so that a slow one (a
 // broker that does not answer) does not use up the others' time. The answer holds
 // "at", every part, and "errors": the message of each part that failed (whose
-// value is null).
-func collectStats(ctx context.Context, at time.Time, reporters []statsReporter) collected {
-	out := collected{answer: map[string]any{"at": at.UTC()}, errs: map[string]string{}}
+// value is null). "at" is read from now once every part is in, so no part (a
+// series' current second, the time delivery paused) is later than the answer.
+func collectStats(ctx context.Context, now func() time.Time, reporters []statsReporter) collected {
+	out := collected{answer: map[string]any{}, errs: map[string]string{}}
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
@@ -74,6 +75,7 @@ func collectStats(ctx context.Context, at time.Time, reporters []statsReporter) 
 		wg.Go(func() { r.Stats(ctx, report) })
 	}
 	wg.Wait()
+	out.answer["at"] = now().UTC()
 	out.answer["errors"] = out.errs
 	return out
 }

@@ -19,7 +19,7 @@ func (f reporterFunc) Stats(ctx context.Context, report func(part string, value 
 // overview keeps showing the mail server, the broker and the counts it has.
 func TestAStatsPartThatFailsIsNullWithItsErrorAndTheOthersAreAnswered(t *testing.T) {
 	at := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
-	got := collectStats(context.Background(), at, []statsReporter{
+	got := collectStats(context.Background(), func() time.Time { return at }, []statsReporter{
 		reporterFunc(func(_ context.Context, report func(string, any, error)) {
 			report("series", map[string]int{"accepted": 3}, nil)
 			report("emails", nil, errors.New("count emails by status: database is locked"))
@@ -43,7 +43,7 @@ func TestAStatsPartThatFailsIsNullWithItsErrorAndTheOthersAreAnswered(t *testing
 }
 
 func TestStatsWithNothingFailingAnswerAnEmptyErrorsObject(t *testing.T) {
-	got := collectStats(context.Background(), time.Unix(0, 0), []statsReporter{
+	got := collectStats(context.Background(), func() time.Time { return time.Unix(0, 0) }, []statsReporter{
 		reporterFunc(func(_ context.Context, report func(string, any, error)) { report("broker", "up", nil) }),
 	})
 	b, err := json.Marshal(got.answer)

@@ -36,7 +36,8 @@ import (
 )
 
 // App is one running Mailroom: database, broker, router, outbox relay, HTTP server
-// and every module.
+// and the modules of its role (config.Modules: every module, or those of the api or
+// the delivery role; see RoleModules).
 type App struct {
 	cfg      *config.Config
 	log      *slog.Logger

@@ -76,8 +76,10 @@ func versionLine(set string, info *debug.BuildInfo, ok bool) string {
 const usage = `usage: mailroom <command> [flags]
 
 commands:
-  serve     run every module in one process
-  migrate   apply the database migrations and exit
+  serve     run the modules of a role: all (the default, every module in one
+            process), api (accept and answer: /api, the console) or delivery
+            (send): mailroom serve [--modules all|api|delivery]
+  migrate   apply the database migrations (of the role's modules) and exit
   version   print the version
   dlt       list, replay or discard dead letters:
               mailroom dlt list [--reason TEXT] [--since T] [--until T] [--limit N]
@@ -102,6 +104,7 @@ commands:
             connect to the configured mail server as serve would, and say in one
             line what works or what to fix
 
+flags of serve and migrate: --modules all|api|delivery (modules).
 flags of serve, migrate, dlt, keys, suppressions, webhooks and smtp-check: --config PATH, --broker gochannel|kafka,
 --http-addr HOST:PORT, --db PATH; flags go before arguments.
 mailroom COMMAND -h lists the flags a command takes.
@@ -111,6 +114,7 @@ mailroom COMMAND -h lists the flags a command takes.
 // takes, so a flag of another command is refused rather than ignored.
 type options struct {
 	config, broker, httpAddr, db string
+	modules                      string
 	dlt                          dltArgs
 	keyName, keyScope            string
 	keyFrom                      []string
@@ -136,8 +140,10 @@ type command struct {
 
 // commands lists every command; dlt and keys are groups of the commands under them.
 var commands = []command{
-	{name: "serve", summary: "run every module in one process", config: true},
-	{name: "migrate", summary: "apply the database migrations and exit", config: true},
+	{name: "serve", summary: "run the modules of a role (--modules): all in one process, or api and delivery apart on Kafka",
+		config: true, flags: modulesFlag},
+	{name: "migrate", summary: "apply the database migrations of the role's modules (--modules) and exit",
+		config: true, flags: modulesFlag},
 	{name: "version", summary: "print the version"},
 	{name: "dlt list", summary: "list dead letters as JSON", config: true, flags: func(fs *flag.FlagSet, o *options) {
 		dltFilterFlags(fs, o)
@@ -208,6 +214,22 @@ func (f senderFlag) Set(v string) error {
 	}
 	*f.list = append(*f.list, v)
 	return nil
+}
+
+// modulesFlag is --modules of serve and migrate: the role (config key modules), checked
+// by checkModulesFlag once the flags are parsed.
+func modulesFlag(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.modules, "modules", "", "the role: all (every module), api (accept and answer) or delivery (send); api and delivery need Kafka (modules)")
+}
+
+// checkModulesFlag refuses a --modules value that is no role, naming it, before any
+// configuration is read; which roles a broker allows is the config's to say.
+func checkModulesFlag(v string) error {
+	switch v {
+	case "", config.ModulesAll, config.ModulesAPI, config.ModulesDelivery:
+		return nil
+	}
+	return fmt.Errorf("--modules: %q is not %s, %s or %s", v, config.ModulesAll, config.ModulesAPI, config.ModulesDelivery)
 }
 
 func dltFilterFlags(fs *flag.FlagSet, o *options) {
@@ -334,8 +356,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionLine(version, info, ok))
 		return 0
 	}
+	if err := checkModulesFlag(o.modules); err != nil {
+		fmt.Fprintf(stderr, "mailroom %s: %v\n", cmd.name, err)
+		return 2
+	}
 	flags := map[string]string{}
-	for key, v := range map[string]string{"broker.kind": o.broker, "http.addr": o.httpAddr, "db.path": o.db} {
+	for key, v := range map[string]string{"broker.kind": o.broker, "http.addr": o.httpAddr, "db.path": o.db, "modules": o.modules} {
 		if v != "" {
 			flags[key] = v
 		}

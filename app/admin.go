@@ -87,7 +87,7 @@ func openExistingDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, 
 	case err != nil:
 		return nil, fmt.Errorf("db.path: %w", err)
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, ModuleNames); err != nil {
 		db.Close()
 		return nil, err
 	}

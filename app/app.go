@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,7 +36,8 @@ import (
 )
 
 // App is one running Mailroom: database, broker, router, outbox relay, HTTP server
-// and every module.
+// and the modules of its role (config.Modules: every module, or those of the api or
+// the delivery role; see RoleModules).
 type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
@@ -84,15 +87,21 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // rather than in the log: the admin key made at first start. The default is stderr.
 func WithNotices(w io.Writer) Option { return func(o *options) { o.notices = w } }
 
-// New takes the database's exclusive lock (while another server holds it, New
+// New refuses a role (cfg.Modules) that cannot run before it opens anything (see
+// RoleModules), then takes the database's exclusive lock (while another server holds it, New
 // returns the *sqlite.InUseError naming that server), opens the database, applies
-// migrations, starts watching its file (see watchDatabaseFile), builds the broker,
-// the modules and the HTTP server, and binds the HTTP address (so Addr is known
+// the migrations of the platform and the role's modules, starts watching its file
+// (see watchDatabaseFile), builds the broker, the role's modules and the HTTP
+// server (a role without the API serves /healthz, /readyz and /metrics only), and binds the HTTP address (so Addr is known
 // before Run). Nothing is consumed or published until Run. Close releases the lock.
 func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	o := options{logger: slog.Default(), notices: os.Stderr}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	names, err := RoleModules(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("modules: %w", err)
 	}
 	a = &App{cfg: cfg, log: o.logger, registry: prometheus.NewRegistry(), ready: make(chan struct{})}
 	// built, not a: `return nil, err` sets the named result a to nil before this runs.
@@ -132,7 +141,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}
 	wmetrics.NewPrometheusMetricsBuilder(a.registry, "mailroom", "").AddPrometheusRouterMetrics(a.router)
 
-	if a.modules, err = buildModules(cfg, a.instanceID, a.db, a.box, a.log, a.registry, o.notices); err != nil {
+	if a.modules, err = buildModules(cfg, names, a.instanceID, a.db, a.box, a.log, a.registry, o.notices); err != nil {
 		return nil, err
 	}
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))
@@ -143,18 +152,10 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	a.echo.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	a.echo.GET("/readyz", a.readyz)
 	a.echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
-	web.Register(a.echo) // the operator console: / and /static/*, outside /api
-	guard, err := apiGuardOf(a.modules)
-	if err != nil {
+	if err := a.registerAPI(); err != nil {
 		return nil, err
 	}
-	// The guard is in front of the group before any route is added: Echo gives a
-	// route the group's middleware as it stands when the route is added. A wrong
-	// method on a known /api path is 405 with Allow (httpserver.Group), as elsewhere.
-	// The disk reserve comes after the guard: only a known key learns of the disk.
-	api := httpserver.Group(a.echo, "/api", guard, httpserver.RefuseWritesUnderReserve(a.lowDisk))
 	for _, m := range a.modules {
-		m.RegisterRoutes(api)
 		if err := m.RegisterHandlers(a.router, a.broker); err != nil {
 			return nil, fmt.Errorf("module %s: %w", m.Name(), err)
 		}
@@ -162,7 +163,6 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 			a.relay.OnPublished(l.OnPublished())
 		}
 	}
-	api.GET("/stats", a.stats, auth.RequireScope(auth.ScopeAdmin)) // the console's overview: see stats.go
 	for _, m := range a.modules {
 		if b, ok := m.(bootstrapper); ok {
 			if err := b.Bootstrap(context.Background()); err != nil {
@@ -180,6 +180,31 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}
 	a.listener = httpserver.Listener(l, maxConns)
 	return a, nil
+}
+
+// registerAPI adds the operator console and the /api routes of every module, when
+// the role serves the API (see servesAPI). A role without it (a delivery worker)
+// adds none: an /api request there is the contract's 404 "no such route", like any
+// path that has none.
+func (a *App) registerAPI() error {
+	if !servesAPI(a.modules) {
+		return nil
+	}
+	web.Register(a.echo) // the operator console: / and /static/*, outside /api
+	guard, err := apiGuardOf(a.modules)
+	if err != nil {
+		return err
+	}
+	// The guard is in front of the group before any route is added: Echo gives a
+	// route the group's middleware as it stands when the route is added. A wrong
+	// method on a known /api path is 405 with Allow (httpserver.Group), as elsewhere.
+	// The disk reserve comes after the guard: only a known key learns of the disk.
+	api := httpserver.Group(a.echo, "/api", guard, httpserver.RefuseWritesUnderReserve(a.lowDisk))
+	for _, m := range a.modules {
+		m.RegisterRoutes(api)
+	}
+	api.GET("/stats", a.stats, auth.RequireScope(auth.ScopeAdmin)) // the console's overview: see stats.go
+	return nil
 }
 
 // fileCheckInterval is how often the app checks that its database file is still
@@ -230,25 +255,32 @@ func relayConfig(cfg *config.Config) outbox.RelayConfig {
 	return rc
 }
 
-// OpenDatabase opens the database, creating it if needed, and applies every
-// migration; `mailroom migrate` uses it too. The admin commands open only a
-// database that exists (see OpenAdmin).
+// OpenDatabase opens the database, creating it if needed, and applies the
+// migrations of the platform and of the modules of the role cfg.Modules (see
+// RoleModules): a delivery worker's database holds no API keys or emails tables.
+// `mailroom migrate` uses it too. The admin commands open only a database that
+// exists, and migrate every module (see OpenAdmin).
 func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
+	names, err := RoleModules(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("modules: %w", err)
+	}
 	db, err := sqlite.Open(cfg.DB.Path)
 	if err != nil {
 		return nil, fmt.Errorf("db.path: %w", err)
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, names); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-// migrate applies the platform's migrations, then every module's.
-func migrate(ctx context.Context, db *sqlite.DB) error {
+// migrate applies the platform's migrations, then those of the modules named
+// (each in migrations/<name>, with its own version table).
+func migrate(ctx context.Context, db *sqlite.DB, modules []string) error {
 	sets := []sqlite.MigrationSet{{Name: "platform", FS: migrations.For("platform")}}
-	for _, name := range ModuleNames {
+	for _, name := range modules {
 		sets = append(sets, sqlite.MigrationSet{Name: name, FS: migrations.For(name)})
 	}
 	if err := sqlite.Migrate(ctx, db, sets...); err != nil {
@@ -262,6 +294,14 @@ func migrate(ctx context.Context, db *sqlite.DB) error {
 // On Kafka the consumers every instance needs its own copy of (the emails' events,
 // the dead letters) use consumer groups named after it.
 func (a *App) InstanceID() string { return a.instanceID }
+
+// Handlers lists the names of the message handlers this instance runs, sorted
+// ("delivery.send_email", "emails.apply_event", ...; on Go channels one per lane,
+// "delivery.send_email.lane-0"): what its role consumes. An api instance has no
+// delivery handler, so it never takes a message of topics.send.
+func (a *App) Handlers() []string {
+	return slices.Sorted(maps.Keys(a.router.Handlers()))
+}
 
 // Addr is the address the HTTP server listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
@@ -312,7 +352,7 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	a.echo.Server = srv
 	go func() { httpDone <- srv.Serve(a.listener) }()
-	a.log.Info("mailroom serving", "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
+	a.log.Info("mailroom serving", "modules", a.cfg.Modules, "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
 
 	var runErr error
 	select {

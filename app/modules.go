@@ -19,31 +19,91 @@ import (
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-// ModuleNames lists every module, in migration order. OpenDatabase migrates their
-// tables (migrations/<name>) before the modules are built, since building them needs
-// the migrated database; New refuses a module that is not listed here.
+// ModuleNames lists every module, in migration order. OpenDatabase migrates the
+// tables of those a role runs (migrations/<name>, see RoleModules) before the
+// modules are built, since building them needs the migrated database; New refuses
+// a module that is not listed here.
 var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys", "webhooks"}
 
-// buildModules is the list of modules, each built from its part of the config and
-// instanceID (the database's, see App.InstanceID). notices receives what the
-// operator must see on the terminal (the first admin key).
-func buildModules(cfg *config.Config, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
-	keys := apikeys.New(APIKeysConfig(cfg, notices), db, log)
-	em := emails.New(EmailsConfig(cfg, instanceID), db, box, log, reg)
-	dl, err := delivery.New(DeliveryConfig(cfg), db, box, log, reg)
-	if err != nil {
+// roleModules is which modules each role (config.Modules) runs. The api role holds
+// every module that accepts or answers a request; delivery holds the one that
+// sends. A module's work that moves between roles later moves here, and the roles
+// an operator names stay the same.
+var roleModules = map[string][]string{
+	config.ModulesAll:      ModuleNames,
+	config.ModulesAPI:      {"emails", "deadletters", "apikeys", "webhooks"},
+	config.ModulesDelivery: {"delivery"},
+}
+
+// RoleModules returns the names of the modules the role cfg.Modules runs, in
+// migration order: what serve builds and what its database is migrated for. It
+// refuses what config.CheckModules refuses (an unknown role, a split role on Go
+// channels), for a config that was not loaded through config.Load.
+func RoleModules(cfg *config.Config) ([]string, error) {
+	if err := config.CheckModules(cfg.Modules, cfg.Broker.Kind); err != nil {
 		return nil, err
 	}
-	dd := deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log)
-	wh := webhooks.New(WebhooksConfig(cfg, instanceID), db, log, reg)
-	modules := []Module{keys, em, dl, dd, wh}
-	for _, m := range modules {
-		if !slices.Contains(ModuleNames, m.Name()) {
-			return nil, fmt.Errorf("module %s is not in ModuleNames: its tables were never migrated", m.Name())
+	var names []string
+	for _, name := range ModuleNames {
+		if slices.Contains(roleModules[cfg.Modules], name) {
+			names = append(names, name)
 		}
 	}
-	if len(modules) != len(ModuleNames) {
-		return nil, fmt.Errorf("ModuleNames lists %d modules, %d are built", len(ModuleNames), len(modules))
+	return names, nil
+}
+
+// servesAPI reports whether a process running modules answers /api and the
+// console: whether it runs the module that authenticates /api (apikeys). A
+// delivery worker does not; its only HTTP routes are /healthz, /readyz and
+// /metrics.
+func servesAPI(modules []Module) bool {
+	for _, m := range modules {
+		if _, ok := m.(apiGuard); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleBuild builds one module, named as in ModuleNames.
+type moduleBuild struct {
+	name  string
+	build func() (Module, error)
+}
+
+// buildModules builds the modules named in names (see RoleModules), each from its
+// part of the config and instanceID (the database's, see App.InstanceID). notices
+// receives what the operator must see on the terminal (the first admin key).
+func buildModules(cfg *config.Config, names []string, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
+	// In the order they are registered (routes, handlers) and closed in reverse.
+	every := []moduleBuild{
+		{"apikeys", func() (Module, error) { return apikeys.New(APIKeysConfig(cfg, notices), db, log), nil }},
+		{"emails", func() (Module, error) { return emails.New(EmailsConfig(cfg, instanceID), db, box, log, reg), nil }},
+		{"delivery", func() (Module, error) { return delivery.New(DeliveryConfig(cfg), db, box, log, reg) }},
+		{"deadletters", func() (Module, error) {
+			return deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log), nil
+		}},
+		{"webhooks", func() (Module, error) { return webhooks.New(WebhooksConfig(cfg, instanceID), db, log, reg), nil }},
+	}
+	if len(every) != len(ModuleNames) {
+		return nil, fmt.Errorf("ModuleNames lists %d modules, buildModules knows %d", len(ModuleNames), len(every))
+	}
+	var modules []Module
+	for _, b := range every {
+		if !slices.Contains(names, b.name) {
+			continue
+		}
+		m, err := b.build()
+		if err != nil {
+			return nil, err
+		}
+		if m.Name() != b.name || !slices.Contains(ModuleNames, m.Name()) {
+			return nil, fmt.Errorf("module %s is built as %q, or is not in ModuleNames: its tables were never migrated", m.Name(), b.name)
+		}
+		modules = append(modules, m)
+	}
+	if len(modules) != len(names) {
+		return nil, fmt.Errorf("the role lists %d modules (%v), %d are built", len(names), names, len(modules))
 	}
 	return modules, nil
 }

@@ -17,6 +17,10 @@ import (
 // Config is the whole configuration of one Mailroom process. Every field maps to a
 // dotted key (its koanf tags) documented in config.yaml.
 type Config struct {
+	// Modules is the modules key (flag --modules): the role of this process, which
+	// modules it runs. ModulesAll, the default, runs every module in one process;
+	// ModulesAPI and ModulesDelivery split them between processes that meet on Kafka.
+	Modules string `koanf:"modules"`
 	// HTTP is the http.* keys: where the API listens and how it shuts down.
 	HTTP HTTP `koanf:"http"`
 	// DB is the db.* keys: the SQLite file of this instance.
@@ -226,6 +230,42 @@ const (
 	// work; delivery.concurrency sends run at once on each, from any partitions.
 	BrokerKafka = "kafka"
 )
+
+// Roles accepted by the modules key (flag --modules). A role names a job, not a
+// list of modules, so that a module's work can move from one role to the other
+// without changing what an operator runs.
+const (
+	// ModulesAll runs every module in one process, on either broker: today's
+	// single Mailroom.
+	ModulesAll = "all"
+	// ModulesAPI runs the modules that accept and answer: API keys, emails, dead
+	// letters and webhooks, the /api routes and the console. It sends nothing.
+	ModulesAPI = "api"
+	// ModulesDelivery runs only the delivery module: it consumes topics.send in
+	// kafka.consumer_group, sends, and reports outcomes on topics.events. Over HTTP
+	// it serves /healthz, /readyz and /metrics only.
+	ModulesDelivery = "delivery"
+)
+
+// CheckModules refuses a role that is not ModulesAll, ModulesAPI or
+// ModulesDelivery, and a split role (api or delivery) on Go channels: the
+// in-process broker reaches no other process, so an API would accept mail no
+// worker ever sends. The error names the value and is written for the operator
+// who typed --modules.
+func CheckModules(modules, brokerKind string) error {
+	switch modules {
+	case ModulesAll:
+		return nil
+	case ModulesAPI, ModulesDelivery:
+	default:
+		return fmt.Errorf("%q is not %s, %s or %s", modules, ModulesAll, ModulesAPI, ModulesDelivery)
+	}
+	if brokerKind == BrokerGoChannel {
+		return fmt.Errorf("--modules %s needs broker.kind %s: only --modules %s runs on Go channels (broker.kind %s), which reach no other process",
+			modules, BrokerKafka, ModulesAll, BrokerGoChannel)
+	}
+	return nil
+}
 
 // Kafka configures the Kafka pub/sub, used when broker.kind is kafka.
 type Kafka struct {
@@ -472,6 +512,9 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	switch c.Broker.Kind {
 	case BrokerGoChannel, BrokerKafka:
+		if err := CheckModules(c.Modules, c.Broker.Kind); err != nil {
+			bad("modules", "%v", err)
+		}
 	default:
 		bad("broker.kind", "must be %q or %q, got %q", BrokerGoChannel, BrokerKafka, c.Broker.Kind)
 	}

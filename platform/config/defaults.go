@@ -5,6 +5,7 @@ package config
 // that config.yaml documents exactly these keys.
 func Defaults() map[string]any {
 	return map[string]any{
+		"modules":                         ModulesAll,
 		"http.addr":                       "127.0.0.1:8080",
 		"http.max_body_bytes":             4*((10<<20+2)/3) + BodyBytesBesideAttachments, // Limits.BodyBytesNeeded of the defaults
 		"limits.max_attachments":          10,

@@ -7,7 +7,7 @@ import (
 )
 
 // Capture is the embedded default transport: it sends nothing. The rendered message
-// is stored with every attempt anyway (GET /api/emails/{id}/raw shows it), so a new
+// is carried to the emails module with every attempt anyway (GET /api/emails/{id}/raw shows it), so a new
 // user sees real output without a mail server.
 type Capture struct{}
 

@@ -84,7 +84,6 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 		},
 		Gate:         gate,
 		Suppressions: app.Suppressions{Store: store, Now: time.Now},
-		RawMessage:   app.RawMessage{Store: store},
 	}
 	if reg != nil {
 		reg.MustRegister(ports.GateCollector{Gate: gate})

@@ -1,6 +1,6 @@
 // Package emails is the module clients talk to: it accepts emails over HTTP, stores
-// them with their SendEmail command in one transaction, and keeps each email's status
-// and timeline from the events other modules publish.
+// them with their SendEmail command in one transaction, and keeps each email's status,
+// timeline and rendered message from the events other modules publish.
 package emails
 
 import (
@@ -92,6 +92,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 			Events:      app.ListEvents{Repo: repo},
 			Cancel:      app.CancelEmail{Repo: repo, Now: time.Now},
 			Reschedule:  app.RescheduleEmail{Repo: repo, Now: time.Now},
+			Raw:         app.RawMessage{Repo: repo},
 		},
 		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
 		log:    log.With("module", "emails"),

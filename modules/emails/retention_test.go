@@ -19,8 +19,8 @@ const day = 24 * time.Hour
 
 // TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse is the table of
 // what the emails module's retention deletes: sent and cancelled emails past
-// retention.emails and dead ones past retention.dead_letters go, with their tags, recipients and
-// timeline; younger ones stay, and emails not final stay whatever their age.
+// retention.emails and dead ones past retention.dead_letters go, with their tags, recipients,
+// timeline and rendered message; younger ones stay, and emails not final stay whatever their age.
 func TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -45,7 +45,7 @@ func TestRetentionDeletesFinishedEmailsPastTheirPeriodAndNothingElse(t *testing.
 			if _, err := m.Sweeper(func() time.Time { return now }).Sweep(context.Background()); err != nil {
 				t.Fatalf("Sweep: %v", err)
 			}
-			for _, table := range []string{"emails_emails", "emails_tags", "emails_recipients", "emails_events"} {
+			for _, table := range []string{"emails_emails", "emails_tags", "emails_recipients", "emails_events", "emails_messages"} {
 				want := 1
 				if tc.deleted {
 					want = 0
@@ -116,8 +116,8 @@ func retentionModule(t *testing.T, r retention.Policy) (*sqlite.DB, *emails.Modu
 	return db, emails.New(emails.Config{SendTopic: "send", EventsTopic: "events", Retention: r}, db, outbox.New(), logging.Discard(), nil)
 }
 
-// insertEmail stores an email as the module would, with one tag, recipient and
-// timeline entry, last changed at updated.
+// insertEmail stores an email as the module would, with one tag, recipient,
+// timeline entry and rendered message, last changed at updated.
 func insertEmail(t *testing.T, db *sqlite.DB, id, status string, updated time.Time) {
 	t.Helper()
 	at := updated.UnixMilli()
@@ -129,6 +129,7 @@ func insertEmail(t *testing.T, db *sqlite.DB, id, status string, updated time.Ti
 	exec(t, db, `INSERT INTO emails_recipients (email_id, position, address, type, status, updated_at)
 		VALUES (?, 0, 'b@example.com', 'to', 'delivered', ?)`, id, at)
 	exec(t, db, `INSERT INTO emails_events (email_id, type, at, detail) VALUES (?, 'sent', ?, '')`, id, at)
+	exec(t, db, `INSERT INTO emails_messages (email_id, message_id, raw, rendered_at) VALUES (?, '<m@x>', 'raw', ?)`, id, at)
 }
 
 func exec(t *testing.T, db *sqlite.DB, q string, args ...any) {

@@ -322,6 +322,39 @@ type EmailAttempted struct {
 	Error string `json:"error,omitempty"`
 	// At is when the try ended.
 	At time.Time `json:"at"`
+	// Message is the message this try rendered and handed to the mail server, so
+	// that the instance that accepted the email (which reads this event) can show
+	// it at GET /api/emails/{id}/raw whichever instance sent it. It is nil when
+	// the try rendered nothing (every recipient it carried is suppressed, or the
+	// email cannot be rendered), and in events from versions before it existed:
+	// the emails module then keeps the message it has, if any. Each try renders
+	// the email anew (its Date header changes), so each rendering try carries
+	// one. It makes the event as large as the message: attachments (at most 16
+	// MiB decoded, limits.max_attachment_bytes; 10 MiB by default) travel in it
+	// base64-encoded twice (in the message, then in JSON), about 18 MiB of event
+	// for the default limit. The producer sends records up to 32 MiB
+	// (broker.MaxMessageBytes), so a message over MaxCarriedMessageBytes is not
+	// carried.
+	Message *RenderedMessage `json:"message,omitempty"`
+}
+
+// MaxCarriedMessageBytes is the largest rendered message an EmailAttempted
+// carries: 22 MiB, base64 about 29.3 MiB, which leaves the rest of the event room
+// within one Kafka record (32 MiB, broker.MaxMessageBytes, checked before
+// compression). A larger message (attachments near the 16 MiB that
+// limits.max_attachment_bytes allows at most, with large bodies) is sent but not
+// carried, and GET /api/emails/{id}/raw answers 404 for it; the default 10 MiB of
+// attachments render to about 14 MiB and are always carried.
+const MaxCarriedMessageBytes = 22 << 20
+
+// RenderedMessage is a message as delivery handed it to the mail server.
+type RenderedMessage struct {
+	// MessageID is its Message-ID header value, angle brackets included; the same
+	// on every try and replay of an email.
+	MessageID string `json:"message_id"`
+	// Raw is the message exactly as sent, CRLF line endings, ending in CRLF
+	// (base64 in JSON, as encoding/json writes a []byte).
+	Raw []byte `json:"raw"`
 }
 
 // EventDeadLetter is the event type (metadata EventTypeKey) of a DeadLetter on

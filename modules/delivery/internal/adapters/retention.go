@@ -8,8 +8,7 @@ import (
 	"github.com/mailroom/mailroom/platform/retention"
 )
 
-// DeleteFinishedRecords deletes at most limit emails' delivery records (state and
-// rendered message) whose delivery is final and unchanged for its period at now:
+// DeleteFinishedRecords deletes at most limit emails' delivery state whose delivery is final and unchanged for its period at now:
 // sent for sent, dead for dead (0 keeps them for ever). A retrying email's
 // records are never deleted. It returns how many emails' records went.
 func (s Store) DeleteFinishedRecords(ctx context.Context, sent, dead time.Duration, now time.Time, limit int) (int, error) {
@@ -21,6 +20,5 @@ func (s Store) DeleteFinishedRecords(ctx context.Context, sent, dead time.Durati
 	}
 	return retention.DeleteBatch(ctx, s.DB, limit,
 		`SELECT email_id FROM delivery_state WHERE `+where+` LIMIT ?`, args,
-		`DELETE FROM delivery_messages WHERE email_id IN`,
 		`DELETE FROM delivery_state WHERE email_id IN`)
 }

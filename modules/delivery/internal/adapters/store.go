@@ -14,14 +14,13 @@ import (
 
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
-	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-// Store keeps delivery_state, delivery_messages and delivery_suppressions, and writes
-// what a try causes (its event, the next try, the dead letter) to the outbox in the
-// same transaction.
+// Store keeps delivery_state and delivery_suppressions, and writes what a try causes
+// (its event, which carries the rendered message, the next try, the dead letter) to
+// the outbox in the same transaction.
 type Store struct {
 	DB              *sqlite.DB
 	Outbox          *outbox.Outbox
@@ -57,15 +56,6 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := saveState(ctx, tx, o.State, now); err != nil {
 			return err
-		}
-		if len(o.Message.Raw) > 0 {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO delivery_messages (email_id, message_id, raw, rendered_at, owner_key_id) VALUES (?, ?, ?, ?, ?)
-				 ON CONFLICT (email_id) DO UPDATE SET message_id = excluded.message_id, raw = excluded.raw,
-				   rendered_at = excluded.rendered_at, owner_key_id = excluded.owner_key_id`,
-				o.State.EmailID, o.Message.MessageID, o.Message.Raw, now, o.Try.OwnerKeyID); err != nil {
-				return fmt.Errorf("store rendered message: %w", err)
-			}
 		}
 		for _, sp := range o.Suppress {
 			if _, err := insertSuppression(ctx, tx, sp); err != nil {
@@ -146,22 +136,6 @@ func (s Store) Requeue(ctx context.Context, cmd contract.SendEmail) error {
 		return fmt.Errorf("requeue %s: %w", cmd.MessageUUID(), err)
 	}
 	return nil
-}
-
-// Raw implements app.Store.
-func (s Store) Raw(ctx context.Context, emailID string) ([]byte, string, error) {
-	var (
-		raw   []byte
-		owner string
-	)
-	err := s.DB.Read.QueryRowContext(ctx, `SELECT raw, owner_key_id FROM delivery_messages WHERE email_id = ?`, emailID).Scan(&raw, &owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", apperr.NotFound("rendered message of email", emailID)
-	}
-	if err != nil {
-		return nil, "", apperr.Unavailable("cannot read the rendered message", err)
-	}
-	return raw, owner, nil
 }
 
 const suppressionColumns = `id, address, reason, detail, email_id, source, created_at`

@@ -1,5 +1,5 @@
 // Package app holds the delivery module's use cases: try an email, keep the mail
-// server's gate, manage the suppression list, and show what was sent. It takes plain
+// server's gate, and manage the suppression list. It takes plain
 // values: the ports adapt Watermill messages and HTTP requests to it.
 package app
 
@@ -20,8 +20,6 @@ type Application struct {
 	Gate *ServerGate
 	// Suppressions lists, adds and removes suppressed addresses.
 	Suppressions Suppressions
-	// RawMessage shows the message as handed to the transport.
-	RawMessage RawMessage
 }
 
 // State is what delivery remembers of one email in this instance: which try it
@@ -47,15 +45,13 @@ func (s State) Final() bool {
 // Outcome is the result of one try, recorded in one transaction together with what it
 // causes: the event, the next try, the dead letter and new suppressions.
 type Outcome struct {
-	// Try is the command tried: the messages the outcome causes are named after it,
-	// and its OwnerKeyID is stored with the rendered message.
+	// Try is the command tried: the messages the outcome causes are named after it.
 	Try contract.SendEmail
 	// State replaces the email's stored state.
 	State State
-	// Message is the rendered message, stored for the raw-message API; one with no
-	// Raw (a render failure, or nobody to send to) leaves the stored one as it was.
-	Message render.Message
-	// Attempted is the event reporting the try.
+	// Attempted is the event reporting the try; it carries the rendered message
+	// (contract.EmailAttempted.Message) to the instance that accepted the email,
+	// which shows it at GET /api/emails/{id}/raw. Delivery keeps no copy.
 	Attempted contract.EmailAttempted
 	// Retry, when set, is the SendEmail of the next try, due at RetryAt.
 	Retry   *contract.SendEmail
@@ -79,8 +75,6 @@ type Store interface {
 	// Requeue writes cmd to the outbox again, due now, for a try that did not
 	// happen (shutdown came first).
 	Requeue(ctx context.Context, cmd contract.SendEmail) error
-	// Raw returns the rendered message and the API key that sent the email.
-	Raw(ctx context.Context, emailID string) (raw []byte, ownerKeyID string, err error)
 	// SuppressionStore is the suppression list.
 	SuppressionStore
 }

@@ -271,7 +271,8 @@ func (h SendEmail) outcome(cmd contract.SendEmail, src Source, t tried) Outcome 
 	if t.err != nil {
 		ev.Error = t.err.Error()
 	}
-	out := Outcome{Try: cmd, Message: t.message, Suppress: h.suppressionsOf(cmd, t)}
+	ev.Message = h.carried(cmd, t.message)
+	out := Outcome{Try: cmd, Suppress: h.suppressionsOf(cmd, t)}
 	switch {
 	case len(deferred) > 0:
 		next := cmd.NextTry(deferred, settled, t.first)
@@ -289,6 +290,21 @@ func (h SendEmail) outcome(cmd contract.SendEmail, src Source, t tried) Outcome 
 	out.State = State{EmailID: cmd.EmailID, Replay: cmd.Replay, Attempts: cmd.Attempt, Status: ev.Status}
 	out.Attempted = ev
 	return out
+}
+
+// carried is the rendered message the try's event carries to the instance that
+// accepted the email: nil when the try rendered none, or when the message is too
+// large for the event (contract.MaxCarriedMessageBytes), which is logged.
+func (h SendEmail) carried(cmd contract.SendEmail, m render.Message) *contract.RenderedMessage {
+	if len(m.Raw) == 0 {
+		return nil
+	}
+	if len(m.Raw) > contract.MaxCarriedMessageBytes {
+		h.Log.Warn("rendered message too large to carry in its event; GET /api/emails/{id}/raw will not show it",
+			logging.KeyEmailID, cmd.EmailID, "bytes", len(m.Raw), "max_bytes", contract.MaxCarriedMessageBytes)
+		return nil
+	}
+	return &contract.RenderedMessage{MessageID: m.MessageID, Raw: m.Raw}
 }
 
 // suppressionsOf lists the hard bounces of t as suppressions to add.

@@ -41,9 +41,6 @@ func (s *flakyStore) Record(_ context.Context, o Outcome, _ string) error {
 }
 
 func (s *flakyStore) Requeue(context.Context, contract.SendEmail) error { return nil }
-func (s *flakyStore) Raw(context.Context, string) ([]byte, string, error) {
-	return nil, "", nil
-}
 func (s *flakyStore) Suppressed(context.Context, []string) (map[string]Suppression, error) {
 	return nil, nil
 }
@@ -146,5 +143,41 @@ func TestWithoutMemoryOfUnrecordedSendsARedeliverySendsAgain(t *testing.T) {
 	}
 	if n := tr.count(); n != 3 {
 		t.Fatalf("%d transactions, want 3: the behaviour Unrecorded exists to prevent", n)
+	}
+}
+
+// keepingTransport accepts every recipient and keeps the last message it sent.
+type keepingTransport struct {
+	countingTransport
+	last render.Message
+}
+
+func (k *keepingTransport) Send(ctx context.Context, msg render.Message) (transport.Result, error) {
+	k.last = msg
+	return k.countingTransport.Send(ctx, msg)
+}
+
+// The try's event carries the message exactly as the transport got it, so that the
+// instance that accepted the email can show it; a try that rendered nothing (the
+// email cannot be rendered) carries none.
+func TestTheAttemptedEventCarriesTheMessageTheTransportSent(t *testing.T) {
+	store := &flakyStore{states: map[string]State{}}
+	tr := &keepingTransport{}
+	h := newHandler(store, tr, NewUnrecorded())
+	if err := h.Handle(context.Background(), firstTry("01JQ8Z6V4K1M2N3P4Q5R6S7T8X"), Source{}); err != nil {
+		t.Fatal(err)
+	}
+	got := store.outcomes[0].Attempted.Message
+	if got == nil || string(got.Raw) != string(tr.last.Raw) || got.MessageID != tr.last.MessageID || len(got.Raw) == 0 {
+		t.Fatalf("event carries %+v, want the sent message (Message-ID %s, %d bytes)", got, tr.last.MessageID, len(tr.last.Raw))
+	}
+
+	bad := contract.FirstTry(contract.Email{EmailID: "01JQ8Z6V4K1M2N3P4Q5R6S7T8Y", From: "a@example.com",
+		To: []string{"b@example.com"}, Subject: "s", Text: "t", Headers: map[string]string{"From": "forged@example.com"}})
+	if err := h.Handle(context.Background(), bad, Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := store.outcomes[1].Attempted; ev.Error == "" || ev.Message != nil {
+		t.Errorf("an email that cannot be rendered: error %q, message %+v; want an error and no message", ev.Error, ev.Message)
 	}
 }

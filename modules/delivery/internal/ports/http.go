@@ -1,6 +1,7 @@
 // Package ports exposes the delivery module: its command handler on the broker, the
-// rendered message and the suppression list over HTTP, and the mail server's state
-// as metrics.
+// suppression list over HTTP, and the mail server's state as metrics. The rendered
+// message is the emails module's to show (GET /api/emails/{id}/raw): it travels
+// back to the instance that accepted the email in the try's event.
 package ports
 
 import (
@@ -17,7 +18,7 @@ import (
 	"github.com/mailroom/mailroom/platform/httpserver"
 )
 
-// HTTP serves the rendered message of an email and the suppression list.
+// HTTP serves the suppression list.
 type HTTP struct {
 	App app.Application
 }
@@ -26,23 +27,9 @@ type HTTP struct {
 // everyone's recipients, so only admin keys manage it.
 func (h HTTP) Register(g *echo.Group) {
 	admin := auth.RequireScope(auth.ScopeAdmin)
-	g.GET("/emails/:id/raw", h.raw)
 	g.GET("/suppressions", h.listSuppressions, admin)
 	g.POST("/suppressions", h.addSuppression, admin)
 	g.DELETE("/suppressions/:address", h.removeSuppression, admin)
-}
-
-func (h HTTP) raw(c echo.Context) error {
-	ctx := c.Request().Context()
-	p, err := auth.Require(ctx)
-	if err != nil {
-		return err
-	}
-	raw, err := h.App.RawMessage.Handle(ctx, c.Param("id"), p)
-	if err != nil {
-		return err
-	}
-	return c.Blob(http.StatusOK, "message/rfc822", raw)
 }
 
 // SuppressionResponse is a suppressed address as the API and the CLI show it.

@@ -7,8 +7,9 @@ import (
 )
 
 // Capture is the embedded default transport: it sends nothing. The rendered message
-// is stored with every attempt anyway (GET /api/emails/{id}/raw shows it), so a new
-// user sees real output without a mail server.
+// still goes back to the emails module in every try's event (GET
+// /api/emails/{id}/raw shows it), so a new user sees real output without a mail
+// server.
 type Capture struct{}
 
 var _ Transport = Capture{}

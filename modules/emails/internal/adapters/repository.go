@@ -252,6 +252,9 @@ func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change)
 	if err := updateRecipients(ctx, tx, ch); err != nil {
 		return 0, err
 	}
+	if err := storeMessage(ctx, tx, ch); err != nil {
+		return 0, err
+	}
 	recipients, err := recipientsOf(ctx, tx, ch.EmailID)
 	if err != nil {
 		return 0, err

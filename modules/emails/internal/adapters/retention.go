@@ -21,8 +21,8 @@ type Periods struct {
 
 // DeleteFinishedEmails deletes at most limit emails that are final (sent,
 // cancelled, or dead with no replay since) and unchanged for their period at now,
-// with their tags, recipients and timeline, in one transaction, and returns how
-// many. Emails not final are never deleted, whatever their age. A cancelled email
+// with their tags, recipients, timeline and rendered message, in one transaction,
+// and returns how many. Emails not final are never deleted, whatever their age. A cancelled email
 // keeps its place in its key's daily quota (see app.CancelEmail), and its deletion
 // gives back exactly what a sent one's does: nothing while the quota book holds
 // the day in memory.
@@ -36,7 +36,8 @@ func (r *Repository) DeleteFinishedEmails(ctx context.Context, p Periods, now ti
 	}
 	return retention.DeleteBatch(ctx, r.db, limit, `SELECT id FROM emails_emails WHERE `+where+` LIMIT ?`, args,
 		`DELETE FROM emails_events WHERE email_id IN`, `DELETE FROM emails_tags WHERE email_id IN`,
-		`DELETE FROM emails_recipients WHERE email_id IN`, `DELETE FROM emails_emails WHERE id IN`)
+		`DELETE FROM emails_recipients WHERE email_id IN`, `DELETE FROM emails_messages WHERE email_id IN`,
+		`DELETE FROM emails_emails WHERE id IN`)
 }
 
 // DeleteStaleBookkeeping deletes at most limit rows that no request can use any

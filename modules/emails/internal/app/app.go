@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/emails/internal/domain"
 )
 
@@ -99,6 +100,10 @@ type Repository interface {
 	// Events returns up to f.Limit lifecycle events matching f, in the order they
 	// were recorded, after f.After.
 	Events(ctx context.Context, f EventFilter) ([]FeedItem, error)
+	// RawMessage returns the email's rendered message and the API key that sent
+	// the email, or an apperr not_found when this database has no such email or
+	// no try rendered it yet; it does not check who may see it.
+	RawMessage(ctx context.Context, id string) (raw []byte, apiKeyID string, err error)
 	// ChangeSchedule applies ch, a cancel (ch.Cancelled) or a reschedule
 	// (ch.SendAt), to a scheduled email, in one transaction: it checks that the
 	// email is scheduled, withdraws or moves its SendEmail in the outbox, and
@@ -169,6 +174,11 @@ type Change struct {
 	LastError *string
 	// NextAttemptAt, when set, is when a retrying email is tried next.
 	NextAttemptAt *time.Time
+	// Message, when set, is the message a try rendered and sent: it replaces the
+	// email's stored one unless that one is from a later try (At). Nil keeps what
+	// is stored: a try that rendered nothing, or an event from a version before
+	// events carried it.
+	Message *delivery.RenderedMessage
 }
 
 // Entry is one timeline entry a change adds. An entry of a type a client hears of

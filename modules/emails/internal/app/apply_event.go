@@ -91,7 +91,7 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 // attemptedChange is what one try reported: each recipient's new state and a
 // timeline entry for it, then the email's: its next try, or that it was sent.
 func attemptedChange(e delivery.EmailAttempted) Change {
-	ch := Change{EmailID: e.EmailID, At: e.At, Attempts: &e.Attempt}
+	ch := Change{EmailID: e.EmailID, At: e.At, Attempts: &e.Attempt, Message: e.Message}
 	if e.Error != "" {
 		ch.Entries = append(ch.Entries, Entry{Type: domain.EventAttemptFailed, Detail: fmt.Sprintf("attempt %d: %s", e.Attempt, e.Error)})
 	}

@@ -25,6 +25,8 @@ type HTTP struct {
 	// Cancel and Reschedule change a scheduled email's mind.
 	Cancel     app.CancelEmail
 	Reschedule app.RescheduleEmail
+	// Raw shows the message as delivery rendered and sent it.
+	Raw app.RawMessage
 }
 
 // Register adds the routes to g (the /api group).
@@ -33,6 +35,7 @@ func (h HTTP) Register(g *echo.Group) {
 	g.POST("/emails/batch", h.postBatch)
 	g.GET("/emails", h.listEmails)
 	g.GET("/emails/:id", h.getEmail)
+	g.GET("/emails/:id/raw", h.rawMessage)
 	g.GET("/events", h.listEvents)
 	g.PATCH("/emails/:id", h.patchEmail)
 	g.POST("/emails/:id/cancel", h.cancelEmail)
@@ -260,6 +263,21 @@ func (h HTTP) getEmail(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toDetail(e))
+}
+
+// rawMessage answers the email's message as it was sent, message/rfc822, or 404
+// until a try rendered it (and to a key that did not send it).
+func (h HTTP) rawMessage(c echo.Context) error {
+	ctx := c.Request().Context()
+	by, err := auth.Require(ctx)
+	if err != nil {
+		return err
+	}
+	raw, err := h.Raw.Handle(ctx, c.Param("id"), by)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "message/rfc822", raw)
 }
 
 // toDetail is e as GET /api/emails/{id} shows it, and as cancel and reschedule

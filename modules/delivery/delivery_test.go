@@ -362,8 +362,10 @@ func TestASendWhoseRecipientsAllFailTransientlyIsDeadLetteredListingThemAndARepl
 func TestRetriesOfATransientFailureWaitLongerEachTime(t *testing.T) {
 	const (
 		maxAttempts = 4
-		initial     = 40 * time.Millisecond
-		multiplier  = 3
+		// Long enough that a loaded machine's lateness (a retry 143 ms late was
+		// seen with 40 ms) cannot make one gap look shorter than the one before.
+		initial    = 150 * time.Millisecond
+		multiplier = 3
 	)
 	in, srv := start(t, func(c *config.Config) {
 		c.Retry.MaxAttempts = maxAttempts

@@ -3,7 +3,9 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -17,14 +19,50 @@ type TopicSpec struct {
 	MinInsyncReplicas int
 }
 
-// ErrTooFewPartitions says an existing topic has fewer partitions than configured;
-// Mailroom never changes an existing topic, so an operator must.
-var ErrTooFewPartitions = errors.New("topic has fewer partitions than configured")
+// PartitionCount is one of Mailroom's topics as provisioning or GrowPartitions found
+// and left it: the partitions it had, has now, and topics.partitions wants. Kafka
+// can add partitions to a topic but never take them away, so a topic may end with
+// more than Want (left as it is) and, at serve start, with fewer (reported, not
+// grown: see ProvisionTopics).
+type PartitionCount struct {
+	Topic string
+	// Had is the partitions the topic had before; 0 when it did not exist.
+	Had int
+	// Has is the partitions it has now.
+	Has int
+	// Want is the partitions its TopicSpec asks for (topics.partitions).
+	Want int
+}
+
+// Short tells whether the topic has fewer partitions than configured.
+func (c PartitionCount) Short() bool { return c.Has < c.Want }
+
+// String is the line `mailroom kafka grow-partitions` prints for the topic:
+// "email.send: 3 → 6", "email.events: already 6", "email.lifecycle: created with 6",
+// or, for a topic with more partitions than configured, that it was left as it is.
+func (c PartitionCount) String() string {
+	switch {
+	case c.Had == 0:
+		return fmt.Sprintf("%s: created with %d", c.Topic, c.Has)
+	case c.Has != c.Had:
+		return fmt.Sprintf("%s: %d → %d", c.Topic, c.Had, c.Has)
+	case c.Has == c.Want:
+		return fmt.Sprintf("%s: already %d", c.Topic, c.Has)
+	case c.Has > c.Want:
+		return fmt.Sprintf("%s: %d, more than topics.partitions (%d); left as it is (Kafka cannot take partitions away)", c.Topic, c.Has, c.Want)
+	default:
+		return fmt.Sprintf("%s: %d, fewer than topics.partitions (%d)", c.Topic, c.Has, c.Want)
+	}
+}
+
+// GrowCommand is the command that grows Mailroom's topics to topics.partitions; the
+// warning about a topic with fewer partitions names it.
+const GrowCommand = "mailroom kafka grow-partitions"
 
 // ProvisionTopics creates each missing topic with its partitions, replication
-// factor, min.insync.replicas and max.message.bytes (MaxMessageBytes), and reports
-// existing topics with fewer partitions than configured (ErrTooFewPartitions), since
-// parallelism and ordering depend on them.
+// factor, min.insync.replicas and max.message.bytes (MaxMessageBytes). It never
+// changes an existing topic: one with fewer partitions than its spec is no error
+// (serve warns about it at start; GrowPartitions grows it).
 func ProvisionTopics(brokers []string, specs []TopicSpec) error {
 	admin, err := newAdmin(brokers)
 	if err != nil {
@@ -33,6 +71,40 @@ func ProvisionTopics(brokers []string, specs []TopicSpec) error {
 	defer admin.Close()
 	_, err = provisionTopics(admin, specs)
 	return err
+}
+
+// GrowPartitions gives each topic of specs the partitions its spec asks for: a
+// missing topic is created (as ProvisionTopics does), an existing one with fewer
+// partitions gets more (sarama.ClusterAdmin.CreatePartitions), and one with as many
+// or more is left as it is, since Kafka cannot take partitions away. Running it
+// again changes nothing. It returns every topic's count, in the order of specs,
+// also when an error (joined, one per topic that failed) is returned.
+//
+// Growing a topic moves keys: the producer puts a record on the partition its key
+// hashes to, modulo the number of partitions, so an email's later messages may go
+// to another partition than its earlier ones (README, "Growing the topics").
+func GrowPartitions(brokers []string, specs []TopicSpec) ([]PartitionCount, error) {
+	admin, err := newAdmin(brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	counts, err := provisionAndCount(admin, specs)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i, c := range counts {
+		if !c.Short() {
+			continue
+		}
+		if err := admin.CreatePartitions(c.Topic, int32(c.Want), nil, false); err != nil {
+			errs = append(errs, fmt.Errorf("grow %s from %d to %d partitions: %w", c.Topic, c.Had, c.Want, err))
+			continue
+		}
+		counts[i].Has = c.Want
+	}
+	return counts, errors.Join(errs...)
 }
 
 // provisionTopics is ProvisionTopics over an open admin, and also returns the names
@@ -44,11 +116,7 @@ func provisionTopics(admin sarama.ClusterAdmin, specs []TopicSpec) (created []st
 	}
 	var errs []error
 	for _, s := range specs {
-		if d, ok := existing[s.Name]; ok {
-			if int(d.NumPartitions) < s.Partitions {
-				errs = append(errs, fmt.Errorf("%w: %s has %d, topics.partitions is %d (raise it with kafka-topics --alter --partitions %d)",
-					ErrTooFewPartitions, s.Name, d.NumPartitions, s.Partitions, s.Partitions))
-			}
+		if _, ok := existing[s.Name]; ok {
 			continue
 		}
 		minISR, maxBytes := strconv.Itoa(s.MinInsyncReplicas), strconv.Itoa(MaxMessageBytes)
@@ -67,8 +135,51 @@ func provisionTopics(admin sarama.ClusterAdmin, specs []TopicSpec) (created []st
 	return created, errors.Join(errs...)
 }
 
-// newAdmin connects a cluster admin to brokers. Its metadata requests never make
-// the broker create a topic (see kafkaConn).
+// provisionAndCount provisions the topics of specs (provisionTopics) and says how
+// many partitions each has, in the order of specs.
+func provisionAndCount(admin sarama.ClusterAdmin, specs []TopicSpec) ([]PartitionCount, error) {
+	created, err := provisionTopics(admin, specs)
+	if err != nil {
+		return nil, err
+	}
+	var existing []string
+	for _, s := range specs {
+		if !slices.Contains(created, s.Name) {
+			existing = append(existing, s.Name)
+		}
+	}
+	have := map[string]int{}
+	if len(existing) > 0 {
+		meta, err := admin.DescribeTopics(existing)
+		if err != nil {
+			return nil, fmt.Errorf("describe topics: %w", err)
+		}
+		for _, m := range meta {
+			if m.Err != sarama.ErrNoError {
+				return nil, fmt.Errorf("describe topic %s: %w", m.Name, m.Err)
+			}
+			have[m.Name] = len(m.Partitions)
+		}
+	}
+	return countsOf(specs, have, created), nil
+}
+
+// countsOf is each spec's PartitionCount, given the partitions each existing topic
+// has and the topics created just now (with their spec's partitions).
+func countsOf(specs []TopicSpec, have map[string]int, created []string) []PartitionCount {
+	counts := make([]PartitionCount, len(specs))
+	for i, s := range specs {
+		c := PartitionCount{Topic: s.Name, Had: have[s.Name], Has: have[s.Name], Want: s.Partitions}
+		if slices.Contains(created, s.Name) {
+			c.Had, c.Has = 0, s.Partitions
+		}
+		counts[i] = c
+	}
+	return counts
+}
+
+// newAdmin connects a cluster admin to brokers; its error names them. Its metadata
+// requests never make the broker create a topic (see kafkaConn).
 func newAdmin(brokers []string) (sarama.ClusterAdmin, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = kafkaVersion
@@ -78,7 +189,7 @@ func newAdmin(brokers []string) (sarama.ClusterAdmin, error) {
 	cfg.Metadata.AllowAutoTopicCreation = false
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kafka admin %v: %w", brokers, err)
+		return nil, fmt.Errorf("cannot reach Kafka at %s: %w", strings.Join(brokers, ", "), err)
 	}
 	return admin, nil
 }

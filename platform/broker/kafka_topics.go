@@ -98,13 +98,57 @@ func GrowPartitions(brokers []string, specs []TopicSpec) ([]PartitionCount, erro
 		if !c.Short() {
 			continue
 		}
-		if err := admin.CreatePartitions(c.Topic, int32(c.Want), nil, false); err != nil {
+		has, err := growTopic(admin, c.Topic, c.Want)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("grow %s from %d to %d partitions: %w", c.Topic, c.Had, c.Want, err))
 			continue
 		}
-		counts[i].Has = c.Want
+		counts[i].Has = has
 	}
 	return counts, errors.Join(errs...)
+}
+
+// growTopic gives topic want partitions and returns once Kafka's metadata lists at
+// least that many (the answer to CreatePartitions comes a moment before), so that
+// what GrowPartitions reports, and a run right after it, sees them. A topic that
+// has as many already (grown meanwhile by someone else) is no error. It returns the
+// partitions the metadata lists.
+func growTopic(admin sarama.ClusterAdmin, topic string, want int) (int, error) {
+	err := admin.CreatePartitions(topic, int32(want), nil, false)
+	if err != nil && !errors.Is(err, sarama.ErrInvalidPartitions) {
+		return 0, err
+	}
+	deadline := time.Now().Add(growWait)
+	for {
+		has, derr := partitionsOf(admin, topic)
+		switch {
+		case derr == nil && has >= want:
+			return has, nil
+		case err != nil: // refused, and not because it has them already
+			return 0, err
+		case time.Now().After(deadline):
+			return 0, fmt.Errorf("the new partitions were accepted, but the metadata lists %d after %s (%v)", has, growWait, derr)
+		}
+		time.Sleep(100 * time.Millisecond) // polling Kafka, not synchronising goroutines
+	}
+}
+
+// growWait bounds how long growTopic waits for the metadata to list new partitions.
+const growWait = 30 * time.Second
+
+// partitionsOf is the number of partitions topic's metadata lists.
+func partitionsOf(admin sarama.ClusterAdmin, topic string) (int, error) {
+	meta, err := admin.DescribeTopics([]string{topic})
+	if err != nil {
+		return 0, err
+	}
+	if len(meta) != 1 {
+		return 0, fmt.Errorf("describe topic %s: %d topics in the answer", topic, len(meta))
+	}
+	if meta[0].Err != sarama.ErrNoError {
+		return 0, fmt.Errorf("describe topic %s: %w", topic, meta[0].Err)
+	}
+	return len(meta[0].Partitions), nil
 }
 
 // provisionTopics is ProvisionTopics over an open admin, and also returns the names

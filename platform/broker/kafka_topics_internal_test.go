@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 )
 
@@ -110,3 +111,31 @@ func (errorRecorder) Info(string, watermill.LogFields)                   {}
 func (errorRecorder) Debug(string, watermill.LogFields)                  {}
 func (errorRecorder) Trace(string, watermill.LogFields)                  {}
 func (r errorRecorder) With(watermill.LogFields) watermill.LoggerAdapter { return r }
+
+// TestDoublingThePartitionsMovesAboutHalfTheKeysEachToItsPartitionPlusThree: what
+// the README says growing does to keys, checked on the producer's own partitioner
+// (Sarama's hash partitioner: FNV-1a of the key, modulo the partitions). From 3 to
+// 6 a key stays on its partition p or moves to p+3, and about half move.
+func TestDoublingThePartitionsMovesAboutHalfTheKeysEachToItsPartitionPlusThree(t *testing.T) {
+	partitioner := ProducerConfig().Producer.Partitioner("email.send")
+	const keys = 2000
+	moved := 0
+	for i := range keys {
+		key := sarama.StringEncoder(fmt.Sprintf("0198f3c1-%04x-7abc-8def-%012d", i, i*7919))
+		on3, err3 := partitioner.Partition(&sarama.ProducerMessage{Key: key}, 3)
+		on6, err6 := partitioner.Partition(&sarama.ProducerMessage{Key: key}, 6)
+		if err3 != nil || err6 != nil {
+			t.Fatalf("partition %s: %v %v", key, err3, err6)
+		}
+		switch on6 {
+		case on3:
+		case on3 + 3:
+			moved++
+		default:
+			t.Fatalf("key %s: partition %d of 3 became %d of 6", key, on3, on6)
+		}
+	}
+	if moved < keys*4/10 || moved > keys*6/10 {
+		t.Errorf("%d of %d keys moved, want about half", moved, keys)
+	}
+}

@@ -15,8 +15,8 @@ import (
 // (its storage lost, or a new cluster at the same address) gets them again, as
 // configured, at one of the checks made every keepEvery. Mailroom's clients never
 // create a topic themselves (Metadata.AllowAutoTopicCreation is off): the broker
-// would create it with its own defaults, one partition and no replication, and the
-// next start would refuse it.
+// would create it with its own defaults, one partition and no replication, and
+// Mailroom would run on that one partition (with a warning at the next start).
 // While Kafka cannot be reached it retries in the background, so Mailroom starts,
 // answers /readyz 503 and keeps accepting mail into the outbox until Kafka is back.
 type kafkaConn struct {

@@ -103,7 +103,7 @@ commands:
             line what works or what to fix
   kafka     work on Mailroom's Kafka topics:
               mailroom kafka grow-partitions
-            (give every topic topics.partitions partitions; never fewer)
+            (raise each of Mailroom's topics to topics.partitions; never shrinks one)
 
 flags of serve, migrate, dlt, keys, suppressions, webhooks, smtp-check and kafka: --config PATH, --broker gochannel|kafka,
 --http-addr HOST:PORT, --db PATH; flags go before arguments.
@@ -186,7 +186,7 @@ var commands = []command{
 	{name: "webhooks rotate-secret", args: "ID", maxArgs: 1, config: true, summary: "give a webhook endpoint a new secret and print it; the old one stops signing"},
 	{name: "smtp-check", config: true, summary: "connect to the configured mail server and say in one line what works or what to fix"},
 	{name: "kafka grow-partitions", config: true,
-		summary: "give each of Mailroom's topics on kafka.brokers topics.partitions partitions (never fewer; moves keys: see README)"},
+		summary: "raise each of Mailroom's topics on kafka.brokers to topics.partitions partitions; never shrinks one (moves keys: see README)"},
 }
 
 // senderFlag is --from-domain or --from-address: each use appends one sender to

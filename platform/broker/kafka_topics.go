@@ -154,9 +154,30 @@ func partitionsOf(admin sarama.ClusterAdmin, topic string) (int, error) {
 // provisionTopics is ProvisionTopics over an open admin, and also returns the names
 // of the topics it created.
 func provisionTopics(admin sarama.ClusterAdmin, specs []TopicSpec) (created []string, err error) {
+	created, _, err = provisionAndList(admin, specs)
+	return created, err
+}
+
+// provisionAndCount provisions the topics of specs (provisionTopics) and says how
+// many partitions each has, in the order of specs.
+func provisionAndCount(admin sarama.ClusterAdmin, specs []TopicSpec) ([]PartitionCount, error) {
+	created, have, err := provisionAndList(admin, specs)
+	if err != nil {
+		return nil, err
+	}
+	return countsOf(specs, have, created), nil
+}
+
+// provisionAndList creates the topics of specs that Kafka does not list, and
+// returns their names and the partitions of every topic it listed.
+func provisionAndList(admin sarama.ClusterAdmin, specs []TopicSpec) (created []string, have map[string]int, err error) {
 	existing, err := admin.ListTopics()
 	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
+		return nil, nil, fmt.Errorf("list topics: %w", err)
+	}
+	have = make(map[string]int, len(existing))
+	for name, d := range existing {
+		have[name] = int(d.NumPartitions)
 	}
 	var errs []error
 	for _, s := range specs {
@@ -170,42 +191,15 @@ func provisionTopics(admin sarama.ClusterAdmin, specs []TopicSpec) (created []st
 			ConfigEntries:     map[string]*string{"min.insync.replicas": &minISR, "max.message.bytes": &maxBytes},
 		}, false)
 		switch {
-		case err == nil:
+		case err == nil, errors.Is(err, sarama.ErrTopicAlreadyExists):
+			// Already there: made a moment ago by another Mailroom starting with it,
+			// counted as made with the spec's partitions.
 			created = append(created, s.Name)
-		case !errors.Is(err, sarama.ErrTopicAlreadyExists):
+		default:
 			errs = append(errs, fmt.Errorf("create topic %s (%d partitions, replication %d): %w", s.Name, s.Partitions, s.ReplicationFactor, err))
 		}
 	}
-	return created, errors.Join(errs...)
-}
-
-// provisionAndCount provisions the topics of specs (provisionTopics) and says how
-// many partitions each has, in the order of specs.
-func provisionAndCount(admin sarama.ClusterAdmin, specs []TopicSpec) ([]PartitionCount, error) {
-	created, err := provisionTopics(admin, specs)
-	if err != nil {
-		return nil, err
-	}
-	var existing []string
-	for _, s := range specs {
-		if !slices.Contains(created, s.Name) {
-			existing = append(existing, s.Name)
-		}
-	}
-	have := map[string]int{}
-	if len(existing) > 0 {
-		meta, err := admin.DescribeTopics(existing)
-		if err != nil {
-			return nil, fmt.Errorf("describe topics: %w", err)
-		}
-		for _, m := range meta {
-			if m.Err != sarama.ErrNoError {
-				return nil, fmt.Errorf("describe topic %s: %w", m.Name, m.Err)
-			}
-			have[m.Name] = len(m.Partitions)
-		}
-	}
-	return countsOf(specs, have, created), nil
+	return created, have, errors.Join(errs...)
 }
 
 // countsOf is each spec's PartitionCount, given the partitions each existing topic

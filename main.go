@@ -103,9 +103,12 @@ commands:
   smtp-check
             connect to the configured mail server as serve would, and say in one
             line what works or what to fix
+  kafka     work on Mailroom's Kafka topics:
+              mailroom kafka grow-partitions
+            (raise each of Mailroom's topics to topics.partitions; never shrinks one)
 
 flags of serve and migrate: --modules all|api|delivery (modules).
-flags of serve, migrate, dlt, keys, suppressions, webhooks and smtp-check: --config PATH, --broker gochannel|kafka,
+flags of serve, migrate, dlt, keys, suppressions, webhooks, smtp-check and kafka: --config PATH, --broker gochannel|kafka,
 --http-addr HOST:PORT, --db PATH; flags go before arguments.
 mailroom COMMAND -h lists the flags a command takes.
 `
@@ -188,6 +191,8 @@ var commands = []command{
 	{name: "webhooks disable", args: "ID", maxArgs: 1, config: true, summary: "disable a webhook endpoint; its deliveries wait"},
 	{name: "webhooks rotate-secret", args: "ID", maxArgs: 1, config: true, summary: "give a webhook endpoint a new secret and print it; the old one stops signing"},
 	{name: "smtp-check", config: true, summary: "connect to the configured mail server and say in one line what works or what to fix"},
+	{name: "kafka grow-partitions", config: true,
+		summary: "raise each of Mailroom's topics on kafka.brokers to topics.partitions partitions; never shrinks one (moves keys: see README)"},
 }
 
 // senderFlag is --from-domain or --from-address: each use appends one sender to
@@ -316,7 +321,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "--version", "-version", "-v":
 		name = "version"
-	case "dlt", "keys", "suppressions", "webhooks":
+	case "dlt", "keys", "suppressions", "webhooks", "kafka":
 		group := name
 		if len(rest) > 0 && isHelp(rest[0]) {
 			groupHelp(stdout, group)
@@ -403,6 +408,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSuppressions(ctx, cfg, sub, fs.Args(), o.suppression, stdout, stderr)
 	case "webhooks":
 		return runWebhooks(ctx, cfg, sub, fs.Args(), o.webhook, stdout, stderr)
+	case "kafka": // grow-partitions, the group's one command
+		return runGrowPartitions(cfg, stdout, stderr)
 	case "smtp-check":
 		line, err := app.CheckSMTP(ctx, cfg)
 		if err != nil {
@@ -565,6 +572,21 @@ func runWebhooks(ctx context.Context, cfg *config.Config, sub string, args []str
 			return adm.RotateWebhookSecret(ctx, args[0])
 		}
 	})
+}
+
+// runGrowPartitions prints one line per topic, as app.GrowPartitions left it
+// ("email.send: 3 → 6", "email.events: already 6"), then any error as the one line
+// of its failure (on one line, whatever the error).
+func runGrowPartitions(cfg *config.Config, stdout, stderr io.Writer) int {
+	counts, err := app.GrowPartitions(cfg)
+	for _, c := range counts {
+		fmt.Fprintln(stdout, c)
+	}
+	if err != nil {
+		// Sarama joins the error of each broker it tried, one per line.
+		return fail(stderr, "kafka grow-partitions", errors.New(strings.ReplaceAll(err.Error(), "\n", "; ")))
+	}
+	return 0
 }
 
 // withAdmin opens the database of cfg for the admin commands of group (which

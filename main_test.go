@@ -330,6 +330,30 @@ func TestSMTPCheckSaysInOneLineWhatWorksOrWhatToFix(t *testing.T) {
 	}
 }
 
+// TestKafkaGrowPartitionsSaysWhichBrokersItCannotReach: with no Kafka at
+// kafka.brokers the command fails in one line naming every broker, and prints no
+// topic. (It runs without Kafka; the Kafka suite grows real topics.)
+func TestKafkaGrowPartitionsSaysWhichBrokersItCannotReach(t *testing.T) {
+	var down []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down = append(down, l.Addr().String())
+		l.Close() // nobody listens there now
+	}
+	t.Setenv("MAILROOM_KAFKA_BROKERS", strings.Join(down, ","))
+	code, out, errs := mailroom(t, "kafka", "grow-partitions")
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 1, nothing on stdout and one line", code, out, errs)
+	}
+	want := "mailroom kafka grow-partitions: cannot reach Kafka at " + strings.Join(down, ", ") + ": "
+	if !strings.HasPrefix(errs, want) {
+		t.Errorf("stderr %q, want it to start %q", errs, want)
+	}
+}
+
 func TestServeRefusesAnAddressReachableFromOtherHostsWithNoKey(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "mailroom.db")
@@ -390,6 +414,8 @@ func TestHelpListsOnlyTheFlagsOfTheCommand(t *testing.T) {
 		{[]string{"keys", "revoke", "-h"}, []string{"KEY_ID", "-db"}, []string{"-name", "-all"}},
 		{[]string{"version", "-h"}, []string{"usage: mailroom version"}, []string{"-db", "-config"}},
 		{[]string{"keys", "-h"}, []string{"create", "list", "revoke"}, []string{"-all"}},
+		{[]string{"kafka", "-h"}, []string{"grow-partitions"}, []string{"-all"}},
+		{[]string{"kafka", "grow-partitions", "-h"}, []string{"usage: mailroom kafka grow-partitions", "-config"}, []string{"-all", "-name"}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

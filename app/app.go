@@ -129,7 +129,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	a.box = outbox.New()
 	// Watermill logs every handler start and stop at info; that is debug to us.
 	wlog := watermill.NewSlogLoggerWithLevelMapping(a.log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	if a.broker, err = broker.New(cfg, wlog); err != nil {
+	if a.broker, err = broker.New(cfg, wlog, broker.WithWarnLog(a.log.With("component", "broker"))); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if a.router, err = broker.NewRouter(broker.RouterConfig{

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
+	"slices"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -28,13 +31,45 @@ type Broker struct {
 	closers    []io.Closer
 }
 
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	warnLog *slog.Logger
+}
+
+// WithWarnLog sets where the broker logs its warnings, at slog.LevelWarn: Kafka
+// topics with fewer partitions than topics.partitions. Watermill's LoggerAdapter,
+// which New's logger is, has no warning level; without this option the warnings go
+// to that logger at error level, so that they are never lost.
+func WithWarnLog(log *slog.Logger) Option { return func(o *options) { o.warnLog = log } }
+
+// warner is the function the broker warns with: the WithWarnLog log, or logger's
+// errors.
+func (o options) warner(logger watermill.LoggerAdapter) func(string, watermill.LogFields) {
+	if o.warnLog == nil {
+		return func(msg string, fields watermill.LogFields) { logger.Error(msg, nil, fields) }
+	}
+	return func(msg string, fields watermill.LogFields) {
+		args := make([]any, 0, 2*len(fields))
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			args = append(args, k, fields[k])
+		}
+		o.warnLog.Warn(msg, args...)
+	}
+}
+
 // New builds the broker that cfg.Broker.Kind names.
-func New(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, error) {
+func New(cfg *config.Config, logger watermill.LoggerAdapter, opts ...Option) (*Broker, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	switch cfg.Broker.Kind {
 	case config.BrokerGoChannel:
 		return newGoChannel(logger), nil
 	case config.BrokerKafka:
-		return newKafka(cfg, logger)
+		return newKafka(cfg, logger, o)
 	default:
 		return nil, fmt.Errorf("broker.kind: unknown broker %q", cfg.Broker.Kind)
 	}

@@ -89,6 +89,12 @@ func ProducerConfig() *sarama.Config {
 	// Only Mailroom creates its topics (kafkaConn), never a client's metadata
 	// request: the broker would create them with its own defaults.
 	c.Metadata.AllowAutoTopicCreation = false
+	// The producer learns of a topic's new partitions (GrowPartitions) at its next
+	// metadata refresh, and only then hashes keys over them: every 10 s, as the
+	// consumers, rather than Sarama's 10 minutes, so that instances that disagree
+	// on where an email's key goes do so for seconds (README, "Growing the
+	// topics"). A refresh is one metadata request per producer.
+	c.Metadata.RefreshFrequency = 10 * time.Second
 	c.Producer.Return.Errors = true
 	c.Metadata.Retry.Max = 3
 	c.Net.DialTimeout = 5 * time.Second
@@ -156,18 +162,16 @@ func ConsumerConfig() *sarama.Config {
 }
 
 // newKafka builds the Kafka broker. It tries to provision the topics at once: with
-// Kafka up, Mailroom starts with its topics in place, and an existing topic with too
-// few partitions stops start-up with the reason. With Kafka down it starts anyway:
+// Kafka up, Mailroom starts with its topics in place, and an existing topic with
+// fewer partitions than configured is warned about (kafkaConn.warnShort) and used
+// as it is. With Kafka down it starts anyway:
 // /readyz answers 503, the API keeps accepting into the outbox, and a background
 // loop connects when Kafka is back; then subscribers subscribe and the producer
 // opens on the relay's next publish.
-func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, error) {
+func newKafka(cfg *config.Config, logger watermill.LoggerAdapter, o options) (*Broker, error) {
 	brokers := cfg.Kafka.Brokers
-	conn := newKafkaConn(brokers, TopicSpecs(cfg), logger)
+	conn := newKafkaConn(brokers, TopicSpecs(cfg), logger, o.warner(logger))
 	if err := conn.attempt(); err != nil {
-		if errors.Is(err, ErrTooFewPartitions) {
-			return nil, err
-		}
 		logger.Error("Kafka unreachable at start; accepting into the outbox and retrying", err,
 			watermill.LogFields{"brokers": brokers})
 		conn.runInBackground(err)

@@ -15,14 +15,16 @@ import (
 // (its storage lost, or a new cluster at the same address) gets them again, as
 // configured, at one of the checks made every keepEvery. Mailroom's clients never
 // create a topic themselves (Metadata.AllowAutoTopicCreation is off): the broker
-// would create it with its own defaults, one partition and no replication, and the
-// next start would refuse it.
+// would create it with its own defaults, one partition and no replication, and
+// Mailroom would run on that one partition (with a warning at the next start).
 // While Kafka cannot be reached it retries in the background, so Mailroom starts,
 // answers /readyz 503 and keeps accepting mail into the outbox until Kafka is back.
 type kafkaConn struct {
 	brokers []string
 	specs   []TopicSpec
 	log     watermill.LoggerAdapter
+	// warn logs a warning (see WithWarnLog).
+	warn func(msg string, fields watermill.LogFields)
 	// retryMin and retryMax bound the wait between two connection attempts.
 	retryMin, retryMax time.Duration
 	// keepEvery is how often, once connected, the topics are checked and any
@@ -43,11 +45,12 @@ type kafkaConn struct {
 // attempt's error.
 var errNotConnected = errors.New("kafka not connected yet")
 
-func newKafkaConn(brokers []string, specs []TopicSpec, log watermill.LoggerAdapter) *kafkaConn {
+func newKafkaConn(brokers []string, specs []TopicSpec, log watermill.LoggerAdapter, warn func(string, watermill.LogFields)) *kafkaConn {
 	return &kafkaConn{
 		brokers:   brokers,
 		specs:     specs,
 		log:       log,
+		warn:      warn,
 		retryMin:  250 * time.Millisecond,
 		retryMax:  2 * time.Second,
 		keepEvery: 5 * time.Second,
@@ -57,21 +60,49 @@ func newKafkaConn(brokers []string, specs []TopicSpec, log watermill.LoggerAdapt
 	}
 }
 
-// attempt provisions the topics unless that already succeeded.
+// attempt provisions the topics unless that already succeeded. When it succeeds it
+// warns once about each topic with fewer partitions than configured (warnShort).
 func (c *kafkaConn) attempt() error {
 	c.attemptMu.Lock()
 	defer c.attemptMu.Unlock()
 	if c.isConnected() {
 		return nil
 	}
-	err := ProvisionTopics(c.brokers, c.specs)
+	counts, err := c.provision()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.lastErr = err
 	if err == nil {
 		close(c.connected)
 	}
+	c.mu.Unlock()
+	if err == nil {
+		c.warnShort(counts)
+	}
 	return err
+}
+
+// provision provisions the topics over an admin of its own and counts their
+// partitions.
+func (c *kafkaConn) provision() ([]PartitionCount, error) {
+	admin, err := newAdmin(c.brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	return provisionAndCount(admin, c.specs)
+}
+
+// warnShort logs one warning for each topic with fewer partitions than
+// topics.partitions. Mailroom does not grow a topic by itself: growing moves keys to
+// other partitions, which an operator should choose the moment of (GrowCommand).
+// Until then mail runs on the partitions the topic has.
+func (c *kafkaConn) warnShort(counts []PartitionCount) {
+	for _, pc := range counts {
+		if pc.Short() {
+			c.warn("Kafka topic has fewer partitions than topics.partitions; mail runs on those it has until it is grown", watermill.LogFields{
+				"topic": pc.Topic, "partitions": pc.Has, "topics.partitions": pc.Want, "grow_with": GrowCommand})
+		}
+	}
 }
 
 func (c *kafkaConn) isConnected() bool {
@@ -97,9 +128,8 @@ func (c *kafkaConn) err() error {
 }
 
 // runInBackground keeps attempting until connected, then keeps the topics, until
-// closed. An error that names a wrong topic (too few partitions) is retried too: an
-// operator can fix the topic without restarting Mailroom. first is the first
-// attempt's error, already logged, or nil when it connected.
+// closed. first is the first attempt's error, already logged, or nil when it
+// connected.
 func (c *kafkaConn) runInBackground(first error) {
 	c.mu.Lock()
 	c.loopStarted = true

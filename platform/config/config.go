@@ -292,7 +292,9 @@ type Topics struct {
 	// a consumer group of its own. It must differ from the other three.
 	Lifecycle string `koanf:"lifecycle"`
 	// Partitions is topics.partitions, the partitions of each topic created on
-	// Kafka; it is also the number of outbox relay workers there.
+	// Kafka, from 1 to MaxPartitions; it is also the number of outbox relay workers
+	// there. An existing topic keeps its partitions: `mailroom kafka
+	// grow-partitions` raises them to this count.
 	Partitions int `koanf:"partitions"`
 	// ReplicationFactor is topics.replication_factor, the replicas of each created
 	// partition on Kafka (3 in production).
@@ -301,6 +303,12 @@ type Topics struct {
 	// replication_factor-1 (2 of 3), at least 1.
 	MinInsyncReplicas int `koanf:"min_insync_replicas"`
 }
+
+// MaxPartitions bounds topics.partitions. Partitions are Kafka's unit of parallel
+// consumption, and Mailroom runs one outbox publisher per partition, each with up
+// to 32 rows in hand; 1024 leaves room far past the few dozen partitions a large
+// deployment uses, and keeps those rows, and Sarama's per-partition buffers, bounded.
+const MaxPartitions = 1024
 
 // MinISR is the min.insync.replicas Mailroom creates topics with.
 func (t Topics) MinISR() int {
@@ -539,8 +547,8 @@ func (c *Config) validate(where func(key string) string) error {
 	if distinct := map[string]bool{c.Topics.Send: true, c.Topics.DeadLetter: true, c.Topics.Events: true, c.Topics.Lifecycle: true}; len(distinct) != len(topics) {
 		bad("topics", "send, dead_letter, events and lifecycle must be different topics")
 	}
-	if c.Topics.Partitions < 1 {
-		bad("topics.partitions", "must be at least 1, got %d", c.Topics.Partitions)
+	if c.Topics.Partitions < 1 || c.Topics.Partitions > MaxPartitions {
+		bad("topics.partitions", "must be between 1 and %d, got %d", MaxPartitions, c.Topics.Partitions)
 	}
 	if c.Topics.ReplicationFactor < 1 {
 		bad("topics.replication_factor", "must be at least 1, got %d", c.Topics.ReplicationFactor)

@@ -337,6 +337,7 @@ func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
 		{"a broker without a port in a list", "kafka.brokers", env("MAILROOM_KAFKA_BROKERS=a:1,b")},
 		{"an empty broker list", "kafka.brokers", env("MAILROOM_KAFKA_BROKERS=")},
 		{"zero partitions", "topics.partitions", env("MAILROOM_TOPICS_PARTITIONS=0")},
+		{"more partitions than MaxPartitions", "topics.partitions", env("MAILROOM_TOPICS_PARTITIONS=1025")},
 		{"a topic name with a space", "topics.send", env("MAILROOM_TOPICS_SEND=email send")},
 		{"an unknown transport", "delivery.transport", env("MAILROOM_DELIVERY_TRANSPORT=pigeon")},
 		{"a concurrency of zero", "delivery.concurrency", env("MAILROOM_DELIVERY_CONCURRENCY=0")},
@@ -753,5 +754,17 @@ func TestTheBodyLimitMustHoldTheLargestEmailTheAttachmentLimitsAllow(t *testing.
 	}
 	if d.HTTP.MaxBodyBytes != d.Limits.BodyBytesNeeded() {
 		t.Errorf("default body limit %d, the default limits need %d", d.HTTP.MaxBodyBytes, d.Limits.BodyBytesNeeded())
+	}
+}
+
+// TestPartitionsAboveThreeAreAcceptedUpToMaxPartitions: topics.partitions is the
+// unit of scale on Kafka, so any count from 1 to config.MaxPartitions is taken as
+// given (3 is only the default).
+func TestPartitionsAboveThreeAreAcceptedUpToMaxPartitions(t *testing.T) {
+	for _, n := range []int{1, 6, 48, config.MaxPartitions} {
+		cfg := mustLoad(t, env(fmt.Sprintf("MAILROOM_TOPICS_PARTITIONS=%d", n))(t))
+		if cfg.Topics.Partitions != n {
+			t.Errorf("MAILROOM_TOPICS_PARTITIONS=%d loaded as %d", n, cfg.Topics.Partitions)
+		}
 	}
 }

@@ -222,8 +222,14 @@ function tile(id, state, text) {
   return { value, detail, link: document.getElementById(id + '-link') };
 }
 
-// unreadable shows in a tile that its part could not be read, and why.
+// unreadable shows in a tile that its part could not be read, and why; a part
+// with no error is one this instance does not have (an API instance of a split
+// deployment sends no mail: its delivery workers' /readyz show their server).
 function unreadable(id, error) {
+  if (!error) {
+    tile(id, '', 'n/a').detail.textContent = 'Not on this instance: its delivery workers report it.';
+    return;
+  }
   tile(id, 'bad', 'unknown').detail.textContent = 'Could not be read: ' + error;
 }
 

@@ -34,9 +34,9 @@ import (
 // server, and shown as sent by the instance that accepted it. Duplicates (A's sends
 // whose offsets were not committed yet) are counted.
 //
-// The SMTP server answers DATA after 250 ms, so the partitions keep a backlog for a
-// few seconds even with delivery.concurrency (16) sends in flight on each instance:
-// the kill lands while A still has work to hand over.
+// The SMTP server answers DATA after 250 ms and A sends 4 at a time (B 16), so A's
+// partitions keep a backlog for several seconds: the kill lands while A still has
+// work to hand over.
 func TestKafkaRebalanceGivesAKilledInstancesPartitionsToTheOtherAndLosesNothing(t *testing.T) {
 	bin := e2e.Build(t)
 	srv := smtptest.Start(t, smtptest.WithReplyDelay(250*time.Millisecond))
@@ -48,7 +48,10 @@ func TestKafkaRebalanceGivesAKilledInstancesPartitionsToTheOtherAndLosesNothing(
 	dir := t.TempDir()
 	addrA := e2e.FreeAddr(t)
 	baseA := "http://" + addrA
-	envA := subprocessEnv(cfg, srv, filepath.Join(dir, "a.db"), addrA)
+	// A sends 4 at a time, B 16: A's partitions drain slowest, so the kill finds a
+	// backlog there to hand over however long publishing took (on a loaded machine
+	// A, sending 16 at a time, had emptied its one partition before the kill).
+	envA := append(subprocessEnv(cfg, srv, filepath.Join(dir, "a.db"), addrA), "MAILROOM_DELIVERY_CONCURRENCY=4")
 	logA := filepath.Join(dir, "a.log")
 	startA := func() *e2e.Process {
 		t.Helper()

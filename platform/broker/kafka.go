@@ -182,9 +182,10 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 		// conn first: no provisioning after Close; the router closed the subscribers.
 		closers: []io.Closer{conn, subs, pub},
 	}
-	b.subscriber = func(group string, concurrency int) (message.Subscriber, error) {
+	b.subscriber = func(group string, concurrency int, giveUpAtOnce bool) (message.Subscriber, error) {
 		sub := &kafkaSubscriber{
-			conn: conn, brokers: brokers, group: group, config: ConsumerConfig,
+			giveUpAtOnce: giveUpAtOnce,
+			conn:         conn, brokers: brokers, group: group, config: ConsumerConfig,
 			unmarshal: PartitionMarshaler, concurrency: max(concurrency, 1),
 			log: logger, retrySleep: time.Second,
 			initialize: func(topic string) error {
@@ -250,12 +251,17 @@ func pingKafka(ctx context.Context, brokers []string) error {
 	return nil
 }
 
-// TopicSpecs lists every topic Mailroom uses. The dead-letter topic gets as many
+// TopicSpecs lists every topic Mailroom uses, the retry tiers' topics
+// (config.RetryTopic) included. The dead-letter topic gets as many
 // partitions as the send topic, so a dead letter can keep its original partition
 // (Spring Kafka creates DLTs with one partition: spring-kafka #1700).
 func TopicSpecs(cfg *config.Config) []TopicSpec {
-	return []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events),
+	specs := []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events),
 		topicSpec(cfg, cfg.Topics.Lifecycle)}
+	for _, tier := range cfg.Topics.RetryTierDelays() {
+		specs = append(specs, topicSpec(cfg, config.RetryTopic(cfg.Topics.Send, tier)))
+	}
+	return specs
 }
 
 // topicSpec is topic as cfg's topics section says to create it.

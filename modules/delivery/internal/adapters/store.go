@@ -28,6 +28,14 @@ type Store struct {
 	SendTopic       string
 	EventsTopic     string
 	DeadLetterTopic string
+	// RetryTiers, when set (on Kafka), route a deferred recipient's next try to the
+	// retry topic of its delay, due at once in the outbox, with its due time in
+	// contract.RetryDueAtKey: once the relay has published it, it waits in Kafka,
+	// replicated, not in this database. Unset, the next try is an outbox row on
+	// SendTopic due at its time.
+	RetryTiers app.RetryTiers
+	// Now is the clock retry delays are measured on (nil: time.Now).
+	Now func() time.Time
 }
 
 var _ app.Store = Store{}
@@ -118,11 +126,11 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 	ev.Metadata.Set(contract.EventTypeKey, contract.EventEmailAttempted)
 	out = append(out, queued{topic: s.EventsTopic, msg: ev})
 	if o.Retry != nil {
-		next, err := outbox.NewMessage(o.Retry.MessageUUID(), id, correlationID, o.Retry)
+		next, err := s.retryOf(o, correlationID)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, queued{topic: s.SendTopic, msg: next, at: o.RetryAt})
+		out = append(out, next)
 	}
 	if o.DeadLetter != nil {
 		dl, err := outbox.NewMessage(try.DeadLetterUUID(), id, correlationID, o.DeadLetter)
@@ -133,6 +141,25 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 		out = append(out, queued{topic: s.DeadLetterTopic, msg: dl})
 	}
 	return out, nil
+}
+
+// retryOf is the message of o's next try: on SendTopic due at o.RetryAt, or, with
+// RetryTiers, on the topic of its delay's tier due now, its due time in its metadata.
+func (s Store) retryOf(o app.Outcome, correlationID string) (queued, error) {
+	next, err := outbox.NewMessage(o.Retry.MessageUUID(), o.State.EmailID, correlationID, o.Retry)
+	if err != nil {
+		return queued{}, err
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	tier, ok := s.RetryTiers.For(o.RetryAt.Sub(now()))
+	if !ok {
+		return queued{topic: s.SendTopic, msg: next, at: o.RetryAt}, nil
+	}
+	next.Metadata.Set(contract.RetryDueAtKey, o.RetryAt.UTC().Format(time.RFC3339Nano))
+	return queued{topic: tier.Topic, msg: next}, nil
 }
 
 // Requeue implements app.Store.

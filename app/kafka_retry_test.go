@@ -50,7 +50,9 @@ func TestKafkaRetryWaitsInItsTierTopicWhileFreshMailFlowsAndIsSentWhenDue(t *tes
 		retried = append(retried, in.Send(t, apptest.NewEmail(to)))
 	}
 	apptest.Eventually(t, 30*time.Second, func() bool { return retryMetric(t, in, "waiting", "5s") == deferred },
-		func() string { return fmt.Sprintf("%v retries waiting in tier 5s, want %d", retryMetric(t, in, "waiting", "5s"), deferred) })
+		func() string {
+			return fmt.Sprintf("%v retries waiting in tier 5s, want %d", retryMetric(t, in, "waiting", "5s"), deferred)
+		})
 	if n := recordsIn(t, cfg.Kafka.Brokers, tierTopic); n != deferred {
 		t.Errorf("%s holds %d records, want the %d retries", tierTopic, n, deferred)
 	}
@@ -109,7 +111,9 @@ func TestKafkaRetryOfAWorkerStoppedWithItsDatabaseDeletedIsSentByAnother(t *test
 	cfgB.DB.Path = filepath.Join(t.TempDir(), "b.db")
 	b := apptest.Start(t, &cfgB)
 	apptest.Eventually(t, time.Minute, func() bool { return len(srv.MessagesTo(to)) == 1 },
-		func() string { return fmt.Sprintf("%s received %d messages, want the retry", to, len(srv.MessagesTo(to))) })
+		func() string {
+			return fmt.Sprintf("%s received %d messages, want the retry", to, len(srv.MessagesTo(to)))
+		})
 	if srv.Attempts(to) != 2 {
 		t.Errorf("%d attempts, want 2", srv.Attempts(to))
 	}

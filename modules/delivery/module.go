@@ -73,6 +73,13 @@ type RetryTier = app.RetryTier
 // first due; more than this many waiting on one instance queue behind the first.
 const RetryForwarderConcurrency = 256
 
+// RetryPublishWait is the longest a SendEmail whose outcome routes a retry to a tier
+// waits, before it is acknowledged, for the outbox relay to publish that retry: so
+// that the consumed message is committed only once its retry is in Kafka, and a
+// worker lost right after leaves nothing behind on its disk. Past it (Kafka
+// unreachable) it is acknowledged anyway, its retry still safe in the outbox.
+const RetryPublishWait = 10 * time.Second
+
 // RetryConsumerGroup is the Kafka consumer group of a tier's forwarders: one per
 // tier, shared by every delivery instance, so that an instance that dies hands its
 // partitions of the tier, and the retries waiting in them, to the others.
@@ -102,7 +109,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	}
 	log = log.With("module", "delivery")
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
-		RetryTiers: cfg.RetryTiers, Now: time.Now}
+		RetryTiers: cfg.RetryTiers, Now: time.Now, RetryPublishWait: RetryPublishWait}
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
 	a := app.Application{
 		SendEmail: app.SendEmail{

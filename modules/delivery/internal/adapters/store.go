@@ -36,6 +36,12 @@ type Store struct {
 	RetryTiers app.RetryTiers
 	// Now is the clock retry delays are measured on (nil: time.Now).
 	Now func() time.Time
+	// RetryPublishWait bounds how long Record waits, after its commit, for the
+	// relay to publish a retry routed to a tier, so that the SendEmail that caused
+	// it is acknowledged (and its offset committed) only once the retry is in
+	// Kafka. Past it (Kafka unreachable) Record returns anyway: the retry is safe
+	// in the outbox, on this disk only, until the relay publishes it. 0: no wait.
+	RetryPublishWait time.Duration
 }
 
 var _ app.Store = Store{}
@@ -61,6 +67,8 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	if err != nil {
 		return err
 	}
+	published, stop := s.awaitRetry(msgs)
+	defer stop()
 	now := time.Now().UnixMilli()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := saveState(ctx, tx, o.State, now); err != nil {
@@ -91,7 +99,36 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 		return fmt.Errorf("record outcome of %s: %w", o.State.EmailID, err)
 	}
 	s.Outbox.Notify()
+	s.waitPublished(ctx, published)
 	return nil
+}
+
+// awaitRetry starts waiting for the publish of the retry among msgs routed to a
+// tier, when Record should wait for it; published is nil otherwise.
+func (s Store) awaitRetry(msgs []queued) (published <-chan struct{}, stop func()) {
+	if s.RetryPublishWait > 0 {
+		for _, m := range msgs {
+			if m.msg.Metadata.Get(contract.RetryDueAtKey) != "" {
+				return s.Outbox.AwaitPublished(m.msg.UUID)
+			}
+		}
+	}
+	return nil, func() {}
+}
+
+// waitPublished waits until published is closed, for at most RetryPublishWait or
+// until ctx ends (nil published: at once). Either way the retry is durable.
+func (s Store) waitPublished(ctx context.Context, published <-chan struct{}) {
+	if published == nil {
+		return
+	}
+	timer := time.NewTimer(s.RetryPublishWait)
+	defer timer.Stop()
+	select {
+	case <-published:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 func saveState(ctx context.Context, tx *sql.Tx, st app.State, now int64) error {

@@ -155,6 +155,18 @@ func ConsumerConfig() *sarama.Config {
 	return c
 }
 
+// forwarderConsumerConfig is ConsumerConfig for the subscriptions of
+// Broker.AddForwarder (the retry tiers: five per delivery instance by default), whose
+// topics are mostly idle: the fetch long-poll is Sarama's 500 ms rather than 100 ms,
+// so an idle forwarder asks the broker twice a second, not ten times. A record that
+// arrives is returned at once all the same; only offset commits wait longer behind a
+// fetch, which matters little to messages that wait seconds before they finish.
+func forwarderConsumerConfig() *sarama.Config {
+	c := ConsumerConfig()
+	c.Consumer.MaxWaitTime = 500 * time.Millisecond
+	return c
+}
+
 // newKafka builds the Kafka broker. It tries to provision the topics at once: with
 // Kafka up, Mailroom starts with its topics in place, and an existing topic with too
 // few partitions stops start-up with the reason. With Kafka down it starts anyway:
@@ -183,9 +195,13 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter) (*Broker, erro
 		closers: []io.Closer{conn, subs, pub},
 	}
 	b.subscriber = func(group string, concurrency int, giveUpAtOnce bool) (message.Subscriber, error) {
+		consumerConfig := ConsumerConfig
+		if giveUpAtOnce {
+			consumerConfig = forwarderConsumerConfig
+		}
 		sub := &kafkaSubscriber{
 			giveUpAtOnce: giveUpAtOnce,
-			conn:         conn, brokers: brokers, group: group, config: ConsumerConfig,
+			conn:         conn, brokers: brokers, group: group, config: consumerConfig,
 			unmarshal: PartitionMarshaler, concurrency: max(concurrency, 1),
 			log: logger, retrySleep: time.Second,
 			initialize: func(topic string) error {

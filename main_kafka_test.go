@@ -14,7 +14,7 @@ import (
 
 // TestKafkaGrowPartitionsCreatesGrowsAndNeverShrinksTopics runs `mailroom kafka
 // grow-partitions` on the suite's Kafka (KAFKA_TEST_BROKERS): with
-// topics.partitions 3 it creates Mailroom's four topics with 3; with 6 it grows each
+// topics.partitions 3 it creates Mailroom's topics (the retry tiers' too) with 3; with 6 it grows each
 // to 6 (as the topics' metadata shows) and run again says "already 6"; with 4 it
 // reports each topic's 6 and leaves it, exiting 0.
 func TestKafkaGrowPartitionsCreatesGrowsAndNeverShrinksTopics(t *testing.T) {
@@ -28,6 +28,9 @@ func TestKafkaGrowPartitionsCreatesGrowsAndNeverShrinksTopics(t *testing.T) {
 	for i, key := range []string{"SEND", "DEAD_LETTER", "EVENTS", "LIFECYCLE"} {
 		t.Setenv("MAILROOM_TOPICS_"+key, topics[i])
 	}
+	// The retry tiers' topics grow with the others (two tiers, to keep it short).
+	t.Setenv("MAILROOM_TOPICS_RETRY_TIERS", "5s,1h")
+	topics = append(topics, "email.send."+suffix+".retry.5s", "email.send."+suffix+".retry.1h")
 	grow := func(partitions int, line func(topic string) string) {
 		t.Helper()
 		t.Setenv("MAILROOM_TOPICS_PARTITIONS", fmt.Sprint(partitions))

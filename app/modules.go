@@ -121,6 +121,19 @@ func APIKeysConfig(cfg *config.Config, notices io.Writer) apikeys.Config {
 	}
 }
 
+// retryTiers are the retry topics of topics.retry_tiers on Kafka, and none on Go
+// channels, where one process does everything and a retry waits in the outbox.
+func retryTiers(cfg *config.Config) []delivery.RetryTier {
+	if cfg.Broker.Kind != config.BrokerKafka {
+		return nil
+	}
+	var out []delivery.RetryTier
+	for _, d := range cfg.Topics.RetryTierDelays() {
+		out = append(out, delivery.RetryTier{Delay: d, Name: config.TierName(d), Topic: config.RetryTopic(cfg.Topics.Send, d)})
+	}
+	return out
+}
+
 // DeliveryConfig is the delivery module's part of the config.
 func DeliveryConfig(cfg *config.Config) delivery.Config {
 	return delivery.Config{
@@ -137,6 +150,7 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 			LocalName: cfg.SMTP.HeloName,
 		},
 		DefaultFrom: cfg.SMTP.From,
+		RetryTiers:  retryTiers(cfg),
 		Retry: delivery.RetryPolicy{
 			MaxAttempts: cfg.Retry.MaxAttempts, Initial: cfg.Retry.InitialInterval,
 			Multiplier: cfg.Retry.Multiplier, Max: cfg.Retry.MaxInterval,

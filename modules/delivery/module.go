@@ -41,6 +41,13 @@ type Config struct {
 	SMTP        SMTPConfig
 	DefaultFrom string
 	Retry       RetryPolicy
+	// RetryTiers are the retry topics, shortest delay first; set them on Kafka only.
+	// A deferred recipient's next try then goes to the topic of its delay's tier at
+	// once (through the outbox, in the transaction of the try's outcome), and the
+	// module's forwarder of each tier, in consumer group RetryConsumerGroup(tier),
+	// hands it back to SendTopic once it is due: no retry waits on one worker's disk.
+	// Empty (Go channels), a retry waits in the outbox as an outbox row due at its time.
+	RetryTiers []RetryTier
 	// MinProbeWait is the wait before the first probe of a mail server that failed
 	// (0: a second); later probes wait twice as long each, at most 30 s.
 	MinProbeWait time.Duration
@@ -56,6 +63,30 @@ type SMTPConfig = transport.SMTPConfig
 // RetryPolicy is when deferred recipients are tried again, and given up.
 type RetryPolicy = app.RetryPolicy
 
+// RetryTier is one retry topic on Kafka: its delay, its name ("10m") and its topic.
+type RetryTier = app.RetryTier
+
+// RetryForwarderConcurrency is how many retries of one tier an instance holds at
+// once, waiting until each is due, in slots of the tier's own subscription (not
+// topics.send's, so fresh mail never waits behind them). Within a tier every retry
+// waits between the tier's delay and the next tier's, so the oldest is about the
+// first due; more than this many waiting on one instance queue behind the first.
+const RetryForwarderConcurrency = 256
+
+// RetryPublishWait is the longest a SendEmail whose outcome routes a retry to a tier
+// waits, before it is acknowledged, for the outbox relay to publish that retry: so
+// that the consumed message is committed only once its retry is in Kafka, and a
+// worker lost right after leaves nothing behind on its disk. Past it (Kafka
+// unreachable) it is acknowledged anyway, its retry still safe in the outbox.
+const RetryPublishWait = 10 * time.Second
+
+// RetryConsumerGroup is the Kafka consumer group of a tier's forwarders: one per
+// tier, shared by every delivery instance, so that an instance that dies hands its
+// partitions of the tier, and the retries waiting in them, to the others.
+func (c Config) RetryConsumerGroup(tier RetryTier) string {
+	return c.ConsumerGroup + ".retry." + tier.Name
+}
+
 // Module is the delivery module.
 type Module struct {
 	cfg       Config
@@ -66,6 +97,8 @@ type Module struct {
 	log       *slog.Logger
 	// sweep is the module's retention, from Start to Close.
 	sweep retention.Background
+	// retries count the retries the tiers' forwarders hold and forward.
+	retries ports.RetryMetrics
 }
 
 // New builds the module and its transport; reg, if not nil, gets its metrics.
@@ -75,7 +108,8 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 		return nil, err
 	}
 	log = log.With("module", "delivery")
-	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic}
+	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
+		RetryTiers: cfg.RetryTiers, Now: time.Now, RetryPublishWait: RetryPublishWait}
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
 	a := app.Application{
 		SendEmail: app.SendEmail{
@@ -88,7 +122,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	if reg != nil {
 		reg.MustRegister(ports.GateCollector{Gate: gate})
 	}
-	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log,
+	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log, retries: ports.NewRetryMetrics(reg),
 		commands: ports.Commands{Send: a.SendEmail, SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup, Now: time.Now}}, nil
 }
 
@@ -117,10 +151,24 @@ func (m *Module) Name() string { return "delivery" }
 // RegisterRoutes implements app.Module.
 func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{App: m.app}.Register(api) }
 
-// RegisterHandlers implements app.Module. The handler name is permanent: on Kafka it
-// identifies the consumer.
+// RegisterHandlers implements app.Module: the consumer of SendTopic and, on Kafka,
+// one forwarder per retry tier (Config.RetryTiers). The handler names are
+// permanent: on Kafka they identify the consumers.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
-	return b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Concurrency, m.commands.Handle)
+	if err := b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Concurrency, m.commands.Handle); err != nil {
+		return err
+	}
+	if len(m.cfg.RetryTiers) > 0 && b.Kind() != config.BrokerKafka {
+		return fmt.Errorf("delivery: retry tiers need Kafka, the broker is %s", b.Kind())
+	}
+	for _, tier := range m.cfg.RetryTiers {
+		fwd := ports.RetryForwarder{Tier: tier, Wait: app.DueWait{Now: time.Now, After: time.After}, Metrics: m.retries, Log: m.log}
+		if err := b.AddForwarder(r, "delivery.retry_forward."+tier.Name, tier.Topic, m.cfg.RetryConsumerGroup(tier),
+			RetryForwarderConcurrency, m.cfg.SendTopic, fwd.Handle); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Start checks the mail server once, in the background, as the app starts taking

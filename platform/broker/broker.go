@@ -25,8 +25,9 @@ type Broker struct {
 	publisher *lanePublisher
 	// subscriber returns a subscriber in the given consumer group that hands out at
 	// most concurrency messages at once (on Go channels, where lanes do that, it
-	// ignores concurrency).
-	subscriber func(group string, concurrency int) (message.Subscriber, error)
+	// ignores concurrency). With giveUpAtOnce, a partition that stops (a rebalance,
+	// Close) cancels its running messages at once instead of letting them finish.
+	subscriber func(group string, concurrency int, giveUpAtOnce bool) (message.Subscriber, error)
 	ping       func(ctx context.Context) error
 	closers    []io.Closer
 }
@@ -83,7 +84,7 @@ func newGoChannel(logger watermill.LoggerAdapter) *Broker {
 	return &Broker{
 		kind:       config.BrokerGoChannel,
 		publisher:  &lanePublisher{Publisher: ps, lanes: map[string]chan int{}},
-		subscriber: func(string, int) (message.Subscriber, error) { return ps, nil },
+		subscriber: func(string, int, bool) (message.Subscriber, error) { return ps, nil },
 		ping:       func(context.Context) error { return nil },
 		closers:    []io.Closer{ps},
 	}
@@ -106,7 +107,7 @@ func (b *Broker) Ping(ctx context.Context) error { return b.ping(ctx) }
 // (see kafkaSubscriber).
 func (b *Broker) AddConsumer(r *message.Router, name, topic, group string, concurrency int, handler message.NoPublishHandlerFunc) error {
 	if b.kind != config.BrokerGoChannel || concurrency <= 1 {
-		sub, err := b.subscriber(group, concurrency)
+		sub, err := b.subscriber(group, concurrency, false)
 		if err != nil {
 			return fmt.Errorf("subscriber for %s: %w", name, err)
 		}
@@ -115,12 +116,33 @@ func (b *Broker) AddConsumer(r *message.Router, name, topic, group string, concu
 	}
 	b.publisher.setLanes(topic, concurrency)
 	for lane := 0; lane < concurrency; lane++ {
-		sub, err := b.subscriber(group, 1)
+		sub, err := b.subscriber(group, 1, false)
 		if err != nil {
 			return fmt.Errorf("subscriber for %s: %w", name, err)
 		}
 		r.AddConsumerHandler(fmt.Sprintf("%s.lane-%d", name, lane), laneTopic(topic, lane), sub, handler)
 	}
+	return nil
+}
+
+// AddForwarder registers handler for topic in consumer group on router, and
+// publishes the messages it returns to publishTopic before the one it handled is
+// acknowledged (Watermill's router does both, in that order), so a forwarded
+// message is never lost between the two topics. It is for handlers that wait
+// before they forward (a retry until it is due): up to concurrency messages wait at
+// once, in slots of this subscription's own, so they never hold up another
+// consumer's. On Kafka a partition that stops (a rebalance takes it away, or the
+// subscriber closes) cancels the contexts of its running messages at once instead
+// of letting them finish: a waiting handler then returns, its message is not
+// committed, and the partition's next owner reads it again; a wait never holds up
+// a rebalance. A message cancelled after its forward was published and before its
+// ack is forwarded again by the next owner.
+func (b *Broker) AddForwarder(r *message.Router, name, topic, group string, concurrency int, publishTopic string, handler message.HandlerFunc) error {
+	sub, err := b.subscriber(group, concurrency, true)
+	if err != nil {
+		return fmt.Errorf("subscriber for %s: %w", name, err)
+	}
+	r.AddHandler(name, topic, sub, publishTopic, b.publisher, handler)
 	return nil
 }
 

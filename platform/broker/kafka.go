@@ -161,6 +161,18 @@ func ConsumerConfig() *sarama.Config {
 	return c
 }
 
+// forwarderConsumerConfig is ConsumerConfig for the subscriptions of
+// Broker.AddForwarder (the retry tiers: five per delivery instance by default), whose
+// topics are mostly idle: the fetch long-poll is Sarama's 500 ms rather than 100 ms,
+// so an idle forwarder asks the broker twice a second, not ten times. A record that
+// arrives is returned at once all the same; only offset commits wait longer behind a
+// fetch, which matters little to messages that wait seconds before they finish.
+func forwarderConsumerConfig() *sarama.Config {
+	c := ConsumerConfig()
+	c.Consumer.MaxWaitTime = 500 * time.Millisecond
+	return c
+}
+
 // newKafka builds the Kafka broker. It tries to provision the topics at once: with
 // Kafka up, Mailroom starts with its topics in place, and an existing topic with
 // fewer partitions than configured is warned about (kafkaConn.warnShort) and used
@@ -186,9 +198,14 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter, o options) (*B
 		// conn first: no provisioning after Close; the router closed the subscribers.
 		closers: []io.Closer{conn, subs, pub},
 	}
-	b.subscriber = func(group string, concurrency int) (message.Subscriber, error) {
+	b.subscriber = func(group string, concurrency int, giveUpAtOnce bool) (message.Subscriber, error) {
+		consumerConfig := ConsumerConfig
+		if giveUpAtOnce {
+			consumerConfig = forwarderConsumerConfig
+		}
 		sub := &kafkaSubscriber{
-			conn: conn, brokers: brokers, group: group, config: ConsumerConfig,
+			giveUpAtOnce: giveUpAtOnce,
+			conn:         conn, brokers: brokers, group: group, config: consumerConfig,
 			unmarshal: PartitionMarshaler, concurrency: max(concurrency, 1),
 			log: logger, retrySleep: time.Second,
 			initialize: func(topic string) error {
@@ -254,12 +271,17 @@ func pingKafka(ctx context.Context, brokers []string) error {
 	return nil
 }
 
-// TopicSpecs lists every topic Mailroom uses. The dead-letter topic gets as many
+// TopicSpecs lists every topic Mailroom uses, the retry tiers' topics
+// (config.RetryTopic) included. The dead-letter topic gets as many
 // partitions as the send topic, so a dead letter can keep its original partition
 // (Spring Kafka creates DLTs with one partition: spring-kafka #1700).
 func TopicSpecs(cfg *config.Config) []TopicSpec {
-	return []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events),
+	specs := []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events),
 		topicSpec(cfg, cfg.Topics.Lifecycle)}
+	for _, tier := range cfg.Topics.RetryTierDelays() {
+		specs = append(specs, topicSpec(cfg, config.RetryTopic(cfg.Topics.Send, tier)))
+	}
+	return specs
 }
 
 // topicSpec is topic as cfg's topics section says to create it.

@@ -34,8 +34,11 @@ type kafkaSubscriber struct {
 	config      func() *sarama.Config
 	unmarshal   kafka.Unmarshaler
 	concurrency int
-	log         watermill.LoggerAdapter
-	retrySleep  time.Duration
+	// giveUpAtOnce makes a stopping partition cancel its running messages at once
+	// (Broker.AddForwarder) instead of waiting revokedDrain or closingDrain.
+	giveUpAtOnce bool
+	log          watermill.LoggerAdapter
+	retrySleep   time.Duration
 	// initialize creates a topic as Mailroom provisions its own (SubscribeInitialize).
 	initialize func(topic string) error
 
@@ -94,6 +97,9 @@ func (s *kafkaSubscriber) consume(ctx context.Context, topic string, out chan<- 
 		ctx:           ctx,
 		closing:       s.closing,
 		log:           s.log,
+	}
+	if s.giveUpAtOnce {
+		handler.drainFor, handler.closeDrainFor = 0, 0
 	}
 	fields := watermill.LogFields{"topic": topic, "consumer_group": s.group}
 	for {

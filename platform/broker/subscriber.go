@@ -9,5 +9,5 @@ import "github.com/ThreeDotsLabs/watermill/message"
 // also closes. It is for code that reads a topic outside a router, such as tests and
 // tools; handlers should use AddConsumer.
 func (b *Broker) Subscriber(group string, concurrency int) (message.Subscriber, error) {
-	return b.subscriber(group, concurrency)
+	return b.subscriber(group, concurrency, false)
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -302,6 +303,45 @@ type Topics struct {
 	// MinInsyncReplicas is min.insync.replicas of created topics; 0 means
 	// replication_factor-1 (2 of 3), at least 1.
 	MinInsyncReplicas int `koanf:"min_insync_replicas"`
+	// RetryTiers is topics.retry_tiers, the delays (durations with a unit) of the
+	// retry topics on Kafka: a deferred recipient's next try waits in the topic of
+	// the largest tier not longer than its delay (RetryTopic), not on one worker's
+	// disk. Each tier is a topic named after topics.send; see Topics.RetryTierDelays.
+	RetryTiers []string `koanf:"retry_tiers"`
+}
+
+// RetryTierDelays is topics.retry_tiers parsed, shortest first. Validate has
+// checked every entry, so an entry that does not parse (never after Load) is left out.
+func (t Topics) RetryTierDelays() []time.Duration {
+	out := make([]time.Duration, 0, len(t.RetryTiers))
+	for _, s := range t.RetryTiers {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// RetryTopic is the Kafka topic of one retry tier of the send topic:
+// "<send>.retry.<tier>", the tier written in its largest whole unit (email.send.retry.5s,
+// email.send.retry.10m, email.send.retry.1h), so that 120s and 2m name one topic.
+func RetryTopic(send string, tier time.Duration) string {
+	return send + ".retry." + TierName(tier)
+}
+
+// TierName is a tier's delay in its largest whole unit of h, m, s or ms: the name
+// of its topic's suffix and of its metrics label.
+func TierName(tier time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if tier >= u.d && tier%u.d == 0 {
+			return strconv.FormatInt(int64(tier/u.d), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(tier.Milliseconds(), 10) + "ms"
 }
 
 // MaxPartitions bounds topics.partitions. Partitions are Kafka's unit of parallel
@@ -546,6 +586,14 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	if distinct := map[string]bool{c.Topics.Send: true, c.Topics.DeadLetter: true, c.Topics.Events: true, c.Topics.Lifecycle: true}; len(distinct) != len(topics) {
 		bad("topics", "send, dead_letter, events and lifecycle must be different topics")
+	}
+	if len(c.Topics.RetryTiers) == 0 {
+		bad("topics.retry_tiers", "must list at least one delay, e.g. 5s,30s,2m,10m,1h")
+	}
+	for _, tier := range c.Topics.RetryTiers {
+		if d, err := time.ParseDuration(tier); err != nil || d < time.Millisecond || d%time.Millisecond != 0 {
+			bad("topics.retry_tiers", "%q is not a delay of whole milliseconds with a unit, e.g. 30s", tier)
+		}
 	}
 	if c.Topics.Partitions < 1 || c.Topics.Partitions > MaxPartitions {
 		bad("topics.partitions", "must be between 1 and %d, got %d", MaxPartitions, c.Topics.Partitions)

@@ -328,6 +328,10 @@ func TestInvalidValuesAreRefusedNamingTheKey(t *testing.T) {
 		{"a negative duration", "outbox.poll_interval", env("MAILROOM_OUTBOX_POLL_INTERVAL=-1s")},
 		{"a zero duration", "http.shutdown_timeout", env("MAILROOM_HTTP_SHUTDOWN_TIMEOUT=0s")},
 		{"a max interval below the initial one", "retry.max_interval", env("MAILROOM_RETRY_INITIAL_INTERVAL=10s", "MAILROOM_RETRY_MAX_INTERVAL=1s")},
+		{"a retry tier without a unit", "topics.retry_tiers", env("MAILROOM_TOPICS_RETRY_TIERS=5s,30")},
+		{"a retry tier that is a word", "topics.retry_tiers", flag("topics.retry_tiers", "soon")},
+		{"a negative retry tier", "topics.retry_tiers", yamlFile("topics:\n  retry_tiers: [-5s]\n")},
+		{"no retry tiers", "topics.retry_tiers", yamlFile("topics:\n  retry_tiers: []\n")},
 		{"a multiplier that is a word", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=double")},
 		{"a multiplier below one", "retry.multiplier", env("MAILROOM_RETRY_MULTIPLIER=0.5")},
 		{"a negative max age", "retry.max_age", env("MAILROOM_RETRY_MAX_AGE=-1h")},
@@ -766,5 +770,17 @@ func TestPartitionsAboveThreeAreAcceptedUpToMaxPartitions(t *testing.T) {
 		if cfg.Topics.Partitions != n {
 			t.Errorf("MAILROOM_TOPICS_PARTITIONS=%d loaded as %d", n, cfg.Topics.Partitions)
 		}
+	}
+}
+
+func TestRetryTierTopicsAreNamedByTheirLargestWholeUnitShortestFirst(t *testing.T) {
+	cfg := mustLoad(t, config.Sources{Flags: map[string]string{"topics.retry_tiers": "1h,120s,5s,2m,1500ms"}})
+	var got []string
+	for _, d := range cfg.Topics.RetryTierDelays() {
+		got = append(got, config.RetryTopic(cfg.Topics.Send, d))
+	}
+	want := []string{"email.send.retry.1500ms", "email.send.retry.5s", "email.send.retry.2m", "email.send.retry.1h"}
+	if !slices.Equal(got, want) {
+		t.Errorf("retry topics = %v, want %v (120s and 2m are one tier)", got, want)
 	}
 }

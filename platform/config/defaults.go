@@ -31,6 +31,7 @@ func Defaults() map[string]any {
 		"topics.partitions":               3,
 		"topics.replication_factor":       1,
 		"topics.min_insync_replicas":      0,
+		"topics.retry_tiers":              []string{"5s", "30s", "2m", "10m", "1h"},
 		"delivery.transport":              TransportCapture,
 		"delivery.concurrency":            16,
 		"smtp.host":                       "127.0.0.1",

@@ -33,8 +33,23 @@ func newDeleter(r *Relay) *deleter {
 // of its own: on shutdown the rows already published are still deleted.
 func (dl *deleter) run() {
 	for batch := range dl.batches {
-		dl.results <- deleteResult{batch: batch, err: dl.relay.markPublished(context.Background(), batch)}
+		err := dl.relay.markPublished(context.Background(), batch)
+		if err == nil {
+			dl.relay.box.published(uuidsOf(batch))
+		}
+		dl.results <- deleteResult{batch: batch, err: err}
 	}
+}
+
+// uuidsOf lists the message uuids of batch.
+func uuidsOf(batch []published) []string {
+	var out []string
+	for _, p := range batch {
+		for _, rw := range p.unit {
+			out = append(out, rw.msg.UUID)
+		}
+	}
+	return out
 }
 
 // markPublished deletes the rows of batch and runs the hooks for each unit, in one

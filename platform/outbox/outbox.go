@@ -24,6 +24,8 @@ type Outbox struct {
 	mu      sync.Mutex
 	wakeups []chan struct{}
 	now     func() time.Time
+	// awaited holds, per message uuid, the channels of AwaitPublished callers.
+	awaited map[string][]chan struct{}
 }
 
 // New returns an empty Outbox.
@@ -84,6 +86,53 @@ func (o *Outbox) Notify() {
 		case w <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// AwaitPublished returns a channel that is closed once this process's relay has
+// published the row of the message uuid (and deleted it), so that a caller can hold
+// its own acknowledgement until its message is in the broker. Call it before the
+// transaction that adds the row commits, or the relay may publish the row first;
+// call stop when done waiting (also when the transaction failed), which releases
+// the channel. The channel never closes for a row another process publishes.
+func (o *Outbox) AwaitPublished(uuid string) (published <-chan struct{}, stop func()) {
+	ch := make(chan struct{})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.awaited == nil {
+		o.awaited = map[string][]chan struct{}{}
+	}
+	o.awaited[uuid] = append(o.awaited[uuid], ch)
+	return ch, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		list := o.awaited[uuid]
+		for i, c := range list {
+			if c == ch {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(o.awaited, uuid)
+		} else {
+			o.awaited[uuid] = list
+		}
+	}
+}
+
+// published closes the channels of the AwaitPublished callers of uuids.
+func (o *Outbox) published(uuids []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.awaited) == 0 {
+		return
+	}
+	for _, u := range uuids {
+		for _, ch := range o.awaited[u] {
+			close(ch)
+		}
+		delete(o.awaited, u)
 	}
 }
 

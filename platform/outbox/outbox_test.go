@@ -726,3 +726,36 @@ func TestUnitsNoWorkerStartedStayInTheOutboxOnCancel(t *testing.T) {
 		t.Errorf("%d rows left in the outbox, want the 2 not started", s.Pending)
 	}
 }
+
+func TestAwaitPublishedClosesOnlyOnceTheRelayPublishedTheRow(t *testing.T) {
+	e := newEnv(t)
+	e.pub.setFailing(true)
+	msg, other := newMsg("k", "retry"), newMsg("j", "other")
+	published, stop := e.box.AwaitPublished(msg.UUID)
+	defer stop()
+	stillWaiting, stopOther := e.box.AwaitPublished("never-added")
+	defer stopOther()
+	e.add(t, "email.send.retry.5s", time.Time{}, msg, other)
+	run(t, e.newRelay(outbox.RelayConfig{Workers: 1, PollInterval: time.Minute}), closedChan())
+
+	eventually(t, "the relay has tried to publish", func() bool { _, failures := e.pub.snapshot(); return len(failures) > 0 })
+	select {
+	case <-published:
+		t.Fatal("AwaitPublished closed while the broker refused the row")
+	default:
+	}
+	e.pub.setFailing(false)
+	select {
+	case <-published:
+	case <-time.After(waitTimeout):
+		t.Fatalf("AwaitPublished not closed %s after the broker took the row", waitTimeout)
+	}
+	if !slices.Contains(e.pub.acceptedUUIDs(), msg.UUID) {
+		t.Error("closed, yet the publisher never accepted the row")
+	}
+	select {
+	case <-stillWaiting:
+		t.Error("the channel of a uuid never added closed")
+	default:
+	}
+}

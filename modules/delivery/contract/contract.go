@@ -404,3 +404,10 @@ type DeadLetter struct {
 	OriginalOffset    *int64 `json:"original_offset,omitempty"`
 	ConsumerGroup     string `json:"consumer_group"`
 }
+
+// RetryDueAtKey is the metadata key (a Kafka record header) of a SendEmail waiting
+// in a retry topic (`<topics.send>.retry.<tier>`): when it is due, in RFC 3339 with
+// nanoseconds. The delivery module's forwarder of the tier publishes it back to
+// topics.send, without this key, once that time has come. A SendEmail on
+// topics.send never carries it.
+const RetryDueAtKey = "retry_due_at"

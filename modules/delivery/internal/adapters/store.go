@@ -27,6 +27,20 @@ type Store struct {
 	SendTopic       string
 	EventsTopic     string
 	DeadLetterTopic string
+	// RetryTiers, when set (on Kafka), route a deferred recipient's next try to the
+	// retry topic of its delay, due at once in the outbox, with its due time in
+	// contract.RetryDueAtKey: once the relay has published it, it waits in Kafka,
+	// replicated, not in this database. Unset, the next try is an outbox row on
+	// SendTopic due at its time.
+	RetryTiers app.RetryTiers
+	// Now is the clock retry delays are measured on (nil: time.Now).
+	Now func() time.Time
+	// RetryPublishWait bounds how long Record waits, after its commit, for the
+	// relay to publish a retry routed to a tier, so that the SendEmail that caused
+	// it is acknowledged (and its offset committed) only once the retry is in
+	// Kafka. Past it (Kafka unreachable) Record returns anyway: the retry is safe
+	// in the outbox, on this disk only, until the relay publishes it. 0: no wait.
+	RetryPublishWait time.Duration
 }
 
 var _ app.Store = Store{}
@@ -52,6 +66,8 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	if err != nil {
 		return err
 	}
+	published, stop := s.awaitRetry(msgs)
+	defer stop()
 	now := time.Now().UnixMilli()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := saveState(ctx, tx, o.State, now); err != nil {
@@ -73,7 +89,36 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 		return fmt.Errorf("record outcome of %s: %w", o.State.EmailID, err)
 	}
 	s.Outbox.Notify()
+	s.waitPublished(ctx, published)
 	return nil
+}
+
+// awaitRetry starts waiting for the publish of the retry among msgs routed to a
+// tier, when Record should wait for it; published is nil otherwise.
+func (s Store) awaitRetry(msgs []queued) (published <-chan struct{}, stop func()) {
+	if s.RetryPublishWait > 0 {
+		for _, m := range msgs {
+			if m.msg.Metadata.Get(contract.RetryDueAtKey) != "" {
+				return s.Outbox.AwaitPublished(m.msg.UUID)
+			}
+		}
+	}
+	return nil, func() {}
+}
+
+// waitPublished waits until published is closed, for at most RetryPublishWait or
+// until ctx ends (nil published: at once). Either way the retry is durable.
+func (s Store) waitPublished(ctx context.Context, published <-chan struct{}) {
+	if published == nil {
+		return
+	}
+	timer := time.NewTimer(s.RetryPublishWait)
+	defer timer.Stop()
+	select {
+	case <-published:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 func saveState(ctx context.Context, tx *sql.Tx, st app.State, now int64) error {
@@ -108,11 +153,11 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 	ev.Metadata.Set(contract.EventTypeKey, contract.EventEmailAttempted)
 	out = append(out, queued{topic: s.EventsTopic, msg: ev})
 	if o.Retry != nil {
-		next, err := outbox.NewMessage(o.Retry.MessageUUID(), id, correlationID, o.Retry)
+		next, err := s.retryOf(o, correlationID)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, queued{topic: s.SendTopic, msg: next, at: o.RetryAt})
+		out = append(out, next)
 	}
 	if o.DeadLetter != nil {
 		dl, err := outbox.NewMessage(try.DeadLetterUUID(), id, correlationID, o.DeadLetter)
@@ -123,6 +168,25 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 		out = append(out, queued{topic: s.DeadLetterTopic, msg: dl})
 	}
 	return out, nil
+}
+
+// retryOf is the message of o's next try: on SendTopic due at o.RetryAt, or, with
+// RetryTiers, on the topic of its delay's tier due now, its due time in its metadata.
+func (s Store) retryOf(o app.Outcome, correlationID string) (queued, error) {
+	next, err := outbox.NewMessage(o.Retry.MessageUUID(), o.State.EmailID, correlationID, o.Retry)
+	if err != nil {
+		return queued{}, err
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	tier, ok := s.RetryTiers.For(o.RetryAt.Sub(now()))
+	if !ok {
+		return queued{topic: s.SendTopic, msg: next, at: o.RetryAt}, nil
+	}
+	next.Metadata.Set(contract.RetryDueAtKey, o.RetryAt.UTC().Format(time.RFC3339Nano))
+	return queued{topic: tier.Topic, msg: next}, nil
 }
 
 // Requeue implements app.Store.

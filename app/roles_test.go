@@ -41,15 +41,22 @@ func routePaths(a *app.App) []string {
 
 // TestADeliveryWorkerServesHealthAndMetricsButNoAPIAndNoConsole: --modules delivery
 // has three HTTP routes; an /api path or the console is the contract's 404, and
-// its one handler consumes the send topic.
+// its handlers are the send topic's and the retry tiers' forwarders.
 func TestADeliveryWorkerServesHealthAndMetricsButNoAPIAndNoConsole(t *testing.T) {
 	t.Parallel()
-	in := apptest.Start(t, roleOnAbsentKafka(t, config.ModulesDelivery))
+	cfg := roleOnAbsentKafka(t, config.ModulesDelivery)
+	in := apptest.Start(t, cfg)
 
 	if got, want := routePaths(in.App), []string{"/healthz", "/metrics", "/readyz"}; !slices.Equal(got, want) {
 		t.Errorf("a delivery worker's routes are %v, want only %v", got, want)
 	}
-	if got, want := in.App.Handlers(), []string{"delivery.send_email"}; !slices.Equal(got, want) {
+	// On Kafka: the send topic's handler and one forwarder per retry tier.
+	want := []string{"delivery.send_email"}
+	for _, tier := range cfg.Topics.RetryTierDelays() {
+		want = append(want, "delivery.retry_forward."+config.TierName(tier))
+	}
+	slices.Sort(want)
+	if got := in.App.Handlers(); !slices.Equal(got, want) {
 		t.Errorf("a delivery worker's handlers are %v, want %v", got, want)
 	}
 	for _, path := range []string{"/healthz", "/metrics"} {

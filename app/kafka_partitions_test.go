@@ -33,7 +33,10 @@ func TestKafkaServeOnTopicsWithFewerPartitionsWarnsAndDeliversOnSixOnceGrown(t *
 	srv := smtptest.Start(t)
 	cfg := kafkaConfig(t)
 	apptest.UseSMTP(cfg, srv)
-	topics := []string{cfg.Topics.Send, cfg.Topics.DeadLetter, cfg.Topics.Events, cfg.Topics.Lifecycle}
+	var topics []string // send, dead letters, events, lifecycle, then the retry tiers
+	for _, spec := range broker.TopicSpecs(cfg) {
+		topics = append(topics, spec.Name)
+	}
 	if err := broker.ProvisionTopics(cfg.Kafka.Brokers, broker.TopicSpecs(cfg)); err != nil { // 3 partitions
 		t.Fatalf("provision with 3 partitions: %v", err)
 	}
@@ -53,7 +56,11 @@ func TestKafkaServeOnTopicsWithFewerPartitionsWarnsAndDeliversOnSixOnceGrown(t *
 	for _, c := range counts {
 		lines = append(lines, c.String())
 	}
-	if want := []string{topics[0] + ": 3 → 6", topics[1] + ": 3 → 6", topics[2] + ": 3 → 6", topics[3] + ": 3 → 6"}; !slices.Equal(lines, want) {
+	var want []string
+	for _, topic := range topics {
+		want = append(want, topic+": 3 → 6")
+	}
+	if !slices.Equal(lines, want) {
 		t.Fatalf("grow-partitions said %q, want %q", lines, want)
 	}
 

@@ -106,3 +106,26 @@ func QueryIncludeTotal(c echo.Context) (bool, error) {
 		return false, apperr.Invalid("include_total", "must be true or false")
 	}
 }
+
+// Page is the answer of a list route whose next_cursor is a row id (QueryCursor
+// reads it back): the page's items, "" as next_cursor on the last page, and total
+// only when include_total=true asked for it (QueryIncludeTotal).
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+	Total      *int   `json:"total,omitempty"`
+}
+
+// PageOf is the Page of items, each shown as convert shows it, whose next page
+// starts after row next (0 on the last page). Items is [] rather than null when
+// the page is empty.
+func PageOf[S, T any](items []S, next int64, convert func(S) T) Page[T] {
+	p := Page[T]{Items: make([]T, 0, len(items))}
+	for _, it := range items {
+		p.Items = append(p.Items, convert(it))
+	}
+	if next > 0 {
+		p.NextCursor = strconv.FormatInt(next, 10)
+	}
+	return p
+}

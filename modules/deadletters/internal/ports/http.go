@@ -3,7 +3,6 @@ package ports
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -79,13 +78,6 @@ func ToResponse(l app.Letter) LetterResponse {
 	return r
 }
 
-type listResponse struct {
-	Items      []LetterResponse `json:"items"`
-	NextCursor string           `json:"next_cursor"`
-	// Total is there only when include_total=true asked for it.
-	Total *int `json:"total,omitempty"`
-}
-
 func (h HTTP) list(c echo.Context) error {
 	if err := httpserver.KnownQuery(c, "status", "reason_contains", "since", "until", "limit", "cursor", "include_total"); err != nil {
 		return err
@@ -108,13 +100,8 @@ func (h HTTP) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse{Items: make([]LetterResponse, 0, len(p.Items)), Total: p.Total}
-	for _, l := range p.Items {
-		out.Items = append(out.Items, ToResponse(l))
-	}
-	if p.Next > 0 {
-		out.NextCursor = strconv.FormatInt(p.Next, 10)
-	}
+	out := httpserver.PageOf(p.Items, p.Next, ToResponse)
+	out.Total = p.Total
 	return c.JSON(http.StatusOK, out)
 }
 

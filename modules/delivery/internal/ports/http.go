@@ -7,7 +7,6 @@ package ports
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,11 +47,6 @@ func ToSuppressionResponse(s app.Suppression) SuppressionResponse {
 		Source: s.Source, CreatedAt: s.CreatedAt}
 }
 
-type suppressionList struct {
-	Items      []SuppressionResponse `json:"items"`
-	NextCursor string                `json:"next_cursor"`
-}
-
 func (h HTTP) listSuppressions(c echo.Context) error {
 	if err := httpserver.KnownQuery(c, "address", "limit", "cursor"); err != nil {
 		return err
@@ -69,14 +63,7 @@ func (h HTTP) listSuppressions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := suppressionList{Items: make([]SuppressionResponse, 0, len(items))}
-	for _, s := range items {
-		out.Items = append(out.Items, ToSuppressionResponse(s))
-	}
-	if next > 0 {
-		out.NextCursor = strconv.FormatInt(next, 10)
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, httpserver.PageOf(items, next, ToSuppressionResponse))
 }
 
 // addRequest is the body of POST /api/suppressions.

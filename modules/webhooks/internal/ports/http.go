@@ -194,11 +194,6 @@ func (h HTTP) rotate(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"secret": secret})
 }
 
-type deliveriesResponse struct {
-	Items      []DeliveryResponse `json:"items"`
-	NextCursor string             `json:"next_cursor"`
-}
-
 func (h HTTP) deliveries(c echo.Context) error {
 	if err := httpserver.KnownQuery(c, "limit", "cursor"); err != nil {
 		return err
@@ -215,14 +210,7 @@ func (h HTTP) deliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := deliveriesResponse{Items: make([]DeliveryResponse, 0, len(items))}
-	for _, d := range items {
-		out.Items = append(out.Items, toDelivery(d))
-	}
-	if next > 0 {
-		out.NextCursor = strconv.FormatInt(next, 10)
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, httpserver.PageOf(items, next, toDelivery))
 }
 
 func (h HTTP) replay(c echo.Context) error {

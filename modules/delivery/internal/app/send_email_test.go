@@ -41,6 +41,8 @@ func (s *flakyStore) Record(_ context.Context, o Outcome, _ string) error {
 }
 
 func (s *flakyStore) Requeue(context.Context, contract.SendEmail) error { return nil }
+
+func (s *flakyStore) AwaitRetry(context.Context, contract.SendEmail) error { return nil }
 func (s *flakyStore) Suppressed(context.Context, []string) (map[string]Suppression, error) {
 	return nil, nil
 }

@@ -73,12 +73,14 @@ type RetryTier = app.RetryTier
 // first due; more than this many waiting on one instance queue behind the first.
 const RetryForwarderConcurrency = 256
 
-// RetryPublishWait is the longest a SendEmail whose outcome routes a retry to a tier
-// waits, before it is acknowledged, for the outbox relay to publish that retry: so
-// that the consumed message is committed only once its retry is in Kafka, and a
-// worker lost right after leaves nothing behind on its disk. Past it (Kafka
-// unreachable) it is acknowledged anyway, its retry still safe in the outbox.
-const RetryPublishWait = 10 * time.Second
+// PublishWait is, on Kafka (with retry tiers), the longest a SendEmail waits, before
+// it is acknowledged, for the outbox relay to publish what its try caused (the
+// EmailAttempted event, the retry routed to a tier, the dead letter): so that the
+// consumed message is committed only once all of it is in Kafka, and a worker lost
+// right after leaves nothing behind on its disk, neither a retry nor the outcome
+// the accepting instance waits for. Past it (Kafka unreachable) it is acknowledged
+// anyway, those messages still safe in the outbox.
+const PublishWait = 10 * time.Second
 
 // RetryConsumerGroup is the Kafka consumer group of a tier's forwarders: one per
 // tier, shared by every delivery instance, so that an instance that dies hands its
@@ -109,7 +111,10 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	}
 	log = log.With("module", "delivery")
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
-		RetryTiers: cfg.RetryTiers, Now: time.Now, RetryPublishWait: RetryPublishWait}
+		RetryTiers: cfg.RetryTiers, Now: time.Now}
+	if len(cfg.RetryTiers) > 0 { // on Kafka: what a try causes must leave this disk
+		store.PublishWait = PublishWait
+	}
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
 	a := app.Application{
 		SendEmail: app.SendEmail{

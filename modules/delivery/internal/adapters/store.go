@@ -35,12 +35,16 @@ type Store struct {
 	RetryTiers app.RetryTiers
 	// Now is the clock retry delays are measured on (nil: time.Now).
 	Now func() time.Time
-	// RetryPublishWait bounds how long Record waits, after its commit, for the
-	// relay to publish a retry routed to a tier, so that the SendEmail that caused
-	// it is acknowledged (and its offset committed) only once the retry is in
-	// Kafka. Past it (Kafka unreachable) Record returns anyway: the retry is safe
-	// in the outbox, on this disk only, until the relay publishes it. 0: no wait.
-	RetryPublishWait time.Duration
+	// PublishWait bounds how long Record waits, after its commit, for the relay to
+	// publish every message the outcome added (the try's event, its retry, its dead
+	// letter), so that the SendEmail that caused them is acknowledged (and its
+	// offset committed) only once they are all in Kafka: a worker lost right after
+	// leaves nothing of the try on its disk alone, neither the retry nor the outcome
+	// the accepting instance waits for. Past it (Kafka unreachable) Record returns
+	// anyway: the messages are safe in the outbox, on this disk only, until the
+	// relay publishes them. 0: no wait (on Go channels, where one process and one
+	// disk hold everything).
+	PublishWait time.Duration
 }
 
 var _ app.Store = Store{}
@@ -66,7 +70,7 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	if err != nil {
 		return err
 	}
-	published, stop := s.awaitRetry(msgs)
+	published, stop := s.awaitPublished(msgs)
 	defer stop()
 	now := time.Now().UnixMilli()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -93,26 +97,45 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	return nil
 }
 
-// awaitRetry starts waiting for the publish of the retry among msgs routed to a
-// tier, when Record should wait for it; published is nil otherwise.
-func (s Store) awaitRetry(msgs []queued) (published <-chan struct{}, stop func()) {
-	if s.RetryPublishWait > 0 {
-		for _, m := range msgs {
-			if m.msg.Metadata.Get(contract.RetryDueAtKey) != "" {
-				return s.Outbox.AwaitPublished(m.msg.UUID)
+// awaitPublished starts waiting for the publish of every message of msgs, when
+// Record should wait for them; published is nil otherwise, and closed once the
+// relay has published them all.
+func (s Store) awaitPublished(msgs []queued) (published <-chan struct{}, stop func()) {
+	if s.PublishWait <= 0 {
+		return nil, func() {}
+	}
+	each := make([]<-chan struct{}, len(msgs))
+	stops := make([]func(), len(msgs))
+	for i, m := range msgs {
+		each[i], stops[i] = s.Outbox.AwaitPublished(m.msg.UUID)
+	}
+	all := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		for _, ch := range each {
+			select {
+			case <-ch:
+			case <-done:
+				return
 			}
 		}
+		close(all)
+	}()
+	return all, func() {
+		close(done)
+		for _, stop := range stops {
+			stop()
+		}
 	}
-	return nil, func() {}
 }
 
-// waitPublished waits until published is closed, for at most RetryPublishWait or
-// until ctx ends (nil published: at once). Either way the retry is durable.
+// waitPublished waits until published is closed, for at most PublishWait or until
+// ctx ends (nil published: at once). Either way the messages are durable.
 func (s Store) waitPublished(ctx context.Context, published <-chan struct{}) {
 	if published == nil {
 		return
 	}
-	timer := time.NewTimer(s.RetryPublishWait)
+	timer := time.NewTimer(s.PublishWait)
 	defer timer.Stop()
 	select {
 	case <-published:

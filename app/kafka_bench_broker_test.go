@@ -37,24 +37,37 @@ func brokerCPU(b *testing.B) (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	for pid := range strings.SplitSeq(pids, ",") {
-		tasks, err := filepath.Glob("/proc/" + strings.TrimSpace(pid) + "/task/*/schedstat")
-		if err != nil || len(tasks) == 0 {
-			b.Fatalf("broker CPU time (KAFKA_TEST_BROKER_PIDS=%s): no threads of %s (%v)", pids, pid, err)
+		ran, err := threadsCPU(strings.TrimSpace(pid))
+		if err != nil {
+			b.Fatalf("broker CPU time (KAFKA_TEST_BROKER_PIDS=%s): %v", pids, err)
 		}
-		for _, task := range tasks {
-			data, err := os.ReadFile(task)
-			if err != nil {
-				continue // the thread ended
-			}
-			// schedstat: time on the CPU (ns), time waiting to run (ns), timeslices.
-			ran, err := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
-			if err != nil {
-				b.Fatalf("broker CPU time: %s: %v", task, err)
-			}
-			cpu += time.Duration(ran)
-		}
+		cpu += ran
 	}
 	return cpu, true
+}
+
+// threadsCPU is the CPU time the process pid has used so far: the sum over its
+// threads of the time each ran (/proc/<pid>/task/<tid>/schedstat, in nanoseconds).
+// A thread that ended meanwhile drops out of the sum.
+func threadsCPU(pid string) (time.Duration, error) {
+	tasks, err := filepath.Glob("/proc/" + pid + "/task/*/schedstat")
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("no threads of process %s (%v)", pid, err)
+	}
+	var cpu time.Duration
+	for _, task := range tasks {
+		data, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		// schedstat: time on the CPU (ns), time waiting to run (ns), timeslices.
+		ran, err := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", task, err)
+		}
+		cpu += time.Duration(ran)
+	}
+	return cpu, nil
 }
 
 // kafkaRecord is a record as it lies on Kafka: what a producer needs to put the

@@ -116,6 +116,7 @@ func BenchmarkKafkaSplitEndToEnd(b *testing.B) {
 				rounds[kind] = &deploymentCPU{}
 			}
 			rounds[kind].add(round)
+			d.reportStorage(kind + "_")
 			d.stop()
 		}
 	}
@@ -234,14 +235,13 @@ func (d *deployment) deliveryRound(batch int) *deploymentCPU {
 	before := d.srv.Count()
 
 	d.signalWorkers(syscall.SIGSTOP)
-	paused := time.Now()
+	paused, api0 := time.Now(), d.processCPU(d.api)
 	d.post(batch, "workers")
 	wait.Until(d.b, 20*time.Second, 10*time.Millisecond, func() bool { return d.sendRecords() >= int64(d.posted) },
 		func() string {
 			return fmt.Sprintf("%d SendEmails on %s, want %d", d.sendRecords(), d.cfg.Topics.Send, d.posted)
 		})
 	pause := time.Since(paused)
-	d.b.Logf("%d SendEmails on Kafka %s after the workers were stopped", batch, pause.Round(time.Millisecond))
 	cpu0 := d.cpu()
 	d.signalWorkers(syscall.SIGCONT)
 	d.srv.WaitForCount(d.b, before+batch, 5*time.Minute)
@@ -261,6 +261,7 @@ func (d *deployment) deliveryRound(batch int) *deploymentCPU {
 		}
 	}
 	round.emails, round.span = len(msgs), last.Sub(first)
+	round.preload, round.preloadAPI = pause, cpu0.api-api0
 	return round
 }
 
@@ -282,6 +283,34 @@ func (d *deployment) endToEndRound(tag string) *deploymentCPU {
 	round.emails, round.span = len(items), last.Sub(first)
 	round.p50, round.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 	return round
+}
+
+// reportStorage reports, per email accepted so far (warm-ups included), the bytes
+// of the record values on the send, events and lifecycle topics (before the
+// producer's compression, which the benchmark's repetitive bodies flatter), and
+// those of the api (or `all`) instance's database file and of the workers' together
+// (without their WALs): the figures docs/scaling.md sizes disks from.
+func (d *deployment) reportStorage(prefix string) {
+	perEmail := func(n int) float64 { return float64(n) / float64(d.posted) }
+	for name, topic := range map[string]string{"send": d.cfg.Topics.Send, "events": d.cfg.Topics.Events, "lifecycle": d.cfg.Topics.Lifecycle} {
+		d.b.ReportMetric(perEmail(valueBytes(readTopic(d.b, d.cfg.Kafka.Brokers, topic))), prefix+"kafka_"+name+"_bytes/email")
+	}
+	dbBytes := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(d.dir, "*.db"))
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			d.b.Fatalf("database size: %v", err)
+		}
+		part := "api"
+		if strings.HasPrefix(filepath.Base(f), "worker-") {
+			part = "workers"
+		}
+		dbBytes[part] += int(fi.Size())
+	}
+	for part, n := range dbBytes {
+		d.b.ReportMetric(perEmail(n), prefix+part+"_db_bytes/email")
+	}
 }
 
 // sendRecords is how many records the send topic holds: the sum of its partitions'
@@ -332,6 +361,9 @@ type deploymentCPU struct {
 	bench    time.Duration   // this process's: the SMTP server, the clients
 	machine  time.Duration   // everything on the machine (/proc/stat)
 	mailroom time.Duration   // every Mailroom process's
+	// preload is how long the api instance took to accept a delivery round's batch
+	// and put it on Kafka, and preloadAPI the CPU time it spent on that.
+	preload, preloadAPI time.Duration
 }
 
 // cpu reads the CPU time used so far by each process of d, the broker, this process
@@ -371,6 +403,7 @@ func (c *deploymentCPU) add(r *deploymentCPU) {
 	c.emails, c.span, c.rounds, c.wall = c.emails+r.emails, c.span+r.span, c.rounds+r.rounds, c.wall+r.wall
 	c.p50, c.p99 = max(c.p50, r.p50), max(c.p99, r.p99)
 	c.api, c.broker, c.bench, c.machine, c.mailroom = c.api+r.api, c.broker+r.broker, c.bench+r.bench, c.machine+r.machine, c.mailroom+r.mailroom
+	c.preload, c.preloadAPI = c.preload+r.preload, c.preloadAPI+r.preloadAPI
 }
 
 func (c *deploymentCPU) rate() float64 { return float64(c.emails) / c.span.Seconds() }
@@ -388,6 +421,9 @@ func (c *deploymentCPU) String() string {
 	latency := ""
 	if c.p99 > 0 {
 		latency = fmt.Sprintf("; p50 %s p99 %s", c.p50.Round(time.Millisecond), c.p99.Round(time.Millisecond))
+	}
+	if c.preload > 0 {
+		latency = fmt.Sprintf("; accepted and on Kafka in %s", c.preload.Round(time.Millisecond))
 	}
 	return fmt.Sprintf("%d emails in %s (round %s); cores: workers [%s], api %.2f, broker %.2f, bench %.2f, machine %.2f (other %.2f)%s; loadavg %s",
 		c.emails, c.span.Round(time.Millisecond), c.wall.Round(time.Millisecond), strings.Join(workers, " "),
@@ -411,4 +447,10 @@ func (c *deploymentCPU) report(b *testing.B, prefix string) {
 	b.ReportMetric(c.cores(c.bench), prefix+"bench_cores")
 	b.ReportMetric(c.cores(c.machine), prefix+"machine_cores")
 	b.ReportMetric(c.cores(c.other()), prefix+"other_cores")
+	if c.preload > 0 {
+		// The api instance accepting the batch with the workers stopped: emails/s
+		// until every SendEmail was on Kafka, and its CPU per email meanwhile.
+		b.ReportMetric(float64(c.emails)/c.preload.Seconds(), prefix+"api_accept_emails/s")
+		b.ReportMetric(float64(c.preloadAPI.Microseconds())/float64(c.emails), prefix+"api_accept_cpu_us/email")
+	}
 }

@@ -56,7 +56,9 @@ const (
 // (CPU seconds per second of the round) of the workers together, the api instance,
 // the broker (when KAFKA_TEST_BROKER_PIDS names it), this process (the SMTP server
 // and the clients) and the whole machine; other_cores is the machine's less all of
-// those: what other work on the machine took meanwhile.
+// those: what other work on the machine took meanwhile. mailroom_cpu_wait_s/s is
+// the seconds per second the Mailroom processes' threads were ready to run but
+// waited for a CPU: above a few hundredths, the machine, not Mailroom, sets the pace.
 func BenchmarkKafkaDeliveryWorkers(b *testing.B) {
 	srv := smtptest.Start(b, smtptest.WithReplyDelay(laneReplyDelay))
 	d := startDeployment(b, srv, "MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(workersConcurrency))
@@ -91,14 +93,17 @@ func BenchmarkKafkaDeliveryWorkers(b *testing.B) {
 // `sent` (the accepting instance's created_at and sent_at), as
 // BenchmarkKafkaEndToEndCapture does, on the capture transport and 6 partitions,
 // for the built binary as one `--modules all` process and as the split deployment:
-// an api instance and splitWorkers delivery workers. x_all = split/all. The two
-// alternate within the run, each on topics of its own. CPU per 1000 emails is
-// every Mailroom process's and the broker's over the round.
+// an api instance and splitWorkers delivery workers. x_all = split/all. A third
+// kind, split2api, adds a second api instance that accepts nothing: every instance
+// reads every event (README: Several instances), so its CPU per email
+// (split2api_bystander_cpu_us/email) is what each api instance pays for another
+// one's mail. The kinds alternate within the run, each on topics of its own. CPU per
+// 1000 emails is every Mailroom process's and the broker's over the round.
 func BenchmarkKafkaSplitEndToEnd(b *testing.B) {
 	srv := smtptest.Start(b) // unused on the capture transport, but the env names it
 	rounds := map[string]*deploymentCPU{}
 	for it := 0; b.Loop(); it++ {
-		kinds := []string{"all", "split"}
+		kinds := []string{"all", "split", "split2api"}
 		if it%2 == 1 {
 			slices.Reverse(kinds)
 		}
@@ -109,6 +114,9 @@ func BenchmarkKafkaSplitEndToEnd(b *testing.B) {
 			} else {
 				d.api = d.start("api", "api")
 				d.scaleWorkers(splitWorkers)
+			}
+			if kind == "split2api" {
+				d.bystander = d.start("api", "bystander")
 			}
 			round := d.endToEndRound(fmt.Sprintf("split-e2e-%d", it))
 			b.Logf("%s: %.1f emails/s; %s", kind, round.rate(), round)
@@ -142,8 +150,10 @@ type deployment struct {
 	client  sarama.Client
 	api     *e2e.Process
 	apiBase string
-	workers []*e2e.Process
-	posted  int // emails accepted so far, warm-ups included
+	// bystander is a second api instance, which is sent nothing, or nil.
+	bystander *e2e.Process
+	workers   []*e2e.Process
+	posted    int // emails accepted so far, warm-ups included
 }
 
 // startDeployment prepares a deployment on fresh topics of workersPartitions
@@ -165,7 +175,7 @@ func startDeployment(b *testing.B, srv *smtptest.Server, vars ...string) *deploy
 }
 
 // start runs `mailroom serve --modules role` on a database named name and waits
-// until it is ready; base is its URL. The api instance's URL is kept as apiBase.
+// until it is ready. The first api (or `all`) instance's URL is kept as apiBase.
 func (d *deployment) start(role, name string) *e2e.Process {
 	addr := e2e.FreeAddr(d.b)
 	env := append(subprocessEnv(d.cfg, d.srv, filepath.Join(d.dir, name+".db"), addr), d.vars...)
@@ -173,7 +183,7 @@ func (d *deployment) start(role, name string) *e2e.Process {
 	if err := p.WaitReady(context.Background(), "http://"+addr, time.Minute); err != nil {
 		d.b.Fatalf("%s: %v", name, err)
 	}
-	if role != "delivery" {
+	if role != "delivery" && d.apiBase == "" {
 		d.apiBase = "http://" + addr
 	}
 	return p
@@ -235,7 +245,8 @@ func (d *deployment) deliveryRound(batch int) *deploymentCPU {
 	before := d.srv.Count()
 
 	d.signalWorkers(syscall.SIGSTOP)
-	paused, api0 := time.Now(), d.processCPU(d.api)
+	var ignored time.Duration
+	paused, api0 := time.Now(), d.processCPU(d.api, &ignored)
 	d.post(batch, "workers")
 	wait.Until(d.b, 20*time.Second, 10*time.Millisecond, func() bool { return d.sendRecords() >= int64(d.posted) },
 		func() string {
@@ -303,8 +314,11 @@ func (d *deployment) reportStorage(prefix string) {
 			d.b.Fatalf("database size: %v", err)
 		}
 		part := "api"
-		if strings.HasPrefix(filepath.Base(f), "worker-") {
+		switch base := filepath.Base(f); {
+		case strings.HasPrefix(base, "worker-"):
 			part = "workers"
+		case strings.HasPrefix(base, "bystander"):
+			part = "bystander"
 		}
 		dbBytes[part] += int(fi.Size())
 	}
@@ -338,7 +352,10 @@ func (d *deployment) signalWorkers(sig syscall.Signal) {
 
 // stop stops every process (SIGTERM), workers first.
 func (d *deployment) stop() {
-	for _, p := range append(slices.Clone(d.workers), d.api) {
+	for _, p := range append(slices.Clone(d.workers), d.api, d.bystander) {
+		if p == nil {
+			continue
+		}
 		if code, err := p.Terminate(30 * time.Second); err != nil || code != 0 {
 			d.b.Fatalf("stop %d: exit %d, %v", p.Pid(), code, err)
 		}
@@ -349,18 +366,22 @@ func (d *deployment) stop() {
 // deploymentCPU is what one round (or several, added) measured: emails over a span,
 // latencies, and the CPU each part of the machine spent meanwhile, over wall.
 type deploymentCPU struct {
-	emails   int
-	span     time.Duration // first to last delivery, or first accepted to last sent
-	p50, p99 time.Duration
-	rounds   int
-	at       time.Time       // when it was read (a reading, not a round)
-	wall     time.Duration   // how long the round took
-	workers  []time.Duration // each worker's
-	api      time.Duration   // the api (or `all`) instance's
-	broker   time.Duration   // the broker's, 0 when unknown
-	bench    time.Duration   // this process's: the SMTP server, the clients
-	machine  time.Duration   // everything on the machine (/proc/stat)
-	mailroom time.Duration   // every Mailroom process's
+	emails    int
+	span      time.Duration // first to last delivery, or first accepted to last sent
+	p50, p99  time.Duration
+	rounds    int
+	at        time.Time       // when it was read (a reading, not a round)
+	wall      time.Duration   // how long the round took
+	workers   []time.Duration // each worker's
+	api       time.Duration   // the api (or `all`) instance's
+	bystander time.Duration   // the second api instance's, which accepts nothing
+	broker    time.Duration   // the broker's, 0 when unknown
+	bench     time.Duration   // this process's: the SMTP server, the clients
+	machine   time.Duration   // everything on the machine (/proc/stat)
+	mailroom  time.Duration   // every Mailroom process's
+	// waited is how long the Mailroom processes' threads were ready to run but
+	// waited for a CPU: where the machine is saturated, what starves them.
+	waited time.Duration
 	// preload is how long the api instance took to accept a delivery round's batch
 	// and put it on Kafka, and preloadAPI the CPU time it spent on that.
 	preload, preloadAPI time.Duration
@@ -369,28 +390,35 @@ type deploymentCPU struct {
 // cpu reads the CPU time used so far by each process of d, the broker, this process
 // and the machine.
 func (d *deployment) cpu() *deploymentCPU {
-	c := &deploymentCPU{at: time.Now(), machine: machineBusy(), bench: cputime.Process(d.b), api: d.processCPU(d.api)}
+	c := &deploymentCPU{at: time.Now(), machine: machineBusy(), bench: cputime.Process(d.b)}
+	c.api = d.processCPU(d.api, &c.waited)
 	c.broker, _ = brokerCPU(d.b)
 	for _, w := range d.workers {
-		c.workers = append(c.workers, d.processCPU(w))
+		c.workers = append(c.workers, d.processCPU(w, &c.waited))
+	}
+	if d.bystander != nil {
+		c.bystander = d.processCPU(d.bystander, &c.waited)
 	}
 	return c
 }
 
-// processCPU is the CPU time p has used so far.
-func (d *deployment) processCPU(p *e2e.Process) time.Duration {
-	cpu, err := threadsCPU(strconv.Itoa(p.Pid()))
+// processCPU is the CPU time p has used so far; it adds the time p's threads
+// waited for a CPU to *waited.
+func (d *deployment) processCPU(p *e2e.Process, waited *time.Duration) time.Duration {
+	ran, w, err := threadsCPU(strconv.Itoa(p.Pid()))
 	if err != nil {
 		d.b.Fatalf("CPU time of %d: %v", p.Pid(), err)
 	}
-	return cpu
+	*waited += w
+	return ran
 }
 
 // since is c less the earlier reading c0.
 func (c *deploymentCPU) since(c0 *deploymentCPU) *deploymentCPU {
 	r := &deploymentCPU{rounds: 1, wall: c.at.Sub(c0.at), api: c.api - c0.api, broker: c.broker - c0.broker,
-		bench: c.bench - c0.bench, machine: c.machine - c0.machine}
-	r.mailroom = r.api
+		bench: c.bench - c0.bench, machine: c.machine - c0.machine, waited: c.waited - c0.waited}
+	r.bystander = c.bystander - c0.bystander
+	r.mailroom = r.api + r.bystander
 	for i := range c.workers {
 		r.workers = append(r.workers, c.workers[i]-c0.workers[i])
 		r.mailroom += r.workers[i]
@@ -404,6 +432,8 @@ func (c *deploymentCPU) add(r *deploymentCPU) {
 	c.p50, c.p99 = max(c.p50, r.p50), max(c.p99, r.p99)
 	c.api, c.broker, c.bench, c.machine, c.mailroom = c.api+r.api, c.broker+r.broker, c.bench+r.bench, c.machine+r.machine, c.mailroom+r.mailroom
 	c.preload, c.preloadAPI = c.preload+r.preload, c.preloadAPI+r.preloadAPI
+	c.waited += r.waited
+	c.bystander += r.bystander
 }
 
 func (c *deploymentCPU) rate() float64 { return float64(c.emails) / c.span.Seconds() }
@@ -425,10 +455,13 @@ func (c *deploymentCPU) String() string {
 	if c.preload > 0 {
 		latency = fmt.Sprintf("; accepted and on Kafka in %s", c.preload.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%d emails in %s (round %s); cores: workers [%s], api %.2f, broker %.2f, bench %.2f, machine %.2f (other %.2f)%s; loadavg %s",
+	if c.bystander > 0 {
+		latency += fmt.Sprintf("; second api instance %.2f cores", c.cores(c.bystander))
+	}
+	return fmt.Sprintf("%d emails in %s (round %s); cores: workers [%s], api %.2f, broker %.2f, bench %.2f, machine %.2f (other %.2f); Mailroom waiting for a CPU %.2f%s; loadavg %s",
 		c.emails, c.span.Round(time.Millisecond), c.wall.Round(time.Millisecond), strings.Join(workers, " "),
 		c.cores(c.api), c.cores(c.broker), c.cores(c.bench), c.cores(c.machine), c.cores(c.other()),
-		latency, strings.TrimSpace(string(load)))
+		c.cores(c.waited), latency, strings.TrimSpace(string(load)))
 }
 
 // other is the machine's CPU time less that of every process measured.
@@ -441,12 +474,16 @@ func (c *deploymentCPU) report(b *testing.B, prefix string) {
 		b.ReportMetric(ms(c.p50), prefix+"p50_ms_worst")
 		b.ReportMetric(ms(c.p99), prefix+"p99_ms_worst")
 	}
-	b.ReportMetric(c.cores(c.mailroom-c.api), prefix+"worker_cores")
+	b.ReportMetric(c.cores(c.mailroom-c.api-c.bystander), prefix+"worker_cores")
+	if c.bystander > 0 {
+		b.ReportMetric(float64(c.bystander.Microseconds())/float64(c.emails), prefix+"bystander_cpu_us/email")
+	}
 	b.ReportMetric(c.cores(c.api), prefix+"api_cores")
 	b.ReportMetric(c.cores(c.broker), prefix+"broker_cores")
 	b.ReportMetric(c.cores(c.bench), prefix+"bench_cores")
 	b.ReportMetric(c.cores(c.machine), prefix+"machine_cores")
 	b.ReportMetric(c.cores(c.other()), prefix+"other_cores")
+	b.ReportMetric(c.cores(c.waited), prefix+"mailroom_cpu_wait_s/s")
 	if c.preload > 0 {
 		// The api instance accepting the batch with the workers stopped: emails/s
 		// until every SendEmail was on Kafka, and its CPU per email meanwhile.

@@ -474,10 +474,16 @@ func (c *deploymentCPU) report(b *testing.B, prefix string) {
 		b.ReportMetric(ms(c.p50), prefix+"p50_ms_worst")
 		b.ReportMetric(ms(c.p99), prefix+"p99_ms_worst")
 	}
-	b.ReportMetric(c.cores(c.mailroom-c.api-c.bystander), prefix+"worker_cores")
+	// CPU per email of each role over the round: what a plan for more mail scales.
+	perEmail := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(c.emails) }
+	workers := c.mailroom - c.api - c.bystander
+	b.ReportMetric(perEmail(workers), prefix+"workers_cpu_us/email")
+	b.ReportMetric(perEmail(c.api), prefix+"api_cpu_us/email")
+	b.ReportMetric(perEmail(c.broker), prefix+"broker_cpu_us/email")
 	if c.bystander > 0 {
-		b.ReportMetric(float64(c.bystander.Microseconds())/float64(c.emails), prefix+"bystander_cpu_us/email")
+		b.ReportMetric(perEmail(c.bystander), prefix+"bystander_cpu_us/email")
 	}
+	b.ReportMetric(c.cores(workers), prefix+"worker_cores")
 	b.ReportMetric(c.cores(c.api), prefix+"api_cores")
 	b.ReportMetric(c.cores(c.broker), prefix+"broker_cores")
 	b.ReportMetric(c.cores(c.bench), prefix+"bench_cores")
@@ -488,6 +494,6 @@ func (c *deploymentCPU) report(b *testing.B, prefix string) {
 		// The api instance accepting the batch with the workers stopped: emails/s
 		// until every SendEmail was on Kafka, and its CPU per email meanwhile.
 		b.ReportMetric(float64(c.emails)/c.preload.Seconds(), prefix+"api_accept_emails/s")
-		b.ReportMetric(float64(c.preloadAPI.Microseconds())/float64(c.emails), prefix+"api_accept_cpu_us/email")
+		b.ReportMetric(perEmail(c.preloadAPI), prefix+"api_accept_cpu_us/email")
 	}
 }

@@ -61,9 +61,9 @@ const (
 // waited for a CPU: above a few hundredths, the machine, not Mailroom, sets the pace.
 func BenchmarkKafkaDeliveryWorkers(b *testing.B) {
 	srv := smtptest.Start(b, smtptest.WithReplyDelay(laneReplyDelay))
-	d := startDeployment(b, srv, "MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(workersConcurrency))
+	d := newDeployment(b, srv, "MAILROOM_DELIVERY_CONCURRENCY="+strconv.Itoa(workersConcurrency))
 	d.api = d.start("api", "api")
-	rounds := map[int]*deploymentCPU{}
+	rounds := map[int]*roundFigures{}
 	for it := 0; b.Loop(); it++ {
 		counts := []int{1, 2, 3}
 		if it%2 == 1 {
@@ -74,7 +74,7 @@ func BenchmarkKafkaDeliveryWorkers(b *testing.B) {
 			round := d.deliveryRound(n * workersBatch)
 			b.Logf("%d worker(s): %.1f emails/s; %s", n, round.rate(), round)
 			if rounds[n] == nil {
-				rounds[n] = &deploymentCPU{}
+				rounds[n] = &roundFigures{}
 			}
 			rounds[n].add(round)
 		}
@@ -101,14 +101,14 @@ func BenchmarkKafkaDeliveryWorkers(b *testing.B) {
 // 1000 emails is every Mailroom process's and the broker's over the round.
 func BenchmarkKafkaSplitEndToEnd(b *testing.B) {
 	srv := smtptest.Start(b) // unused on the capture transport, but the env names it
-	rounds := map[string]*deploymentCPU{}
+	rounds := map[string]*roundFigures{}
 	for it := 0; b.Loop(); it++ {
 		kinds := []string{"all", "split", "split2api"}
 		if it%2 == 1 {
 			slices.Reverse(kinds)
 		}
 		for _, kind := range kinds {
-			d := startDeployment(b, srv, "MAILROOM_DELIVERY_TRANSPORT=capture")
+			d := newDeployment(b, srv, "MAILROOM_DELIVERY_TRANSPORT=capture")
 			if kind == "all" {
 				d.api = d.start("all", "all")
 			} else {
@@ -121,7 +121,7 @@ func BenchmarkKafkaSplitEndToEnd(b *testing.B) {
 			round := d.endToEndRound(fmt.Sprintf("split-e2e-%d", it))
 			b.Logf("%s: %.1f emails/s; %s", kind, round.rate(), round)
 			if rounds[kind] == nil {
-				rounds[kind] = &deploymentCPU{}
+				rounds[kind] = &roundFigures{}
 			}
 			rounds[kind].add(round)
 			d.reportStorage(kind + "_")
@@ -156,9 +156,9 @@ type deployment struct {
 	posted    int // emails accepted so far, warm-ups included
 }
 
-// startDeployment prepares a deployment on fresh topics of workersPartitions
+// newDeployment prepares a deployment on fresh topics of workersPartitions
 // partitions; it starts no process.
-func startDeployment(b *testing.B, srv *smtptest.Server, vars ...string) *deployment {
+func newDeployment(b *testing.B, srv *smtptest.Server, vars ...string) *deployment {
 	cfg := kafkaConfig(b)
 	cfg.Topics.Partitions = workersPartitions
 	d := &deployment{b: b, bin: e2e.Build(b), cfg: cfg, srv: srv, dir: b.TempDir(),
@@ -238,7 +238,7 @@ func (d *deployment) post(n int, tag string) {
 
 // deliveryRound sends workersWarmUp emails through, then times batch emails put
 // on Kafka while the workers were stopped, from their first delivery to their last.
-func (d *deployment) deliveryRound(batch int) *deploymentCPU {
+func (d *deployment) deliveryRound(batch int) *roundFigures {
 	d.post(workersWarmUp, "warm-up")
 	d.srv.WaitForCount(d.b, d.posted, time.Minute)
 	members := d.balanced()
@@ -278,7 +278,7 @@ func (d *deployment) deliveryRound(batch int) *deploymentCPU {
 
 // endToEndRound sends workersWarmUp emails through, then times endToEndBatch
 // emails tagged tag from the first POST to the last `sent` on the api instance.
-func (d *deployment) endToEndRound(tag string) *deploymentCPU {
+func (d *deployment) endToEndRound(tag string) *roundFigures {
 	d.post(workersWarmUp, "warm-up")
 	waitForMetric(d.b, d.apiBase, `mailroom_emails{status="sent"}`, float64(d.posted), time.Minute)
 	cpu0 := d.cpu()
@@ -363,13 +363,12 @@ func (d *deployment) stop() {
 	d.workers = nil
 }
 
-// deploymentCPU is what one round (or several, added) measured: emails over a span,
+// roundFigures is what one round (or several, added) measured: emails over a span,
 // latencies, and the CPU each part of the machine spent meanwhile, over wall.
-type deploymentCPU struct {
+type roundFigures struct {
 	emails    int
 	span      time.Duration // first to last delivery, or first accepted to last sent
 	p50, p99  time.Duration
-	rounds    int
 	at        time.Time       // when it was read (a reading, not a round)
 	wall      time.Duration   // how long the round took
 	workers   []time.Duration // each worker's
@@ -389,8 +388,8 @@ type deploymentCPU struct {
 
 // cpu reads the CPU time used so far by each process of d, the broker, this process
 // and the machine.
-func (d *deployment) cpu() *deploymentCPU {
-	c := &deploymentCPU{at: time.Now(), machine: machineBusy(), bench: cputime.Process(d.b)}
+func (d *deployment) cpu() *roundFigures {
+	c := &roundFigures{at: time.Now(), machine: machineBusy(), bench: cputime.Process(d.b)}
 	c.api = d.processCPU(d.api, &c.waited)
 	c.broker, _ = brokerCPU(d.b)
 	for _, w := range d.workers {
@@ -414,8 +413,8 @@ func (d *deployment) processCPU(p *e2e.Process, waited *time.Duration) time.Dura
 }
 
 // since is c less the earlier reading c0.
-func (c *deploymentCPU) since(c0 *deploymentCPU) *deploymentCPU {
-	r := &deploymentCPU{rounds: 1, wall: c.at.Sub(c0.at), api: c.api - c0.api, broker: c.broker - c0.broker,
+func (c *roundFigures) since(c0 *roundFigures) *roundFigures {
+	r := &roundFigures{wall: c.at.Sub(c0.at), api: c.api - c0.api, broker: c.broker - c0.broker,
 		bench: c.bench - c0.bench, machine: c.machine - c0.machine, waited: c.waited - c0.waited}
 	r.bystander = c.bystander - c0.bystander
 	r.mailroom = r.api + r.bystander
@@ -427,8 +426,8 @@ func (c *deploymentCPU) since(c0 *deploymentCPU) *deploymentCPU {
 }
 
 // add adds round r to c.
-func (c *deploymentCPU) add(r *deploymentCPU) {
-	c.emails, c.span, c.rounds, c.wall = c.emails+r.emails, c.span+r.span, c.rounds+r.rounds, c.wall+r.wall
+func (c *roundFigures) add(r *roundFigures) {
+	c.emails, c.span, c.wall = c.emails+r.emails, c.span+r.span, c.wall+r.wall
 	c.p50, c.p99 = max(c.p50, r.p50), max(c.p99, r.p99)
 	c.api, c.broker, c.bench, c.machine, c.mailroom = c.api+r.api, c.broker+r.broker, c.bench+r.bench, c.machine+r.machine, c.mailroom+r.mailroom
 	c.preload, c.preloadAPI = c.preload+r.preload, c.preloadAPI+r.preloadAPI
@@ -436,13 +435,13 @@ func (c *deploymentCPU) add(r *deploymentCPU) {
 	c.bystander += r.bystander
 }
 
-func (c *deploymentCPU) rate() float64 { return float64(c.emails) / c.span.Seconds() }
+func (c *roundFigures) rate() float64 { return float64(c.emails) / c.span.Seconds() }
 
 // cores is d as CPU seconds per second of the rounds.
-func (c *deploymentCPU) cores(d time.Duration) float64 { return d.Seconds() / c.wall.Seconds() }
+func (c *roundFigures) cores(d time.Duration) float64 { return d.Seconds() / c.wall.Seconds() }
 
 // String is one round's figures, each process's CPU apart, for the log.
-func (c *deploymentCPU) String() string {
+func (c *roundFigures) String() string {
 	var workers []string
 	for _, w := range c.workers {
 		workers = append(workers, fmt.Sprintf("%.2f", c.cores(w)))
@@ -465,10 +464,10 @@ func (c *deploymentCPU) String() string {
 }
 
 // other is the machine's CPU time less that of every process measured.
-func (c *deploymentCPU) other() time.Duration { return c.machine - c.mailroom - c.broker - c.bench }
+func (c *roundFigures) other() time.Duration { return c.machine - c.mailroom - c.broker - c.bench }
 
 // report reports c's rate and cores under prefix.
-func (c *deploymentCPU) report(b *testing.B, prefix string) {
+func (c *roundFigures) report(b *testing.B, prefix string) {
 	b.ReportMetric(c.rate(), prefix+"emails/s")
 	if c.p99 > 0 {
 		b.ReportMetric(ms(c.p50), prefix+"p50_ms_worst")

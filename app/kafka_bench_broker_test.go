@@ -37,24 +37,39 @@ func brokerCPU(b *testing.B) (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	for pid := range strings.SplitSeq(pids, ",") {
-		tasks, err := filepath.Glob("/proc/" + strings.TrimSpace(pid) + "/task/*/schedstat")
-		if err != nil || len(tasks) == 0 {
-			b.Fatalf("broker CPU time (KAFKA_TEST_BROKER_PIDS=%s): no threads of %s (%v)", pids, pid, err)
+		ran, _, err := threadsCPU(strings.TrimSpace(pid))
+		if err != nil {
+			b.Fatalf("broker CPU time (KAFKA_TEST_BROKER_PIDS=%s): %v", pids, err)
 		}
-		for _, task := range tasks {
-			data, err := os.ReadFile(task)
-			if err != nil {
-				continue // the thread ended
-			}
-			// schedstat: time on the CPU (ns), time waiting to run (ns), timeslices.
-			ran, err := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
-			if err != nil {
-				b.Fatalf("broker CPU time: %s: %v", task, err)
-			}
-			cpu += time.Duration(ran)
-		}
+		cpu += ran
 	}
 	return cpu, true
+}
+
+// threadsCPU is the CPU time the process pid has used so far, and how long its
+// threads have waited for a CPU while ready to run: the sums over its threads of
+// /proc/<pid>/task/<tid>/schedstat's first two fields (nanoseconds). A thread that
+// ended meanwhile drops out of the sums.
+func threadsCPU(pid string) (ran, waited time.Duration, err error) {
+	tasks, err := filepath.Glob("/proc/" + pid + "/task/*/schedstat")
+	if err != nil || len(tasks) == 0 {
+		return 0, 0, fmt.Errorf("no threads of process %s (%v)", pid, err)
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		// schedstat: time on the CPU (ns), time waiting to run (ns), timeslices.
+		fields := strings.Fields(string(data))
+		r, err1 := strconv.ParseInt(fields[0], 10, 64)
+		w, err2 := strconv.ParseInt(fields[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, 0, fmt.Errorf("%s: %q", task, data)
+		}
+		ran, waited = ran+time.Duration(r), waited+time.Duration(w)
+	}
+	return ran, waited, nil
 }
 
 // kafkaRecord is a record as it lies on Kafka: what a producer needs to put the

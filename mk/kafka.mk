@@ -20,6 +20,8 @@ BENCH_KAFKA_STATE     ?= /tmp/mailroom-kafka-bench
 # Five interleaved rounds: one round's relay/raw ratio moves by about 0.15 with the
 # machine's speed, which five rounds average out.
 BENCH_KAFKA_TIME      ?= 5x
+# Which benchmarks (go test -bench), e.g. BENCH_KAFKA_BENCH='KafkaDeliveryWorkers|KafkaSplit'.
+BENCH_KAFKA_BENCH     ?= Kafka
 
 .PHONY: kafka-fetch kafka-up kafka-up-cluster kafka-down kafka-status bench-kafka
 
@@ -40,14 +42,16 @@ kafka-status:
 
 # bench-kafka: relay throughput to Kafka beside raw Sarama, end-to-end emails/s and
 # the broker's CPU per email on Kafka beside Go channels and a raw Sarama pair, and
-# delivery lanes on Kafka (app/kafka_bench_test.go). KAFKA_TEST_BROKER_PIDS names
-# the node's process, whose CPU time the benchmarks read. The node is always stopped.
+# delivery lanes on Kafka (app/kafka_bench_test.go); 1, 2 and 3 delivery workers and
+# the split deployment beside --modules all (app/kafka_bench_workers_test.go).
+# KAFKA_TEST_BROKER_PIDS names the node's process, whose CPU time the benchmarks
+# read. The node is always stopped.
 bench-kafka:
 	@export KAFKA_LOCAL_PORT_BASE=$(BENCH_KAFKA_PORT_BASE) KAFKA_LOCAL_STATE=$(BENCH_KAFKA_STATE); \
 	bash $(KAFKA_SH) down >/dev/null 2>&1 || true; \
 	brokers=$$(bash $(KAFKA_SH) up --nodes 1) || exit 1; \
 	pids=$$(bash $(KAFKA_SH) pids) || { bash $(KAFKA_SH) down; exit 1; }; \
 	status=0; \
-	KAFKA_TEST_BROKERS=$$brokers KAFKA_TEST_BROKER_PIDS=$$pids $(or $(GO),go) test -count=1 -tags kafka -run '^$$' -bench Kafka -benchtime $(BENCH_KAFKA_TIME) ./app/ || status=$$?; \
+	KAFKA_TEST_BROKERS=$$brokers KAFKA_TEST_BROKER_PIDS=$$pids $(or $(GO),go) test -count=1 -tags kafka -run '^$$' -bench '$(BENCH_KAFKA_BENCH)' -benchtime $(BENCH_KAFKA_TIME) ./app/ || status=$$?; \
 	bash $(KAFKA_SH) down; \
 	exit $$status

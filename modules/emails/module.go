@@ -94,7 +94,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 			Reschedule:  app.RescheduleEmail{Repo: repo, Now: time.Now},
 			Raw:         app.RawMessage{Repo: repo},
 		},
-		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}},
+		events: ports.Events{Apply: app.ApplyEvent{Repo: repo, Log: log.With("module", "emails")}, InstanceID: cfg.InstanceID},
 		log:    log.With("module", "emails"),
 	}
 	if reg != nil {

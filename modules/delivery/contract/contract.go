@@ -410,6 +410,14 @@ type DeadLetter struct {
 	ConsumerGroup     string `json:"consumer_group"`
 }
 
+// OriginInstanceKey is the metadata key (a Kafka record header) of an
+// EmailAttempted or DeadLetter naming the instance that accepted the email (its
+// Email.OriginInstance); absent when the email carries none. Every API instance
+// reads every event, and only the one that accepted the email keeps it: the
+// header lets the others drop an event without decoding it, rendered message and
+// all.
+const OriginInstanceKey = "origin_instance"
+
 // RetryDueAtKey is the metadata key (a Kafka record header) of a SendEmail waiting
 // in a retry topic (`<topics.send>.retry.<tier>`): when it is due, in RFC 3339 with
 // nanoseconds. The delivery module's forwarder of the tier publishes it back to

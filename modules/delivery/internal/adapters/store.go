@@ -211,6 +211,7 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 		return nil, err
 	}
 	ev.Metadata.Set(contract.EventTypeKey, contract.EventEmailAttempted)
+	setOrigin(ev, try)
 	out = append(out, queued{topic: s.EventsTopic, msg: ev})
 	if o.Retry != nil {
 		next, err := s.retryOf(o, correlationID)
@@ -225,9 +226,18 @@ func (s Store) messagesOf(o app.Outcome, correlationID string) ([]queued, error)
 			return nil, err
 		}
 		dl.Metadata.Set(contract.EventTypeKey, contract.EventDeadLetter)
+		setOrigin(dl, try)
 		out = append(out, queued{topic: s.DeadLetterTopic, msg: dl})
 	}
 	return out, nil
+}
+
+// setOrigin names on msg the instance that accepted the email try carries, when it
+// names one (contract.OriginInstanceKey).
+func setOrigin(msg *message.Message, try contract.SendEmail) {
+	if try.OriginInstance != "" {
+		msg.Metadata.Set(contract.OriginInstanceKey, try.OriginInstance)
+	}
 }
 
 // retryOf is the message of o's next try: on SendTopic due at o.RetryAt, or, with

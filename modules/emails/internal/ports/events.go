@@ -15,6 +15,14 @@ import (
 // Events consumes topics.events and applies each event to its email.
 type Events struct {
 	Apply app.ApplyEvent
+	// InstanceID is this instance's id. An event whose origin_instance header
+	// names another instance (delivery.OriginInstanceKey) is about an email that
+	// instance accepted: it is acknowledged without being decoded, which would
+	// cost this instance as much as the email's own (its rendered message
+	// included) for nothing. Empty, or an event without the header (from a
+	// version before it, or the deadletters module's, which are this instance's
+	// own), goes to Apply, which drops an email it does not hold all the same.
+	InstanceID string
 }
 
 // readsVersion is the newest schema version of each event type this build reads,
@@ -32,6 +40,9 @@ var readsVersion = map[string]int{
 func (h Events) Handle(msg *message.Message) error {
 	// delivery's and deadletters' contracts name the same key (each is stdlib-only).
 	typ := msg.Metadata.Get(delivery.EventTypeKey)
+	if origin := msg.Metadata.Get(delivery.OriginInstanceKey); origin != "" && h.InstanceID != "" && origin != h.InstanceID {
+		return nil
+	}
 	if reads, ok := readsVersion[typ]; ok {
 		if err := broker.CheckSchemaVersion(msg, reads); err != nil {
 			return fmt.Errorf("event %s (%s): %w", typ, msg.UUID, err)

@@ -281,7 +281,7 @@ func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
 func migrate(ctx context.Context, db *sqlite.DB, modules []string) error {
 	sets := []sqlite.MigrationSet{{Name: "platform", FS: migrations.For("platform")}}
 	for _, name := range modules {
-		sets = append(sets, sqlite.MigrationSet{Name: name, FS: migrations.For(name)})
+		sets = append(sets, sqlite.MigrationSet{Name: name, FS: migrations.For(name), Go: migrations.GoFor(name)})
 	}
 	if err := sqlite.Migrate(ctx, db, sets...); err != nil {
 		return fmt.Errorf("migrate %s: %w", db.Path(), err)

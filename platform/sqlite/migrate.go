@@ -13,7 +13,12 @@ import (
 // (goose_<name>), so modules add migrations without renumbering each other's.
 type MigrationSet struct {
 	Name string
-	FS   fs.FS
+	// FS holds the owner's SQL migrations (NNNNN_name.sql).
+	FS fs.FS
+	// Go holds the owner's migrations that plain SQL cannot state (one that
+	// depends on whether a table exists, say), numbered in the same sequence as
+	// the SQL files and applied in version order with them.
+	Go []*goose.Migration
 }
 
 // Migrate applies every pending migration of each set in order.
@@ -23,7 +28,8 @@ func Migrate(ctx context.Context, db *DB, sets ...MigrationSet) error {
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.Name, err)
 		}
-		p, err := goose.NewProvider("", db.Write, set.FS, goose.WithStore(store), goose.WithDisableGlobalRegistry(true))
+		p, err := goose.NewProvider("", db.Write, set.FS, goose.WithStore(store), goose.WithDisableGlobalRegistry(true),
+			goose.WithGoMigrations(set.Go...))
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.Name, err)
 		}

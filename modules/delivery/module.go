@@ -121,6 +121,11 @@ type Module struct {
 	sweep retention.Background
 	// retries count the retries the tiers' forwarders hold and forward.
 	retries ports.RetryMetrics
+	// listReady is closed once the copy of the suppression list is whole (see
+	// app.SendEmail.ListReady); broker is the one RegisterHandlers was given, which
+	// Start asks when that is.
+	listReady chan struct{}
+	broker    *broker.Broker
 }
 
 // New builds the module and its transport; reg, if not nil, gets its metrics.
@@ -133,10 +138,11 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
 		SuppressionsTopic: cfg.SuppressionsTopic, RetryTiers: cfg.RetryTiers, Now: time.Now, RetryPublishWait: RetryPublishWait}
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
+	listReady := make(chan struct{})
 	a := app.Application{
 		SendEmail: app.SendEmail{
 			Store: store, Transport: t, Gate: gate, Render: render.Options{DefaultFrom: cfg.DefaultFrom, Now: time.Now},
-			Retry: cfg.Retry, Now: time.Now, Log: log, Unrecorded: app.NewUnrecorded(),
+			Retry: cfg.Retry, Now: time.Now, Log: log, Unrecorded: app.NewUnrecorded(), ListReady: listReady,
 		},
 		Gate:         gate,
 		Suppressions: app.SuppressionCopy{Store: store},
@@ -144,7 +150,7 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	if reg != nil {
 		reg.MustRegister(ports.GateCollector{Gate: gate})
 	}
-	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log, retries: ports.NewRetryMetrics(reg),
+	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log, retries: ports.NewRetryMetrics(reg), listReady: listReady,
 		commands: ports.Commands{Send: a.SendEmail, SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup, Now: time.Now}}, nil
 }
 
@@ -199,6 +205,12 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 	if b.Kind() == config.BrokerGoChannel {
 		concurrency = 1
 	}
+	m.broker = b
+	if b.Kind() == config.BrokerGoChannel {
+		// A publish there returns once every handler acknowledged it: the copy is
+		// as whole as the table it is kept in.
+		close(m.listReady)
+	}
 	changes := ports.SuppressionChanges{Copy: m.app.Suppressions, Log: m.log}
 	if err := b.AddConsumer(r, "delivery.apply_suppression", m.cfg.SuppressionsTopic, m.cfg.SuppressionsGroup, concurrency, changes.Handle); err != nil {
 		return err
@@ -236,12 +248,31 @@ func (m *Module) Bootstrap(ctx context.Context) error {
 // The capture transport has no server to check.
 //
 // It also runs the retention sweep of the module's own tables (Sweeper) until ctx
-// is done.
+// is done, and, on Kafka, waits for the copy of the suppression list to catch up
+// with topics.suppressions (waitForTheList).
 func (m *Module) Start(ctx context.Context) {
 	if m.cfg.Transport == config.TransportSMTP {
 		go m.app.Gate.CheckAtStart(ctx)
 	}
 	m.sweep.Start(ctx, m.Sweeper(nil))
+	if m.broker != nil && m.broker.Kind() == config.BrokerKafka {
+		go m.waitForTheList(ctx)
+	}
+}
+
+// waitForTheList closes listReady once the copy's consumer group has read
+// topics.suppressions as far as it went now: until then no send is tried, so that
+// a worker that starts with an empty copy (new, or on a wiped data directory)
+// sends nothing to a suppressed address. A restarted worker's group resumes where
+// it stopped, so it waits for what it missed only.
+func (m *Module) waitForTheList(ctx context.Context) {
+	began := time.Now()
+	m.log.Info("sending once the copy of the suppression list has caught up with its topic", "topic", m.cfg.SuppressionsTopic)
+	if err := m.broker.WaitCaughtUp(ctx, m.cfg.SuppressionsTopic, m.cfg.SuppressionsGroup); err != nil {
+		return // shutdown came first
+	}
+	m.log.Info("the copy of the suppression list has caught up; sending", "took", time.Since(began).Round(time.Millisecond).String())
+	close(m.listReady)
 }
 
 // Sweeper returns the module's retention: the records of emails whose delivery is

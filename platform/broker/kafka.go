@@ -216,6 +216,9 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter, o options) (*B
 		subs.add(sub)
 		return sub, nil
 	}
+	b.caughtUp = func(ctx context.Context, topic, group string) error {
+		return waitCaughtUp(ctx, brokers, topic, group)
+	}
 	b.ping = func(ctx context.Context) error {
 		if err := conn.err(); err != nil {
 			return err

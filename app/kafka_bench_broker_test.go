@@ -65,34 +65,34 @@ type kafkaRecord struct {
 }
 
 // readTopic reads every record of topic up to each partition's high-water mark.
-func readTopic(b *testing.B, brokers []string, topic string) []kafkaRecord {
-	b.Helper()
+func readTopic(tb testing.TB, brokers []string, topic string) []kafkaRecord {
+	tb.Helper()
 	client, err := sarama.NewClient(brokers, broker.ConsumerConfig())
 	if err != nil {
-		b.Fatalf("read %s: %v", topic, err)
+		tb.Fatalf("read %s: %v", topic, err)
 	}
 	defer client.Close()
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		b.Fatalf("read %s: %v", topic, err)
+		tb.Fatalf("read %s: %v", topic, err)
 	}
 	defer consumer.Close()
 	parts, err := client.Partitions(topic)
 	if err != nil {
-		b.Fatalf("read %s: %v", topic, err)
+		tb.Fatalf("read %s: %v", topic, err)
 	}
 	var records []kafkaRecord
 	for _, p := range parts {
 		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
-			b.Fatalf("read %s: %v", topic, err)
+			tb.Fatalf("read %s: %v", topic, err)
 		}
 		if end == 0 {
 			continue
 		}
 		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
-			b.Fatalf("read %s/%d: %v", topic, p, err)
+			tb.Fatalf("read %s/%d: %v", topic, p, err)
 		}
 		for offset := int64(-1); offset < end-1; {
 			select {
@@ -103,7 +103,7 @@ func readTopic(b *testing.B, brokers []string, topic string) []kafkaRecord {
 				}
 				records, offset = append(records, r), m.Offset
 			case <-time.After(time.Minute):
-				b.Fatalf("read %s/%d: at offset %d of %d after a minute", topic, p, offset, end)
+				tb.Fatalf("read %s/%d: at offset %d of %d after a minute", topic, p, offset, end)
 			}
 		}
 		_ = pc.Close()

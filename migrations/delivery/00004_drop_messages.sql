@@ -4,8 +4,9 @@
 -- (emails_messages) and shows it at GET /api/emails/{id}/raw. Delivery read this
 -- copy for nothing else: the Message-ID is made from the email id on every render,
 -- and dead letters and replays carry the SendEmail, not the message. Messages
--- rendered before this version are not moved (another module's table, possibly in
--- another database): /raw answers 404 for them.
+-- rendered before this version were copied into emails_messages by the emails
+-- module's migration 00011 (migrations/emails_adopt_messages.go), which runs
+-- first, where both modules share the database.
 DROP TABLE delivery_messages;
 
 -- +goose Down

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,7 +35,9 @@ func New() *Outbox { return &Outbox{now: time.Now} }
 // NewMessage builds a message for Add the way every module's commands and events are
 // built: payload encoded as JSON, keyed by key (a key's messages keep their order,
 // on one Kafka partition or Go-channel lane) and carrying correlationID, when there
-// is one, so the consumer's logs tie back to the request that caused it.
+// is one, so the consumer's logs tie back to the request that caused it. A payload
+// whose contract versions its schema (broker.Versioned) has its version in
+// broker.SchemaVersionKey.
 func NewMessage(uuid, key, correlationID string, payload any) (*message.Message, error) {
 	b, err := json.Marshal(payload)
 	if err != nil {
@@ -42,6 +45,9 @@ func NewMessage(uuid, key, correlationID string, payload any) (*message.Message,
 	}
 	msg := message.NewMessage(uuid, b)
 	msg.Metadata.Set(broker.PartitionKeyKey, key)
+	if v, ok := payload.(broker.Versioned); ok {
+		msg.Metadata.Set(broker.SchemaVersionKey, strconv.Itoa(v.SchemaVersion()))
+	}
 	if correlationID != "" {
 		msg.Metadata.Set(middleware.CorrelationIDMetadataKey, correlationID)
 	}

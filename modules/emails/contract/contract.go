@@ -78,6 +78,10 @@ type Event struct {
 	Data EventData `json:"data"`
 }
 
+// SchemaVersion implements broker.Versioned: an event carries the version it was
+// written with, under SchemaVersionKey.
+func (e Event) SchemaVersion() int { return e.Version }
+
 // EventData is what an event is about: the email, and the recipient where the
 // event is about one.
 type EventData struct {

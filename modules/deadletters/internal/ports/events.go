@@ -12,6 +12,7 @@ import (
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	"github.com/mailroom/mailroom/modules/deadletters/internal/app"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+	"github.com/mailroom/mailroom/platform/broker"
 )
 
 // Letters consumes topics.dead_letter: delivery's typed dead letters, and messages
@@ -24,6 +25,11 @@ func (h Letters) Handle(msg *message.Message) error {
 	a := app.Arrival{UUID: msg.UUID, Payload: msg.Payload, Metadata: msg.Metadata,
 		CorrelationID: middleware.MessageCorrelationID(msg)}
 	if msg.Metadata.Get(delivery.EventTypeKey) == delivery.EventDeadLetter {
+		// A newer dead letter than this build reads waits on the topic for an
+		// upgraded instance: parked as a misread older one, its replay could be wrong.
+		if err := broker.CheckSchemaVersion(msg, delivery.SchemaVersion); err != nil {
+			return fmt.Errorf("dead letter %s: %w", msg.UUID, err)
+		}
 		var dl delivery.DeadLetter
 		if err := json.Unmarshal(msg.Payload, &dl); err == nil && dl.Send.EmailID != "" {
 			a.DeadLetter = &dl

@@ -29,11 +29,8 @@ type Commands struct {
 // broker.Permanent error (poison) sends it to the dead letters; any other error
 // nacks it for redelivery (a database outage, or shutdown).
 func (h Commands) Handle(msg *message.Message) error {
-	var cmd contract.SendEmail
-	if err := json.Unmarshal(msg.Payload, &cmd); err != nil || cmd.EmailID == "" || cmd.Attempt < 1 {
-		if err == nil {
-			err = errors.New("email_id and attempt are required")
-		}
+	cmd, err := readCommand(msg)
+	if err != nil {
 		h.markPoison(msg, cmd.EmailID, err)
 		return broker.Permanent(fmt.Errorf("poison SendEmail %s: %w", msg.UUID, err))
 	}
@@ -43,6 +40,22 @@ func (h Commands) Handle(msg *message.Message) error {
 		src.Partition, src.Offset = &part, &o.Offset
 	}
 	return h.Send.Handle(msg.Context(), cmd, src)
+}
+
+// readCommand reads msg's SendEmail. A schema version this build does not read is
+// refused like a payload it cannot read: the command goes to the dead letters,
+// parked under its email when the payload names one, for an operator to replay
+// once the workers are upgraded; it is never sent as a misread older version.
+func readCommand(msg *message.Message) (contract.SendEmail, error) {
+	var cmd contract.SendEmail
+	decodeErr := json.Unmarshal(msg.Payload, &cmd)
+	if decodeErr == nil && (cmd.EmailID == "" || cmd.Attempt < 1) {
+		decodeErr = errors.New("email_id and attempt are required")
+	}
+	if err := broker.CheckSchemaVersion(msg, contract.SchemaVersion); err != nil {
+		return cmd, err
+	}
+	return cmd, decodeErr
 }
 
 // markPoison sets the metadata the poison queue carries to the dead letters.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +74,6 @@ func (r *Repository) publishLifecycle(ctx context.Context, tx *sql.Tx, ev contra
 		return err
 	}
 	msg.Metadata.Set(contract.EventTypeKey, ev.Type)
-	msg.Metadata.Set(contract.SchemaVersionKey, strconv.Itoa(contract.SchemaVersion))
 	return r.box.Add(ctx, tx, r.lifecycleTopic, msg, time.Time{})
 }
 

@@ -99,7 +99,9 @@ func waitKnows(t *testing.T, want []string, workers ...*node) {
 		apptest.Eventually(t, time.Minute, func() bool {
 			got = w.copyOf(t)
 			return slices.Equal(got, want)
-		}, func() string { return fmt.Sprintf("%s's copy of the suppression list is %v, want %v", w.name, got, want) })
+		}, func() string {
+			return fmt.Sprintf("%s's copy of the suppression list is %v, want %v", w.name, got, want)
+		})
 	}
 }
 

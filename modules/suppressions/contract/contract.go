@@ -6,19 +6,30 @@
 package contract
 
 import (
+	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
-// SchemaVersion is the version of Changed that this code writes, and the newest it
-// reads. A change that only adds fields keeps it (a reader ignores fields it does
-// not know); one that changes what a field means raises it, and a reader skips
-// records of a version newer than its own (logging them), so readers are upgraded
-// before writers.
+// SchemaVersion is the version of Changed's JSON schema that this code writes, and
+// the newest it reads; each record carries it in its metadata under
+// "schema_version" (broker.SchemaVersionKey). Adding an optional field keeps it (a
+// reader ignores fields it does not know); renaming or removing one, or changing
+// what one means, raises it, and a reader that meets a newer version stops on it,
+// unacknowledged, until it is upgraded, rather than misread it or move past it: so
+// readers are upgraded before writers.
 const SchemaVersion = 1
+
+// Schemas holds the JSON Schema (draft 2020-12) of version SchemaVersion,
+// changed.v1.schema.json.
+//
+//go:embed changed.v1.schema.json
+var Schemas embed.FS
+
+// SchemaVersion implements broker.Versioned: see the package's SchemaVersion.
+func (Changed) SchemaVersion() int { return SchemaVersion }
 
 // States of an address on the list, as Changed.State says.
 const (
@@ -46,8 +57,6 @@ const ReasonHardBounce = "hard bounce"
 // in order ends with the list. It travels through the writer's outbox, committed
 // with the writer's own change.
 type Changed struct {
-	// Version is the schema version the record was written in (SchemaVersion).
-	Version int `json:"version"`
 	// Address is the address, as Key keys it (lower-cased as a whole).
 	Address string `json:"address"`
 	// State is StateSuppressed or StateRemoved.
@@ -75,28 +84,19 @@ func Key(address string) string { return strings.ToLower(address) }
 // Suppressed is the record of address suppressed at at, for reason, by source
 // (with the reply and the email that bounced, for a bounce).
 func Suppressed(address, reason, detail, emailID, source string, at time.Time) Changed {
-	return Changed{Version: SchemaVersion, Address: Key(address), State: StateSuppressed, Reason: reason,
+	return Changed{Address: Key(address), State: StateSuppressed, Reason: reason,
 		Detail: detail, EmailID: emailID, Source: source, At: at.UTC()}
 }
 
 // Removed is the record of address taken off the list at at.
 func Removed(address string, at time.Time) Changed {
-	return Changed{Version: SchemaVersion, Address: Key(address), State: StateRemoved, At: at.UTC()}
+	return Changed{Address: Key(address), State: StateRemoved, At: at.UTC()}
 }
 
-// ErrNewerVersion is wrapped by Check's error for a record written in a schema
-// version newer than SchemaVersion.
-var ErrNewerVersion = errors.New("written by a newer version")
-
-// Check reports what is wrong with a record read from the topic, or nil: a version
-// this code cannot read (errors.Is ErrNewerVersion for a newer one), no address or
-// one not keyed by Key, or a state or source that is none of the known ones.
+// Check reports what is wrong with a record read from the topic, or nil: no address
+// or one not keyed by Key, or a state or source that is none of the known ones.
 func (c Changed) Check() error {
 	switch {
-	case c.Version > SchemaVersion:
-		return fmt.Errorf("schema version %d, this reads up to %d: %w", c.Version, SchemaVersion, ErrNewerVersion)
-	case c.Version < 1:
-		return fmt.Errorf("schema version %d: no version", c.Version)
 	case c.Address == "" || c.Address != Key(c.Address):
 		return fmt.Errorf("address %q is empty or not lower-case", c.Address)
 	case c.State == StateRemoved:
@@ -109,9 +109,8 @@ func (c Changed) Check() error {
 	return nil
 }
 
-// Decode reads a record of topics.suppressions and checks it (Check); the error
-// says what is wrong, and errors.Is matches ErrNewerVersion for a record of a newer
-// schema version.
+// Decode reads the payload of a record of topics.suppressions (of a schema version
+// this code reads) and checks it (Check); the error says what is wrong.
 func Decode(payload []byte) (Changed, error) {
 	var c Changed
 	if err := json.Unmarshal(payload, &c); err != nil {

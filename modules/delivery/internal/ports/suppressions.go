@@ -7,13 +7,14 @@
 package ports
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
 	suppressions "github.com/mailroom/mailroom/modules/suppressions/contract"
+	"github.com/mailroom/mailroom/platform/broker"
 )
 
 // SuppressionChanges is the consumer of topics.suppressions: it applies each record
@@ -23,16 +24,21 @@ type SuppressionChanges struct {
 	Log  *slog.Logger
 }
 
-// Handle applies one record. A record it cannot read (not JSON, invalid, or of a
-// newer schema version) is logged at error and acknowledged: every instance reads
-// the topic, and parking it would park it once per instance; the address keeps its
-// state until a record this version reads arrives. A store that fails returns the
-// error, so the message is delivered again.
+// Handle applies one record. A record of a schema version newer than this build
+// reads is refused, unacknowledged, so that the copy stops on it (the later ones
+// wait behind it) until the worker is upgraded, rather than misread it or move
+// past it for good. A record of a version it reads that it cannot decode (broken,
+// written by no Mailroom) is logged at error and acknowledged: nobody will read it
+// better. A store that fails returns the error, so the message is delivered again.
 func (h SuppressionChanges) Handle(msg *message.Message) error {
+	if err := broker.CheckSchemaVersion(msg, suppressions.SchemaVersion); err != nil {
+		h.Log.Error("suppression record of a newer schema version; the copy of the list waits on it until this worker is upgraded",
+			"message_uuid", msg.UUID, "error", err)
+		return fmt.Errorf("suppression record %s: %w", msg.UUID, err)
+	}
 	change, err := suppressions.Decode(msg.Payload)
 	if err != nil {
-		h.Log.Error("suppression record skipped", "message_uuid", msg.UUID,
-			"newer_version", errors.Is(err, suppressions.ErrNewerVersion), "error", err)
+		h.Log.Error("suppression record skipped: it cannot be read", "message_uuid", msg.UUID, "error", err)
 		return nil
 	}
 	return h.Copy.Apply(msg.Context(), change)

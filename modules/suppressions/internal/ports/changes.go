@@ -1,13 +1,14 @@
 package ports
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/mailroom/mailroom/modules/suppressions/contract"
 	"github.com/mailroom/mailroom/modules/suppressions/internal/app"
+	"github.com/mailroom/mailroom/platform/broker"
 )
 
 // Changes is the consumer of topics.suppressions: it applies each record to the
@@ -17,16 +18,21 @@ type Changes struct {
 	Log   *slog.Logger
 }
 
-// Handle applies one record. A record it cannot read (not JSON, invalid, or of a
-// newer schema version) is logged at error and acknowledged: on a compacted topic
-// that every instance reads, parking it would park it once per instance, and the
-// address keeps its state until a record this version reads arrives. A store that
-// fails returns the error, so the message is delivered again.
+// Handle applies one record. A record of a schema version newer than this build
+// reads is refused, unacknowledged, so that the table stops on it (the later ones
+// wait behind it) until the instance is upgraded, rather than misread it or move
+// past it for good. A record of a version it reads that it cannot decode (broken,
+// written by no Mailroom) is logged at error and acknowledged: nobody will read it
+// better. A store that fails returns the error, so the message is delivered again.
 func (c Changes) Handle(msg *message.Message) error {
+	if err := broker.CheckSchemaVersion(msg, contract.SchemaVersion); err != nil {
+		c.Log.Error("suppression record of a newer schema version; the list waits on it until this instance is upgraded",
+			"message_uuid", msg.UUID, "error", err)
+		return fmt.Errorf("suppression record %s: %w", msg.UUID, err)
+	}
 	change, err := contract.Decode(msg.Payload)
 	if err != nil {
-		c.Log.Error("suppression record skipped", "message_uuid", msg.UUID,
-			"newer_version", errors.Is(err, contract.ErrNewerVersion), "error", err)
+		c.Log.Error("suppression record skipped: it cannot be read", "message_uuid", msg.UUID, "error", err)
 		return nil
 	}
 	return c.Apply.Handle(msg.Context(), change)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/mailroom/mailroom/app"
 	"github.com/mailroom/mailroom/app/apptest"
 	"github.com/mailroom/mailroom/migrations"
+	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/sqlite"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
@@ -197,5 +199,45 @@ func databaseOfBeforeTheUpgrade(t *testing.T, path string, list []suppression) {
 			VALUES (?, ?, ?, ?, ?, ?)`, s.Address, s.Reason, s.Detail, s.EmailID, s.Source, s.CreatedAt.UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestAnOldDatabaseServingAsAnAPIInstanceListsAndPublishesItsSuppressionList: the
+// database of an instance that ran delivery before the upgrade, started as an api
+// instance (no delivery module, on Kafka, here unreachable), lists its old list at
+// once and hands every address to its outbox for topics.suppressions, once, so that
+// the workers of the split learn them when Kafka is reached.
+func TestAnOldDatabaseServingAsAnAPIInstanceListsAndPublishesItsSuppressionList(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.Modules, cfg.Broker.Kind = config.ModulesAPI, config.BrokerKafka
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Kafka.Brokers = []string{l.Addr().String()}
+	l.Close() // nothing listens there: Kafka is down
+	old := []suppression{
+		{Address: "gone@example.com", Reason: "hard bounce", Detail: "550 5.1.1 No such user", EmailID: "0198-old-email",
+			Source: "bounce", CreatedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)},
+		{Address: "stop@example.org", Reason: "asked us to stop", Source: "operator",
+			CreatedAt: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)},
+	}
+	databaseOfBeforeTheUpgrade(t, cfg.DB.Path, old)
+
+	in := apptest.Start(t, cfg)
+	if got := listed(t, in, ""); len(got) != 2 || got[0] != old[1] || got[1] != old[0] {
+		t.Errorf("the api instance lists %+v, want the old list newest first", got)
+	}
+	in.Stop(t)
+	in = apptest.Start(t, cfg) // a second start publishes nothing again
+	in.Stop(t)
+	db, err := sqlite.OpenExisting(cfg.DB.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var records int
+	if err := db.Read.QueryRow(`SELECT COUNT(*) FROM outbox WHERE topic = ?`, cfg.Topics.Suppressions).Scan(&records); err != nil || records != len(old) {
+		t.Errorf("%d records for %s wait in the outbox (%v), want one per old address (%d)", records, cfg.Topics.Suppressions, err, len(old))
 	}
 }

@@ -83,12 +83,19 @@ type RetryTier = app.RetryTier
 // first due; more than this many waiting on one instance queue behind the first.
 const RetryForwarderConcurrency = 256
 
-// RetryPublishWait is the longest a SendEmail whose outcome routes a retry to a tier
-// waits, before it is acknowledged, for the outbox relay to publish that retry: so
-// that the consumed message is committed only once its retry is in Kafka, and a
-// worker lost right after leaves nothing behind on its disk. Past it (Kafka
-// unreachable) it is acknowledged anyway, its retry still safe in the outbox.
+// RetryPublishWait is how long a SendEmail whose outcome routes a retry to a tier
+// waits at a time for the outbox relay to publish that retry: it is acknowledged
+// only once the retry is in Kafka, so that the consumed message is committed only
+// then, and a worker lost right after leaves nothing behind on its disk. Past it
+// (Kafka unreachable, the tier topic refusing writes) the SendEmail is not
+// acknowledged: the router hands it out again, and its redelivery, recognised as
+// recorded, sends nothing and waits for the retry again.
 const RetryPublishWait = 10 * time.Second
+
+// RetryNotPublishedLog is the message of the warning a delivery instance logs when
+// a try is recorded but its retry is still not in Kafka after RetryPublishWait: the
+// SendEmail is then not acknowledged, and its offset not committed, until it is.
+const RetryNotPublishedLog = app.RetryNotPublishedLog
 
 // RetryConsumerGroup is the Kafka consumer group of a tier's forwarders: one per
 // tier, shared by every delivery instance, so that an instance that dies hands its

@@ -306,7 +306,12 @@ const EventTypeKey = "event_type"
 type EmailAttempted struct {
 	// EmailID is the id of the email that was tried.
 	EmailID string `json:"email_id"`
-	// Replay and Attempt name the try (see SendEmail).
+	// Replay and Attempt name the try (see SendEmail). They also order an
+	// email's reports, which Kafka may hand over out of order (after a partition
+	// grow, a rebalance, a retry forwarded twice): the emails module never lets a
+	// report of an earlier try (an earlier replay, or a lower attempt of the same
+	// replay) replace what a later one reported. An event with Attempt 0 names no
+	// try and is applied as it comes.
 	Replay  int `json:"replay"`
 	Attempt int `json:"attempt"`
 	// Recipients are the recipients the try carried, and those it skipped as

@@ -40,11 +40,12 @@ type Store struct {
 	RetryTiers app.RetryTiers
 	// Now is the clock retry delays are measured on (nil: time.Now).
 	Now func() time.Time
-	// RetryPublishWait bounds how long Record waits, after its commit, for the
-	// relay to publish a retry routed to a tier, so that the SendEmail that caused
-	// it is acknowledged (and its offset committed) only once the retry is in
-	// Kafka. Past it (Kafka unreachable) Record returns anyway: the retry is safe
-	// in the outbox, on this disk only, until the relay publishes it. 0: no wait.
+	// RetryPublishWait bounds how long Record (and AwaitRetry) waits, after its
+	// commit, for the relay to publish a retry routed to a tier, so that the
+	// SendEmail that caused it is acknowledged (and its offset committed) only
+	// once the retry is in Kafka. Past it (Kafka unreachable, the topic refusing
+	// writes) it returns app.ErrRetryNotPublished: the try is recorded, the
+	// SendEmail is not acknowledged, and its redelivery waits again. 0: no wait.
 	RetryPublishWait time.Duration
 }
 
@@ -100,8 +101,29 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 		return fmt.Errorf("record outcome of %s: %w", o.State.EmailID, err)
 	}
 	s.Outbox.Notify()
-	s.waitPublished(ctx, published)
-	return nil
+	return s.waitPublished(ctx, published)
+}
+
+// AwaitRetry implements app.Store. The retry of cmd's try is its next try's
+// message; AwaitPublished is asked before the outbox is read, so a publish between
+// the two is not missed. The read scans the outbox (its uuid has no index), which
+// is small, and only a redelivered SendEmail comes here.
+func (s Store) AwaitRetry(ctx context.Context, cmd contract.SendEmail) error {
+	if s.RetryPublishWait <= 0 || len(s.RetryTiers) == 0 {
+		return nil
+	}
+	uuid := cmd.NextTry(nil, nil, time.Time{}).MessageUUID()
+	published, stop := s.Outbox.AwaitPublished(uuid)
+	defer stop()
+	var waiting bool
+	if err := s.DB.Read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE uuid = ?)`, uuid).Scan(&waiting); err != nil {
+		return fmt.Errorf("look for retry %s in the outbox: %w", uuid, err)
+	}
+	if !waiting {
+		return nil
+	}
+	s.Outbox.Notify()
+	return s.waitPublished(ctx, published)
 }
 
 // awaitRetry starts waiting for the publish of the retry among msgs routed to a
@@ -117,18 +139,23 @@ func (s Store) awaitRetry(msgs []queued) (published <-chan struct{}, stop func()
 	return nil, func() {}
 }
 
-// waitPublished waits until published is closed, for at most RetryPublishWait or
-// until ctx ends (nil published: at once). Either way the retry is durable.
-func (s Store) waitPublished(ctx context.Context, published <-chan struct{}) {
+// waitPublished waits until published is closed (nil published: nothing to wait
+// for), and returns an error wrapping app.ErrRetryNotPublished when
+// RetryPublishWait passes or ctx ends first. Either way the retry is durable in the
+// outbox; it is only not in the broker yet.
+func (s Store) waitPublished(ctx context.Context, published <-chan struct{}) error {
 	if published == nil {
-		return
+		return nil
 	}
 	timer := time.NewTimer(s.RetryPublishWait)
 	defer timer.Stop()
 	select {
 	case <-published:
+		return nil
 	case <-timer.C:
+		return fmt.Errorf("%w after %s", app.ErrRetryNotPublished, s.RetryPublishWait)
 	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", app.ErrRetryNotPublished, ctx.Err())
 	}
 }
 

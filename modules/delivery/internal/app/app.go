@@ -77,6 +77,13 @@ type Store interface {
 	// Requeue writes cmd to the outbox again, due now, for a try that did not
 	// happen (shutdown came first).
 	Requeue(ctx context.Context, cmd contract.SendEmail) error
+	// AwaitRetry returns once the retry that cmd's recorded try routed to a retry
+	// topic has left this database's outbox for the broker, at once when none
+	// waits there (the try queued none, it was published long ago, or retries do
+	// not go through retry topics). It returns an error wrapping
+	// ErrRetryNotPublished when the retry is still only in the outbox after the
+	// store's wait: cmd must not be acknowledged then.
+	AwaitRetry(ctx context.Context, cmd contract.SendEmail) error
 	// SuppressionStore is the suppression list.
 	SuppressionStore
 }

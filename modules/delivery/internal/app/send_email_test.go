@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -42,6 +43,8 @@ func (s *flakyStore) Record(_ context.Context, o Outcome, _ string) error {
 }
 
 func (s *flakyStore) Requeue(context.Context, contract.SendEmail) error { return nil }
+
+func (s *flakyStore) AwaitRetry(context.Context, contract.SendEmail) error { return nil }
 func (s *flakyStore) Suppressed(context.Context, []string) (map[string]Suppression, error) {
 	return nil, nil
 }
@@ -175,5 +178,69 @@ func TestTheAttemptedEventCarriesTheMessageTheTransportSent(t *testing.T) {
 	}
 	if ev := store.outcomes[1].Attempted; ev.Error == "" || ev.Message != nil {
 		t.Errorf("an email that cannot be rendered: error %q, message %+v; want an error and no message", ev.Error, ev.Message)
+	}
+}
+
+// unpublishedStore records like flakyStore, but the retry of each try stays in
+// the outbox until published is set: Record reports ErrRetryNotPublished after
+// recording, and AwaitRetry fails until then.
+type unpublishedStore struct {
+	flakyStore
+	published bool
+	awaited   int
+}
+
+func (s *unpublishedStore) Record(ctx context.Context, o Outcome, correlationID string) error {
+	if err := s.flakyStore.Record(ctx, o, correlationID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.published {
+		return fmt.Errorf("%w after 10s", ErrRetryNotPublished)
+	}
+	return nil
+}
+
+func (s *unpublishedStore) AwaitRetry(context.Context, contract.SendEmail) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.awaited++
+	if !s.published {
+		return fmt.Errorf("%w after 10s", ErrRetryNotPublished)
+	}
+	return nil
+}
+
+// A try recorded while its retry is not in the broker yet is not acknowledged, and
+// its redeliveries neither send again nor record again: each waits for the retry,
+// and the first after it is published is acknowledged.
+func TestATryWhoseRetryIsNotInTheBrokerYetIsAcknowledgedOnlyOnceItIsAndNeverSentAgain(t *testing.T) {
+	store := &unpublishedStore{flakyStore: flakyStore{states: map[string]State{}}}
+	tr := &countingTransport{}
+	h := newHandler(store, tr, NewUnrecorded())
+	const id = "01JQ8Z6V4K1M2N3P4Q5R6S7T8Z"
+	ctx := context.Background()
+
+	if err := h.Handle(ctx, firstTry(id), Source{}); !errors.Is(err, ErrRetryNotPublished) {
+		t.Fatalf("first delivery: %v, want ErrRetryNotPublished (not acknowledged)", err)
+	}
+	for i := range 3 {
+		if err := h.Handle(ctx, firstTry(id), Source{}); !errors.Is(err, ErrRetryNotPublished) {
+			t.Fatalf("redelivery %d before the retry is published: %v, want ErrRetryNotPublished", i+1, err)
+		}
+	}
+	if n, r, w := tr.count(), len(store.outcomes), store.awaited; n != 1 || r != 1 || w != 3 {
+		t.Fatalf("%d transactions, %d records, %d waits for the retry; want 1, 1 and 3", n, r, w)
+	}
+
+	store.mu.Lock()
+	store.published = true
+	store.mu.Unlock()
+	if err := h.Handle(ctx, firstTry(id), Source{}); err != nil {
+		t.Fatalf("redelivery once the retry is published: %v, want it acknowledged", err)
+	}
+	if n, r := tr.count(), len(store.outcomes); n != 1 || r != 1 {
+		t.Fatalf("%d transactions and %d records, want 1 and 1", n, r)
 	}
 }

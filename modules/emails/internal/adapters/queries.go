@@ -66,7 +66,8 @@ type querier interface {
 // recipientsOf reads an email's recipients in to, cc, bcc order.
 func recipientsOf(ctx context.Context, q querier, emailID string) ([]domain.Recipient, error) {
 	rows, err := q.QueryContext(ctx,
-		`SELECT address, type, status, attempts, detail, updated_at FROM emails_recipients WHERE email_id = ? ORDER BY position`, emailID)
+		`SELECT address, type, status, attempts, detail, updated_at, try_replay, try_attempt
+		 FROM emails_recipients WHERE email_id = ? ORDER BY position`, emailID)
 	if err != nil {
 		return nil, fmt.Errorf("read recipients: %w", err)
 	}
@@ -75,7 +76,7 @@ func recipientsOf(ctx context.Context, q querier, emailID string) ([]domain.Reci
 	for rows.Next() {
 		var rc domain.Recipient
 		var updated int64
-		if err := rows.Scan(&rc.Address, &rc.Type, &rc.Status, &rc.Attempts, &rc.Detail, &updated); err != nil {
+		if err := rows.Scan(&rc.Address, &rc.Type, &rc.Status, &rc.Attempts, &rc.Detail, &updated, &rc.Try.Replay, &rc.Try.Attempt); err != nil {
 			return nil, fmt.Errorf("read recipients: %w", err)
 		}
 		rc.UpdatedAt = time.UnixMilli(updated).UTC()

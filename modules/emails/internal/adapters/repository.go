@@ -226,15 +226,18 @@ func (r *Repository) Apply(ctx context.Context, ch app.Change) (app.ApplyResult,
 
 // applyChange records ch in tx. An email this database does not hold (another
 // instance's, or a bogus id) is app.UnknownEmail, not an error: nothing is written.
+// What ch reports of the email's delivery goes through the order rule
+// (domain.Apply), so that a report of an earlier try never replaces a later state.
 func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change) (app.ApplyResult, error) {
 	var (
-		status        string
-		inDeadLetters bool
-		tags, meta    string
-		facts         emailFacts
+		status     string
+		standing   domain.Standing
+		tags, meta string
+		facts      emailFacts
 	)
-	err := tx.QueryRowContext(ctx, `SELECT status, dead_lettered, tags, metadata, correlation_id FROM emails_emails WHERE id = ?`,
-		ch.EmailID).Scan(&status, &inDeadLetters, &tags, &meta, &facts.correlationID)
+	err := tx.QueryRowContext(ctx,
+		`SELECT status, dead_lettered, replay, attempts, tags, metadata, correlation_id FROM emails_emails WHERE id = ?`,
+		ch.EmailID).Scan(&status, &standing.DeadLettered, &standing.Try.Replay, &standing.Try.Attempt, &tags, &meta, &facts.correlationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return app.UnknownEmail, nil
 	}
@@ -249,14 +252,15 @@ func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change)
 	if fresh, err := r.addEntries(ctx, tx, ch, facts); err != nil || !fresh {
 		return app.AppliedBefore, err
 	}
-	if err := updateRecipients(ctx, tx, ch); err != nil {
+	recipients, err := recipientsOf(ctx, tx, ch.EmailID)
+	if err != nil {
+		return 0, err
+	}
+	applied := domain.Apply(standing, recipients, ch.Report)
+	if err := updateRecipients(ctx, tx, ch, applied.Changed); err != nil {
 		return 0, err
 	}
 	if err := storeMessage(ctx, tx, ch); err != nil {
-		return 0, err
-	}
-	recipients, err := recipientsOf(ctx, tx, ch.EmailID)
-	if err != nil {
 		return 0, err
 	}
 	current := domain.Status(status)
@@ -266,12 +270,11 @@ func (r *Repository) applyChange(ctx context.Context, tx *sql.Tx, ch app.Change)
 	if ch.Cancelled {
 		current = domain.StatusCancelled
 	}
-	inDeadLetters = (inDeadLetters || ch.DeadLettered) && !ch.Replay
-	next := domain.StatusOf(current, recipients, inDeadLetters)
+	next := domain.StatusOf(current, applied.Recipients, applied.Standing.DeadLettered)
 	if current == domain.StatusCancelled {
 		next = current // final: nothing brings a cancelled email back
 	}
-	if err := updateEmail(ctx, tx, ch, next, domain.OutcomeOf(recipients)); err != nil {
+	if err := updateEmail(ctx, tx, ch, applied, next, domain.OutcomeOf(applied.Recipients)); err != nil {
 		return 0, err
 	}
 	return app.Applied, nil
@@ -319,57 +322,40 @@ func (r *Repository) addEntries(ctx context.Context, tx *sql.Tx, ch app.Change, 
 	return true, nil
 }
 
-// updateRecipients writes the recipient states ch reports, and starts the replayed
-// ones over.
-func updateRecipients(ctx context.Context, tx *sql.Tx, ch app.Change) error {
-	for _, r := range ch.Recipients {
+// updateRecipients writes the recipients whose state ch changed (domain.Applied's
+// Changed), adding those the email did not list yet after the others.
+func updateRecipients(ctx context.Context, tx *sql.Tx, ch app.Change, changed []domain.Recipient) error {
+	for _, r := range changed {
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO emails_recipients (email_id, position, address, type, status, attempts, detail, updated_at)
-			 VALUES (?, (SELECT COUNT(*) FROM emails_recipients WHERE email_id = ?), ?, ?, ?, ?, ?, ?)
+			`INSERT INTO emails_recipients (email_id, position, address, type, status, attempts, detail, updated_at, try_replay, try_attempt)
+			 VALUES (?, (SELECT COUNT(*) FROM emails_recipients WHERE email_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (email_id, address) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
-			   detail = excluded.detail, updated_at = excluded.updated_at`,
-			ch.EmailID, ch.EmailID, r.Address, r.Type, r.Status, r.Attempts, r.Detail, ch.At.UnixMilli()); err != nil {
+			   detail = excluded.detail, updated_at = excluded.updated_at,
+			   try_replay = excluded.try_replay, try_attempt = excluded.try_attempt`,
+			ch.EmailID, ch.EmailID, r.Address, r.Type, r.Status, r.Attempts, r.Detail, ch.At.UnixMilli(),
+			r.Try.Replay, r.Try.Attempt); err != nil {
 			return fmt.Errorf("update recipient: %w", err)
 		}
-	}
-	if !ch.Replay {
-		return nil
-	}
-	q := `UPDATE emails_recipients SET status = ?, attempts = 0, detail = '', updated_at = ? WHERE email_id = ? AND `
-	args := []any{domain.RecipientPending, ch.At.UnixMilli(), ch.EmailID}
-	if len(ch.Replayed) == 0 {
-		q += `status <> ?`
-		args = append(args, domain.RecipientDelivered)
-	} else {
-		list, _ := json.Marshal(ch.Replayed) // strings: cannot fail
-		q += `address IN (SELECT value FROM json_each(?))`
-		args = append(args, string(list))
-	}
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("replay recipients: %w", err)
 	}
 	return nil
 }
 
-// updateEmail moves the email to status and sets what ch says of it.
-func updateEmail(ctx context.Context, tx *sql.Tx, ch app.Change, status domain.Status, outcome domain.Outcome) error {
-	sets := []string{"updated_at = ?", "status = ?", "outcome = ?"}
-	args := []any{ch.At.UnixMilli(), string(status), string(outcome)}
-	if ch.Replay {
-		sets = append(sets, "attempts = 0", "last_error = ''", "dead_lettered = 0")
+// updateEmail moves the email to status and sets what ch says of it: its standing
+// (replay, attempts, parked letter) as the order rule left it, and its last error
+// and next try only when ch speaks for the email as a whole (applied.Current).
+// updated_at never moves back: it is the time of the latest event applied.
+func updateEmail(ctx context.Context, tx *sql.Tx, ch app.Change, applied domain.Applied, status domain.Status, outcome domain.Outcome) error {
+	st := applied.Standing
+	sets := []string{"updated_at = MAX(updated_at, ?)", "status = ?", "outcome = ?", "replay = ?", "attempts = ?", "dead_lettered = ?"}
+	args := []any{ch.At.UnixMilli(), string(status), string(outcome), st.Try.Replay, st.Try.Attempt, st.DeadLettered}
+	if applied.StartsReplay {
+		sets = append(sets, "last_error = ''")
 	}
-	if ch.DeadLettered {
-		sets = append(sets, "dead_lettered = 1")
-	}
-	if ch.Attempts != nil {
-		sets = append(sets, "attempts = MAX(attempts, ?)")
-		args = append(args, *ch.Attempts)
-	}
-	if ch.LastError != nil {
+	if applied.Current && ch.LastError != nil {
 		sets = append(sets, "last_error = ?")
 		args = append(args, *ch.LastError)
 	}
-	if ch.NextAttemptAt != nil && status == domain.StatusRetrying {
+	if applied.Current && ch.NextAttemptAt != nil && status == domain.StatusRetrying {
 		sets = append(sets, "next_attempt_at = ?")
 		args = append(args, ch.NextAttemptAt.UnixMilli())
 	} else if status != domain.StatusRetrying {

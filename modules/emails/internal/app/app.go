@@ -149,14 +149,10 @@ type Change struct {
 	At time.Time
 	// Entries are the timeline entries the event adds, in order.
 	Entries []Entry
-	// Recipients are recipients whose state the event reports (upserted by address).
-	Recipients []domain.Recipient
-	// Replayed are the addresses an operator's replay sends to again: they start
-	// over as pending with no attempts. Empty with Replay set means every recipient
-	// that was not delivered.
-	Replayed []string
-	// Replay says the change is a replay (attempts, error and next try start over).
-	Replay bool
+	// Report is what the event says of the email's delivery (a try's outcome, a
+	// parked letter, a replay), applied by the order rule (domain.Apply): never an
+	// earlier try's state in place of a later one. The zero Report changes nothing.
+	Report domain.Report
 	// Published moves a scheduled email to queued: its SendEmail left the outbox.
 	Published bool
 	// Cancelled moves a scheduled email to cancelled, which is final: no later
@@ -165,14 +161,11 @@ type Change struct {
 	Cancelled bool
 	// SendAt, when set, is a scheduled email's new send_at (a reschedule).
 	SendAt *time.Time
-	// DeadLettered says the email's letter is parked in the dead letters (until a
-	// replay): only then is an email nobody got "dead".
-	DeadLettered bool
-	// Attempts, when set, raises the email's attempt count to at least this.
-	Attempts *int
-	// LastError, when set, replaces the email's last error ("" clears it).
+	// LastError, when set, replaces the email's last error ("" clears it), provided
+	// Report speaks for the email as a whole (domain.Applied.Current).
 	LastError *string
-	// NextAttemptAt, when set, is when a retrying email is tried next.
+	// NextAttemptAt, when set, is when a retrying email is tried next, provided
+	// Report speaks for the email as a whole.
 	NextAttemptAt *time.Time
 	// Message, when set, is the message a try rendered and sent: it replaces the
 	// email's stored one unless that one is from a later try (At). Nil keeps what

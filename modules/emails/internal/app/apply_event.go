@@ -65,8 +65,11 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 			return Change{}, false, err
 		}
 		detail := fmt.Sprintf("after %s: %s", plural(e.Attempts, "attempt"), e.Reason)
+		// Every version wrote the replay that failed (0 for the original send), so
+		// a parked letter is always ordered.
+		rep := domain.Report{Try: domain.Try{Replay: e.Replay, Attempt: e.Attempts}, Ordered: true, DeadLettered: true}
 		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{Type: domain.EventDeadLettered, Detail: detail}},
-			LastError: &e.Reason, DeadLettered: true}, true, nil
+			LastError: &e.Reason, Report: rep}, true, nil
 	case dlt.EventEmailReplayed:
 		var e dlt.EmailReplayed
 		if err := decode(&e); err != nil {
@@ -76,8 +79,9 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 		if len(e.Recipients) > 0 {
 			detail += " to " + strings.Join(e.Recipients, ", ")
 		}
+		rep := domain.Report{Try: domain.Try{Replay: e.Replay}, Ordered: e.Replay >= 1, Replay: true, Replayed: e.Recipients}
 		return Change{EmailID: e.EmailID, At: e.At, Entries: []Entry{{Type: domain.EventReplayed, Detail: detail}},
-			Replay: true, Replayed: e.Recipients}, true, nil
+			Report: rep}, true, nil
 	case dlt.EventEmailDiscarded:
 		var e dlt.EmailDiscarded
 		if err := decode(&e); err != nil {
@@ -89,15 +93,19 @@ func changeOf(eventType string, payload []byte) (Change, bool, error) {
 }
 
 // attemptedChange is what one try reported: each recipient's new state and a
-// timeline entry for it, then the email's: its next try, or that it was sent.
+// timeline entry for it, then the email's: its next try, or that it was sent. The
+// try's replay and attempt order it among the others (domain.Apply); an event
+// without an attempt (none of Mailroom's versions wrote one so) is applied as it
+// comes.
 func attemptedChange(e delivery.EmailAttempted) Change {
-	ch := Change{EmailID: e.EmailID, At: e.At, Attempts: &e.Attempt, Message: e.Message}
+	ch := Change{EmailID: e.EmailID, At: e.At, Message: e.Message,
+		Report: domain.Report{Try: domain.Try{Replay: e.Replay, Attempt: e.Attempt}, Ordered: e.Attempt >= 1}}
 	if e.Error != "" {
 		ch.Entries = append(ch.Entries, Entry{Type: domain.EventAttemptFailed, Detail: fmt.Sprintf("attempt %d: %s", e.Attempt, e.Error)})
 	}
 	lastError := ""
 	for _, r := range e.Recipients {
-		ch.Recipients = append(ch.Recipients, domain.Recipient{Address: r.Address, Type: r.Type, Status: r.Status,
+		ch.Report.Recipients = append(ch.Report.Recipients, domain.Recipient{Address: r.Address, Type: r.Type, Status: r.Status,
 			Attempts: r.Attempts, Detail: r.Detail, UpdatedAt: e.At})
 		ch.Entries = append(ch.Entries, Entry{Type: recipientEntry[r.Status], Detail: r.Detail, Recipient: r.Address})
 		if r.Status != delivery.RecipientDelivered && lastError == "" {

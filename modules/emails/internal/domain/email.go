@@ -142,6 +142,10 @@ type Recipient struct {
 	Detail string
 	// UpdatedAt is when the recipient's state last changed (the try's time).
 	UpdatedAt time.Time
+	// Try is the try whose report set Status (see Apply): a report of an earlier
+	// try leaves the recipient as it is. A replay's fresh start is its replay
+	// with Attempt 0; acceptance is the zero Try.
+	Try Try
 }
 
 // Final reports whether the recipient's fate in this replay is decided.

@@ -325,7 +325,7 @@ func (a *App) Run(ctx context.Context) error {
 	case err := <-routerDone:
 		return fmt.Errorf("router: %w", err)
 	case <-ctx.Done():
-		return a.shutdown(nil, routerDone)
+		return a.shutdown(nil, routerDone, func() {})
 	}
 	close(a.ready)
 	for _, m := range a.modules {
@@ -374,9 +374,7 @@ func (a *App) Run(ctx context.Context) error {
 			l.BeforeShutdown()
 		}
 	}
-	stopRelay()
-	<-relayDone
-	return errors.Join(runErr, a.shutdown(stopRouter, routerDone))
+	return errors.Join(runErr, a.shutdown(stopRouter, routerDone, func() { stopRelay(); <-relayDone }))
 }
 
 // stopHTTP stops srv taking connections, closes its idle ones and gives the requests
@@ -402,7 +400,18 @@ func (a *App) stopHTTP(srv *http.Server) error {
 	return nil
 }
 
-func (a *App) shutdown(stopRouter func(), routerDone chan error) error {
+// shutdown closes the router and stops the outbox relay (stopRelay returns once it
+// has), then closes the rest. On Kafka the relay outlives the router: a delivery
+// handler still running acknowledges its SendEmail only once the relay has
+// published what its try produced (delivery.OutcomePublishWait), which a relay
+// stopped first would never do. On Go channels the relay stops first: a message
+// it published after the router's subscribers closed would be dropped, and its
+// row, published, deleted.
+func (a *App) shutdown(stopRouter func(), routerDone chan error, stopRelay func()) error {
+	relayFirst := a.cfg.Broker.Kind != config.BrokerKafka
+	if relayFirst {
+		stopRelay()
+	}
 	var errs []error
 	if err := a.router.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("router close: %w", err))
@@ -411,6 +420,9 @@ func (a *App) shutdown(stopRouter func(), routerDone chan error) error {
 		stopRouter()
 	}
 	<-routerDone
+	if !relayFirst {
+		stopRelay()
+	}
 	errs = append(errs, a.Close())
 	return errors.Join(errs...)
 }

@@ -21,7 +21,7 @@ import (
 // TestKafkaASendEmailIsCommittedOnlyOnceItsRetryIsInItsTierTopic: the tier topic
 // refuses writes (its max.message.bytes is 1), so the relay cannot publish the
 // retry of a deferred recipient. The SendEmail that deferred it stays uncommitted
-// in the send group, past delivery.RetryPublishWait (the instance says so) and
+// in the send group, past delivery.OutcomePublishWait (the instance says so) and
 // while the group commits fresh mail read after it on other partitions; nothing
 // is in the tier topic. Once the topic takes writes again, the retry is published
 // and only then is the SendEmail's offset committed (never the other way round),
@@ -49,16 +49,16 @@ func TestKafkaASendEmailIsCommittedOnlyOnceItsRetryIsInItsTierTopic(t *testing.T
 		t.Fatalf("%s holds %v records by partition, want the one SendEmail", send, ends)
 	}
 
-	// Past RetryPublishWait: the instance gives up waiting and does not ack.
+	// Past OutcomePublishWait: the instance gives up waiting and does not ack.
 	notAcked := func() bool {
-		for _, l := range logs.With(delivery.RetryNotPublishedLog) {
+		for _, l := range logs.With(delivery.OutcomeNotPublishedLog) {
 			if l.Attrs["email_id"] == id {
 				return true
 			}
 		}
 		return false
 	}
-	apptest.Eventually(t, delivery.RetryPublishWait+30*time.Second, func() bool {
+	apptest.Eventually(t, delivery.OutcomePublishWait+30*time.Second, func() bool {
 		if c := k.committed(group, send, part); c > 0 {
 			t.Fatalf("group committed %s/%d at %d while the retry of its SendEmail (offset 0) was not in %s", send, part, c, tier)
 		}

@@ -50,7 +50,7 @@ func TestAnUpgradedInstanceStillAnswersRawForMailRenderedBeforeTheUpgrade(t *tes
 // rewindToMessagesKeptByDelivery makes the database at path look as a version
 // before emails migration 00010 left it: the rendered messages in delivery's table
 // (as delivery migration 00002 shaped it), none in the emails module's, and neither
-// module's later migrations applied.
+// module's later migrations applied (emails 00010-00012, delivery 00004).
 func rewindToMessagesKeptByDelivery(tb testing.TB, path string) {
 	tb.Helper()
 	db, err := sqlite.Open(path)
@@ -65,6 +65,9 @@ func rewindToMessagesKeptByDelivery(tb testing.TB, path string) {
 		`INSERT INTO delivery_messages (email_id, message_id, raw, rendered_at)
 		     SELECT email_id, message_id, raw, rendered_at FROM emails_messages`,
 		`DROP TABLE emails_messages`,
+		`ALTER TABLE emails_recipients DROP COLUMN try_attempt`, // emails 00012
+		`ALTER TABLE emails_recipients DROP COLUMN try_replay`,
+		`ALTER TABLE emails_emails DROP COLUMN replay`,
 		`DELETE FROM goose_emails WHERE version_id >= 10`,
 		`DELETE FROM goose_delivery WHERE version_id >= 4`,
 	} {

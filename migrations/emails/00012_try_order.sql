@@ -5,8 +5,7 @@
 -- and each recipient the try whose report set its state (try_replay, try_attempt;
 -- try_attempt 0 at the start of a replay). A report of an earlier try then never
 -- replaces a later state.
--- (Numbered 00012: 00011 is left to the /raw mend of emails rendered before the
--- split.)
+-- (00011 is migrations/emails_adopt_messages.go, written in Go.)
 ALTER TABLE emails_emails ADD COLUMN replay INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE emails_recipients ADD COLUMN try_replay INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE emails_recipients ADD COLUMN try_attempt INTEGER NOT NULL DEFAULT 0;

@@ -83,19 +83,21 @@ type RetryTier = app.RetryTier
 // first due; more than this many waiting on one instance queue behind the first.
 const RetryForwarderConcurrency = 256
 
-// RetryPublishWait is how long a SendEmail whose outcome routes a retry to a tier
-// waits at a time for the outbox relay to publish that retry: it is acknowledged
-// only once the retry is in Kafka, so that the consumed message is committed only
-// then, and a worker lost right after leaves nothing behind on its disk. Past it
-// (Kafka unreachable, the tier topic refusing writes) the SendEmail is not
-// acknowledged: the router hands it out again, and its redelivery, recognised as
-// recorded, sends nothing and waits for the retry again.
-const RetryPublishWait = 10 * time.Second
+// OutcomePublishWait is how long, on Kafka, a SendEmail waits at a time for the
+// outbox relay to publish what its try produced (its EmailAttempted event, a retry
+// routed to a tier, a dead letter): it is acknowledged only once they are all in
+// Kafka, so that the consumed message is committed only then, and a worker lost
+// right after, data directory and all, leaves nothing behind on its disk that
+// another worker or the API needs. Past it (Kafka unreachable, a topic refusing
+// writes) the SendEmail is not acknowledged: the router hands it out again, and
+// its redelivery, recognised as recorded, sends nothing and waits again.
+const OutcomePublishWait = 10 * time.Second
 
-// RetryNotPublishedLog is the message of the warning a delivery instance logs when
-// a try is recorded but its retry is still not in Kafka after RetryPublishWait: the
-// SendEmail is then not acknowledged, and its offset not committed, until it is.
-const RetryNotPublishedLog = app.RetryNotPublishedLog
+// OutcomeNotPublishedLog is the message of the warning a delivery instance logs when
+// a try is recorded but what it produced is still not in Kafka after
+// OutcomePublishWait: the SendEmail is then not acknowledged, and its offset not
+// committed, until it is.
+const OutcomeNotPublishedLog = app.OutcomeNotPublishedLog
 
 // RetryConsumerGroup is the Kafka consumer group of a tier's forwarders: one per
 // tier, shared by every delivery instance, so that an instance that dies hands its
@@ -143,7 +145,10 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	}
 	log = log.With("module", "delivery")
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
-		SuppressionsTopic: cfg.SuppressionsTopic, RetryTiers: cfg.RetryTiers, Now: time.Now, RetryPublishWait: RetryPublishWait}
+		SuppressionsTopic: cfg.SuppressionsTopic, RetryTiers: cfg.RetryTiers, Now: time.Now}
+	if len(cfg.RetryTiers) > 0 { // on Kafka: another worker or the API carries on from what is published
+		store.PublishWait = OutcomePublishWait
+	}
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
 	listReady := make(chan struct{})
 	a := app.Application{

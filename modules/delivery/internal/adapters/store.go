@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -40,13 +41,14 @@ type Store struct {
 	RetryTiers app.RetryTiers
 	// Now is the clock retry delays are measured on (nil: time.Now).
 	Now func() time.Time
-	// RetryPublishWait bounds how long Record (and AwaitRetry) waits, after its
-	// commit, for the relay to publish a retry routed to a tier, so that the
-	// SendEmail that caused it is acknowledged (and its offset committed) only
-	// once the retry is in Kafka. Past it (Kafka unreachable, the topic refusing
-	// writes) it returns app.ErrRetryNotPublished: the try is recorded, the
-	// SendEmail is not acknowledged, and its redelivery waits again. 0: no wait.
-	RetryPublishWait time.Duration
+	// PublishWait bounds how long Record (and AwaitOutcome) waits, after its
+	// commit, for the relay to publish every message the outcome added (its
+	// event, a retry routed to a tier, a dead letter), so that the SendEmail that
+	// caused them is acknowledged (and its offset committed) only once they are
+	// in Kafka. Past it (Kafka unreachable, a topic refusing writes) it returns
+	// app.ErrOutcomeNotPublished: the try is recorded, the SendEmail is not
+	// acknowledged, and its redelivery waits again. 0 (Go channels): no wait.
+	PublishWait time.Duration
 }
 
 var _ app.Store = Store{}
@@ -73,20 +75,30 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 		return err
 	}
 	suppress := make([]*message.Message, len(o.Suppress))
+	uuids := make([]string, len(o.Suppress))
 	for i, sp := range o.Suppress {
-		if suppress[i], err = suppressionMessage(sp.Changed()); err != nil {
+		uuids[i] = o.Try.SuppressedUUID(sp.Address)
+		if suppress[i], err = suppressionMessage(uuids[i], sp.Changed()); err != nil {
 			return err
 		}
 	}
-	published, stop := s.awaitRetry(msgs)
+	published, stop := s.awaitPublished(msgs)
 	defer stop()
+	var suppressed []<-chan struct{}
+	if s.PublishWait > 0 {
+		var stopSuppressed func()
+		suppressed, stopSuppressed = s.awaitUUIDs(uuids)
+		defer stopSuppressed()
+	}
+	added := make([]bool, len(o.Suppress))
 	now := time.Now().UnixMilli()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := saveState(ctx, tx, o.State, now); err != nil {
 			return err
 		}
 		for i, sp := range o.Suppress {
-			if _, err := s.insertSuppression(ctx, tx, sp, suppress[i]); err != nil {
+			var err error
+			if added[i], err = s.insertSuppression(ctx, tx, sp, suppress[i]); err != nil {
 				return err
 			}
 		}
@@ -100,63 +112,103 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	if err != nil {
 		return fmt.Errorf("record outcome of %s: %w", o.State.EmailID, err)
 	}
-	s.Outbox.Notify()
-	return s.waitPublished(ctx, published)
-}
-
-// AwaitRetry implements app.Store. The retry of cmd's try is its next try's
-// message; AwaitPublished is asked before the outbox is read, so a publish between
-// the two is not missed. The read scans the outbox (its uuid has no index), which
-// is small, and only a redelivered SendEmail comes here.
-func (s Store) AwaitRetry(ctx context.Context, cmd contract.SendEmail) error {
-	if s.RetryPublishWait <= 0 || len(s.RetryTiers) == 0 {
-		return nil
-	}
-	uuid := cmd.NextTry(nil, nil, time.Time{}).MessageUUID()
-	published, stop := s.Outbox.AwaitPublished(uuid)
-	defer stop()
-	var waiting bool
-	if err := s.DB.Read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE uuid = ?)`, uuid).Scan(&waiting); err != nil {
-		return fmt.Errorf("look for retry %s in the outbox: %w", uuid, err)
-	}
-	if !waiting {
-		return nil
-	}
-	s.Outbox.Notify()
-	return s.waitPublished(ctx, published)
-}
-
-// awaitRetry starts waiting for the publish of the retry among msgs routed to a
-// tier, when Record should wait for it; published is nil otherwise.
-func (s Store) awaitRetry(msgs []queued) (published <-chan struct{}, stop func()) {
-	if s.RetryPublishWait > 0 {
-		for _, m := range msgs {
-			if m.msg.Metadata.Get(contract.RetryDueAtKey) != "" {
-				return s.Outbox.AwaitPublished(m.msg.UUID)
-			}
+	for i, ch := range suppressed {
+		if added[i] { // an address on the list already got no record
+			published = append(published, ch)
 		}
 	}
-	return nil, func() {}
+	s.Outbox.Notify()
+	return s.waitPublished(ctx, published)
 }
 
-// waitPublished waits until published is closed (nil published: nothing to wait
-// for), and returns an error wrapping app.ErrRetryNotPublished when
-// RetryPublishWait passes or ctx ends first. Either way the retry is durable in the
-// outbox; it is only not in the broker yet.
-func (s Store) waitPublished(ctx context.Context, published <-chan struct{}) error {
-	if published == nil {
+// AwaitOutcome implements app.Store. The messages of cmd's try are named after it
+// (its event, its next try, its dead letter, the suppression record of each
+// recipient it found a hard bounce); AwaitPublished is asked before the
+// outbox is read, so a publish between the two is not missed. The read scans the
+// outbox (its uuid has no index), which is small, and only a redelivered
+// SendEmail comes here.
+func (s Store) AwaitOutcome(ctx context.Context, cmd contract.SendEmail) error {
+	if s.PublishWait <= 0 {
 		return nil
 	}
-	timer := time.NewTimer(s.RetryPublishWait)
+	uuids := []string{cmd.AttemptedUUID(), cmd.NextTry(nil, nil, time.Time{}).MessageUUID(), cmd.DeadLetterUUID()}
+	for _, r := range cmd.Recipients {
+		uuids = append(uuids, cmd.SuppressedUUID(r.Address))
+	}
+	published, stop := s.awaitUUIDs(uuids)
+	defer stop()
+	list, err := json.Marshal(uuids)
+	if err != nil {
+		return fmt.Errorf("encode uuids: %w", err)
+	}
+	waiting, err := sqlite.Query(ctx, s.DB, func(r sqlite.Scanner) (string, error) {
+		var uuid string
+		return uuid, r.Scan(&uuid)
+	}, `SELECT uuid FROM outbox WHERE uuid IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("look for the messages of try %s in the outbox: %w", cmd.MessageUUID(), err)
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	var still []<-chan struct{}
+	for i, uuid := range uuids {
+		if slices.Contains(waiting, uuid) {
+			still = append(still, published[i])
+		}
+	}
+	s.Outbox.Notify()
+	return s.waitPublished(ctx, still)
+}
+
+// awaitPublished starts waiting for the publish of each of msgs, when Record
+// should wait for them (PublishWait set); published is empty otherwise.
+func (s Store) awaitPublished(msgs []queued) (published []<-chan struct{}, stop func()) {
+	if s.PublishWait <= 0 {
+		return nil, func() {}
+	}
+	uuids := make([]string, len(msgs))
+	for i, m := range msgs {
+		uuids[i] = m.msg.UUID
+	}
+	return s.awaitUUIDs(uuids)
+}
+
+// awaitUUIDs starts waiting for the publish of the messages uuids, a channel each
+// in their order; stop releases the waits.
+func (s Store) awaitUUIDs(uuids []string) (published []<-chan struct{}, stop func()) {
+	stops := make([]func(), 0, len(uuids))
+	for _, uuid := range uuids {
+		ch, stop := s.Outbox.AwaitPublished(uuid)
+		published, stops = append(published, ch), append(stops, stop)
+	}
+	return published, func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+// waitPublished waits until every channel of published is closed (none: nothing
+// to wait for), and returns an error wrapping app.ErrOutcomeNotPublished when
+// PublishWait passes or ctx ends first. Either way the messages are durable in the
+// outbox; they are only not in the broker yet.
+func (s Store) waitPublished(ctx context.Context, published []<-chan struct{}) error {
+	if len(published) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(s.PublishWait)
 	defer timer.Stop()
-	select {
-	case <-published:
-		return nil
-	case <-timer.C:
-		return fmt.Errorf("%w after %s", app.ErrRetryNotPublished, s.RetryPublishWait)
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", app.ErrRetryNotPublished, ctx.Err())
+	for _, ch := range published {
+		select {
+		case <-ch:
+		case <-timer.C:
+			return fmt.Errorf("%w after %s", app.ErrOutcomeNotPublished, s.PublishWait)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", app.ErrOutcomeNotPublished, ctx.Err())
+		}
 	}
+	return nil
 }
 
 func saveState(ctx context.Context, tx *sql.Tx, st app.State, now int64) error {
@@ -280,15 +332,10 @@ func (s Store) insertSuppression(ctx context.Context, tx *sql.Tx, sp app.Suppres
 	return true, s.Outbox.Add(ctx, tx, s.SuppressionsTopic, msg, time.Time{})
 }
 
-// suppressionMessage is the outbox message of c: keyed by its address, so that an
-// address's records keep their order, with an id of its own (a UUIDv7: every
-// change is a new record).
-func suppressionMessage(c suppressions.Changed) (*message.Message, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("make a message id: %w", err)
-	}
-	return outbox.NewMessage("suppression-"+id.String(), suppressions.Key(c.Address), "", c)
+// suppressionMessage is the outbox message of c, with id: keyed by its address, so
+// that an address's records keep their order.
+func suppressionMessage(id string, c suppressions.Changed) (*message.Message, error) {
+	return outbox.NewMessage(id, suppressions.Key(c.Address), "", c)
 }
 
 // ApplySuppression implements app.SuppressionStore. A suppressed address keeps its
@@ -332,7 +379,11 @@ func (s Store) AnnounceSuppressions(ctx context.Context) (int, error) {
 		}
 		msgs := make([]*message.Message, len(batch))
 		for i, sp := range batch {
-			if msgs[i], err = suppressionMessage(sp.Changed()); err != nil {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return total, fmt.Errorf("make a message id: %w", err)
+			}
+			if msgs[i], err = suppressionMessage("suppression-"+id.String(), sp.Changed()); err != nil {
 				return total, err
 			}
 		}

@@ -72,18 +72,21 @@ type Store interface {
 	// recorded nothing of it yet.
 	Load(ctx context.Context, emailID string) (State, bool, error)
 	// Record stores o in one transaction, the messages it causes carrying
-	// correlationID. On error nothing is recorded.
+	// correlationID, and, where the store waits for it, returns once they are in
+	// the broker. On an error wrapping ErrOutcomeNotPublished o is recorded and
+	// its messages are not all published yet; on any other error nothing is
+	// recorded.
 	Record(ctx context.Context, o Outcome, correlationID string) error
 	// Requeue writes cmd to the outbox again, due now, for a try that did not
 	// happen (shutdown came first).
 	Requeue(ctx context.Context, cmd contract.SendEmail) error
-	// AwaitRetry returns once the retry that cmd's recorded try routed to a retry
-	// topic has left this database's outbox for the broker, at once when none
-	// waits there (the try queued none, it was published long ago, or retries do
-	// not go through retry topics). It returns an error wrapping
-	// ErrRetryNotPublished when the retry is still only in the outbox after the
+	// AwaitOutcome returns once the messages cmd's recorded try produced (its
+	// event, its retry, its dead letter) have left this database's outbox for the
+	// broker, at once when none waits there (they were published long ago, or the
+	// store does not wait: Go channels). It returns an error wrapping
+	// ErrOutcomeNotPublished when one is still only in the outbox after the
 	// store's wait: cmd must not be acknowledged then.
-	AwaitRetry(ctx context.Context, cmd contract.SendEmail) error
+	AwaitOutcome(ctx context.Context, cmd contract.SendEmail) error
 	// SuppressionStore is the suppression list.
 	SuppressionStore
 }

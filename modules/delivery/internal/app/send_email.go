@@ -57,22 +57,25 @@ type Source struct {
 // redelivered and tried again, never counted.
 var ErrInterrupted = errors.New("send interrupted")
 
-// ErrRetryNotPublished wraps the error of a try that is recorded, and whose retry
-// waits in the outbox for a retry topic, but is not in the broker yet (it refuses
-// writes, or the relay lags): the command is not acknowledged, so that its offset
-// is never committed before its retry is in Kafka. Its redelivery, recognised as
-// recorded, waits for the retry again (Store.AwaitRetry) instead of sending.
-var ErrRetryNotPublished = errors.New("retry not yet published to the broker")
+// ErrOutcomeNotPublished wraps the error of a try that is recorded but whose
+// messages (its event, its retry, its dead letter) are not all in the broker yet
+// (it refuses writes, or the relay lags): the command is not acknowledged, so that
+// its offset is never committed while what its try produced is on this disk only.
+// Its redelivery, recognised as recorded, waits for them again
+// (Store.AwaitOutcome) instead of sending.
+var ErrOutcomeNotPublished = errors.New("what the try produced is not yet published to the broker")
 
-// RetryNotPublishedLog is the message of the warning logged when a try is recorded
-// but its retry is not in the broker after the store's wait (ErrRetryNotPublished).
-const RetryNotPublishedLog = "email tried, but its retry is not in the broker yet; the SendEmail is not acknowledged until it is"
+// OutcomeNotPublishedLog is the message of the warning logged when a try is recorded
+// but what it produced is not in the broker after the store's wait
+// (ErrOutcomeNotPublished).
+const OutcomeNotPublishedLog = "email tried, but what its try produced is not in the broker yet; the SendEmail is not acknowledged until it is"
 
 // Handle tries cmd once. It returns nil once the try is recorded (or was recorded
-// before: a redelivery) and the retry it routed to a retry topic, if any, is in the
-// broker; and an error when the command must be delivered again: the database
-// refused the record, shutdown interrupted the send (ErrInterrupted), or the retry
-// is not in the broker yet (ErrRetryNotPublished).
+// before: a redelivery) and, where the store waits for it (on Kafka), what the try
+// produced is in the broker; and an error when the command must be delivered
+// again: the database refused the record, shutdown interrupted the send
+// (ErrInterrupted), or what the try produced is not in the broker yet
+// (ErrOutcomeNotPublished).
 func (h SendEmail) Handle(ctx context.Context, cmd contract.SendEmail, src Source) error {
 	if len(cmd.Recipients) == 0 {
 		// A command from before recipients had outcomes of their own: it stands
@@ -87,9 +90,9 @@ func (h SendEmail) Handle(ctx context.Context, cmd contract.SendEmail, src Sourc
 	if done, err := h.recordedBefore(ctx, cmd, log); err != nil {
 		return err
 	} else if done {
-		// Acknowledged only once the retry the recorded try queued is in the
-		// broker: this redelivery may come while it still waits in the outbox.
-		return h.Store.AwaitRetry(ctx, cmd)
+		// Acknowledged only once what the recorded try produced is in the broker:
+		// this redelivery may come while it still waits in the outbox.
+		return h.Store.AwaitOutcome(ctx, cmd)
 	}
 	key := attemptKey{cmd.EmailID, cmd.Replay, cmd.Attempt}
 	if out, ok := h.Unrecorded.lookup(key); ok {
@@ -427,11 +430,11 @@ func plural(n int, noun string) string {
 // record stores out; when the store refuses it, Unrecorded keeps it for the
 // redelivery, so a recipient the server accepted is not sent a second copy.
 func (h SendEmail) record(ctx context.Context, key attemptKey, cmd contract.SendEmail, out Outcome, log *slog.Logger) error {
-	if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); errors.Is(err, ErrRetryNotPublished) {
-		// Recorded: a redelivery finds it so, and waits for the retry again.
+	if err := h.Store.Record(context.WithoutCancel(ctx), out, cmd.CorrelationID); errors.Is(err, ErrOutcomeNotPublished) {
+		// Recorded: a redelivery finds it so, and waits for its messages again.
 		h.Unrecorded.forget(key)
 		h.logOutcome(out, log)
-		log.Warn(RetryNotPublishedLog, "err", err)
+		log.Warn(OutcomeNotPublishedLog, "err", err)
 		return fmt.Errorf("try %d of %s: %w", cmd.Attempt, cmd.EmailID, err)
 	} else if err != nil {
 		h.Unrecorded.remember(key, out)

@@ -44,7 +44,7 @@ func (s *flakyStore) Record(_ context.Context, o Outcome, _ string) error {
 
 func (s *flakyStore) Requeue(context.Context, contract.SendEmail) error { return nil }
 
-func (s *flakyStore) AwaitRetry(context.Context, contract.SendEmail) error { return nil }
+func (s *flakyStore) AwaitOutcome(context.Context, contract.SendEmail) error { return nil }
 func (s *flakyStore) Suppressed(context.Context, []string) (map[string]Suppression, error) {
 	return nil, nil
 }
@@ -182,8 +182,8 @@ func TestTheAttemptedEventCarriesTheMessageTheTransportSent(t *testing.T) {
 }
 
 // unpublishedStore records like flakyStore, but the retry of each try stays in
-// the outbox until published is set: Record reports ErrRetryNotPublished after
-// recording, and AwaitRetry fails until then.
+// the outbox until published is set: Record reports ErrOutcomeNotPublished after
+// recording, and AwaitOutcome fails until then.
 type unpublishedStore struct {
 	flakyStore
 	published bool
@@ -197,17 +197,17 @@ func (s *unpublishedStore) Record(ctx context.Context, o Outcome, correlationID 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.published {
-		return fmt.Errorf("%w after 10s", ErrRetryNotPublished)
+		return fmt.Errorf("%w after 10s", ErrOutcomeNotPublished)
 	}
 	return nil
 }
 
-func (s *unpublishedStore) AwaitRetry(context.Context, contract.SendEmail) error {
+func (s *unpublishedStore) AwaitOutcome(context.Context, contract.SendEmail) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.awaited++
 	if !s.published {
-		return fmt.Errorf("%w after 10s", ErrRetryNotPublished)
+		return fmt.Errorf("%w after 10s", ErrOutcomeNotPublished)
 	}
 	return nil
 }
@@ -222,12 +222,12 @@ func TestATryWhoseRetryIsNotInTheBrokerYetIsAcknowledgedOnlyOnceItIsAndNeverSent
 	const id = "01JQ8Z6V4K1M2N3P4Q5R6S7T8Z"
 	ctx := context.Background()
 
-	if err := h.Handle(ctx, firstTry(id), Source{}); !errors.Is(err, ErrRetryNotPublished) {
-		t.Fatalf("first delivery: %v, want ErrRetryNotPublished (not acknowledged)", err)
+	if err := h.Handle(ctx, firstTry(id), Source{}); !errors.Is(err, ErrOutcomeNotPublished) {
+		t.Fatalf("first delivery: %v, want ErrOutcomeNotPublished (not acknowledged)", err)
 	}
 	for i := range 3 {
-		if err := h.Handle(ctx, firstTry(id), Source{}); !errors.Is(err, ErrRetryNotPublished) {
-			t.Fatalf("redelivery %d before the retry is published: %v, want ErrRetryNotPublished", i+1, err)
+		if err := h.Handle(ctx, firstTry(id), Source{}); !errors.Is(err, ErrOutcomeNotPublished) {
+			t.Fatalf("redelivery %d before the retry is published: %v, want ErrOutcomeNotPublished", i+1, err)
 		}
 	}
 	if n, r, w := tr.count(), len(store.outcomes), store.awaited; n != 1 || r != 1 || w != 3 {

@@ -373,7 +373,7 @@ func (s Store) AnnounceSuppressions(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		batch, err := sqlite.Query(ctx, s.DB, scanSuppression, `SELECT `+suppressionColumns+` FROM delivery_suppressions
-			WHERE address IN (SELECT address FROM delivery_suppressions_unannounced) LIMIT ?`, announceBatch)
+			WHERE address IN (SELECT address FROM delivery_suppressions_unannounced) ORDER BY id LIMIT ?`, announceBatch)
 		if err != nil {
 			return total, fmt.Errorf("read the suppressions to publish: %w", err)
 		}

@@ -190,25 +190,23 @@ func (s Store) Announce(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		batch, err := sqlite.Query(ctx, s.DB, scan,
-			`SELECT `+columns+` FROM suppressions_list WHERE address IN (SELECT address FROM suppressions_unannounced) LIMIT ?`, announceBatch)
+			`SELECT `+columns+` FROM suppressions_list WHERE address IN (SELECT address FROM suppressions_unannounced) ORDER BY id LIMIT ?`, announceBatch)
 		if err != nil {
 			return total, fmt.Errorf("read the adopted suppressions: %w", err)
 		}
-		var msgs []*messageOf
-		for _, sp := range batch {
-			msg, err := s.message(sp.Changed())
-			if err != nil {
+		msgs := make([]*message.Message, len(batch))
+		for i, sp := range batch {
+			if msgs[i], err = s.message(sp.Changed()); err != nil {
 				return total, err
 			}
-			msgs = append(msgs, &messageOf{address: sp.Address, msg: msg})
 		}
 		err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
-			for _, m := range msgs {
-				if err := s.Outbox.Add(ctx, tx, s.Topic, m.msg, time.Time{}); err != nil {
+			for i, sp := range batch {
+				if err := s.Outbox.Add(ctx, tx, s.Topic, msgs[i], time.Time{}); err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions_unannounced WHERE address = ?`, m.address); err != nil {
-					return fmt.Errorf("mark %s announced: %w", m.address, err)
+				if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions_unannounced WHERE address = ?`, sp.Address); err != nil {
+					return fmt.Errorf("mark %s announced: %w", sp.Address, err)
 				}
 			}
 			// Adopted addresses no longer on the list (removed since) need no record.
@@ -219,7 +217,7 @@ func (s Store) Announce(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, fmt.Errorf("announce the adopted suppressions: %w", err)
 		}
-		total += len(msgs)
+		total += len(batch)
 		if len(batch) < announceBatch {
 			if total > 0 {
 				s.Outbox.Notify()
@@ -227,12 +225,6 @@ func (s Store) Announce(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
-}
-
-// messageOf is an adopted suppression's address and the message announcing it.
-type messageOf struct {
-	address string
-	msg     *message.Message
 }
 
 // message is the outbox message of c: keyed by its address, so that an address's

@@ -25,6 +25,12 @@ type LoadConfig struct {
 	Timeout time.Duration
 	// Subject prefixes each email's subject, so a test's emails are told apart.
 	Subject string
+	// Recipients, when set, chooses the to addresses of client worker's seq-th
+	// email (from 0), just before it is posted, so a test can give recipients
+	// fates of their own (and script the SMTP server for them there). It is called
+	// from the clients' goroutines, at once. Unset, each email goes to one address
+	// of its own, w<worker>-<seq>@example.com.
+	Recipients func(worker, seq int) []string
 }
 
 // Load posts emails from several clients until stopped and keeps what the fault,
@@ -81,9 +87,13 @@ func (l *Load) run(ctx context.Context, client *http.Client, baseURL string, cfg
 			case <-pace:
 			}
 		}
+		to := []string{fmt.Sprintf("w%d-%d@example.com", w, seq)}
+		if cfg.Recipients != nil {
+			to = cfg.Recipients(w, seq)
+		}
 		body, _ := json.Marshal(map[string]any{
 			"from":    "Load Test <load@example.com>",
-			"to":      []string{fmt.Sprintf("w%d-%d@example.com", w, seq)},
+			"to":      to,
 			"subject": fmt.Sprintf("%s %d/%d", cfg.Subject, w, seq),
 			"text":    "Delivered whatever happens to the process, the server or the disk.",
 		})

@@ -210,3 +210,27 @@ func TestHellosRecordsTheNameOfEverySessionOpened(t *testing.T) {
 		t.Fatalf("Hellos = %q, want client.test twice (before and after STARTTLS)", got)
 	}
 }
+
+func TestEachMessageRecordsTheNameItsSenderGaveInEHLO(t *testing.T) {
+	srv := smtptest.Start(t)
+	for _, name := range []string{"worker-1.test", "worker-2.test"} {
+		c, err := smtp.Dial(srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Hello(name); err != nil {
+			t.Fatal(err)
+		}
+		if err := transact(c, "a@example.com", []string{"b@example.com"}, body); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Quit()
+	}
+	var got []string
+	for _, m := range srv.Messages() {
+		got = append(got, m.Hello)
+	}
+	if !slices.Equal(got, []string{"worker-1.test", "worker-2.test"}) {
+		t.Fatalf("Hello of the messages = %q, want worker-1.test then worker-2.test", got)
+	}
+}

@@ -129,10 +129,11 @@ func (s *session) Data(r io.Reader) error {
 
 	_, isTLS := s.conn.TLSConnectionState()
 	s.srv.recordMessage(Message{
-		From: s.from,
-		To:   append([]string(nil), s.to...),
-		Data: data,
-		TLS:  isTLS,
+		From:  s.from,
+		To:    append([]string(nil), s.to...),
+		Data:  data,
+		TLS:   isTLS,
+		Hello: s.conn.Hostname(),
 	})
 	return nil
 }

@@ -79,6 +79,10 @@ type Message struct {
 	// TLS reports whether the message was transferred over TLS (after
 	// STARTTLS or on an implicit-TLS listener).
 	TLS bool
+	// Hello is the name the client gave in the EHLO or HELO of the session
+	// that carried the message, so a test with several senders (each given a
+	// name of its own) can tell which one sent it.
+	Hello string
 }
 
 // Option configures a Server at construction time; see the With* functions.

@@ -22,18 +22,18 @@ import (
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
 )
 
-// splitDeployment is an api instance and delivery workers, each the built binary
+// listDeployment is an api instance and delivery workers, each the built binary
 // with a database of its own, on the suite's Kafka with the topics and groups of
 // cfg, the workers sending to srv.
-type splitDeployment struct {
+type listDeployment struct {
 	bin string
 	cfg *config.Config
 	srv *smtptest.Server
 	dir string
 }
 
-// node is one process of a split deployment.
-type node struct {
+// listNode is one process of a split deployment.
+type listNode struct {
 	name, base, db string
 	env            []string
 	p              *e2e.Process
@@ -41,10 +41,10 @@ type node struct {
 
 // start runs `mailroom serve --modules role` as name, on the database at
 // <dir>/<name>/mailroom.db, and waits until it is ready.
-func (d *splitDeployment) start(t *testing.T, name, role string) *node {
+func (d *listDeployment) start(t *testing.T, name, role string) *listNode {
 	t.Helper()
 	addr := e2e.FreeAddr(t)
-	n := &node{name: name, base: "http://" + addr, db: filepath.Join(d.dir, name, "mailroom.db")}
+	n := &listNode{name: name, base: "http://" + addr, db: filepath.Join(d.dir, name, "mailroom.db")}
 	if err := os.MkdirAll(filepath.Dir(n.db), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func (d *splitDeployment) start(t *testing.T, name, role string) *node {
 }
 
 // stop ends the node with SIGTERM and fails the test unless it exits 0.
-func (n *node) stop(t *testing.T) {
+func (n *listNode) stop(t *testing.T) {
 	t.Helper()
 	if code, err := n.p.Terminate(30 * time.Second); err != nil || code != 0 {
 		t.Fatalf("%s: SIGTERM: exit %d, %v; log:\n%s", n.name, code, err, e2e.LogTail(n.p.Log(), 4000))
@@ -74,7 +74,7 @@ func (n *node) stop(t *testing.T) {
 
 // copyOf lists the addresses in the worker's copy of the suppression list
 // (delivery_suppressions), sorted, reading its database beside the running process.
-func (n *node) copyOf(t *testing.T) []string {
+func (n *listNode) copyOf(t *testing.T) []string {
 	t.Helper()
 	db, err := sqlite.OpenExisting(n.db)
 	if err != nil {
@@ -92,7 +92,7 @@ func (n *node) copyOf(t *testing.T) []string {
 }
 
 // waitKnows waits until each worker's copy of the list is exactly want (sorted).
-func waitKnows(t *testing.T, want []string, workers ...*node) {
+func waitKnows(t *testing.T, want []string, workers ...*listNode) {
 	t.Helper()
 	for _, w := range workers {
 		var got []string
@@ -106,7 +106,7 @@ func waitKnows(t *testing.T, want []string, workers ...*node) {
 }
 
 // postTo posts n emails to the address at the api instance and returns their ids.
-func postTo(t *testing.T, api *node, address string, n int) []string {
+func postTo(t *testing.T, api *listNode, address string, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
@@ -122,7 +122,7 @@ func postTo(t *testing.T, api *node, address string, n int) []string {
 }
 
 // listedAt returns the API's suppressions whose address contains text.
-func listedAt(t *testing.T, api *node, text string) []struct{ Address, Source, EmailID string } {
+func listedAt(t *testing.T, api *listNode, text string) []struct{ Address, Source, EmailID string } {
 	t.Helper()
 	r := apptest.Do(t, api.base, http.MethodGet, "/api/suppressions?address="+text, nil)
 	var page struct {
@@ -149,7 +149,7 @@ func listedAt(t *testing.T, api *node, text string) []struct{ Address, Source, E
 // directory was wiped learns the whole list again before it sends anything.
 func TestKafkaSplitDeploymentKeepsOneSuppressionList(t *testing.T) {
 	const emails = 30 // per step: over 3 partitions, both workers get some but for a chance of (2/3)^30
-	d := &splitDeployment{bin: e2e.Build(t), cfg: kafkaConfig(t), srv: smtptest.Start(t), dir: t.TempDir()}
+	d := &listDeployment{bin: e2e.Build(t), cfg: kafkaConfig(t), srv: smtptest.Start(t), dir: t.TempDir()}
 	api := d.start(t, "api", config.ModulesAPI)
 	w1, w2 := d.start(t, "worker-1", config.ModulesDelivery), d.start(t, "worker-2", config.ModulesDelivery)
 	admin, err := sarama.NewClusterAdmin(d.cfg.Kafka.Brokers, sarama.NewConfig())

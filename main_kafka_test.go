@@ -31,6 +31,10 @@ func TestKafkaGrowPartitionsCreatesGrowsAndNeverShrinksTopics(t *testing.T) {
 	// The retry tiers' topics grow with the others (two tiers, to keep it short).
 	t.Setenv("MAILROOM_TOPICS_RETRY_TIERS", "5s,1h")
 	topics = append(topics, "email.send."+suffix+".retry.5s", "email.send."+suffix+".retry.1h")
+	// The suppression list's compacted topic keeps its one partition whatever
+	// topics.partitions says (broker.SuppressionsPartitions).
+	suppressions := "email.suppressions." + suffix
+	t.Setenv("MAILROOM_TOPICS_SUPPRESSIONS", suppressions)
 	grow := func(partitions int, line func(topic string) string) {
 		t.Helper()
 		t.Setenv("MAILROOM_TOPICS_PARTITIONS", fmt.Sprint(partitions))
@@ -38,6 +42,11 @@ func TestKafkaGrowPartitionsCreatesGrowsAndNeverShrinksTopics(t *testing.T) {
 		var want strings.Builder
 		for _, topic := range topics {
 			want.WriteString(line(topic) + "\n")
+		}
+		if partitions == 3 {
+			want.WriteString(suppressions + ": created with 1\n")
+		} else {
+			want.WriteString(suppressions + ": already 1\n")
 		}
 		if code != 0 || errs != "" || out != want.String() {
 			t.Fatalf("grow-partitions with topics.partitions %d: exit %d, stderr %q, stdout:\n%s\nwant exit 0 and:\n%s", partitions, code, errs, out, want.String())
@@ -53,6 +62,7 @@ func TestKafkaGrowPartitionsCreatesGrowsAndNeverShrinksTopics(t *testing.T) {
 		return topic + ": 6, more than topics.partitions (4); left as it is (Kafka cannot take partitions away)"
 	})
 	checkPartitions(t, strings.Split(brokers, ","), topics, 6)
+	checkPartitions(t, strings.Split(brokers, ","), []string{suppressions}, 1)
 }
 
 // checkPartitions fails the test unless each topic's metadata, as a new client

@@ -14,6 +14,7 @@ import (
 	"github.com/mailroom/mailroom/modules/apikeys"
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/modules/delivery"
+	"github.com/mailroom/mailroom/modules/suppressions"
 	"github.com/mailroom/mailroom/modules/webhooks"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/logging"
@@ -32,7 +33,7 @@ type Admin struct {
 	db       *sqlite.DB
 	keys     *apikeys.Module
 	letters  *deadletters.Module
-	delivery *delivery.Module
+	supp     *suppressions.Module
 	webhooks *webhooks.Module
 	stdout   io.Writer
 	stderr   io.Writer
@@ -56,21 +57,12 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		db.Close()
 		return nil, err
 	}
-	// The CLI sends nothing: its delivery module keeps the suppression list only,
-	// so the SMTP settings neither matter nor are checked here.
-	dc := DeliveryConfig(cfg)
-	dc.Transport = config.TransportCapture
-	dl, err := delivery.New(dc, db, outbox.New(), logging.Discard(), nil)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	fmt.Fprintln(stderr, "mailroom: database", db.Path())
 	return &Admin{
 		db:       db,
 		keys:     apikeys.New(APIKeysConfig(cfg, stderr), db, logging.Discard()),
 		letters:  deadletters.New(DeadLettersConfig(cfg, id), db, outbox.New(), logging.Discard()),
-		delivery: dl,
+		supp:     suppressions.New(SuppressionsConfig(cfg, id), db, outbox.New(), logging.Discard()),
 		webhooks: webhooks.New(WebhooksConfig(cfg, id), db, logging.Discard(), nil),
 		stdout:   stdout,
 		stderr:   stderr,
@@ -95,7 +87,7 @@ func openExistingDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, 
 }
 
 // Close closes the database.
-func (a *Admin) Close() error { return errors.Join(a.delivery.Close(), a.db.Close()) }
+func (a *Admin) Close() error { return a.db.Close() }
 
 // CreateKey makes an API key (scope "send" or "admin", restricted to the senders
 // of allowedFrom when there are any) and prints the key alone on stdout, so
@@ -188,7 +180,7 @@ func (a *Admin) DiscardDeadLetter(ctx context.Context, ref string) error {
 // ListSuppressions prints at most limit suppressed addresses containing the text
 // (all of them for ""), newest first, as JSON.
 func (a *Admin) ListSuppressions(ctx context.Context, addressContains string, limit int) error {
-	items, err := a.delivery.ListSuppressions(ctx, addressContains, limit)
+	items, err := a.supp.List(ctx, addressContains, limit)
 	if err != nil {
 		return err
 	}
@@ -198,7 +190,7 @@ func (a *Admin) ListSuppressions(ctx context.Context, addressContains string, li
 // AddSuppression suppresses an address: later emails skip it without any SMTP
 // command. An address suppressed already keeps its entry.
 func (a *Admin) AddSuppression(ctx context.Context, address, reason string) error {
-	s, created, err := a.delivery.AddSuppression(ctx, address, reason)
+	s, created, err := a.supp.Add(ctx, address, reason)
 	if err != nil {
 		return err
 	}
@@ -212,7 +204,7 @@ func (a *Admin) AddSuppression(ctx context.Context, address, reason string) erro
 
 // RemoveSuppression takes an address off the suppression list.
 func (a *Admin) RemoveSuppression(ctx context.Context, address string) error {
-	if err := a.delivery.RemoveSuppression(ctx, address); err != nil {
+	if err := a.supp.Remove(ctx, address); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "removed %s from the suppression list\n", address)

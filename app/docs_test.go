@@ -63,3 +63,44 @@ func hoursMinutes(d time.Duration) string {
 		return fmt.Sprintf("%dh%dm", h, m)
 	}
 }
+
+// TestTheREADMEConfigTableListsEveryKey holds the README's configuration table to
+// the keys config.Defaults knows: each key has a row (keys that pair up share one,
+// "smtp.host / smtp.port"), with its environment variable, and the table names no
+// key that does not exist.
+func TestTheREADMEConfigTableListsEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "| key | env | default |\n|---|---|---|\n")
+	if !ok {
+		t.Fatal("README.md has no configuration table (| key | env | default |)")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	rows := map[string]string{} // key -> its row's env cell
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 3 {
+			t.Fatalf("configuration table row %q has no key, env and default", line)
+		}
+		for _, key := range strings.Split(strings.TrimPrefix(cells[0], "| "), " / ") {
+			rows[key] = cells[1]
+		}
+	}
+	for key := range config.Defaults() {
+		env, ok := rows[key]
+		if !ok {
+			t.Errorf("the README's configuration table has no row for %s", key)
+			continue
+		}
+		if want := "MAILROOM_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")); !strings.Contains(env, want) {
+			t.Errorf("the README's row of %s names %q, not %s", key, env, want)
+		}
+	}
+	for key := range rows {
+		if _, ok := config.Defaults()[key]; !ok {
+			t.Errorf("the README's configuration table has a row for %s, which is no key", key)
+		}
+	}
+}

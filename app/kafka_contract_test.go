@@ -15,6 +15,7 @@ import (
 	"github.com/mailroom/mailroom/app/apptest"
 	dlt "github.com/mailroom/mailroom/modules/deadletters/contract"
 	delivery "github.com/mailroom/mailroom/modules/delivery/contract"
+	suppressions "github.com/mailroom/mailroom/modules/suppressions/contract"
 	"github.com/mailroom/mailroom/platform/broker"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/testkit/smtptest"
@@ -26,7 +27,8 @@ import (
 // discarded puts every kind of message on them; each one read back from Kafka
 // carries schema_version 1 and validates against the published JSON Schema of its
 // type (modules/delivery/contract/*.v1.schema.json,
-// modules/deadletters/contract/events.v1.schema.json).
+// modules/deadletters/contract/events.v1.schema.json,
+// modules/suppressions/contract/changed.v1.schema.json: the hard bounce's record).
 func TestKafkaEveryMessageBetweenTheRolesMatchesItsVersionedSchema(t *testing.T) {
 	srv := smtptest.Start(t)
 	srv.FailRecipient("bounced@example.com", 550, -1)
@@ -58,7 +60,7 @@ func TestKafkaEveryMessageBetweenTheRolesMatchesItsVersionedSchema(t *testing.T)
 	schemas := compileContractSchemas(t)
 	want := map[string]string{ // topic -> the schema of what it carries, or "" for "by event_type"
 		cfg.Topics.Send: "send_email", config.RetryTopic(cfg.Topics.Send, time.Second): "send_email",
-		cfg.Topics.DeadLetter: "", cfg.Topics.Events: "",
+		cfg.Topics.DeadLetter: "", cfg.Topics.Events: "", cfg.Topics.Suppressions: "suppressions_changed",
 	}
 	seen := map[string]int{}
 	apptest.Eventually(t, 30*time.Second, func() bool {
@@ -70,7 +72,8 @@ func TestKafkaEveryMessageBetweenTheRolesMatchesItsVersionedSchema(t *testing.T)
 		}
 		// Each kind at least once, and both of the replayed email's dead letters.
 		return seen["send_email"] > 0 && seen[delivery.EventEmailAttempted] > 0 && seen[delivery.EventDeadLetter] >= 3 &&
-			seen[dlt.EventEmailDeadLettered] >= 3 && seen[dlt.EventEmailReplayed] == 1 && seen[dlt.EventEmailDiscarded] == 1
+			seen[dlt.EventEmailDeadLettered] >= 3 && seen[dlt.EventEmailReplayed] == 1 && seen[dlt.EventEmailDiscarded] == 1 &&
+			seen["suppressions_changed"] > 0 // bounced@'s hard bounce
 	}, func() string { return fmt.Sprintf("messages by kind on the topics: %v", seen) })
 	if n := recordsIn(t, cfg.Kafka.Brokers, config.RetryTopic(cfg.Topics.Send, time.Second)); n < 2 {
 		t.Errorf("the 1s tier topic holds %d records, want the retries of greylisted@ and down@", n)
@@ -115,7 +118,7 @@ func compileContractSchemas(t *testing.T) map[string]*jsonschema.Schema {
 	c.AssertFormat()
 	c.AssertContent()
 	urls := map[string]string{}
-	for _, set := range []fs.FS{delivery.Schemas, dlt.Schemas} {
+	for _, set := range []fs.FS{delivery.Schemas, dlt.Schemas, suppressions.Schemas} {
 		names, err := fs.Glob(set, "*.json")
 		if err != nil {
 			t.Fatal(err)
@@ -150,6 +153,7 @@ func compileContractSchemas(t *testing.T) map[string]*jsonschema.Schema {
 		dlt.EventEmailDeadLettered:   compile(urls["events.v1.schema.json"] + "#/$defs/" + dlt.EventEmailDeadLettered),
 		dlt.EventEmailReplayed:       compile(urls["events.v1.schema.json"] + "#/$defs/" + dlt.EventEmailReplayed),
 		dlt.EventEmailDiscarded:      compile(urls["events.v1.schema.json"] + "#/$defs/" + dlt.EventEmailDiscarded),
+		"suppressions_changed":       compile(urls["changed.v1.schema.json"]),
 	}
 }
 

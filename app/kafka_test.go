@@ -41,6 +41,7 @@ func kafkaConfig(tb testing.TB) *config.Config {
 	cfg.Topics.DeadLetter = "email.send.dlt." + suffix
 	cfg.Topics.Events = "email.events." + suffix
 	cfg.Topics.Lifecycle = "email.lifecycle." + suffix
+	cfg.Topics.Suppressions = "email.suppressions." + suffix
 	return cfg
 }
 

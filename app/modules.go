@@ -12,6 +12,7 @@ import (
 	"github.com/mailroom/mailroom/modules/deadletters"
 	"github.com/mailroom/mailroom/modules/delivery"
 	"github.com/mailroom/mailroom/modules/emails"
+	"github.com/mailroom/mailroom/modules/suppressions"
 	"github.com/mailroom/mailroom/modules/webhooks"
 	"github.com/mailroom/mailroom/platform/config"
 	"github.com/mailroom/mailroom/platform/outbox"
@@ -23,7 +24,9 @@ import (
 // tables of those a role runs (migrations/<name>, see RoleModules) before the
 // modules are built, since building them needs the migrated database; New refuses
 // a module that is not listed here.
-var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys", "webhooks"}
+// suppressions comes after delivery: its migrations adopt the list delivery kept
+// before (migrations/suppressions_adopt_delivery.go).
+var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys", "webhooks", "suppressions"}
 
 // roleModules is which modules each role (config.Modules) runs. The api role holds
 // every module that accepts or answers a request; delivery holds the one that
@@ -31,7 +34,7 @@ var ModuleNames = []string{"emails", "delivery", "deadletters", "apikeys", "webh
 // an operator names stay the same.
 var roleModules = map[string][]string{
 	config.ModulesAll:      ModuleNames,
-	config.ModulesAPI:      {"emails", "deadletters", "apikeys", "webhooks"},
+	config.ModulesAPI:      {"emails", "deadletters", "apikeys", "webhooks", "suppressions"},
 	config.ModulesDelivery: {"delivery"},
 }
 
@@ -79,11 +82,18 @@ func buildModules(cfg *config.Config, names []string, instanceID string, db *sql
 	every := []moduleBuild{
 		{"apikeys", func() (Module, error) { return apikeys.New(APIKeysConfig(cfg, notices), db, log), nil }},
 		{"emails", func() (Module, error) { return emails.New(EmailsConfig(cfg, instanceID), db, box, log, reg), nil }},
-		{"delivery", func() (Module, error) { return delivery.New(DeliveryConfig(cfg), db, box, log, reg) }},
+		{"delivery", func() (Module, error) {
+			dc := DeliveryConfig(cfg)
+			dc.SuppressionsGroup = delivery.SuppressionsConsumerGroup(cfg.Kafka.ConsumerGroup, instanceID)
+			return delivery.New(dc, db, box, log, reg)
+		}},
 		{"deadletters", func() (Module, error) {
 			return deadletters.New(DeadLettersConfig(cfg, instanceID), db, box, log), nil
 		}},
 		{"webhooks", func() (Module, error) { return webhooks.New(WebhooksConfig(cfg, instanceID), db, log, reg), nil }},
+		{"suppressions", func() (Module, error) {
+			return suppressions.New(SuppressionsConfig(cfg, instanceID), db, box, log), nil
+		}},
 	}
 	if len(every) != len(ModuleNames) {
 		return nil, fmt.Errorf("ModuleNames lists %d modules, buildModules knows %d", len(ModuleNames), len(every))
@@ -141,8 +151,10 @@ func DeliveryConfig(cfg *config.Config) delivery.Config {
 		EventsTopic:     cfg.Topics.Events,
 		DeadLetterTopic: cfg.Topics.DeadLetter,
 		ConsumerGroup:   cfg.Kafka.ConsumerGroup,
-		Concurrency:     cfg.Delivery.Concurrency,
-		Transport:       cfg.Delivery.Transport,
+		// SuppressionsGroup is the instance's own: buildModules sets it.
+		SuppressionsTopic: cfg.Topics.Suppressions,
+		Concurrency:       cfg.Delivery.Concurrency,
+		Transport:         cfg.Delivery.Transport,
 		SMTP: delivery.SMTPConfig{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
 			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password.Reveal(),
@@ -207,6 +219,14 @@ func WebhooksConfig(cfg *config.Config, instanceID string) webhooks.Config {
 		DisableAfter:         w.DisableAfter,
 		Retention:            RetentionPolicy(cfg),
 	}
+}
+
+// SuppressionsConfig is the suppressions module's part of the config, for the
+// instance whose database has instanceID; a server sets PublishWait too, the CLI
+// (which runs no relay) does not.
+func SuppressionsConfig(cfg *config.Config, instanceID string) suppressions.Config {
+	return suppressions.Config{Topic: cfg.Topics.Suppressions,
+		ConsumerGroup: suppressions.ConsumerGroup(cfg.Kafka.ConsumerGroup, instanceID)}
 }
 
 // WebhooksConsumerGroup is the Kafka consumer group in which the instance with

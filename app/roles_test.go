@@ -50,8 +50,9 @@ func TestADeliveryWorkerServesHealthAndMetricsButNoAPIAndNoConsole(t *testing.T)
 	if got, want := routePaths(in.App), []string{"/healthz", "/metrics", "/readyz"}; !slices.Equal(got, want) {
 		t.Errorf("a delivery worker's routes are %v, want only %v", got, want)
 	}
-	// On Kafka: the send topic's handler and one forwarder per retry tier.
-	want := []string{"delivery.send_email"}
+	// On Kafka: the send topic's handler, its copy of the suppression list's, and
+	// one forwarder per retry tier.
+	want := []string{"delivery.apply_suppression", "delivery.send_email"}
 	for _, tier := range cfg.Topics.RetryTierDelays() {
 		want = append(want, "delivery.retry_forward."+config.TierName(tier))
 	}
@@ -98,7 +99,7 @@ func TestAnAPIInstanceServesTheAPIAndTheConsoleButHasNoDeliveryHandler(t *testin
 			t.Errorf("an api instance runs the delivery handler %s: it would consume topics.send", h)
 		}
 	}
-	for _, want := range []string{"emails.apply_event", "deadletters.park", "webhooks.fan_out"} {
+	for _, want := range []string{"emails.apply_event", "deadletters.park", "webhooks.fan_out", "suppressions.apply"} {
 		if !slices.Contains(handlers, want) {
 			t.Errorf("an api instance's handlers %v lack %s", handlers, want)
 		}
@@ -157,9 +158,9 @@ func TestEachRoleMigratesOnlyItsModules(t *testing.T) {
 		owners  []string
 		without []string // table name prefixes of the modules the role does not run
 	}{
-		{config.ModulesAll, []string{"apikeys", "deadletters", "delivery", "emails", "platform", "webhooks"}, nil},
-		{config.ModulesAPI, []string{"apikeys", "deadletters", "emails", "platform", "webhooks"}, []string{"delivery_"}},
-		{config.ModulesDelivery, []string{"delivery", "platform"}, []string{"emails_", "apikeys_", "deadletters_", "webhooks_"}},
+		{config.ModulesAll, []string{"apikeys", "deadletters", "delivery", "emails", "platform", "suppressions", "webhooks"}, nil},
+		{config.ModulesAPI, []string{"apikeys", "deadletters", "emails", "platform", "suppressions", "webhooks"}, []string{"delivery_"}},
+		{config.ModulesDelivery, []string{"delivery", "platform"}, []string{"emails_", "apikeys_", "deadletters_", "webhooks_", "suppressions_"}},
 	}
 	for _, c := range cases {
 		t.Run(c.role, func(t *testing.T) {

@@ -47,7 +47,8 @@ func copyDeliveryMessages(ctx context.Context, tx *sql.Tx) error {
 // goMigrations makes the migrations written in Go, by owner, numbered in the same
 // sequence as the owner's SQL files.
 var goMigrations = map[string]func() []*goose.Migration{
-	"emails": func() []*goose.Migration { return []*goose.Migration{adoptDeliveryMessages()} },
+	"emails":       func() []*goose.Migration { return []*goose.Migration{adoptDeliveryMessages()} },
+	"suppressions": func() []*goose.Migration { return []*goose.Migration{adoptDeliverySuppressions()} },
 }
 
 // GoFor returns the migrations of one owner that are written in Go (none for most),

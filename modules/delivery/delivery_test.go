@@ -73,16 +73,20 @@ type suppression struct {
 	Source  string `json:"source"`
 }
 
-// suppressionOf returns the suppression of addr, failing the test if there is none.
+// suppressionOf returns the suppression of addr, failing the test if the API does
+// not list it within wait: a hard bounce reaches the suppressions module's list
+// through the outbox, a moment after the try is recorded.
 func suppressionOf(t *testing.T, in *apptest.Instance, addr string) suppression {
 	t.Helper()
-	r := in.Do(t, http.MethodGet, "/api/suppressions?address="+addr, nil)
-	var page struct{ Items []suppression }
-	r.JSON(t, &page)
-	if r.Status != http.StatusOK || len(page.Items) != 1 {
-		t.Fatalf("GET /api/suppressions?address=%s: %d %s; want one", addr, r.Status, r.Body)
-	}
-	return page.Items[0]
+	var items []suppression
+	apptest.Eventually(t, wait, func() bool {
+		r := in.Do(t, http.MethodGet, "/api/suppressions?address="+addr, nil)
+		var page struct{ Items []suppression }
+		r.JSON(t, &page)
+		items = page.Items
+		return r.Status == http.StatusOK && len(items) == 1
+	}, func() string { return fmt.Sprintf("GET /api/suppressions?address=%s lists %+v; want one", addr, items) })
+	return items[0]
 }
 
 // messageID is the Message-ID header of a received message.

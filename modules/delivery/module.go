@@ -2,8 +2,10 @@
 // renders each message, hands it to the configured transport (SMTP, or capture) in one
 // transaction for every recipient still pending, records each recipient's outcome
 // idempotently and publishes what happened on topics.events; what cannot be
-// delivered goes to topics.dead_letter through the outbox. It keeps the suppression
-// list, and pauses every send while the mail server is down or misconfigured.
+// delivered goes to topics.dead_letter through the outbox. It keeps a copy of the
+// suppression list (topics.suppressions), skips the suppressed recipients, and
+// writes the suppressions its hard bounces decide to the topic; it pauses every
+// send while the mail server is down or misconfigured.
 package delivery
 
 import (
@@ -34,6 +36,14 @@ type Config struct {
 	EventsTopic     string
 	DeadLetterTopic string
 	ConsumerGroup   string
+	// SuppressionsTopic is topics.suppressions: delivery writes the suppressions
+	// its hard bounces decide there, and reads every record into its copy of the
+	// list, which it checks before it sends.
+	SuppressionsTopic string
+	// SuppressionsGroup is the consumer group in which this instance reads
+	// SuppressionsTopic: one of its own, so that it reads every record (see
+	// SuppressionsConsumerGroup).
+	SuppressionsGroup string
 	// Concurrency is how many sends run at once, on either broker.
 	Concurrency int
 	// Transport is config.TransportCapture or config.TransportSMTP.
@@ -96,6 +106,18 @@ func (c Config) RetryConsumerGroup(tier RetryTier) string {
 	return c.ConsumerGroup + ".retry." + tier.Name
 }
 
+// SuppressionsConsumerGroup is the Kafka consumer group in which the delivery module
+// of the instance with instanceID reads topics.suppressions:
+// "<kafka.consumer_group>.suppressions.delivery.<instance id>". Each worker keeps
+// the whole list, so each reads every record in a group of its own (not the
+// suppressions module's, which an `all` instance runs beside it); a new group
+// starts at the oldest offset, so a new worker, or one on a wiped data directory
+// (a new database, a new instance id), reads the whole list, and a restarted one
+// resumes.
+func SuppressionsConsumerGroup(kafkaGroup, instanceID string) string {
+	return kafkaGroup + ".suppressions.delivery." + instanceID
+}
+
 // Module is the delivery module.
 type Module struct {
 	cfg       Config
@@ -108,6 +130,11 @@ type Module struct {
 	sweep retention.Background
 	// retries count the retries the tiers' forwarders hold and forward.
 	retries ports.RetryMetrics
+	// listReady is closed once the copy of the suppression list is whole (see
+	// app.SendEmail.ListReady); broker is the one RegisterHandlers was given, which
+	// Start asks when that is.
+	listReady chan struct{}
+	broker    *broker.Broker
 }
 
 // New builds the module and its transport; reg, if not nil, gets its metrics.
@@ -118,23 +145,24 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 	}
 	log = log.With("module", "delivery")
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
-		RetryTiers: cfg.RetryTiers, Now: time.Now}
+		SuppressionsTopic: cfg.SuppressionsTopic, RetryTiers: cfg.RetryTiers, Now: time.Now}
 	if len(cfg.RetryTiers) > 0 { // on Kafka: another worker or the API carries on from what is published
 		store.PublishWait = OutcomePublishWait
 	}
 	gate := app.NewServerGate(t.Probe, cfg.MinProbeWait, 0, log)
+	listReady := make(chan struct{})
 	a := app.Application{
 		SendEmail: app.SendEmail{
 			Store: store, Transport: t, Gate: gate, Render: render.Options{DefaultFrom: cfg.DefaultFrom, Now: time.Now},
-			Retry: cfg.Retry, Now: time.Now, Log: log, Unrecorded: app.NewUnrecorded(),
+			Retry: cfg.Retry, Now: time.Now, Log: log, Unrecorded: app.NewUnrecorded(), ListReady: listReady,
 		},
 		Gate:         gate,
-		Suppressions: app.Suppressions{Store: store, Now: time.Now},
+		Suppressions: app.SuppressionCopy{Store: store},
 	}
 	if reg != nil {
 		reg.MustRegister(ports.GateCollector{Gate: gate})
 	}
-	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log, retries: ports.NewRetryMetrics(reg),
+	return &Module{cfg: cfg, transport: t, app: a, store: store, log: log, retries: ports.NewRetryMetrics(reg), listReady: listReady,
 		commands: ports.Commands{Send: a.SendEmail, SendTopic: cfg.SendTopic, ConsumerGroup: cfg.ConsumerGroup, Now: time.Now}}, nil
 }
 
@@ -160,14 +188,43 @@ func NewTransport(cfg Config) (transport.Transport, error) {
 // Name implements app.Module.
 func (m *Module) Name() string { return "delivery" }
 
-// RegisterRoutes implements app.Module.
-func (m *Module) RegisterRoutes(api *echo.Group) { ports.HTTP{App: m.app}.Register(api) }
+// RegisterRoutes implements app.Module: delivery serves no route (the suppression
+// list's API is the suppressions module's).
+func (m *Module) RegisterRoutes(*echo.Group) {}
 
-// RegisterHandlers implements app.Module: the consumer of SendTopic and, on Kafka,
-// one forwarder per retry tier (Config.RetryTiers). The handler names are
-// permanent: on Kafka they identify the consumers.
+// suppressionsConcurrency is how many records of topics.suppressions the copy's
+// consumer applies at once on Kafka (never two of one address): each is a small
+// write, and several share one commit, which matters when a new worker reads the
+// whole list.
+const suppressionsConcurrency = 16
+
+// RegisterHandlers implements app.Module: the consumer of SendTopic, the consumer
+// of SuppressionsTopic that keeps delivery's copy of the suppression list (in
+// SuppressionsGroup, the instance's own) and, on Kafka, one forwarder per retry
+// tier (Config.RetryTiers). The handler names are permanent: on Kafka they
+// identify the consumers.
 func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 	if err := b.AddConsumer(r, "delivery.send_email", m.cfg.SendTopic, m.cfg.ConsumerGroup, m.cfg.Concurrency, m.commands.Handle); err != nil {
+		return err
+	}
+	if m.cfg.SuppressionsTopic == "" || m.cfg.SuppressionsGroup == "" {
+		return fmt.Errorf("delivery: no topic or consumer group for the suppression list")
+	}
+	// On Go channels the suppressions module of the same process reads the topic
+	// too: one record at a time on the topic itself (lanes are per topic, and
+	// would be shared).
+	concurrency := suppressionsConcurrency
+	if b.Kind() == config.BrokerGoChannel {
+		concurrency = 1
+	}
+	m.broker = b
+	if b.Kind() == config.BrokerGoChannel {
+		// A publish there returns once every handler acknowledged it: the copy is
+		// as whole as the table it is kept in.
+		close(m.listReady)
+	}
+	changes := ports.SuppressionChanges{Copy: m.app.Suppressions, Log: m.log}
+	if err := b.AddConsumer(r, "delivery.apply_suppression", m.cfg.SuppressionsTopic, m.cfg.SuppressionsGroup, concurrency, changes.Handle); err != nil {
 		return err
 	}
 	if len(m.cfg.RetryTiers) > 0 && b.Kind() != config.BrokerKafka {
@@ -183,18 +240,51 @@ func (m *Module) RegisterHandlers(r *message.Router, b *broker.Broker) error {
 	return nil
 }
 
+// Bootstrap publishes, once, the suppressions delivery's list held before it moved
+// to topics.suppressions (migrations/delivery 00005), so that every instance of a
+// split deployment learns them; they go through the outbox like any change.
+func (m *Module) Bootstrap(ctx context.Context) error {
+	n, err := m.app.Suppressions.Announce(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		m.log.Info("suppressions of the list before the upgrade published to the topic", "count", n, "topic", m.cfg.SuppressionsTopic)
+	}
+	return nil
+}
+
 // Start checks the mail server once, in the background, as the app starts taking
 // work: the result is logged, and a server that does not answer as configured
 // pauses delivery before the first email burns an attempt. It never stops start-up.
 // The capture transport has no server to check.
 //
 // It also runs the retention sweep of the module's own tables (Sweeper) until ctx
-// is done.
+// is done, and, on Kafka, waits for the copy of the suppression list to catch up
+// with topics.suppressions (waitForTheList).
 func (m *Module) Start(ctx context.Context) {
 	if m.cfg.Transport == config.TransportSMTP {
 		go m.app.Gate.CheckAtStart(ctx)
 	}
 	m.sweep.Start(ctx, m.Sweeper(nil))
+	if m.broker != nil && m.broker.Kind() == config.BrokerKafka {
+		go m.waitForTheList(ctx)
+	}
+}
+
+// waitForTheList closes listReady once the copy's consumer group has read
+// topics.suppressions as far as it went now: until then no send is tried, so that
+// a worker that starts with an empty copy (new, or on a wiped data directory)
+// sends nothing to a suppressed address. A restarted worker's group resumes where
+// it stopped, so it waits for what it missed only.
+func (m *Module) waitForTheList(ctx context.Context) {
+	began := time.Now()
+	m.log.Info("sending once the copy of the suppression list has caught up with its topic", "topic", m.cfg.SuppressionsTopic)
+	if err := m.broker.WaitCaughtUp(ctx, m.cfg.SuppressionsTopic, m.cfg.SuppressionsGroup); err != nil {
+		return // shutdown came first
+	}
+	m.log.Info("the copy of the suppression list has caught up; sending", "took", time.Since(began).Round(time.Millisecond).String())
+	close(m.listReady)
 }
 
 // Sweeper returns the module's retention: the records of emails whose delivery is
@@ -222,35 +312,6 @@ func (m *Module) Health() (name, state string) {
 		return "smtp", "ok"
 	}
 	return "smtp", fmt.Sprintf("paused since %s: %s", st.Since.UTC().Format(time.RFC3339), st.Reason)
-}
-
-// Suppression is a suppressed address as the CLI shows it.
-type Suppression = ports.SuppressionResponse
-
-// ListSuppressions returns suppressions whose address contains the text, newest
-// first, for the CLI.
-func (m *Module) ListSuppressions(ctx context.Context, addressContains string, limit int) ([]Suppression, error) {
-	items, _, err := m.app.Suppressions.List(ctx, app.SuppressionFilter{AddressContains: addressContains, Limit: limit})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Suppression, 0, len(items))
-	for _, s := range items {
-		out = append(out, ports.ToSuppressionResponse(s))
-	}
-	return out, nil
-}
-
-// AddSuppression suppresses an address, for the CLI; it reports whether the address
-// was not suppressed before.
-func (m *Module) AddSuppression(ctx context.Context, address, reason string) (Suppression, bool, error) {
-	s, created, err := m.app.Suppressions.Add(ctx, address, reason)
-	return ports.ToSuppressionResponse(s), created, err
-}
-
-// RemoveSuppression takes an address off the suppression list, for the CLI.
-func (m *Module) RemoveSuppression(ctx context.Context, address string) error {
-	return m.app.Suppressions.Remove(ctx, address)
 }
 
 // Close stops the gate's prober, waits for the retention sweep (whose ctx the app

@@ -29,7 +29,9 @@ type Broker struct {
 	// Close) cancels its running messages at once instead of letting them finish.
 	subscriber func(group string, concurrency int, giveUpAtOnce bool) (message.Subscriber, error)
 	ping       func(ctx context.Context) error
-	closers    []io.Closer
+	// caughtUp is WaitCaughtUp on Kafka; nil on Go channels.
+	caughtUp func(ctx context.Context, topic, group string) error
+	closers  []io.Closer
 }
 
 // Option configures New.

@@ -209,12 +209,15 @@ func newKafka(cfg *config.Config, logger watermill.LoggerAdapter, o options) (*B
 			unmarshal: PartitionMarshaler, concurrency: max(concurrency, 1),
 			log: logger, retrySleep: time.Second,
 			initialize: func(topic string) error {
-				return ProvisionTopics(brokers, []TopicSpec{topicSpec(cfg, topic)})
+				return ProvisionTopics(brokers, []TopicSpec{specOf(cfg, topic)})
 			},
 			closing: make(chan struct{}),
 		}
 		subs.add(sub)
 		return sub, nil
+	}
+	b.caughtUp = func(ctx context.Context, topic, group string) error {
+		return waitCaughtUp(ctx, brokers, topic, group)
 	}
 	b.ping = func(ctx context.Context) error {
 		if err := conn.err(); err != nil {
@@ -274,14 +277,45 @@ func pingKafka(ctx context.Context, brokers []string) error {
 // TopicSpecs lists every topic Mailroom uses, the retry tiers' topics
 // (config.RetryTopic) included. The dead-letter topic gets as many
 // partitions as the send topic, so a dead letter can keep its original partition
-// (Spring Kafka creates DLTs with one partition: spring-kafka #1700).
+// (Spring Kafka creates DLTs with one partition: spring-kafka #1700). The
+// suppression list's topic (topics.suppressions) is compacted: it holds each
+// address's latest state, read whole by every instance that starts without it.
 func TopicSpecs(cfg *config.Config) []TopicSpec {
 	specs := []TopicSpec{topicSpec(cfg, cfg.Topics.Send), topicSpec(cfg, cfg.Topics.DeadLetter), topicSpec(cfg, cfg.Topics.Events),
 		topicSpec(cfg, cfg.Topics.Lifecycle)}
 	for _, tier := range cfg.Topics.RetryTierDelays() {
 		specs = append(specs, topicSpec(cfg, config.RetryTopic(cfg.Topics.Send, tier)))
 	}
-	return specs
+	return append(specs, suppressionsSpec(cfg))
+}
+
+// SuppressionsPartitions is the partitions of topics.suppressions, whatever
+// topics.partitions says, and grow-partitions never changes them. The topic holds
+// each address's latest state under its key; grown, an address's later records
+// would go to another partition than its earlier ones, which compaction never
+// removes, and an instance reading the topic from its start could meet them in
+// either order and keep an old state. One partition keeps every record in one
+// order; the list changes seldom (bounces, an operator), so it needs no more.
+const SuppressionsPartitions = 1
+
+// suppressionsSpec is topics.suppressions as provisioning creates it: compacted,
+// with SuppressionsPartitions.
+func suppressionsSpec(cfg *config.Config) TopicSpec {
+	s := topicSpec(cfg, cfg.Topics.Suppressions)
+	s.Partitions, s.Compact = SuppressionsPartitions, true
+	return s
+}
+
+// specOf is the spec of topic among TopicSpecs, or one made from the topics section
+// for a topic that is not Mailroom's own, so that a subscriber that creates the
+// topic it reads creates it as provisioning would (compacted, if it is).
+func specOf(cfg *config.Config, topic string) TopicSpec {
+	for _, s := range TopicSpecs(cfg) {
+		if s.Name == topic {
+			return s
+		}
+	}
+	return topicSpec(cfg, topic)
 }
 
 // topicSpec is topic as cfg's topics section says to create it.

@@ -17,6 +17,11 @@ type TopicSpec struct {
 	Partitions        int
 	ReplicationFactor int
 	MinInsyncReplicas int
+	// Compact creates the topic with cleanup.policy=compact: Kafka keeps at least
+	// the latest record of each key for ever, instead of deleting records by age,
+	// so a topic that holds a state per key (the suppression list) can be read
+	// whole from its start at any time.
+	Compact bool
 }
 
 // PartitionCount is one of Mailroom's topics as provisioning or GrowPartitions found
@@ -184,11 +189,10 @@ func provisionAndList(admin sarama.ClusterAdmin, specs []TopicSpec) (created []s
 		if _, ok := existing[s.Name]; ok {
 			continue
 		}
-		minISR, maxBytes := strconv.Itoa(s.MinInsyncReplicas), strconv.Itoa(MaxMessageBytes)
 		err := admin.CreateTopic(s.Name, &sarama.TopicDetail{
 			NumPartitions:     int32(s.Partitions),
 			ReplicationFactor: int16(s.ReplicationFactor),
-			ConfigEntries:     map[string]*string{"min.insync.replicas": &minISR, "max.message.bytes": &maxBytes},
+			ConfigEntries:     s.configEntries(),
 		}, false)
 		switch {
 		case err == nil, errors.Is(err, sarama.ErrTopicAlreadyExists):
@@ -200,6 +204,17 @@ func provisionAndList(admin sarama.ClusterAdmin, specs []TopicSpec) (created []s
 		}
 	}
 	return created, have, errors.Join(errs...)
+}
+
+// configEntries are the topic configs a topic is created with.
+func (s TopicSpec) configEntries() map[string]*string {
+	minISR, maxBytes := strconv.Itoa(s.MinInsyncReplicas), strconv.Itoa(MaxMessageBytes)
+	entries := map[string]*string{"min.insync.replicas": &minISR, "max.message.bytes": &maxBytes}
+	if s.Compact {
+		compact := "compact"
+		entries["cleanup.policy"] = &compact
+	}
+	return entries
 }
 
 // countsOf is each spec's PartitionCount, given the partitions each existing topic

@@ -116,3 +116,35 @@ func TestClosingAKafkaBrokerThatNeverConnectedEndsItsSubscriptionsAndRefusesPubl
 		t.Error("Publish after Close succeeded")
 	}
 }
+
+// TestWaitingForAGroupToCatchUpKeepsTryingWhileKafkaIsUnreachableAndEndsWithItsContext:
+// WaitCaughtUp does not give up on a Kafka it cannot reach (a worker must not send
+// before its copy of the list is whole), and returns the context's error when it
+// ends; on Go channels, where no topic holds anything, it returns nil at once.
+func TestWaitingForAGroupToCatchUpKeepsTryingWhileKafkaIsUnreachableAndEndsWithItsContext(t *testing.T) {
+	b, err := broker.New(unreachableKafka(t), watermill.NopLogger{})
+	if err != nil {
+		t.Fatalf("broker.New: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := b.WaitCaughtUp(ctx, "email.suppressions", "group"); err != context.DeadlineExceeded {
+		t.Errorf("WaitCaughtUp on an unreachable Kafka = %v, want the context's deadline", err)
+	}
+
+	gc, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := broker.New(gc, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	done, stop := context.WithCancel(context.Background())
+	stop() // a wait would end with its error at once
+	if err := g.WaitCaughtUp(done, "email.suppressions", "group"); err != nil {
+		t.Errorf("WaitCaughtUp on Go channels = %v, want nil at once", err)
+	}
+}

@@ -292,6 +292,12 @@ type Topics struct {
 	// email id) for the webhooks module and for any other service that reads it in
 	// a consumer group of its own. It must differ from the other three.
 	Lifecycle string `koanf:"lifecycle"`
+	// Suppressions is topics.suppressions, the suppression list on Kafka: a
+	// compacted topic keyed by address, each record the address's latest state
+	// (modules/suppressions/contract.Changed). Every instance that needs the list
+	// reads all of it into a table of its own, so a new or wiped instance rebuilds
+	// the list from the topic. It must differ from the other four.
+	Suppressions string `koanf:"suppressions"`
 	// Partitions is topics.partitions, the partitions of each topic created on
 	// Kafka, from 1 to MaxPartitions; it is also the number of outbox relay workers
 	// there. An existing topic keeps its partitions: `mailroom kafka
@@ -578,14 +584,16 @@ func (c *Config) validate(where func(key string) string) error {
 		bad("kafka.consumer_group", "must not be empty")
 	}
 	topics := map[string]string{"topics.send": c.Topics.Send, "topics.dead_letter": c.Topics.DeadLetter,
-		"topics.events": c.Topics.Events, "topics.lifecycle": c.Topics.Lifecycle}
+		"topics.events": c.Topics.Events, "topics.lifecycle": c.Topics.Lifecycle, "topics.suppressions": c.Topics.Suppressions}
 	for key, topic := range topics {
 		if !validTopic(topic) {
 			bad(key, "%q is not a valid topic name (letters, digits, '.', '_', '-')", topic)
 		}
 	}
-	if distinct := map[string]bool{c.Topics.Send: true, c.Topics.DeadLetter: true, c.Topics.Events: true, c.Topics.Lifecycle: true}; len(distinct) != len(topics) {
-		bad("topics", "send, dead_letter, events and lifecycle must be different topics")
+	distinct := map[string]bool{c.Topics.Send: true, c.Topics.DeadLetter: true, c.Topics.Events: true, c.Topics.Lifecycle: true,
+		c.Topics.Suppressions: true}
+	if len(distinct) != len(topics) {
+		bad("topics", "send, dead_letter, events, lifecycle and suppressions must be different topics")
 	}
 	if len(c.Topics.RetryTiers) == 0 {
 		bad("topics.retry_tiers", "must list at least one delay, e.g. 5s,30s,2m,10m,1h")

@@ -28,6 +28,7 @@ func Defaults() map[string]any {
 		"topics.dead_letter":              "email.send.dlt",
 		"topics.events":                   "email.events",
 		"topics.lifecycle":                "email.lifecycle",
+		"topics.suppressions":             "email.suppressions",
 		"topics.partitions":               3,
 		"topics.replication_factor":       1,
 		"topics.min_insync_replicas":      0,

@@ -249,6 +249,13 @@ func (c SendEmail) AttemptedUUID() string { return c.MessageUUID() + "/attempted
 // DeadLetterUUID: see AttemptedUUID.
 func (c SendEmail) DeadLetterUUID() string { return c.MessageUUID() + "/dead-letter" }
 
+// SuppressedUUID is the id of the record on topics.suppressions that c's try
+// writes for address, a recipient it found a hard bounce: one per try and
+// address, so that a redelivered try finds it in the outbox.
+func (c SendEmail) SuppressedUUID(address string) string {
+	return c.MessageUUID() + "/suppressed/" + strings.ToLower(address)
+}
+
 // EnvelopeOf lists the envelope recipients of e: the bare addresses of To, Cc and
 // Bcc in that order, domains lower-cased, each address once with the type of the
 // first list naming it. It is the one definition of who an email's recipients are:

@@ -8,26 +8,31 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/app"
+	suppressions "github.com/mailroom/mailroom/modules/suppressions/contract"
 	"github.com/mailroom/mailroom/platform/outbox"
 	"github.com/mailroom/mailroom/platform/sqlite"
 )
 
-// Store keeps delivery_state and delivery_suppressions, and writes what a try causes
-// (its event, which carries the rendered message, the next try, the dead letter) to
-// the outbox in the same transaction.
+// Store keeps delivery_state and delivery_suppressions (delivery's copy of the
+// suppression list), and writes what a try causes (its event, which carries the
+// rendered message, the next try, the dead letter, the record of each address its
+// hard bounces suppress) to the outbox in the same transaction.
 type Store struct {
 	DB              *sqlite.DB
 	Outbox          *outbox.Outbox
 	SendTopic       string
 	EventsTopic     string
 	DeadLetterTopic string
+	// SuppressionsTopic is topics.suppressions, where a hard bounce's suppression
+	// goes.
+	SuppressionsTopic string
 	// RetryTiers, when set (on Kafka), route a deferred recipient's next try to the
 	// retry topic of its delay, due at once in the outbox, with its due time in
 	// contract.RetryDueAtKey: once the relay has published it, it waits in Kafka,
@@ -69,15 +74,31 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	if err != nil {
 		return err
 	}
+	suppress := make([]*message.Message, len(o.Suppress))
+	uuids := make([]string, len(o.Suppress))
+	for i, sp := range o.Suppress {
+		uuids[i] = o.Try.SuppressedUUID(sp.Address)
+		if suppress[i], err = suppressionMessage(uuids[i], sp.Changed()); err != nil {
+			return err
+		}
+	}
 	published, stop := s.awaitPublished(msgs)
 	defer stop()
+	var suppressed []<-chan struct{}
+	if s.PublishWait > 0 {
+		var stopSuppressed func()
+		suppressed, stopSuppressed = s.awaitUUIDs(uuids)
+		defer stopSuppressed()
+	}
+	added := make([]bool, len(o.Suppress))
 	now := time.Now().UnixMilli()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := saveState(ctx, tx, o.State, now); err != nil {
 			return err
 		}
-		for _, sp := range o.Suppress {
-			if _, err := insertSuppression(ctx, tx, sp); err != nil {
+		for i, sp := range o.Suppress {
+			var err error
+			if added[i], err = s.insertSuppression(ctx, tx, sp, suppress[i]); err != nil {
 				return err
 			}
 		}
@@ -91,12 +112,18 @@ func (s Store) Record(ctx context.Context, o app.Outcome, correlationID string) 
 	if err != nil {
 		return fmt.Errorf("record outcome of %s: %w", o.State.EmailID, err)
 	}
+	for i, ch := range suppressed {
+		if added[i] { // an address on the list already got no record
+			published = append(published, ch)
+		}
+	}
 	s.Outbox.Notify()
 	return s.waitPublished(ctx, published)
 }
 
 // AwaitOutcome implements app.Store. The messages of cmd's try are named after it
-// (its event, its next try, its dead letter); AwaitPublished is asked before the
+// (its event, its next try, its dead letter, the suppression record of each
+// recipient it found a hard bounce); AwaitPublished is asked before the
 // outbox is read, so a publish between the two is not missed. The read scans the
 // outbox (its uuid has no index), which is small, and only a redelivered
 // SendEmail comes here.
@@ -105,6 +132,9 @@ func (s Store) AwaitOutcome(ctx context.Context, cmd contract.SendEmail) error {
 		return nil
 	}
 	uuids := []string{cmd.AttemptedUUID(), cmd.NextTry(nil, nil, time.Time{}).MessageUUID(), cmd.DeadLetterUUID()}
+	for _, r := range cmd.Recipients {
+		uuids = append(uuids, cmd.SuppressedUUID(r.Address))
+	}
 	published, stop := s.awaitUUIDs(uuids)
 	defer stop()
 	list, err := json.Marshal(uuids)
@@ -272,7 +302,7 @@ func (s Store) Requeue(ctx context.Context, cmd contract.SendEmail) error {
 	return nil
 }
 
-const suppressionColumns = `id, address, reason, detail, email_id, source, created_at`
+const suppressionColumns = `address, reason, detail, email_id, source, created_at`
 
 // Suppressed implements app.SuppressionStore.
 func (s Store) Suppressed(ctx context.Context, addrs []string) (map[string]app.Suppression, error) {
@@ -296,54 +326,9 @@ func (s Store) Suppressed(ctx context.Context, addrs []string) (map[string]app.S
 	return out, nil
 }
 
-// ListSuppressions implements app.SuppressionStore.
-func (s Store) ListSuppressions(ctx context.Context, f app.SuppressionFilter) ([]app.Suppression, error) {
-	var where []string
-	var args []any
-	if f.AddressContains != "" {
-		where = append(where, "instr(address, ?) > 0")
-		args = append(args, strings.ToLower(f.AddressContains))
-	}
-	if f.Cursor > 0 {
-		where = append(where, "id < ?")
-		args = append(args, f.Cursor)
-	}
-	q := `SELECT ` + suppressionColumns + ` FROM delivery_suppressions`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, f.Limit)
-	out, err := sqlite.Query(ctx, s.DB, scanSuppression, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list suppressions: %w", err)
-	}
-	return out, nil
-}
-
-// AddSuppression implements app.SuppressionStore.
-func (s Store) AddSuppression(ctx context.Context, sp app.Suppression) (app.Suppression, bool, error) {
-	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
-	var created bool
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		created, err = insertSuppression(ctx, tx, sp)
-		return err
-	})
-	if err != nil {
-		return app.Suppression{}, false, err
-	}
-	stored, err := sqlite.Query(ctx, s.DB, scanSuppression,
-		`SELECT `+suppressionColumns+` FROM delivery_suppressions WHERE address = ?`, sp.Address)
-	if err != nil || len(stored) == 0 {
-		return app.Suppression{}, false, fmt.Errorf("read the stored suppression: %w", errors.Join(err, sql.ErrNoRows))
-	}
-	return stored[0], created, nil
-}
-
-// insertSuppression adds sp unless its address is on the list; it reports whether it
-// did.
-func insertSuppression(ctx context.Context, tx *sql.Tx, sp app.Suppression) (bool, error) {
+// insertSuppression adds sp unless its address is on the list, and then its record
+// to the outbox for SuppressionsTopic (msg); it reports whether it did.
+func (s Store) insertSuppression(ctx context.Context, tx *sql.Tx, sp app.Suppression, msg *message.Message) (bool, error) {
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO delivery_suppressions (address, reason, detail, email_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (address) DO NOTHING`,
@@ -351,30 +336,98 @@ func insertSuppression(ctx context.Context, tx *sql.Tx, sp app.Suppression) (boo
 	if err != nil {
 		return false, fmt.Errorf("add suppression: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	return true, s.Outbox.Add(ctx, tx, s.SuppressionsTopic, msg, time.Time{})
 }
 
-// RemoveSuppression implements app.SuppressionStore.
-func (s Store) RemoveSuppression(ctx context.Context, addr string) (bool, error) {
-	ctx = context.WithoutCancel(ctx)
-	var removed bool
+// suppressionMessage is the outbox message of c, with id: keyed by its address, so
+// that an address's records keep their order.
+func suppressionMessage(id string, c suppressions.Changed) (*message.Message, error) {
+	return outbox.NewMessage(id, suppressions.Key(c.Address), "", c)
+}
+
+// ApplySuppression implements app.SuppressionStore. A suppressed address keeps its
+// row and takes the record's reason, source and time; a removed one loses its row.
+func (s Store) ApplySuppression(ctx context.Context, c suppressions.Changed) error {
+	ctx = context.WithoutCancel(ctx) // a statement of a shared transaction is never interrupted
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM delivery_suppressions WHERE address = ?`, addr)
-		if err != nil {
-			return fmt.Errorf("remove suppression: %w", err)
+		var err error
+		if c.State == suppressions.StateRemoved {
+			_, err = tx.ExecContext(ctx, `DELETE FROM delivery_suppressions WHERE address = ?`, c.Address)
+		} else {
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO delivery_suppressions (address, reason, detail, email_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?)
+				 ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, detail = excluded.detail,
+				   email_id = excluded.email_id, source = excluded.source, created_at = excluded.created_at`,
+				c.Address, c.Reason, c.Detail, c.EmailID, c.Source, c.At.UnixMilli())
 		}
-		n, _ := res.RowsAffected()
-		removed = n > 0
-		return nil
+		return err
 	})
-	return removed, err
+	if err != nil {
+		return fmt.Errorf("apply the %s record of %s: %w", c.State, c.Address, err)
+	}
+	return nil
+}
+
+// announceBatch is how many suppressions AnnounceSuppressions writes per
+// transaction.
+const announceBatch = 500
+
+// AnnounceSuppressions implements app.SuppressionStore: it moves the addresses of
+// delivery_suppressions_unannounced (filled by migration 00005 with the list as
+// it was before the upgrade) to the outbox, a batch per transaction.
+func (s Store) AnnounceSuppressions(ctx context.Context) (int, error) {
+	ctx = context.WithoutCancel(ctx)
+	total := 0
+	for {
+		batch, err := sqlite.Query(ctx, s.DB, scanSuppression, `SELECT `+suppressionColumns+` FROM delivery_suppressions
+			WHERE address IN (SELECT address FROM delivery_suppressions_unannounced) ORDER BY id LIMIT ?`, announceBatch)
+		if err != nil {
+			return total, fmt.Errorf("read the suppressions to publish: %w", err)
+		}
+		msgs := make([]*message.Message, len(batch))
+		for i, sp := range batch {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return total, fmt.Errorf("make a message id: %w", err)
+			}
+			if msgs[i], err = suppressionMessage("suppression-"+id.String(), sp.Changed()); err != nil {
+				return total, err
+			}
+		}
+		err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+			for i, sp := range batch {
+				if err := s.Outbox.Add(ctx, tx, s.SuppressionsTopic, msgs[i], time.Time{}); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_suppressions_unannounced WHERE address = ?`, sp.Address); err != nil {
+					return fmt.Errorf("mark %s published: %w", sp.Address, err)
+				}
+			}
+			// Addresses no longer on the list (removed since) need no record.
+			_, err := tx.ExecContext(ctx,
+				`DELETE FROM delivery_suppressions_unannounced WHERE address NOT IN (SELECT address FROM delivery_suppressions)`)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("publish the suppressions of before the upgrade: %w", err)
+		}
+		total += len(batch)
+		if len(batch) < announceBatch {
+			if total > 0 {
+				s.Outbox.Notify()
+			}
+			return total, nil
+		}
+	}
 }
 
 func scanSuppression(sc sqlite.Scanner) (app.Suppression, error) {
 	var sp app.Suppression
 	var created int64
-	err := sc.Scan(&sp.ID, &sp.Address, &sp.Reason, &sp.Detail, &sp.EmailID, &sp.Source, &created)
+	err := sc.Scan(&sp.Address, &sp.Reason, &sp.Detail, &sp.EmailID, &sp.Source, &created)
 	sp.CreatedAt = time.UnixMilli(created).UTC()
 	return sp, err
 }

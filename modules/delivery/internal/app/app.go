@@ -1,5 +1,5 @@
 // Package app holds the delivery module's use cases: try an email, keep the mail
-// server's gate, and manage the suppression list. It takes plain
+// server's gate, and keep a copy of the suppression list. It takes plain
 // values: the ports adapt Watermill messages and HTTP requests to it.
 package app
 
@@ -18,8 +18,9 @@ type Application struct {
 	SendEmail SendEmail
 	// Gate holds every send while the mail server is unreachable or misconfigured.
 	Gate *ServerGate
-	// Suppressions lists, adds and removes suppressed addresses.
-	Suppressions Suppressions
+	// Suppressions keeps delivery's copy of the suppression list in step with
+	// topics.suppressions.
+	Suppressions SuppressionCopy
 }
 
 // State is what delivery remembers of one email in this instance: which try it
@@ -59,7 +60,8 @@ type Outcome struct {
 	// DeadLetter, when set, goes to topics.dead_letter.
 	DeadLetter *contract.DeadLetter
 	// Suppress are hard bounces to add to the suppression list (an address already
-	// on it keeps its entry).
+	// on it keeps its entry); each one added goes onto topics.suppressions through
+	// the outbox, in the same transaction.
 	Suppress []Suppression
 }
 

@@ -37,6 +37,12 @@ type SendEmail struct {
 	// Unrecorded remembers outcomes the store failed to record; nil forgets them,
 	// and a redelivery then sends again.
 	Unrecorded *Unrecorded
+	// ListReady is closed once delivery's copy of the suppression list holds the
+	// whole list (on Kafka, once its consumer has read the topic as far as it went
+	// at start); every try waits for it, so a worker that starts with an empty
+	// copy sends nothing to a suppressed address while it learns the list. Nil:
+	// no wait.
+	ListReady <-chan struct{}
 }
 
 // Source says where a command was read, for the dead letter it may cause.
@@ -78,6 +84,9 @@ func (h SendEmail) Handle(ctx context.Context, cmd contract.SendEmail, src Sourc
 	}
 	log := h.Log.With(logging.KeyEmailID, cmd.EmailID, logging.KeyCorrelationID, cmd.CorrelationID,
 		"attempt", cmd.Attempt, "replay", cmd.Replay)
+	if err := h.waitForTheList(ctx); err != nil {
+		return err
+	}
 	if done, err := h.recordedBefore(ctx, cmd, log); err != nil {
 		return err
 	} else if done {
@@ -106,6 +115,20 @@ func (h SendEmail) Handle(ctx context.Context, cmd contract.SendEmail, src Sourc
 		return err
 	}
 	return h.record(ctx, key, cmd, h.outcome(cmd, src, t), log)
+}
+
+// waitForTheList waits until ListReady is closed; shutdown ends the wait with
+// ErrInterrupted (the command is redelivered, never counted).
+func (h SendEmail) waitForTheList(ctx context.Context) error {
+	if h.ListReady == nil {
+		return nil
+	}
+	select {
+	case <-h.ListReady:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the suppression list: %w: %w", ErrInterrupted, ctx.Err())
+	}
 }
 
 // recordedBefore reports whether cmd's try is recorded already: a redelivery, or a

@@ -13,6 +13,7 @@ import (
 	"github.com/mailroom/mailroom/modules/delivery/contract"
 	"github.com/mailroom/mailroom/modules/delivery/internal/render"
 	"github.com/mailroom/mailroom/modules/delivery/internal/transport"
+	suppressions "github.com/mailroom/mailroom/modules/suppressions/contract"
 )
 
 // flakyStore is a Store whose Record fails while failing is set, as on a full disk.
@@ -47,13 +48,8 @@ func (s *flakyStore) AwaitOutcome(context.Context, contract.SendEmail) error { r
 func (s *flakyStore) Suppressed(context.Context, []string) (map[string]Suppression, error) {
 	return nil, nil
 }
-func (s *flakyStore) ListSuppressions(context.Context, SuppressionFilter) ([]Suppression, error) {
-	return nil, nil
-}
-func (s *flakyStore) AddSuppression(context.Context, Suppression) (Suppression, bool, error) {
-	return Suppression{}, false, nil
-}
-func (s *flakyStore) RemoveSuppression(context.Context, string) (bool, error) { return false, nil }
+func (s *flakyStore) ApplySuppression(context.Context, suppressions.Changed) error { return nil }
+func (s *flakyStore) AnnounceSuppressions(context.Context) (int, error)            { return 0, nil }
 
 func (s *flakyStore) setFailing(on bool) {
 	s.mu.Lock()

@@ -2,17 +2,15 @@ package app
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/mailroom/mailroom/modules/delivery/internal/render"
-	"github.com/mailroom/mailroom/platform/apperr"
+	suppressions "github.com/mailroom/mailroom/modules/suppressions/contract"
 )
 
 // Suppression is an address that gets no mail: a later email skips it without any
-// SMTP command (recipient status suppressed).
+// SMTP command (recipient status suppressed). Delivery keeps a copy of the
+// suppression list, which lives on topics.suppressions, and checks it before it
+// sends; a hard bounce it decides goes into the copy and onto the topic.
 type Suppression struct {
 	// Address is the suppressed address, lower-cased: mailboxes are matched without
 	// regard to case (SuppressionKey).
@@ -29,128 +27,55 @@ type Suppression struct {
 	Source string
 	// CreatedAt is when the address was added.
 	CreatedAt time.Time
-	// ID orders the list (newest first) and pages it; 0 before it is stored.
-	ID int64
 }
 
-// Where suppressions come from, as Suppression.Source says.
+// Changed is the record of s on topics.suppressions.
+func (s Suppression) Changed() suppressions.Changed {
+	return suppressions.Suppressed(s.Address, s.Reason, s.Detail, s.EmailID, s.Source, s.CreatedAt)
+}
+
+// Where suppressions come from, as Suppression.Source says (the contract's).
 const (
 	// SourceBounce is a hard bounce of the mailbox (see transport.IsMailboxHardBounce).
-	SourceBounce = "bounce"
+	SourceBounce = suppressions.SourceBounce
 	// SourceOperator is an address an operator added through the API or the CLI.
-	SourceOperator = "operator"
+	SourceOperator = suppressions.SourceOperator
 )
 
 // ReasonHardBounce is the reason of a suppression added by a hard bounce.
-const ReasonHardBounce = "hard bounce"
+const ReasonHardBounce = suppressions.ReasonHardBounce
 
-// SuppressionKey is how an address is stored and matched on the suppression list:
-// lower-cased as a whole. RFC 5321 lets a server treat local parts case-sensitively,
-// but no mailbox provider does, and a list that missed "Bob@x" because "bob@x"
-// bounced would not suppress anything.
-func SuppressionKey(addr string) string { return strings.ToLower(addr) }
+// SuppressionKey is how an address is stored and matched on the suppression list
+// (the contract's Key: lower-cased as a whole).
+func SuppressionKey(addr string) string { return suppressions.Key(addr) }
 
-// SuppressionFilter selects suppressions for the list.
-type SuppressionFilter struct {
-	// AddressContains keeps addresses containing it, ignoring case; "" keeps all.
-	AddressContains string
-	// Limit is the page size: 1 to MaxSuppressionPage, 0 meaning 50.
-	Limit int
-	// Cursor is the ID of the last suppression of the previous page.
-	Cursor int64
-}
-
-// MaxSuppressionPage is the largest page of suppressions.
-const MaxSuppressionPage = 500
-
-// MaxSuppressionReason bounds the reason an operator gives, in bytes.
-const MaxSuppressionReason = 500
-
-// SuppressionStore keeps the suppression list.
+// SuppressionStore is delivery's copy of the suppression list.
 type SuppressionStore interface {
 	// Suppressed returns the suppressions among addrs, by SuppressionKey.
 	Suppressed(ctx context.Context, addrs []string) (map[string]Suppression, error)
-	// ListSuppressions returns up to f.Limit suppressions matching f, newest first.
-	ListSuppressions(ctx context.Context, f SuppressionFilter) ([]Suppression, error)
-	// AddSuppression stores s unless its address is suppressed already; it returns
-	// the stored suppression and whether it is new.
-	AddSuppression(ctx context.Context, s Suppression) (Suppression, bool, error)
-	// RemoveSuppression deletes the address's suppression; false when there was none.
-	RemoveSuppression(ctx context.Context, addr string) (bool, error)
+	// ApplySuppression makes the copy say what c says of its address, writing
+	// nothing to the outbox: c is on the topic already.
+	ApplySuppression(ctx context.Context, c suppressions.Changed) error
+	// AnnounceSuppressions writes to the outbox, once, the record of each
+	// suppression the copy held before the list moved to the topic, so that every
+	// instance learns them; it returns how many.
+	AnnounceSuppressions(ctx context.Context) (int, error)
 }
 
-// Suppressions is what an operator does with the suppression list, from the API or
-// the CLI.
-type Suppressions struct {
+// SuppressionCopy keeps delivery's copy of the suppression list in step with
+// topics.suppressions. Applied in the topic's order, every record (an operator's
+// change, another worker's bounce, this worker's own bounce again) leaves the copy
+// as the topic ends, on every instance alike.
+type SuppressionCopy struct {
 	Store SuppressionStore
-	Now   func() time.Time
 }
 
-// List returns one page of suppressions, newest first, and the next cursor or 0.
-func (h Suppressions) List(ctx context.Context, f SuppressionFilter) ([]Suppression, int64, error) {
-	if f.Limit == 0 {
-		f.Limit = 50
-	}
-	if f.Limit < 1 || f.Limit > MaxSuppressionPage {
-		return nil, 0, apperr.Invalid("limit", "must be between 1 and %d", MaxSuppressionPage)
-	}
-	want := f.Limit
-	f.Limit++ // one more tells whether a next page exists
-	items, err := h.Store.ListSuppressions(ctx, f)
-	if err != nil {
-		return nil, 0, apperr.Unavailable("cannot list suppressions", err)
-	}
-	var next int64
-	if len(items) > want {
-		items = items[:want]
-		next = items[want-1].ID
-	}
-	return items, next, nil
+// Apply applies c, a record the contract's Check found valid.
+func (h SuppressionCopy) Apply(ctx context.Context, c suppressions.Changed) error {
+	return h.Store.ApplySuppression(ctx, c)
 }
 
-// Add suppresses address for the given reason and returns the suppression and
-// whether it is new (an address suppressed already keeps its entry).
-func (h Suppressions) Add(ctx context.Context, address, reason string) (Suppression, bool, error) {
-	addr, err := render.PlainAddress("address", address)
-	if err != nil {
-		return Suppression{}, false, apperr.Invalid("address", "%s", strings.TrimPrefix(err.Error(), "render: address: "))
-	}
-	if err := checkReason(reason); err != nil {
-		return Suppression{}, false, err
-	}
-	if reason == "" {
-		reason = "added by an operator"
-	}
-	s, created, err := h.Store.AddSuppression(ctx, Suppression{Address: SuppressionKey(addr), Reason: reason,
-		Source: SourceOperator, CreatedAt: h.Now()})
-	if err != nil {
-		return Suppression{}, false, apperr.Unavailable("cannot store the suppression", err)
-	}
-	return s, created, nil
-}
-
-// Remove takes address off the list: later emails are sent to it again.
-func (h Suppressions) Remove(ctx context.Context, address string) error {
-	removed, err := h.Store.RemoveSuppression(ctx, SuppressionKey(address))
-	if err != nil {
-		return apperr.Unavailable("cannot remove the suppression", err)
-	}
-	if !removed {
-		return apperr.NotFound("suppressed address", address)
-	}
-	return nil
-}
-
-// checkReason refuses a reason that is too long, not UTF-8, or holds a control
-// character: it is shown in the console and the CLI.
-func checkReason(reason string) error {
-	switch {
-	case len(reason) > MaxSuppressionReason:
-		return apperr.Invalid("reason", "longer than %d bytes", MaxSuppressionReason)
-	case !utf8.ValidString(reason):
-		return apperr.Invalid("reason", "not valid UTF-8")
-	case strings.ContainsFunc(reason, unicode.IsControl):
-		return apperr.Invalid("reason", "must be one line without control characters")
-	}
-	return nil
+// Announce publishes, once, the suppressions the copy held before the upgrade.
+func (h SuppressionCopy) Announce(ctx context.Context) (int, error) {
+	return h.Store.AnnounceSuppressions(ctx)
 }

@@ -7,14 +7,8 @@ import (
 	"net/mail"
 	"strings"
 	"unicode"
-)
 
-// Limits from RFC 5321 section 4.5.3.1.
-const (
-	maxLocalLen   = 64
-	maxDomainLen  = 253
-	maxAddressLen = 254
-	maxLabelLen   = 63
+	"github.com/mailroom/mailroom/modules/delivery/contract"
 )
 
 // parseAddress parses one address as a client wrote it ("a@b" or "Name <a@b>") and
@@ -91,70 +85,17 @@ func isLineControl(r rune) bool {
 
 // plainAddress checks that addr is local@domain with a dot-atom local part and a
 // hostname domain, and returns it with the domain lower-cased; on failure it returns
-// the reason instead.
-func plainAddress(addr string) (string, string) {
-	if len(addr) > maxAddressLen {
-		return "", "address longer than 254 characters"
-	}
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
-		return "", "not an email address"
-	}
-	local, domain := addr[:at], addr[at+1:]
-	if len(local) > maxLocalLen || !isDotAtom(local) {
-		return "", "local part is not plain dot-atom syntax"
-	}
-	if !IsHostname(domain) {
-		return "", "domain is not a plain host name"
-	}
-	return local + "@" + strings.ToLower(domain), ""
-}
+// the reason instead. The rule is the contract's (contract.PlainAddress), which the
+// suppression list applies to operators' addresses too.
+func plainAddress(addr string) (string, string) { return contract.PlainAddress(addr) }
 
-// isDotAtom reports whether s is RFC 5322 dot-atom-text: atext runs joined by
-// single dots. It holds no space, quote, angle bracket, "@" or control character.
-func isDotAtom(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] != '.' && !isAtext(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+// isDotAtom reports whether s is RFC 5322 dot-atom-text (contract.IsDotAtom).
+func isDotAtom(s string) bool { return contract.IsDotAtom(s) }
 
-// isAtext reports whether b is an RFC 5322 atext character (ASCII only: Mailroom
-// does not speak SMTPUTF8).
-func isAtext(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", b) >= 0
-}
-
-// IsHostname reports whether s is an ASCII host name: dot-separated labels of
-// letters, digits and inner hyphens, at most 253 characters. Address literals
-// ([1.2.3.4]) are refused. It is the one rule of host names for addresses' domains
-// and for the name Mailroom gives itself in EHLO.
-func IsHostname(s string) bool {
-	if s == "" || len(s) > maxDomainLen {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > maxLabelLen || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// IsHostname reports whether s is an ASCII host name (contract.IsHostname): the one
+// rule of host names for addresses' domains and for the name Mailroom gives itself
+// in EHLO.
+func IsHostname(s string) bool { return contract.IsHostname(s) }
 
 // domainOf returns the part of a plain address after its "@".
 func domainOf(addr string) string {

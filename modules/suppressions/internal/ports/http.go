@@ -1,7 +1,5 @@
-// Package ports exposes the delivery module: its command handler on the broker, the
-// suppression list over HTTP, and the mail server's state as metrics. The rendered
-// message is the emails module's to show (GET /api/emails/{id}/raw): it travels
-// back to the instance that accepted the email in the try's event.
+// Package ports exposes the suppressions module: the suppression list over HTTP,
+// and the consumer that keeps the module's table in step with topics.suppressions.
 package ports
 
 import (
@@ -11,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/mailroom/mailroom/modules/delivery/internal/app"
+	"github.com/mailroom/mailroom/modules/suppressions/internal/app"
 	"github.com/mailroom/mailroom/platform/apperr"
 	"github.com/mailroom/mailroom/platform/auth"
 	"github.com/mailroom/mailroom/platform/httpserver"
@@ -19,16 +17,16 @@ import (
 
 // HTTP serves the suppression list.
 type HTTP struct {
-	App app.Application
+	Manage app.Manage
 }
 
 // Register adds the routes to g (the /api group). The suppression list names
 // everyone's recipients, so only admin keys manage it.
 func (h HTTP) Register(g *echo.Group) {
 	admin := auth.RequireScope(auth.ScopeAdmin)
-	g.GET("/suppressions", h.listSuppressions, admin)
-	g.POST("/suppressions", h.addSuppression, admin)
-	g.DELETE("/suppressions/:address", h.removeSuppression, admin)
+	g.GET("/suppressions", h.list, admin)
+	g.POST("/suppressions", h.add, admin)
+	g.DELETE("/suppressions/:address", h.remove, admin)
 }
 
 // SuppressionResponse is a suppressed address as the API and the CLI show it.
@@ -47,19 +45,19 @@ func ToSuppressionResponse(s app.Suppression) SuppressionResponse {
 		Source: s.Source, CreatedAt: s.CreatedAt}
 }
 
-func (h HTTP) listSuppressions(c echo.Context) error {
+func (h HTTP) list(c echo.Context) error {
 	if err := httpserver.KnownQuery(c, "address", "limit", "cursor"); err != nil {
 		return err
 	}
-	f := app.SuppressionFilter{AddressContains: c.QueryParam("address")}
+	f := app.Filter{AddressContains: c.QueryParam("address")}
 	var err error
-	if f.Limit, err = httpserver.QueryLimit(c, app.MaxSuppressionPage); err != nil {
+	if f.Limit, err = httpserver.QueryLimit(c, app.MaxPage); err != nil {
 		return err
 	}
 	if f.Cursor, err = httpserver.QueryCursor(c); err != nil {
 		return err
 	}
-	items, next, err := h.App.Suppressions.List(c.Request().Context(), f)
+	items, next, err := h.Manage.List(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
@@ -72,14 +70,14 @@ type addRequest struct {
 	Reason  string `json:"reason"`
 }
 
-// addSuppression answers 201 with the new suppression, or 200 with the one the
-// address had already (adding is idempotent).
-func (h HTTP) addSuppression(c echo.Context) error {
+// add answers 201 with the new suppression, or 200 with the one the address had
+// already (adding is idempotent).
+func (h HTTP) add(c echo.Context) error {
 	var req addRequest
 	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	s, created, err := h.App.Suppressions.Add(c.Request().Context(), req.Address, req.Reason)
+	s, created, err := h.Manage.Add(c.Request().Context(), req.Address, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -90,7 +88,7 @@ func (h HTTP) addSuppression(c echo.Context) error {
 	return c.JSON(status, ToSuppressionResponse(s))
 }
 
-func (h HTTP) removeSuppression(c echo.Context) error {
+func (h HTTP) remove(c echo.Context) error {
 	address := c.Param("address")
 	// Echo routes on the raw path when the request escaped something (the console's
 	// encodeURIComponent writes @ as %40), and then hands the parameter over raw.
@@ -100,7 +98,7 @@ func (h HTTP) removeSuppression(c echo.Context) error {
 			return apperr.Invalid("address", "not a valid percent-encoded path segment")
 		}
 	}
-	if err := h.App.Suppressions.Remove(c.Request().Context(), address); err != nil {
+	if err := h.Manage.Remove(c.Request().Context(), address); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -92,7 +92,9 @@ func buildModules(cfg *config.Config, names []string, instanceID string, db *sql
 		}},
 		{"webhooks", func() (Module, error) { return webhooks.New(WebhooksConfig(cfg, instanceID), db, log, reg), nil }},
 		{"suppressions", func() (Module, error) {
-			return suppressions.New(SuppressionsConfig(cfg, instanceID), db, box, log), nil
+			c := SuppressionsConfig(cfg, instanceID)
+			c.PublishWait = suppressions.PublishWait // the server runs the relay that publishes
+			return suppressions.New(c, db, box, log), nil
 		}},
 	}
 	if len(every) != len(ModuleNames) {

@@ -348,7 +348,16 @@ start_node() {
     >>"$dir/node.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$dir/node.pid"
   disown "$!" # no "Killed" job notices from bash
-  log "node $k started (pid $!, client $HOST:$(client_port "$k"), log $dir/node.log)"
+  # Until the forked shell has exec'd the JVM, node_pid does not recognise the
+  # process, and wait_ready (which waits for the nodes node_pid sees) would wait for
+  # a cluster without this node and then never see the one it got (a loaded
+  # machine's clean-clone run met this). Wait for the exec, briefly.
+  local seen=$((SECONDS + 10))
+  until node_pid "$k" >/dev/null; do
+    ((SECONDS < seen)) || { print_logs; die "node $k: process $(<"$dir/node.pid") is not the broker 10 s after its start"; }
+    sleep 0.05
+  done
+  log "node $k started (pid $(<"$dir/node.pid"), client $HOST:$(client_port "$k"), log $dir/node.log)"
 }
 
 # Send a signal to the given nodes, wait for them to exit; SIGKILL after timeout.

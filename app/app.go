@@ -352,7 +352,7 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	a.echo.Server = srv
 	go func() { httpDone <- srv.Serve(a.listener) }()
-	a.log.Info("mailroom serving", "modules", a.cfg.Modules, "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
+	a.logServing()
 
 	var runErr error
 	select {

@@ -285,7 +285,7 @@ func (a *Admin) printJSON(v any) error {
 func CheckSMTP(ctx context.Context, cfg *config.Config) (string, error) {
 	dc := DeliveryConfig(cfg)
 	dc.Transport = config.TransportSMTP
-	t, err := delivery.NewTransport(dc)
+	t, err := delivery.NewTransport(dc, nil)
 	if err != nil {
 		return "", err
 	}

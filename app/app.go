@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
@@ -127,8 +126,9 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 		return nil, err
 	}
 	a.box = outbox.New()
-	// Watermill logs every handler start and stop at info; that is debug to us.
-	wlog := watermill.NewSlogLoggerWithLevelMapping(a.log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	// Watermill's internals stay out of debug, which is for each email's SMTP
+	// conversation: see broker.Logger.
+	wlog := broker.Logger(a.log.With("component", "watermill"))
 	if a.broker, err = broker.New(cfg, wlog, broker.WithWarnLog(a.log.With("component", "broker"))); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -352,7 +352,7 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	a.echo.Server = srv
 	go func() { httpDone <- srv.Serve(a.listener) }()
-	a.log.Info("mailroom serving", "modules", a.cfg.Modules, "instance_id", a.instanceID, "addr", a.Addr(), "broker", a.cfg.Broker.Kind, "transport", a.cfg.Delivery.Transport, "db", a.cfg.DB.Path)
+	a.logServing()
 
 	var runErr error
 	select {

@@ -139,11 +139,11 @@ type Module struct {
 
 // New builds the module and its transport; reg, if not nil, gets its metrics.
 func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer) (*Module, error) {
-	t, err := NewTransport(cfg)
+	log = log.With("module", "delivery")
+	t, err := NewTransport(cfg, log.With("component", "smtp"))
 	if err != nil {
 		return nil, err
 	}
-	log = log.With("module", "delivery")
 	store := adapters.Store{DB: db, Outbox: box, SendTopic: cfg.SendTopic, EventsTopic: cfg.EventsTopic, DeadLetterTopic: cfg.DeadLetterTopic,
 		SuppressionsTopic: cfg.SuppressionsTopic, RetryTiers: cfg.RetryTiers, Now: time.Now}
 	if len(cfg.RetryTiers) > 0 { // on Kafka: another worker or the API carries on from what is published
@@ -167,8 +167,9 @@ func New(cfg Config, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg pr
 }
 
 // NewTransport builds the transport cfg names: what New sends through, and what
-// `mailroom smtp-check` probes.
-func NewTransport(cfg Config) (transport.Transport, error) {
+// `mailroom smtp-check` probes. The SMTP transport writes each conversation's
+// steps to log at debug level (nil: nowhere), naming the email a send is for.
+func NewTransport(cfg Config, log *slog.Logger) (transport.Transport, error) {
 	switch cfg.Transport {
 	case config.TransportCapture:
 		return transport.Capture{}, nil
@@ -179,7 +180,7 @@ func NewTransport(cfg Config) (transport.Transport, error) {
 		if err := cfg.SMTP.Validate(); err != nil {
 			return nil, err
 		}
-		return transport.NewSMTP(cfg.SMTP), nil
+		return transport.NewSMTP(cfg.SMTP, log), nil
 	default:
 		return nil, fmt.Errorf("delivery.transport: %q is not %q or %q", cfg.Transport, config.TransportCapture, config.TransportSMTP)
 	}

@@ -466,7 +466,9 @@ type Outbox struct {
 
 // Log configures structured logging.
 type Log struct {
-	// Level is log.level, the least severe level written: debug, info, warn or error.
+	// Level is log.level, the least severe level written: trace, debug, info, warn
+	// or error. Debug shows each email's SMTP conversation; trace adds Watermill's
+	// internals (see docs/logs.md).
 	Level string `koanf:"level"`
 	// Format is log.format: text (logfmt-like key=value) or json (one object a line).
 	Format string `koanf:"format"`
@@ -692,9 +694,9 @@ func (c *Config) validate(where func(key string) string) error {
 	}
 	c.Webhooks.validate(bad)
 	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
+	case "trace", "debug", "info", "warn", "error":
 	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+		bad("log.level", "must be trace, debug, info, warn or error, got %q", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":

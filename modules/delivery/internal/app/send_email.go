@@ -180,7 +180,10 @@ func (h SendEmail) try(ctx context.Context, cmd contract.SendEmail, log *slog.Lo
 		t.message, t.err = render.Render(one, h.Render)
 		var results []transport.RecipientResult
 		if t.err == nil {
-			results, t.err = h.deliver(ctx, t.message, t.first, log)
+			// The transport's lines about this send (its SMTP conversation) name the email.
+			sendCtx := logging.ContextWith(ctx, logging.KeyEmailID, cmd.EmailID, logging.KeyCorrelationID, cmd.CorrelationID,
+				"attempt", cmd.Attempt)
+			results, t.err = h.deliver(sendCtx, t.message, t.first, log)
 			if errors.Is(t.err, ErrInterrupted) || errors.Is(t.err, ErrGateShut) {
 				return t, t.err
 			}

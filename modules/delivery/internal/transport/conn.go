@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/textproto"
 	"slices"
@@ -28,6 +29,11 @@ type conn struct {
 	username   string // who AUTH logged in as, "" when it did not
 	cmdTimeout time.Duration
 	idleSince  time.Time
+	// log writes the conversation's debug lines: the transport's logger with the
+	// attributes of the send using the connection (see SMTP.sendLog), or without
+	// any while it is idle. reply is the server's latest reply, for those lines.
+	log   *slog.Logger
+	reply lastReply
 }
 
 // Failures of the session set-up that are not a reply from the server: the server
@@ -38,24 +44,30 @@ var (
 )
 
 // dial connects and runs the session set-up: greeting, EHLO, STARTTLS or implicit
-// TLS, and AUTH. It returns a *ServerError saying whose problem a failure is (see
-// setupError), or the cancellation error when ctx is done, which closes the
-// connection and aborts.
-func dial(ctx context.Context, cfg SMTPConfig, tlsConfig *tls.Config) (*conn, error) {
+// TLS, and AUTH, writing each step's debug line to log. It returns a *ServerError
+// saying whose problem a failure is (see setupError), or the cancellation error
+// when ctx is done, which closes the connection and aborts.
+func dial(ctx context.Context, cfg SMTPConfig, tlsConfig *tls.Config, log *slog.Logger) (*conn, error) {
 	addr := cfg.addr()
 	d := net.Dialer{Timeout: cfg.DialTimeout}
+	began := time.Now()
 	raw, err := d.DialContext(ctx, "tcp", addr)
+	c := &conn{raw: raw, addr: addr, cmdTimeout: cfg.CommandTimeout, log: log}
 	if err != nil {
+		c.logFailed("connect", err)
 		if ctx.Err() != nil {
 			return nil, canceledError(ctx, "connect", addr)
 		}
 		return nil, connectError(cfg, err)
 	}
+	if c.debug() {
+		c.log.Debug(logConnected, "host", cfg.Host, "port", cfg.Port, "took", since(began))
+	}
 	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	c := &conn{raw: raw, addr: addr, cmdTimeout: cfg.CommandTimeout}
 	step, err := c.setup(cfg, tlsConfig)
 	if err != nil {
 		stop()
+		c.logFailed(step, err)
 		c.close(inStep(err))
 		if ctx.Err() != nil && replyOf(err) == nil {
 			return nil, canceledError(ctx, step, addr)
@@ -78,6 +90,8 @@ func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 			return "tls handshake", err
 		}
 		nc = tc
+		state := tc.ConnectionState()
+		c.logTLSState(TLSImplicit, &state)
 	}
 	client, err := smtp.NewClient(nc, cfg.Host)
 	if err != nil {
@@ -86,6 +100,10 @@ func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 	c.client = client
 	// Render allows ASCII addresses only, so never ask for SMTPUTF8.
 	client.SkipSMTPUTF8(true)
+	// go-mail's debug log, kept to c.reply and written nowhere: the text of the
+	// replies it does not return (see lastReply).
+	client.SetLogger(&c.reply)
+	client.SetDebugLog(true)
 
 	c.deadline()
 	if err := client.Hello(cfg.LocalName); err != nil {
@@ -99,6 +117,11 @@ func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 		if err := client.StartTLS(tlsConfig); err != nil {
 			return "starttls", err
 		}
+		state, _ := client.TLSConnectionState()
+		c.logTLSState(TLSStartTLS, &state)
+	}
+	if cfg.TLS == TLSNone {
+		c.logTLSState(TLSNone, nil)
 	}
 	if cfg.Username != "" {
 		ok, mechs := client.Extension("AUTH")
@@ -111,6 +134,7 @@ func (c *conn) setup(cfg SMTPConfig, tlsConfig *tls.Config) (string, error) {
 			return "auth", err
 		}
 		c.username = cfg.Username
+		c.logReply(logAuth, c.reply.take(), "mechanism", "PLAIN")
 	}
 	return "", nil
 }
@@ -123,8 +147,17 @@ func (c *conn) probeMail(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
 	defer stop()
 	c.deadline()
+	c.reply = lastReply{}
 	err := c.client.Mail("<>")
 	r := replyOf(err)
+	if err == nil {
+		r = c.reply.take()
+	}
+	if r != nil {
+		c.logReply(logMailFrom, r, "from", "<>") // the null sender
+	} else {
+		c.logFailed("mail from", err)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -185,7 +218,14 @@ func (c *conn) deadline() {
 func (c *conn) close(quit bool) {
 	if quit && c.client != nil {
 		_ = c.raw.SetDeadline(time.Now().Add(min(quitTimeout, c.cmdTimeout)))
-		_ = c.client.Quit()
+		c.reply = lastReply{}
+		if err := c.client.Quit(); err != nil {
+			c.logFailed("quit", err)
+		} else {
+			c.logReply(logQuit, c.reply.take())
+		}
+	} else if c.debug() {
+		c.log.Debug(logDropped, "host", c.addr)
 	}
 	_ = c.raw.Close()
 }

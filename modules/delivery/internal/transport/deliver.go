@@ -81,11 +81,13 @@ func (c *conn) deliver(ctx context.Context, msg render.Message, reused bool) att
 		}
 	}
 	c.deadline()
+	c.reply = lastReply{}
 	if err := c.client.Mail("<" + msg.EnvelopeFrom + ">"); err != nil {
 		a := t.mailRefused(ctx, err)
 		a.redial = reused && IsOutage(a.err)
 		return a
 	}
+	c.logReply(logMailFrom, c.reply.take(), "from", msg.EnvelopeFrom)
 	if a, done := t.giveRecipients(ctx); done {
 		return a
 	}
@@ -104,11 +106,13 @@ func (t *transaction) mailRefused(ctx context.Context, err error) attempt {
 	case r == nil || r.Code == 421:
 		return t.outage(ctx, "mail from", err)
 	case r.Code == 530:
+		t.c.logFailed("mail from", err)
 		return attempt{err: t.c.authRequired(r), then: quit}
 	case isRefusal(r.Code):
 		for i := range t.results {
 			t.decide(i, StageMail, r)
 		}
+		t.c.logReply(logMailFrom, r, "from", t.msg.EnvelopeFrom, "verdict", t.results[0].Verdict.String())
 		return t.decided(reusable)
 	default:
 		return t.outage(ctx, "mail from", err) // an unexpected reply: out of step
@@ -121,9 +125,11 @@ func (t *transaction) mailRefused(ctx context.Context, err error) attempt {
 func (t *transaction) giveRecipients(ctx context.Context) (a attempt, done bool) {
 	for i, rcpt := range t.msg.Recipients {
 		t.c.deadline()
+		t.c.reply = lastReply{}
 		err := t.c.client.Rcpt("<" + rcpt + ">")
 		if err == nil {
 			t.accepted = append(t.accepted, i)
+			t.c.logReply(logRcpt, t.c.reply.take(), "rcpt", rcpt, "verdict", "accepted")
 			continue
 		}
 		r := replyOf(err)
@@ -132,6 +138,7 @@ func (t *transaction) giveRecipients(ctx context.Context) (a attempt, done bool)
 			return t.outage(ctx, "rcpt", err), true
 		case r != nil && isRefusal(r.Code):
 			t.decide(i, StageRcpt, r)
+			t.c.logReply(logRcpt, r, "rcpt", rcpt, "verdict", t.results[i].Verdict.String())
 		case i == 0: // no RCPT TO reply yet: nothing is known of any recipient
 			return t.outage(ctx, "rcpt", err), true
 		default:
@@ -175,6 +182,7 @@ func (t *transaction) sendData(ctx context.Context, stop func() bool) attempt {
 	for _, i := range t.accepted {
 		t.decide(i, StageData, accept)
 	}
+	t.logData(accept)
 	return t.decided(reusable)
 }
 
@@ -190,6 +198,7 @@ func (t *transaction) dataRefused(ctx context.Context, where string, err error) 
 		for _, i := range t.accepted {
 			t.decide(i, StageData, r)
 		}
+		t.logData(r)
 		return t.decided(reusable)
 	default:
 		return t.lost(ctx, StageData, where, err)
@@ -200,6 +209,7 @@ func (t *transaction) dataRefused(ctx context.Context, where string, err error) 
 // when ctx is done and err is not a reply (cancelling closes the connection), an
 // outage otherwise.
 func (t *transaction) outage(ctx context.Context, step string, err error) attempt {
+	t.c.logFailed(step, err)
 	if replyOf(err) == nil && ctx.Err() != nil {
 		return attempt{err: canceledError(ctx, step, t.c.addr), then: broken}
 	}
@@ -217,6 +227,7 @@ func (t *transaction) outage(ctx context.Context, step string, err error) attemp
 // reply: i/o timeout"); those already refused keep their refusal. A cancelled ctx
 // makes it the cancellation error instead.
 func (t *transaction) lost(ctx context.Context, stage, where string, err error) attempt {
+	t.c.logFailed(stage, err, "at", where)
 	r := replyOf(err)
 	if r == nil && ctx.Err() != nil {
 		return attempt{err: canceledError(ctx, stage, t.c.addr), then: broken}
@@ -255,6 +266,20 @@ func (t *transaction) decide(i int, stage string, r *textproto.Error) {
 		Address: t.results[i].Address, Verdict: verdict, Stage: stage,
 		Code: r.Code, Enhanced: enhancedCode(r), Detail: replyLine(r),
 	}
+}
+
+// logData writes the server's reply r to the DATA command or the end of data, and
+// the verdict it gave the accepted recipients.
+func (t *transaction) logData(r *textproto.Error) {
+	if !t.c.debug() {
+		return
+	}
+	verdict := t.results[t.accepted[0]].Verdict.String()
+	args := []any{"verdict", verdict, "recipients", len(t.accepted), "bytes", len(t.msg.Raw)}
+	if id := queueID(r.Msg); id != "" {
+		args = append(args, "queue_id", id)
+	}
+	t.c.logReply(logData, r, args...)
 }
 
 // decided ends the transaction with every recipient decided.

@@ -4,18 +4,25 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/mailroom/mailroom/modules/delivery/internal/render"
+	"github.com/mailroom/mailroom/platform/logging"
 )
 
 // SMTP is the Transport that sends to a mail server, on github.com/wneessen/go-mail's
 // smtp client (a maintained net/smtp fork that also returns the server's final
 // reply). It keeps a few authenticated connections open between sends.
+//
+// At debug level it logs one line per step of each conversation that matters
+// (connect, TLS, MAIL FROM, each RCPT TO, DATA, QUIT, a failure: see
+// conversation_log.go), never a message body or a password.
 type SMTP struct {
 	cfg       SMTPConfig
 	tlsConfig *tls.Config
+	log       *slog.Logger
 
 	mu     sync.Mutex
 	idle   []*conn // most recently used last
@@ -24,12 +31,18 @@ type SMTP struct {
 
 var _ Transport = (*SMTP)(nil)
 
-// NewSMTP returns an SMTP transport for cfg, with defaults for its zero fields. It
-// does not connect: the first Send or Probe does. Check cfg with Validate first; an
-// invalid configuration makes every Send and Probe return Validate's error.
-func NewSMTP(cfg SMTPConfig) *SMTP {
+// NewSMTP returns an SMTP transport for cfg, with defaults for its zero fields,
+// writing its conversations' debug lines to log (nil: nowhere). A Send's lines
+// carry the attributes its context names (logging.ContextWith: the email id and
+// correlation id). It does not connect: the first Send or Probe does. Check cfg
+// with Validate first; an invalid configuration makes every Send and Probe return
+// Validate's error.
+func NewSMTP(cfg SMTPConfig, log *slog.Logger) *SMTP {
 	cfg = cfg.withDefaults()
-	return &SMTP{cfg: cfg, tlsConfig: cfg.tlsConfig()}
+	if log == nil {
+		log = discardLog
+	}
+	return &SMTP{cfg: cfg, tlsConfig: cfg.tlsConfig(), log: log}
 }
 
 // Send delivers msg to every one of its recipients in one transaction, over an
@@ -53,11 +66,12 @@ func (s *SMTP) Send(ctx context.Context, msg render.Message) (Result, error) {
 	if err := s.cfg.Validate(); err != nil {
 		return Result{}, err
 	}
+	log := s.sendLog(ctx)
 	for tries := 0; ; tries++ {
 		if ctx.Err() != nil {
 			return Result{}, canceledError(ctx, "send", s.cfg.addr())
 		}
-		c, reused, err := s.acquire(ctx)
+		c, reused, err := s.acquire(ctx, log)
 		if err != nil {
 			return Result{}, err
 		}
@@ -81,7 +95,7 @@ func (s *SMTP) Probe(ctx context.Context) error {
 	if s.isClosed() {
 		return fmt.Errorf("smtp: probe: %w", ErrClosed)
 	}
-	c, err := dial(ctx, s.cfg, s.tlsConfig)
+	c, err := dial(ctx, s.cfg, s.tlsConfig, s.log)
 	if err != nil {
 		return err
 	}
@@ -117,9 +131,19 @@ func (s *SMTP) dropIdle() {
 	}
 }
 
+// sendLog is the logger of a send with ctx: the transport's, with the attributes
+// ctx names (the email's), when it writes debug lines at all.
+func (s *SMTP) sendLog(ctx context.Context) *slog.Logger {
+	if !s.log.Enabled(ctx, slog.LevelDebug) {
+		return s.log
+	}
+	return logging.FromContext(ctx, s.log)
+}
+
 // acquire returns the most recently used idle connection that is not too old,
-// closing older ones, or dials a new one. reused tells which.
-func (s *SMTP) acquire(ctx context.Context) (c *conn, reused bool, err error) {
+// closing older ones, or dials a new one, for a send logging to log. reused tells
+// which.
+func (s *SMTP) acquire(ctx context.Context, log *slog.Logger) (c *conn, reused bool, err error) {
 	var stale []*conn
 	s.mu.Lock()
 	if s.closed {
@@ -141,9 +165,13 @@ func (s *SMTP) acquire(ctx context.Context) (c *conn, reused bool, err error) {
 		old.close(true)
 	}
 	if c != nil {
+		c.log = log
+		if c.debug() {
+			c.log.Debug(logReused, "host", s.cfg.Host, "port", s.cfg.Port, "idle", since(c.idleSince))
+		}
 		return c, true, nil
 	}
-	c, err = dial(ctx, s.cfg, s.tlsConfig)
+	c, err = dial(ctx, s.cfg, s.tlsConfig, log)
 	return c, false, err
 }
 
@@ -164,13 +192,18 @@ func (s *SMTP) finish(c *conn, then afterward) {
 // or closed.
 func (s *SMTP) release(c *conn) {
 	c.idleSince = time.Now()
+	sendLog := c.log
+	c.log = s.log // idle, it belongs to no send
 	s.mu.Lock()
-	if !s.closed && len(s.idle) < s.cfg.MaxIdleConns {
+	kept := !s.closed && len(s.idle) < s.cfg.MaxIdleConns
+	if kept {
 		s.idle = append(s.idle, c)
-		c = nil
 	}
 	s.mu.Unlock()
-	if c != nil {
-		c.close(true)
+	if kept { // c is another send's to take now: only sendLog is used
+		sendLog.Debug(logKept, "host", s.cfg.Host, "port", s.cfg.Port)
+		return
 	}
+	c.log = sendLog
+	c.close(true)
 }

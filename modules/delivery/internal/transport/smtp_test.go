@@ -53,7 +53,7 @@ func config(srv *smtptest.Server) transport.SMTPConfig {
 
 func newSMTP(t *testing.T, cfg transport.SMTPConfig) *transport.SMTP {
 	t.Helper()
-	tr := transport.NewSMTP(cfg)
+	tr := transport.NewSMTP(cfg, nil)
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }
@@ -459,7 +459,7 @@ func TestSMTPSendsConcurrently(t *testing.T) {
 
 func TestSMTPAfterClose(t *testing.T) {
 	srv := smtptest.Start(t)
-	tr := transport.NewSMTP(config(srv))
+	tr := transport.NewSMTP(config(srv), nil)
 	wantDelivered(t, send(t, tr, message(t, "close-1", []string{"a@example.com"})))
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)

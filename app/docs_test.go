@@ -83,6 +83,7 @@ func TestTheConfigDocListsEveryKeyWithItsDefault(t *testing.T) {
 		t.Fatal("docs/config.md has no configuration table (| key | env | default |)")
 	}
 	table, _, _ = strings.Cut(table, "\n\n")
+	table = strings.TrimSuffix(table, "\n")
 	type row struct{ env, def string }
 	rows := map[string]row{}
 	for _, line := range strings.Split(table, "\n") {

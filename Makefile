@@ -55,7 +55,7 @@ fuzz:
 build:
 	$(GO) build -o mailroom .
 
-## bench: the benchmarks of the README's performance section.
+## bench: the benchmarks of docs/benchmarks.md (Performance on Go channels).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./app/
 

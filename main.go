@@ -192,7 +192,7 @@ var commands = []command{
 	{name: "webhooks rotate-secret", args: "ID", maxArgs: 1, config: true, summary: "give a webhook endpoint a new secret and print it; the old one stops signing"},
 	{name: "smtp-check", config: true, summary: "connect to the configured mail server and say in one line what works or what to fix"},
 	{name: "kafka grow-partitions", config: true,
-		summary: "raise each of Mailroom's topics on kafka.brokers to topics.partitions partitions; never shrinks one (moves keys: see README)"},
+		summary: "raise each of Mailroom's topics on kafka.brokers to topics.partitions partitions; never shrinks one (moves keys: see docs/kafka.md)"},
 }
 
 // senderFlag is --from-domain or --from-address: each use appends one sender to

@@ -95,7 +95,7 @@ func BenchmarkKafkaDeliveryWorkers(b *testing.B) {
 // for the built binary as one `--modules all` process and as the split deployment:
 // an api instance and splitWorkers delivery workers. x_all = split/all. A third
 // kind, split2api, adds a second api instance that accepts nothing: every instance
-// reads every event (README: Several instances), so its CPU per email
+// reads every event (docs/kafka.md: Several instances), so its CPU per email
 // (split2api_bystander_cpu_us/email) is what each api instance pays for another
 // one's mail. The kinds alternate within the run, each on topics of its own. CPU per
 // 1000 emails is every Mailroom process's and the broker's over the round.

@@ -53,7 +53,7 @@ const (
 // the API of the instance that accepted it, sent or dead as its recipients dictate,
 // with every recipient's outcome, and /raw must answer there with its Message-ID.
 // SMTP receipts are counted per Message-ID and recipient: copies beyond the first are
-// allowed only within the bound README's "Retries on Kafka" gives for a lost worker.
+// allowed only within the bound docs/kafka.md's "Retries on Kafka" gives for a lost worker.
 func TestKafkaSplitDeploymentEndsEveryAcceptedEmailAsItsRecipientsDictateThroughAWorkersLossAndABrokerLeadersDeath(t *testing.T) {
 	kc := startCluster(t, splitChaosPortBase)
 	srv := smtptest.Start(t, smtptest.WithReplyDelay(50*time.Millisecond))
@@ -516,7 +516,7 @@ func checkRaw(client *http.Client, api *splitProcess, id string) string {
 	return ""
 }
 
-// messageID is the Message-ID of an email of the load (README: <{email id}@{from
+// messageID is the Message-ID of an email of the load (docs/kafka.md: <{email id}@{from
 // domain}>).
 func messageID(id string) string { return "<" + id + "@example.com>" }
 
@@ -654,12 +654,12 @@ func uncommittedEmails(t *testing.T, cfg *config.Config, at partitionOffsets) ma
 }
 
 // checkDuplicatesWithinTheBound counts the second copies the SMTP server received and
-// holds them to README's bound for a lost worker (Retries on Kafka): a SendEmail the
+// holds them to docs/kafka.md's bound for a lost worker (Retries on Kafka): a SendEmail the
 // worker had read and not committed when it died is read again by the partition's
 // next owner, whose database knows nothing of it, and sent again; nothing the worker
 // had committed is. So each duplicate with a copy from the killed worker must be of
 // an email with a SendEmail that was not committed at the kill. The other kind the
-// README names is a retry the killed worker's forwarder had forwarded but not
+// docs/kafka.md names is a retry the killed worker's forwarder had forwarded but not
 // committed, forwarded again by the next owner and sent again by a worker that did
 // not send the first (partitions move between the survivors too): its email must
 // have been retried.
@@ -695,7 +695,7 @@ func checkDuplicatesWithinTheBound(t *testing.T, rx receipts, victim *splitProce
 	t.Logf("%d duplicates (copies from %s sent up to %s before its kill); %d emails had a SendEmail not committed at the kill (offsets %v):\n%s",
 		len(duplicates), victim.name, -earliest.Round(time.Millisecond), len(uncommitted), atKill, strings.Join(duplicates, "\n"))
 	if len(beyond) > 0 {
-		t.Errorf("%d duplicates beyond what the README allows a lost worker:\n%s", len(beyond), strings.Join(beyond, "\n"))
+		t.Errorf("%d duplicates beyond what docs/kafka.md allows a lost worker:\n%s", len(beyond), strings.Join(beyond, "\n"))
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // roleOnAbsentKafka is the test config for role (config.Modules) on Kafka at an
-// address where nothing listens: the app starts anyway (see the README, "When Kafka
+// address where nothing listens: the app starts anyway (see docs/kafka.md, "When Kafka
 // is down"), which is all these tests need of Kafka.
 func roleOnAbsentKafka(t *testing.T, role string) *config.Config {
 	t.Helper()

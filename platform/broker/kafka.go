@@ -73,7 +73,7 @@ const MaxMessageBytes = 32 << 20
 // records. With 5 ms the same load takes about 90 (a third of them), and the
 // broker's CPU per email fell from 280-450 to 140-200 ms per 1,000 emails; 10 and
 // 20 ms cut no further and made delivery slower under load (app/kafka_bench_test.go,
-// README "Kafka benchmarks"). Below capacity it adds up to 5 ms to each publish.
+// docs/benchmarks.md, "Kafka benchmarks"). Below capacity it adds up to 5 ms to each publish.
 func ProducerConfig() *sarama.Config {
 	c := kafka.DefaultSaramaSyncPublisherConfig()
 	c.Version = kafkaVersion
@@ -92,7 +92,7 @@ func ProducerConfig() *sarama.Config {
 	// The producer learns of a topic's new partitions (GrowPartitions) at its next
 	// metadata refresh, and only then hashes keys over them: every 10 s, as the
 	// consumers, rather than Sarama's 10 minutes, so that instances that disagree
-	// on where an email's key goes do so for seconds (README, "Growing the
+	// on where an email's key goes do so for seconds (docs/kafka.md, "Growing the
 	// topics"). A refresh is one metadata request per producer.
 	c.Metadata.RefreshFrequency = 10 * time.Second
 	c.Producer.Return.Errors = true

@@ -87,7 +87,7 @@ func ProvisionTopics(brokers []string, specs []TopicSpec) error {
 //
 // Growing a topic moves keys: the producer puts a record on the partition its key
 // hashes to, modulo the number of partitions, so an email's later messages may go
-// to another partition than its earlier ones (README, "Growing the topics").
+// to another partition than its earlier ones (docs/kafka.md, "Growing the topics").
 func GrowPartitions(brokers []string, specs []TopicSpec) ([]PartitionCount, error) {
 	admin, err := newAdmin(brokers)
 	if err != nil {

@@ -113,7 +113,7 @@ func (errorRecorder) Trace(string, watermill.LogFields)                  {}
 func (r errorRecorder) With(watermill.LogFields) watermill.LoggerAdapter { return r }
 
 // TestDoublingThePartitionsMovesAboutHalfTheKeysEachToItsPartitionPlusThree: what
-// the README says growing does to keys, checked on the producer's own partitioner
+// docs/kafka.md says growing does to keys, checked on the producer's own partitioner
 // (Sarama's hash partitioner: FNV-1a of the key, modulo the partitions). From 3 to
 // 6 a key stays on its partition p or moves to p+3, and about half move.
 func TestDoublingThePartitionsMovesAboutHalfTheKeysEachToItsPartitionPlusThree(t *testing.T) {

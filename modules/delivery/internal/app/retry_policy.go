@@ -66,7 +66,7 @@ type Try struct {
 }
 
 // Schedule lists the tries of a recipient deferred every time, without jitter, up to
-// the one after which it is given up: the table the README shows.
+// the one after which it is given up: the table docs/delivery.md shows.
 func (p RetryPolicy) Schedule() []Try {
 	tries := []Try{{Attempt: 1}}
 	var first time.Time

@@ -407,7 +407,7 @@ type splitEmail struct {
 // each delivered recipient and for nobody else. A refused recipient may be
 // `suppressed` instead of `bounced` where its email's SendEmail was not committed at
 // the kill (uncommitted): the lost worker's try bounced it, which put the address on
-// the suppression list, and the redelivered try found it there (README, "What a
+// the suppression list, and the redelivered try found it there (docs/kafka.md, "What a
 // lost worker can cost").
 func checkEmailsAsTheirRecipientsDictate(t *testing.T, api *splitProcess, ids []string, rx receipts, srv *smtptest.Server, uncommitted map[string]bool) {
 	t.Helper()

@@ -79,7 +79,10 @@ commands:
   serve     run the modules of a role: all (the default, every module in one
             process), api (accept and answer: /api, the console) or delivery
             (send): mailroom serve [--modules all|api|delivery]
-  migrate   apply the database migrations (of the role's modules) and exit
+  migrate   apply the database migrations (of the role's modules) and exit;
+            mailroom migrate --status lists them, applied and pending, and applies none
+  backup    copy the database of a running (or stopped) instance, consistent, to PATH:
+              mailroom backup [--force] PATH
   version   print the version
   dlt       list, replay or discard dead letters:
               mailroom dlt list [--reason TEXT] [--since T] [--until T] [--limit N]
@@ -108,7 +111,7 @@ commands:
             (raise each of Mailroom's topics to topics.partitions; never shrinks one)
 
 flags of serve and migrate: --modules all|api|delivery (modules).
-flags of serve, migrate, dlt, keys, suppressions, webhooks, smtp-check and kafka: --config PATH, --broker gochannel|kafka,
+flags of serve, migrate, backup, dlt, keys, suppressions, webhooks, smtp-check and kafka: --config PATH, --broker gochannel|kafka,
 --http-addr HOST:PORT, --db PATH; flags go before arguments.
 mailroom COMMAND -h lists the flags a command takes.
 `
@@ -118,6 +121,8 @@ mailroom COMMAND -h lists the flags a command takes.
 type options struct {
 	config, broker, httpAddr, db string
 	modules                      string
+	migrateStatus                bool
+	force                        bool
 	dlt                          dltArgs
 	keyName, keyScope            string
 	keyFrom                      []string
@@ -145,8 +150,16 @@ type command struct {
 var commands = []command{
 	{name: "serve", summary: "run the modules of a role (--modules): all in one process, or api and delivery apart on Kafka",
 		config: true, flags: modulesFlag},
-	{name: "migrate", summary: "apply the database migrations of the role's modules (--modules) and exit",
-		config: true, flags: modulesFlag},
+	{name: "migrate", summary: "apply the database migrations of the role's modules (--modules) and exit; --status lists them and applies none",
+		config: true, flags: func(fs *flag.FlagSet, o *options) {
+			modulesFlag(fs, o)
+			fs.BoolVar(&o.migrateStatus, "status", false, "list the migrations of the platform and of each module of the role, applied and pending, and apply none")
+		}},
+	{name: "backup", args: "PATH", maxArgs: 1, config: true,
+		summary: "copy the database (db.path), consistent and while serve runs, to PATH: written to PATH.tmp, checked, then renamed",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.BoolVar(&o.force, "force", false, "replace a file at PATH (and a PATH.tmp a killed backup left)")
+		}},
 	{name: "version", summary: "print the version"},
 	{name: "dlt list", summary: "list dead letters as JSON", config: true, flags: func(fs *flag.FlagSet, o *options) {
 		dltFilterFlags(fs, o)
@@ -394,6 +407,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "migrate":
+		if o.migrateStatus {
+			return runMigrateStatus(ctx, cfg, stdout, stderr)
+		}
 		db, err := app.OpenDatabase(ctx, cfg)
 		if err != nil {
 			fmt.Fprintln(stderr, "mailroom:", err)
@@ -402,6 +418,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer db.Close()
 		fmt.Fprintln(stdout, "migrations applied to", cfg.DB.Path)
 		return 0
+	case "backup":
+		return runBackup(ctx, cfg, fs.Args(), o.force, stdout, stderr)
 	case "dlt":
 		return runDLT(ctx, cfg, sub, fs.Args(), o.dlt, stdout, stderr)
 	case "suppressions":

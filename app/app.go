@@ -279,14 +279,19 @@ func OpenDatabase(ctx context.Context, cfg *config.Config) (*sqlite.DB, error) {
 // migrate applies the platform's migrations, then those of the modules named
 // (each in migrations/<name>, with its own version table).
 func migrate(ctx context.Context, db *sqlite.DB, modules []string) error {
+	if err := sqlite.Migrate(ctx, db, migrationSets(modules)...); err != nil {
+		return fmt.Errorf("migrate %s: %w", db.Path(), err)
+	}
+	return nil
+}
+
+// migrationSets is the migrations of the platform, then of the modules named.
+func migrationSets(modules []string) []sqlite.MigrationSet {
 	sets := []sqlite.MigrationSet{{Name: "platform", FS: migrations.For("platform")}}
 	for _, name := range modules {
 		sets = append(sets, sqlite.MigrationSet{Name: name, FS: migrations.For(name), Go: migrations.GoFor(name)})
 	}
-	if err := sqlite.Migrate(ctx, db, sets...); err != nil {
-		return fmt.Errorf("migrate %s: %w", db.Path(), err)
-	}
-	return nil
+	return sets
 }
 
 // InstanceID is the id this instance's database was given when it was first

@@ -153,6 +153,14 @@ func (l *Load) Stop() []string {
 	return slices.Clone(l.ids)
 }
 
+// IDs returns every id answered 202 so far, while the load goes on: each was
+// acknowledged before IDs was called.
+func (l *Load) IDs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ids)
+}
+
 // Statuses counts the answers other than 202 by status.
 func (l *Load) Statuses() map[int]int {
 	l.mu.Lock()

@@ -109,7 +109,8 @@ commands:
 
 flags of serve and migrate: --modules all|api|delivery (modules).
 flags of serve, migrate, dlt, keys, suppressions, webhooks, smtp-check and kafka: --config PATH, --broker gochannel|kafka,
---http-addr HOST:PORT, --db PATH; flags go before arguments.
+--http-addr HOST:PORT, --db PATH; flags go before arguments. Without --config, the
+file MAILROOM_CONFIG names, if set, is read.
 mailroom COMMAND -h lists the flags a command takes.
 `
 
@@ -250,7 +251,7 @@ func (cmd command) flagSet(o *options) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	if cmd.config {
-		fs.StringVar(&o.config, "config", "", "YAML config file")
+		fs.StringVar(&o.config, "config", "", "YAML config file (without it: the file MAILROOM_CONFIG names, if set)")
 		fs.StringVar(&o.broker, "broker", "", "broker kind: gochannel or kafka (broker.kind)")
 		fs.StringVar(&o.httpAddr, "http-addr", "", "HTTP listen address (http.addr)")
 		fs.StringVar(&o.db, "db", "", "SQLite database file (db.path)")

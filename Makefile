@@ -51,15 +51,22 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZEXECS) -fuzzminimizetime $(FUZZMIN) ./modules/delivery/internal/render/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastDecodeMatchesStrictDecode$$' -fuzztime $(FUZZEXECS) -fuzzminimizetime $(FUZZMIN) ./platform/httpserver/
 
-## build: the one binary.
+## build: the one binary, bin/mailroom (BIN), stamped for `mailroom version` with
+## its version (git describe --tags, else the first line of a VERSION file, else
+## dev), its commit, and that commit's time in UTC (outside git: the build's time).
+## Each can be set on the command line: make build BUILD_VERSION=v1.2.0.
+BIN           ?= bin/mailroom
+BUILD_VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || head -n 1 VERSION 2>/dev/null || echo dev)
+BUILD_COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE    ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 build:
-	$(GO) build -o mailroom .
+	$(GO) build -ldflags '-X main.version=$(BUILD_VERSION) -X main.commit=$(BUILD_COMMIT) -X main.date=$(BUILD_DATE)' -o $(BIN) .
 
 ## bench: the benchmarks of the README's performance section.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./app/
 
 clean:
-	rm -rf mailroom data
+	rm -rf bin dist mailroom data
 
 -include mk/*.mk

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -415,7 +416,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	group, sub, _ := strings.Cut(cmd.name, " ")
 	switch group {
 	case "serve":
-		a, err := app.New(cfg, app.WithLogger(log), app.WithNotices(stderr))
+		keyFile, err := firstKeyFile(cfg.DB.Path, os.Getenv)
+		if err != nil {
+			fmt.Fprintln(stderr, "mailroom:", err)
+			return 1
+		}
+		a, err := app.New(cfg, app.WithLogger(log), app.WithNotices(stderr), app.WithFirstKeyFile(keyFile))
 		if err != nil {
 			fmt.Fprintln(stderr, "mailroom:", err)
 			return 1
@@ -452,6 +458,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default: // keys
 		return runKeys(ctx, cfg, sub, fs.Args(), o.keyName, o.keyScope, o.keyFrom, stdout, stderr)
 	}
+}
+
+// firstKeyFileName is the file, beside the database, that serve writes the first
+// admin key to under systemd.
+const firstKeyFileName = "first-admin-key"
+
+// firstKeyFile is where serve puts the admin key it makes at first start: "" (the
+// notice on stderr, a terminal) unless systemd runs it, which it tells by
+// INVOCATION_ID (set for every unit) or JOURNAL_STREAM (set when stderr is the
+// journal). There stderr is the journal, kept and read by more people than the key
+// should be, so the key goes to first-admin-key beside the database (db.path), in
+// the service's state directory, as an absolute path for the message naming it.
+func firstKeyFile(dbPath string, getenv func(string) string) (string, error) {
+	if getenv("INVOCATION_ID") == "" && getenv("JOURNAL_STREAM") == "" {
+		return "", nil
+	}
+	path, err := filepath.Abs(filepath.Join(filepath.Dir(dbPath), firstKeyFileName))
+	if err != nil {
+		return "", fmt.Errorf("the first admin key's file beside %s: %w", dbPath, err)
+	}
+	return path, nil
 }
 
 // takes says what cmd takes, for the error refusing arg.

@@ -26,6 +26,15 @@ var made struct {
 	once      sync.Once
 	dir, path string
 	err       error
+	// git is what git said of the checkout just before make ran (see stampOf), so
+	// that a commit made while the tests run does not change what is expected.
+	git stamp
+}
+
+// stamp is what mailroom version should say of a make build of this checkout.
+type stamp struct {
+	inGit            bool
+	version, rev, at string
 }
 
 func TestMain(m *testing.M) {
@@ -51,6 +60,7 @@ func buildWithMake(t *testing.T) string {
 			return
 		}
 		made.path = filepath.Join(made.dir, "bin", "mailroom")
+		made.git = stampOf(t)
 		goflags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -buildvcs=false")
 		if raceEnabled {
 			goflags += " -race"
@@ -101,13 +111,25 @@ func TestMakeBuildStampsTheVersionCommitAndDateWithoutVCSStamping(t *testing.T) 
 		t.Fatalf("%s version: %v", bin, err)
 	}
 	line := string(out)
-	rev, inGit := gitOutput(t, nil, "rev-parse", "--short=7", "HEAD")
-	if !inGit {
+	want := made.git
+	if !want.inGit {
 		// A source archive: no commit to know, the build's own time.
 		if !regexp.MustCompile(`^mailroom \S+ \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)\n$`).MatchString(line) {
 			t.Errorf("version outside git = %q, want the version and the build's time", line)
 		}
 		return
+	}
+	if w := fmt.Sprintf("mailroom %s (%s %s)\n", want.version, want.rev, want.at); line != w {
+		t.Errorf("version = %q, want %q", line, w)
+	}
+}
+
+// stampOf is what the Makefile's rules make of this checkout: git describe --tags
+// --dirty, else the first line of VERSION, else dev; the commit; its time in UTC.
+func stampOf(t *testing.T) stamp {
+	rev, inGit := gitOutput(t, nil, "rev-parse", "--short=7", "HEAD")
+	if !inGit {
+		return stamp{}
 	}
 	at, _ := gitOutput(t, []string{"TZ=UTC"}, "log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ")
 	v, tagged := gitOutput(t, nil, "describe", "--tags", "--dirty")
@@ -117,9 +139,7 @@ func TestMakeBuildStampsTheVersionCommitAndDateWithoutVCSStamping(t *testing.T) 
 			v, _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
 		}
 	}
-	if want := fmt.Sprintf("mailroom %s (%s %s)\n", v, rev, at); line != want {
-		t.Errorf("version = %q, want %q", line, want)
-	}
+	return stamp{inGit: true, version: v, rev: rev, at: at}
 }
 
 // TestUnderSystemdServeWritesTheFirstAdminKeyToAFileNotTheJournal runs the binary

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -20,9 +21,21 @@ import (
 	"github.com/mailroom/mailroom/platform/logging"
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; left at "dev",
-// versionLine takes the version from what the Go toolchain recorded in the binary.
-var version = "dev"
+// version, commit and date are set at build time with -ldflags
+// "-X main.version=... -X main.commit=... -X main.date=..." (make build and the
+// release configuration do): the version, the commit built and that commit's time
+// (RFC 3339, UTC). Any left unset is taken, by versionLine, from what the Go
+// toolchain recorded in the binary, when it recorded it.
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
+// buildStamp is what -ldflags set: the version, the commit and its time.
+type buildStamp struct {
+	version, commit, date string
+}
 
 // pseudoVersion matches a Go pseudo-version (v0.0.0-20261125140000-a1b2c3d4e5f6),
 // which go build gives an untagged commit: it is a commit, not a release, so it is
@@ -31,34 +44,32 @@ var pseudoVersion = regexp.MustCompile(`^v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)
 
 // versionLine is what mailroom version prints, so that a binary says what it was
 // built from: the version set with -ldflags, else the module's version when it is a
-// release (go install ...@v1.2.3), else dev; then, when the build recorded them, the
-// short VCS revision, its time and whether the tree was modified:
-// "mailroom dev (a1b2c3d 2026-11-25T14:00:00Z, modified)".
-func versionLine(set string, info *debug.BuildInfo, ok bool) string {
-	v := set
+// release (go install ...@v1.2.3), else dev; then the short commit and its time as
+// set with -ldflags, else as the build recorded them (VCS stamping), and whether the
+// tree was modified: "mailroom v1.2.0 (a1b2c3d 2026-11-25T14:00:00Z, modified)".
+// A binary built by make build says all of it even where the toolchain recorded
+// nothing (no git, or -buildvcs=false).
+func versionLine(set buildStamp, info *debug.BuildInfo, ok bool) string {
+	v, rev, at := set.version, set.commit, set.date
 	if v == "" {
 		v = "dev"
 	}
-	if !ok || info == nil {
-		return "mailroom " + v
-	}
-	if mv := info.Main.Version; v == "dev" && mv != "" && mv != "(devel)" && !pseudoVersion.MatchString(mv) {
-		v = mv
-	}
-	var rev, at string
 	modified := false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-			if len(rev) > 7 {
-				rev = rev[:7]
-			}
-		case "vcs.time":
-			at = s.Value
-		case "vcs.modified":
-			modified = s.Value == "true"
+	if ok && info != nil {
+		if mv := info.Main.Version; v == "dev" && mv != "" && mv != "(devel)" && !pseudoVersion.MatchString(mv) {
+			v = mv
 		}
+		recorded := recordedVCS(info)
+		if rev == "" {
+			rev = recorded.revision
+		}
+		if at == "" {
+			at = recorded.time
+		}
+		modified = recorded.modified
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
 	}
 	var detail []string
 	if built := strings.TrimSpace(rev + " " + at); built != "" {
@@ -71,6 +82,27 @@ func versionLine(set string, info *debug.BuildInfo, ok bool) string {
 		return "mailroom " + v
 	}
 	return "mailroom " + v + " (" + strings.Join(detail, ", ") + ")"
+}
+
+// vcsStamp is what go build recorded of the checkout it built (-buildvcs).
+type vcsStamp struct {
+	revision, time string
+	modified       bool
+}
+
+func recordedVCS(info *debug.BuildInfo) vcsStamp {
+	var s vcsStamp
+	for _, setting := range info.Settings {
+		switch setting.Key {
+		case "vcs.revision":
+			s.revision = setting.Value
+		case "vcs.time":
+			s.time = setting.Value
+		case "vcs.modified":
+			s.modified = setting.Value == "true"
+		}
+	}
+	return s
 }
 
 const usage = `usage: mailroom <command> [flags]
@@ -112,7 +144,8 @@ commands:
 
 flags of serve and migrate: --modules all|api|delivery (modules).
 flags of serve, migrate, backup, dlt, keys, suppressions, webhooks, smtp-check and kafka: --config PATH, --broker gochannel|kafka,
---http-addr HOST:PORT, --db PATH; flags go before arguments.
+--http-addr HOST:PORT, --db PATH; flags go before arguments. Without --config, the
+file MAILROOM_CONFIG names, if set, is read.
 mailroom COMMAND -h lists the flags a command takes.
 `
 
@@ -263,7 +296,7 @@ func (cmd command) flagSet(o *options) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	if cmd.config {
-		fs.StringVar(&o.config, "config", "", "YAML config file")
+		fs.StringVar(&o.config, "config", "", "YAML config file (without it: the file MAILROOM_CONFIG names, if set)")
 		fs.StringVar(&o.broker, "broker", "", "broker kind: gochannel or kafka (broker.kind)")
 		fs.StringVar(&o.httpAddr, "http-addr", "", "HTTP listen address (http.addr)")
 		fs.StringVar(&o.db, "db", "", "SQLite database file (db.path)")
@@ -371,7 +404,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd.name == "version" {
 		info, ok := debug.ReadBuildInfo()
-		fmt.Fprintln(stdout, versionLine(version, info, ok))
+		fmt.Fprintln(stdout, versionLine(buildStamp{version, commit, date}, info, ok))
 		return 0
 	}
 	if err := checkModulesFlag(o.modules); err != nil {
@@ -396,7 +429,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	group, sub, _ := strings.Cut(cmd.name, " ")
 	switch group {
 	case "serve":
-		a, err := app.New(cfg, app.WithLogger(log), app.WithNotices(stderr))
+		keyFile, err := firstKeyFile(cfg.DB.Path, os.Getenv)
+		if err != nil {
+			fmt.Fprintln(stderr, "mailroom:", err)
+			return 1
+		}
+		a, err := app.New(cfg, app.WithLogger(log), app.WithNotices(stderr), app.WithFirstKeyFile(keyFile))
 		if err != nil {
 			fmt.Fprintln(stderr, "mailroom:", err)
 			return 1
@@ -438,6 +476,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default: // keys
 		return runKeys(ctx, cfg, sub, fs.Args(), o.keyName, o.keyScope, o.keyFrom, stdout, stderr)
 	}
+}
+
+// firstKeyFileName is the file, beside the database, that serve writes the first
+// admin key to under systemd.
+const firstKeyFileName = "first-admin-key"
+
+// firstKeyFile is where serve puts the admin key it makes at first start: "" (the
+// notice on stderr, a terminal) unless systemd runs it, which it tells by
+// INVOCATION_ID (set for every unit) or JOURNAL_STREAM (set when stderr is the
+// journal). There stderr is the journal, kept and read by more people than the key
+// should be, so the key goes to first-admin-key beside the database (db.path), in
+// the service's state directory, as an absolute path for the message naming it.
+func firstKeyFile(dbPath string, getenv func(string) string) (string, error) {
+	if getenv("INVOCATION_ID") == "" && getenv("JOURNAL_STREAM") == "" {
+		return "", nil
+	}
+	path, err := filepath.Abs(filepath.Join(filepath.Dir(dbPath), firstKeyFileName))
+	if err != nil {
+		return "", fmt.Errorf("the first admin key's file beside %s: %w", dbPath, err)
+	}
+	return path, nil
 }
 
 // takes says what cmd takes, for the error refusing arg.

@@ -509,27 +509,37 @@ func TestVersionLineSaysWhatTheBinaryWasBuiltFrom(t *testing.T) {
 	const rev = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 	cases := []struct {
 		name string
-		set  string
+		set  buildStamp
 		info *debug.BuildInfo
 		want string
 	}{
-		{"no build information", "dev", nil, "mailroom dev"},
-		{"a build outside version control", "dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "mailroom dev"},
-		{"a modified checkout", "dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+		{"no build information", buildStamp{version: "dev"}, nil, "mailroom dev"},
+		{"a build outside version control", buildStamp{version: "dev"}, &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "mailroom dev"},
+		{"a modified checkout", buildStamp{version: "dev"}, &debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
 			Settings: vcs("vcs", "git", "vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "true")},
 			"mailroom dev (a1b2c3d 2026-11-25T14:00:00Z, modified)"},
-		{"a clean checkout with a pseudo-version", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6"},
+		{"a clean checkout with a pseudo-version", buildStamp{version: "dev"}, &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6"},
 			Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "false")},
 			"mailroom dev (a1b2c3d 2026-11-25T14:00:00Z)"},
-		{"a dirty pseudo-version", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6+dirty"},
+		{"a dirty pseudo-version", buildStamp{version: "dev"}, &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125140000-a1b2c3d4e5f6+dirty"},
 			Settings: vcs("vcs.revision", rev, "vcs.modified", "true")},
 			"mailroom dev (a1b2c3d, modified)"},
-		{"a release installed with go install", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "mailroom v1.4.0"},
-		{"a tagged checkout", "dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
+		{"a release installed with go install", buildStamp{version: "dev"}, &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "mailroom v1.4.0"},
+		{"a tagged checkout", buildStamp{version: "dev"}, &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
 			Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z")},
 			"mailroom v1.4.0 (a1b2c3d 2026-11-25T14:00:00Z)"},
-		{"a version set with -ldflags wins", "1.5.0-rc1", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
+		{"a version set with -ldflags wins", buildStamp{version: "1.5.0-rc1"}, &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"},
 			Settings: vcs("vcs.revision", rev)}, "mailroom 1.5.0-rc1 (a1b2c3d)"},
+		{"a build by make without VCS stamping", buildStamp{version: "v1.6.0", commit: rev, date: "2026-11-25T14:00:00Z"},
+			&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "mailroom v1.6.0 (a1b2c3d 2026-11-25T14:00:00Z)"},
+		{"a build by make without build information", buildStamp{version: "v1.6.0", commit: "a1b2c3d", date: "2026-11-25T14:00:00Z"},
+			nil, "mailroom v1.6.0 (a1b2c3d 2026-11-25T14:00:00Z)"},
+		{"a build by make from a tree without git", buildStamp{version: "dev", date: "2026-12-01T09:30:00Z"},
+			&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "mailroom dev (2026-12-01T09:30:00Z)"},
+		{"what -ldflags set wins over what the toolchain recorded", buildStamp{version: "v1.6.0", commit: "0123456789ab", date: "2026-11-26T08:00:00Z"},
+			&debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+				Settings: vcs("vcs.revision", rev, "vcs.time", "2026-11-25T14:00:00Z", "vcs.modified", "true")},
+			"mailroom v1.6.0 (0123456 2026-11-26T08:00:00Z, modified)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

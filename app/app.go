@@ -69,9 +69,10 @@ type App struct {
 type Option func(*options)
 
 type options struct {
-	logger    *slog.Logger
-	notices   io.Writer
-	freeSpace sqlite.FreeSpace
+	logger       *slog.Logger
+	notices      io.Writer
+	firstKeyFile string
+	freeSpace    sqlite.FreeSpace
 }
 
 // WithFreeSpace replaces how the disk reserve (db.min_free_bytes) learns the free
@@ -85,6 +86,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithNotices sets where New prints what the operator must read on the terminal
 // rather than in the log: the admin key made at first start. The default is stderr.
 func WithNotices(w io.Writer) Option { return func(o *options) { o.notices = w } }
+
+// WithFirstKeyFile makes New write the admin key made at first start to path (a new
+// file of mode 0600; an existing one is never overwritten, and New fails instead)
+// rather than to the notices, which then only say where it is: for a server whose
+// stderr is a journal that keeps it (systemd). The default, "", prints it.
+func WithFirstKeyFile(path string) Option { return func(o *options) { o.firstKeyFile = path } }
 
 // New refuses a role (cfg.Modules) that cannot run before it opens anything (see
 // RoleModules), then takes the database's exclusive lock (while another server holds it, New
@@ -141,7 +148,7 @@ func New(cfg *config.Config, opts ...Option) (a *App, err error) {
 	}
 	wmetrics.NewPrometheusMetricsBuilder(a.registry, "mailroom", "").AddPrometheusRouterMetrics(a.router)
 
-	if a.modules, err = buildModules(cfg, names, a.instanceID, a.db, a.box, a.log, a.registry, o.notices); err != nil {
+	if a.modules, err = buildModules(cfg, names, a.instanceID, a.db, a.box, a.log, a.registry, o.notices, o.firstKeyFile); err != nil {
 		return nil, err
 	}
 	a.relay = outbox.NewRelay(a.db, a.box, a.broker.Publisher(), relayConfig(cfg), a.log.With("component", "outbox"))

@@ -76,11 +76,16 @@ type moduleBuild struct {
 
 // buildModules builds the modules named in names (see RoleModules), each from its
 // part of the config and instanceID (the database's, see App.InstanceID). notices
-// receives what the operator must see on the terminal (the first admin key).
-func buildModules(cfg *config.Config, names []string, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer) ([]Module, error) {
+// receives what the operator must see on the terminal (the first admin key, or with
+// firstKeyFile set, the file it was written to: see WithFirstKeyFile).
+func buildModules(cfg *config.Config, names []string, instanceID string, db *sqlite.DB, box *outbox.Outbox, log *slog.Logger, reg prometheus.Registerer, notices io.Writer, firstKeyFile string) ([]Module, error) {
 	// In the order they are registered (routes, handlers) and closed in reverse.
 	every := []moduleBuild{
-		{"apikeys", func() (Module, error) { return apikeys.New(APIKeysConfig(cfg, notices), db, log), nil }},
+		{"apikeys", func() (Module, error) {
+			c := APIKeysConfig(cfg, notices)
+			c.FirstKeyFile = firstKeyFile
+			return apikeys.New(c, db, log), nil
+		}},
 		{"emails", func() (Module, error) { return emails.New(EmailsConfig(cfg, instanceID), db, box, log, reg), nil }},
 		{"delivery", func() (Module, error) {
 			dc := DeliveryConfig(cfg)

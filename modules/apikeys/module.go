@@ -31,8 +31,14 @@ type Config struct {
 	RateBurst int
 	// HTTPAddr is http.addr: the first admin key is made only on a loopback address.
 	HTTPAddr string
-	// Notices receives the first admin key (stderr when nil).
+	// Notices receives the first admin key (stderr when nil), or, with FirstKeyFile
+	// set, where to find it.
 	Notices io.Writer
+	// FirstKeyFile, when set, is the file the first admin key is written to instead
+	// of Notices: a new file of mode 0600, never one that exists (then the server
+	// does not start). Under a service manager, whose journal keeps stderr, this is
+	// where the key belongs.
+	FirstKeyFile string
 }
 
 // Module is the apikeys module.
@@ -53,7 +59,7 @@ func New(cfg Config, db *sqlite.DB, log *slog.Logger) *Module {
 	}
 	return &Module{
 		http:  ports.HTTP{Authenticate: authn, Limits: app.NewLimiter(cfg.RateLimit, cfg.RateBurst), Manage: manage, Log: log},
-		first: app.FirstKey{Manage: manage, ConfigKeys: authn.ConfigKeys(), Addr: cfg.HTTPAddr, Out: notices, Log: log},
+		first: app.FirstKey{Manage: manage, ConfigKeys: authn.ConfigKeys(), Addr: cfg.HTTPAddr, Out: notices, File: cfg.FirstKeyFile, Log: log},
 	}
 }
 
@@ -72,8 +78,8 @@ func (m *Module) RegisterHandlers(*message.Router, *broker.Broker) error { retur
 func (m *Module) APIMiddleware() echo.MiddlewareFunc { return m.http.Middleware() }
 
 // Bootstrap runs before the server listens: when no usable key exists it makes an
-// admin key and prints it once (on a loopback http.addr), or refuses to start (on
-// any other address).
+// admin key and prints it once, or writes it to Config.FirstKeyFile (on a loopback
+// http.addr), or refuses to start (on any other address).
 func (m *Module) Bootstrap(ctx context.Context) error { return m.first.Handle(ctx) }
 
 // Key is a stored key as the CLI shows it.

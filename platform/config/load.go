@@ -12,10 +12,17 @@ import (
 // EnvPrefix starts every environment variable that sets a key.
 const EnvPrefix = "MAILROOM_"
 
+// ConfigFileEnv is the environment variable that names the YAML config file when
+// Sources.File (the --config flag) does not: the way a service manager (the systemd
+// unit's Environment=) or a container image points Mailroom at its file. It sets no
+// key, so it is the one MAILROOM_* variable that is not a key's EnvName.
+const ConfigFileEnv = EnvPrefix + "CONFIG"
+
 // Sources are the inputs of Load beyond the built-in defaults. Environ is passed in
 // (rather than read from os.Environ) so tests control it.
 type Sources struct {
-	// File is a YAML file path; empty means none.
+	// File is a YAML file path (the --config flag); empty means the file that
+	// MAILROOM_CONFIG in Environ names, and none when that is unset or empty.
 	File string
 	// Environ holds KEY=VALUE pairs; only MAILROOM_* entries are read.
 	Environ []string
@@ -44,16 +51,16 @@ func load(src Sources) (*Config, error) {
 	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
 		return nil, fmt.Errorf("load defaults: %w", err)
 	}
-	if src.File != "" {
-		fv, err := readFile(src.File, defaults)
+	if file, named := configFile(src); file != "" {
+		fv, err := readFile(file, defaults)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w%s", err, named)
 		}
 		for key, line := range fv.lines {
-			origin[key] = fmt.Sprintf("in %s line %d", src.File, line)
+			origin[key] = fmt.Sprintf("in %s line %d", file, line)
 		}
 		if err := k.Load(confmap.Provider(fv.values, "."), nil); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", src.File, err)
+			return nil, fmt.Errorf("config file %s: %w%s", file, err, named)
 		}
 	}
 	env, err := fromEnviron(src.Environ, defaults)
@@ -92,6 +99,25 @@ func load(src Sources) (*Config, error) {
 	return &cfg, nil
 }
 
+// configFile is the config file of src: File (the flag) when set, else the value of
+// MAILROOM_CONFIG (the last, if the environment holds it twice). named is what an
+// error about the file adds to say where its name came from: nothing for the flag,
+// which the user just typed, " (named by MAILROOM_CONFIG)" for the environment.
+func configFile(src Sources) (file, named string) {
+	if src.File != "" {
+		return src.File, ""
+	}
+	for _, kv := range src.Environ {
+		if name, value, ok := strings.Cut(kv, "="); ok && name == ConfigFileEnv {
+			file = value
+		}
+	}
+	if file == "" {
+		return "", ""
+	}
+	return file, " (named by " + ConfigFileEnv + ")"
+}
+
 // fromEnviron maps MAILROOM_* variables to keys by matching the known keys, because
 // keys hold underscores themselves (topics.dead_letter is MAILROOM_TOPICS_DEAD_LETTER).
 func fromEnviron(environ []string, defaults map[string]any) (map[string]any, error) {
@@ -102,7 +128,7 @@ func fromEnviron(environ []string, defaults map[string]any) (map[string]any, err
 	out := map[string]any{}
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == ConfigFileEnv {
 			continue
 		}
 		key, known := byEnv[name]

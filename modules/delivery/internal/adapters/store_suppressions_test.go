@@ -3,7 +3,6 @@ package adapters_test
 import (
 	"context"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,13 +36,7 @@ func TestRecordWithAPublishWaitReturnsOnlyOnceTheHardBouncesSuppressionRecordIsP
 	o := bouncedOutcome("e1")
 	record := o.Try.SuppressedUUID("gone@example.com")
 
-	var returned atomic.Bool
-	done := make(chan error, 1)
-	go func() {
-		err := store.Record(context.Background(), o, "")
-		returned.Store(true)
-		done <- err
-	}()
+	returned, done := recordInBackground(store, o)
 	<-pub.entered // the relay holds the suppression record; the broker has not taken it
 	if returned.Load() {
 		t.Fatal("Record returned before the broker took the suppression record")

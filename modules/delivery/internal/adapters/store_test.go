@@ -87,6 +87,19 @@ func storeWithRelay(t *testing.T, pub *gatedPublisher, wait time.Duration) adapt
 	return adapters.Store{DB: db, Outbox: box, SendTopic: "send", EventsTopic: "events", DeadLetterTopic: "dead", PublishWait: wait}
 }
 
+// recordInBackground runs store.Record(o) in a goroutine: returned says whether it
+// has returned, and done receives its error.
+func recordInBackground(store adapters.Store, o app.Outcome) (returned *atomic.Bool, done <-chan error) {
+	returned = new(atomic.Bool)
+	errs := make(chan error, 1)
+	go func() {
+		err := store.Record(context.Background(), o, "")
+		returned.Store(true)
+		errs <- err
+	}()
+	return returned, errs
+}
+
 // deadOutcome is the outcome of a first try whose one recipient bounced: its event
 // and its dead letter go to the outbox.
 func deadOutcome() app.Outcome {
@@ -111,13 +124,7 @@ func TestRecordWithAPublishWaitReturnsOnlyOnceTheRelayPublishedTheTrysEventAndDe
 	store := storeWithRelay(t, pub, time.Minute)
 	o := deadOutcome()
 
-	var returned atomic.Bool
-	done := make(chan error, 1)
-	go func() {
-		err := store.Record(context.Background(), o, "")
-		returned.Store(true)
-		done <- err
-	}()
+	returned, done := recordInBackground(store, o)
 	<-pub.entered // the relay holds the dead letter; the broker has not taken it
 	if returned.Load() {
 		t.Fatal("Record returned before the broker took the dead letter")
